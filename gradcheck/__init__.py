@@ -1,0 +1,1 @@
+"""gradcheck: prove backprop gradients right or wrong."""
