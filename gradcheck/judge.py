@@ -1,0 +1,298 @@
+"""Judge one engine on one graph at one point, and say what kind of bug it is.
+
+The verdict is one of pass, fail or inconclusive. A failure is explained by
+walking the graph from the output to the first node whose engine gradient
+leaves the reference adjoint: its consumers are all right, so the fault is in
+how this node's gradient was formed. Re-running each consumer op alone on the
+engine then separates a wrong local derivative from contributions that were
+overwritten, counted twice, or combined in the wrong order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import combinations
+
+import mpmath
+
+from gradcheck.engines import Engine, EngineTimeout, Run
+from gradcheck.errors import PointError
+from gradcheck.graph import Graph, GraphBuilder
+from gradcheck.ops import OPS
+from gradcheck.references import Reference, reference
+from gradcheck.report import FAIL, INCONCLUSIVE, PASS, Counterexample, GradientRow
+
+DIGITS_SHOWN = 30
+
+
+@dataclass
+class Outcome:
+    """The verdict on one example, with its category and explanation."""
+
+    status: str
+    category: str | None = None
+    hint: str = ""
+    counterexample: Counterexample | None = None
+    run: Run | None = None
+    reference: Reference | None = None
+
+
+def judge(
+    engine: Engine,
+    graph: Graph,
+    point: Mapping[str, float],
+    *,
+    ref: Reference | None = None,
+    formulas: Mapping[str, str] | None = None,
+    diagnose: bool = True,
+) -> Outcome:
+    """Run `graph` on `engine` at `point` and compare with both references."""
+    point = {k: float(v) for k, v in point.items()}
+    if ref is None:
+        try:
+            ref = reference(graph, point)
+        except PointError as err:
+            return Outcome(INCONCLUSIVE, hint=str(err))
+    if not ref.conclusive:
+        return Outcome(INCONCLUSIVE, hint=ref.disagreement or "", reference=ref)
+    try:
+        run = engine.run(graph, point)
+    except RecursionError:
+        hint = (
+            f"RecursionError on a graph {graph.depth()} deep: backward() or its "
+            "topological sort recurses over the graph's depth; walk it with an "
+            "explicit stack instead"
+        )
+        return _crashed(graph, point, ref, "propagation", hint, "RecursionError")
+    except EngineTimeout as err:
+        hint = f"the engine hangs on this graph ({err})"
+        return _crashed(graph, point, ref, "crash", hint, "timeout")
+    except Exception as err:  # the user's engine may raise anything at all
+        message = f"{type(err).__name__}: {err}".splitlines()[0]
+        hint = f"the engine raised {message}"
+        return _crashed(graph, point, ref, "crash", hint, message)
+
+    rows = gradient_rows(graph, run, ref, formulas)
+    bad_value = _first_wrong_value(graph, run, ref)
+    if bad_value is not None:
+        return _fail(graph, point, run, ref, rows, "value", _value_hint(graph, run, ref, bad_value),
+                     bad_value)  # fmt: skip
+    if all(row.ok for row in rows):
+        return Outcome(PASS, run=run, reference=ref)
+    divergent = _first_divergent(graph, run, ref)
+    category, hint = "propagation", "the gradients are wrong"
+    if diagnose:
+        category, hint = _diagnose(engine, graph, run, ref, divergent)
+    return _fail(graph, point, run, ref, rows, category, hint, divergent)
+
+
+def gradient_rows(
+    graph: Graph, run: Run | None, ref: Reference, formulas: Mapping[str, str] | None = None
+) -> list[GradientRow]:
+    rows = []
+    for i, node in enumerate(graph.nodes):
+        if node.op != "var":
+            continue
+        exact = ref.symbolic.gradients[node.name]
+        tol = ref.bounds.grad_tolerance(i)
+        backprop = run.grads[i] if run is not None else None
+        error = abs(backprop - float(exact)) if backprop is not None else None
+        ok = error is not None and error <= tol
+        rows.append(GradientRow(
+            node.name, backprop, mpmath.nstr(exact, DIGITS_SHOWN),
+            mpmath.nstr(ref.numeric.gradients[node.name], DIGITS_SHOWN),
+            (formulas or {}).get(node.name), error, tol, ok,
+        ))  # fmt: skip
+    return rows
+
+
+def _counterexample(graph: Graph, point: dict[str, float], run: Run | None, ref: Reference,
+                    rows: list[GradientRow], divergent: int | None, hint: str,
+                    error: str | None = None) -> Counterexample:  # fmt: skip
+    return Counterexample(
+        graph=graph,
+        point=dict(point),
+        value_backprop=run.data[-1] if run is not None else None,
+        value_reference=mpmath.nstr(ref.symbolic.value, DIGITS_SHOWN),
+        gradients=rows,
+        divergent_node=divergent,
+        hint=hint,
+        engine_grads=list(run.grads) if run is not None else None,
+        reference_adjoints=[float(a) for a in ref.symbolic.adjoints],
+        error=error,
+    )
+
+
+def _fail(graph: Graph, point: dict[str, float], run: Run, ref: Reference,
+          rows: list[GradientRow], category: str, hint: str, divergent: int | None) -> Outcome:  # fmt: skip
+    example = _counterexample(graph, point, run, ref, rows, divergent, hint)
+    return Outcome(FAIL, category, hint, example, run, ref)
+
+
+def _crashed(graph: Graph, point: dict[str, float], ref: Reference, category: str,
+             hint: str, error: str) -> Outcome:  # fmt: skip
+    rows = gradient_rows(graph, None, ref)
+    example = _counterexample(graph, point, None, ref, rows, None, hint, error)
+    return Outcome(FAIL, category, hint, example, None, ref)
+
+
+def _first_wrong_value(graph: Graph, run: Run, ref: Reference) -> int | None:
+    for i in range(len(graph.nodes)):
+        if not abs(run.data[i] - ref.value(i)) <= ref.bounds.value_tolerance(i):
+            return i
+    return None
+
+
+def _value_hint(graph: Graph, run: Run, ref: Reference, index: int) -> str:
+    label = graph.node_labels()[index]
+    node = graph.nodes[index]
+    hint = (
+        f"the forward value of {label} is {run.data[index]!r}, "
+        f"but it should be {ref.value(index)!r}"
+    )
+    if node.op in ("rsub", "rdiv") and node.args:
+        a, c = ref.value(node.args[0]), node.constant or 0.0
+        swapped = a - c if node.op == "rsub" else (a / c if c else None)
+        if swapped is not None and _close(run.data[index], swapped):
+            dunder = "__rsub__" if node.op == "rsub" else "__rtruediv__"
+            sign = "-" if node.op == "rsub" else "/"
+            hint += f": {dunder} computes self {sign} other instead of other {sign} self"
+    return hint
+
+
+def _first_divergent(graph: Graph, run: Run, ref: Reference) -> int:
+    """The first node, walking back from the output, with a wrong gradient."""
+    for i in range(len(graph.nodes) - 1, -1, -1):
+        if not abs(run.grads[i] - ref.adjoint(i)) <= ref.bounds.grad_tolerance(i):
+            return i
+    return graph.output  # cannot happen when some variable is wrong
+
+
+def _close(a: float, b: float, rel: float = 1e-9) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
+
+
+def _diagnose(engine: Engine, graph: Graph, run: Run, ref: Reference,
+              index: int) -> tuple[str, str]:  # fmt: skip
+    labels = graph.node_labels()
+    if index == graph.output:
+        return "propagation", (
+            f"after backward() the output's own gradient is {run.grads[index]!r}, "
+            "not 1: seed it with out.grad = 1 before walking the graph"
+        )
+    consumers = [c for c, node in enumerate(graph.nodes) if index in node.args]
+    for c in consumers:
+        verdict = _isolated(engine, graph, ref, c)
+        if verdict is not None:
+            return verdict
+    name = labels[index]
+    uses = graph.fanout(index)
+    got, want = run.grads[index], ref.adjoint(index)
+    contributions = []
+    for c in consumers:
+        node = graph.nodes[c]
+        share = sum(float(ref.symbolic.partials[c][k]) for k, a in enumerate(node.args)
+                    if a == index)  # fmt: skip
+        contributions.append(ref.adjoint(c) * share)
+    if uses >= 2 and _matches_part(got, contributions):
+        return "accumulation", (
+            f"{name} is used {uses} times, but its gradient {got!r} equals the "
+            f"contribution of only some of its uses (all together: {want!r}): "
+            "gradients are overwritten (=) instead of accumulated (+=)"
+        )
+    if graph.has_reuse:
+        ratio = f"{got / want:.3g} times" if want else "not"
+        return "accumulation", (
+            f"{name} gets {got!r} instead of {want!r} ({ratio} the right value) "
+            "although every op is right on its own: with shared nodes, some "
+            "contribution is counted twice or taken before all uses are summed "
+            "(a topological sort without a visited set, a visited set keyed by "
+            "value, or a backward that recurses into children immediately)"
+        )
+    return "propagation", (
+        f"{name} gets {got!r} instead of {want!r}, although every op is right on "
+        "its own: the chain rule is applied out of order; backward() must visit "
+        "nodes in reverse topological order, from the output"
+    )
+
+
+def _matches_part(got: float, parts: list[float]) -> bool:
+    """True when `got` equals the sum of a proper, non-empty subset of `parts`."""
+    if len(parts) > 8:
+        return any(_close(got, p, 1e-7) for p in parts)
+    for size in range(1, len(parts)):
+        for subset in combinations(parts, size):
+            if _close(got, sum(subset), 1e-7):
+                return True
+    return False
+
+
+def _isolated(engine: Engine, graph: Graph, ref: Reference, consumer: int) -> tuple[str, str] | None:
+    """Re-run one op alone on the engine, at the values it saw, with its upstream.
+
+    Returns a (category, hint) when the op is wrong on its own.
+    """
+    node = graph.nodes[consumer]
+    op = OPS[node.op]
+    upstream = ref.adjoint(consumer)
+    distinct = list(dict.fromkeys(node.args))
+    values = {f"a{k}": ref.value(a) for k, a in enumerate(distinct)}
+    for spread in (True, False):
+        if not spread and len(distinct) == len(node.args):
+            break
+        b = GraphBuilder()
+        if spread:  # every operand its own variable: no reuse at all
+            names = [f"a{k}" for k in range(len(node.args))]
+            point = {f"a{k}": ref.value(a) for k, a in enumerate(node.args)}
+        else:
+            names = [f"a{distinct.index(a)}" for a in node.args]
+            point = values
+        out = b.op(node.op, *[b.var(n) for n in names], constant=node.constant)
+        if upstream != 1.0 and "mul_const" in engine.supported and _finite(upstream):
+            out = b.op("mul_const", out, constant=upstream)
+        mini = b.build()
+        outcome = judge(engine, mini, point, diagnose=False)
+        if outcome.status != FAIL:
+            continue
+        if outcome.category in ("crash", "value"):
+            return outcome.category, outcome.hint
+        text = mini.to_text()
+        if not spread:
+            return "accumulation", (
+                f"{op.template.format('x', 'x', c='c')} uses one node twice: the "
+                f"engine is right with two separate operands but wrong on {text}: "
+                "the second contribution overwrites the first (= instead of +=)"
+            )
+        return "local-derivative", _derivative_hint(op.name, mini, outcome, upstream)
+    return None
+
+
+def _finite(x: float) -> bool:
+    return abs(x) < 1e300 and abs(x) > 1e-300
+
+
+def _derivative_hint(op_name: str, mini: Graph, outcome: Outcome, upstream: float) -> str:
+    example = outcome.counterexample
+    assert example is not None
+    parts = []
+    for row in example.gradients:
+        if not row.ok:
+            parts.append(f"d/d{row.variable} is {row.backprop!r}, should be {float(row.reference)!r}")
+    hint = f"{op_name} has a wrong derivative: on {mini.to_text()} at " + ", ".join(
+        f"{k}={v!r}" for k, v in example.point.items()
+    ) + ": " + "; ".join(parts)
+    bad = [r for r in example.gradients if not r.ok]
+    if bad and all(r.backprop == 0 for r in bad):
+        hint += " (no gradient flows: is its backward missing or masked wrongly?)"
+    elif bad and upstream != 1.0 and all(
+        _close((r.backprop or 0.0) * upstream, float(r.reference), 1e-7) for r in bad
+    ):
+        hint += " (the upstream gradient out.grad is not multiplied in)"
+    elif bad and all(
+        abs((r.backprop or 0.0) - float(r.reference)) <= 1e-4 * abs(float(r.reference))
+        for r in bad
+    ):
+        worst = max(abs((r.backprop or 0.0) / float(r.reference) - 1) for r in bad if float(r.reference))
+        hint += f" (off by a relative {worst:.1e}: an approximated derivative?)"
+    return hint

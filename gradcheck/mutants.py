@@ -1,0 +1,832 @@
+"""A catalogue of buggy micrograd-style engines: one real bug each.
+
+Every mutant is the correct lecture-style engine `BASE_ENGINE` with one small,
+realistic edit taken from the bugs people actually write (see BUGS.md): `=`
+instead of `+=`, `1 - t` for the tanh derivative, a topological sort without a
+visited set, a `zero_grad()` that compares instead of assigning, and so on.
+
+The catalogue serves twice:
+
+* as a **teaching gallery**: `gradcheck mutants` lists them, and each one's
+  source (or its diff against the base engine) shows what the bug looks like
+  in code a learner would write;
+* as a **test catalogue**: the checker must flag every mutant, and flag it
+  with the mutant's `category`, while passing the unmodified base engine.
+
+Each mutant is stored as `(old, new)` text replacements, not as a copy of the
+engine. `Mutant.source()` refuses an edit whose `old` text does not occur
+exactly once, so a change to the base engine cannot silently turn a mutant
+into correct code or into a different bug.
+
+This module uses the standard library only: it must not share code with the
+checker or with `micrograd`, or a shared mistake would hide itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "BASE_ENGINE",
+    "CATEGORIES",
+    "MUTANTS",
+    "Mutant",
+    "mutant_named",
+]
+
+CATEGORIES: tuple[str, ...] = (
+    "value",
+    "local-derivative",
+    "accumulation",
+    "propagation",
+    "zero-grad",
+    "crash",
+)
+"""The failure categories the checker reports; each mutant expects one."""
+
+BASE_ENGINE: str = '''\
+"""A small scalar autograd engine, written the way the micrograd lecture does.
+
+Every `Value` keeps its operands in `_prev` and a `_backward` closure that
+applies the chain rule for the op that made it. `backward()` orders the graph
+topologically and calls the closures from the output back to the inputs.
+"""
+
+import math
+import random
+
+
+class Value:
+    """A scalar that remembers how it was computed."""
+
+    def __init__(self, data, _children=(), _op="", label=""):
+        self.data = data
+        self.grad = 0.0
+        self._backward = lambda: None
+        self._prev = set(_children)
+        self._op = _op
+        self.label = label
+
+    def __repr__(self):
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data + other.data, (self, other), "+")
+
+        def _backward():
+            self.grad += 1.0 * out.grad
+            other.grad += 1.0 * out.grad
+
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other), "*")
+
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def __truediv__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data / other.data, (self, other), "/")
+
+        def _backward():
+            self.grad += out.grad / other.data
+            other.grad -= out.grad * out.data / other.data
+
+        out._backward = _backward
+        return out
+
+    def __pow__(self, other):
+        if not isinstance(other, (int, float)):
+            return NotImplemented  # only number exponents, as in the lecture
+        if self.data < 0 and not float(other).is_integer():
+            raise ValueError("a negative base needs an integer exponent")
+        out = Value(self.data**other, (self,), f"**{other}")
+
+        def _backward():
+            self.grad += other * self.data ** (other - 1) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def __neg__(self):
+        return self * -1
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __radd__(self, other):
+        return self + other
+
+    def __rsub__(self, other):
+        return other + (-self)
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __rtruediv__(self, other):
+        return Value(other) / self
+
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = Value(t, (self,), "tanh")
+
+        def _backward():
+            self.grad += (1 - t**2) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def exp(self):
+        out = Value(math.exp(self.data), (self,), "exp")
+
+        def _backward():
+            self.grad += out.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def log(self):
+        out = Value(math.log(self.data), (self,), "log")
+
+        def _backward():
+            self.grad += out.grad / self.data
+
+        out._backward = _backward
+        return out
+
+    def relu(self):
+        out = Value(0.0 if self.data < 0 else self.data, (self,), "ReLU")
+
+        def _backward():
+            self.grad += (out.data > 0) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def sigmoid(self):
+        x = self.data
+        # Two forms, so that math.exp never overflows whatever the sign of x.
+        if x >= 0:
+            s = 1 / (1 + math.exp(-x))
+        else:
+            z = math.exp(x)
+            s = z / (1 + z)
+        out = Value(s, (self,), "sigmoid")
+
+        def _backward():
+            self.grad += s * (1 - s) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def backward(self):
+        # Topological order with an explicit stack: the lecture's recursive
+        # build_topo hits Python's recursion limit about 1,000 nodes deep.
+        topo = []
+        visited = set()
+        stack = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                topo.append(node)
+            elif node not in visited:
+                visited.add(node)
+                stack.append((node, True))
+                for child in node._prev:
+                    stack.append((child, False))
+
+        # Apply the chain rule one node at a time, from the output backwards.
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()
+
+
+class Module:
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = 0.0
+
+    def parameters(self):
+        return []
+
+
+class Neuron(Module):
+    def __init__(self, nin):
+        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(random.uniform(-1, 1))
+
+    def __call__(self, x):
+        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        out = act.tanh()
+        return out
+
+    def parameters(self):
+        return self.w + [self.b]
+
+
+class Layer(Module):
+    def __init__(self, nin, nout):
+        self.neurons = [Neuron(nin) for _ in range(nout)]
+
+    def __call__(self, x):
+        return [n(x) for n in self.neurons]
+
+    def parameters(self):
+        params = []
+        for neuron in self.neurons:
+            ps = neuron.parameters()
+            params.extend(ps)
+        return params
+
+
+class MLP(Module):
+    def __init__(self, nin, nouts):
+        sz = [nin] + list(nouts)
+        self.layers = [Layer(sz[i], sz[i + 1]) for i in range(len(nouts))]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x[0] if len(x) == 1 else x
+
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+'''
+"""The correct engine every mutant is derived from, in the lecture's style.
+
+Closures per node, `_prev` as a set, tanh neurons; `backward()` sorts
+iteratively so that a 3,000-deep chain works. Sub is `self + (-other)` and
+neg is `self * -1`, as in the lecture; division is an op of its own.
+"""
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """The base engine with one bug, and the category the checker should report.
+
+    `edits` are `(old, new)` text replacements applied to `BASE_ENGINE` in
+    order; together they make one realistic mistake (a few may be needed when
+    the same mistake touches two places).
+    """
+
+    name: str
+    category: str
+    description: str
+    edits: tuple[tuple[str, str], ...]
+
+    @property
+    def module_name(self) -> str:
+        """The name as a Python identifier: `mul-grad-overwrites` -> `mul_grad_overwrites`."""
+        return self.name.replace("-", "_")
+
+    def source(self) -> str:
+        """The full source of the buggy engine.
+
+        Raises `ValueError` if an edit's `old` text does not occur exactly
+        once, or if the edits leave the engine unchanged.
+        """
+        text = BASE_ENGINE
+        for number, (old, new) in enumerate(self.edits, start=1):
+            count = text.count(old)
+            if count != 1:
+                raise ValueError(
+                    f"mutant {self.name!r}: edit {number} expects its text exactly"
+                    f" once in the engine, found it {count} times: {old!r}"
+                )
+            text = text.replace(old, new)
+        if text == BASE_ENGINE:
+            raise ValueError(f"mutant {self.name!r}: the edits change nothing")
+        return text
+
+    def diff(self) -> str:
+        """A unified diff from the correct engine to this mutant."""
+        lines = difflib.unified_diff(
+            BASE_ENGINE.splitlines(keepends=True),
+            self.source().splitlines(keepends=True),
+            fromfile="engine.py",
+            tofile=f"{self.module_name}.py",
+        )
+        return "".join(lines)
+
+    def write(self, directory: Path) -> Path:
+        """Write the source to `directory/<module_name>.py` and return the path."""
+        path = Path(directory) / f"{self.module_name}.py"
+        path.write_text(self.source(), encoding="utf-8")
+        return path
+
+
+def _m(name: str, category: str, description: str, *edits: tuple[str, str]) -> Mutant:
+    return Mutant(name, category, description, tuple(edits))
+
+
+# -- text shared by several edits ----------------------------------------------
+
+_ADD_BACKWARD = """\
+            self.grad += 1.0 * out.grad
+            other.grad += 1.0 * out.grad
+"""
+_MUL_BACKWARD = """\
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+"""
+_DIV_BACKWARD = """\
+            self.grad += out.grad / other.data
+            other.grad -= out.grad * out.data / other.data
+"""
+_TOPO = """\
+        topo = []
+        visited = set()
+        stack = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                topo.append(node)
+            elif node not in visited:
+                visited.add(node)
+                stack.append((node, True))
+                for child in node._prev:
+                    stack.append((child, False))
+"""
+_VISIT = """\
+            elif node not in visited:
+                visited.add(node)
+"""
+_CHAIN_RULE = """\
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()
+"""
+_BACKWARD_METHOD = (
+    "    def backward(self):\n"
+    "        # Topological order with an explicit stack: the lecture's recursive\n"
+    "        # build_topo hits Python's recursion limit about 1,000 nodes deep.\n"
+    + _TOPO
+    + "\n"
+    "        # Apply the chain rule one node at a time, from the output backwards.\n"
+    + _CHAIN_RULE
+)
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    # -- value: the forward result is wrong ------------------------------------
+    _m(
+        "rsub-forward-reversed",
+        "value",
+        "__rsub__ returns self - other, so 5 - x computes x - 5.",
+        ("        return other + (-self)\n", "        return self - other\n"),
+    ),
+    _m(
+        "rtruediv-forward-reversed",
+        "value",
+        "__rtruediv__ returns self / other, so 1 / x computes x / 1.",
+        ("        return Value(other) / self\n", "        return self / other\n"),
+    ),
+    _m(
+        "sigmoid-negative-branch-flipped",
+        "value",
+        "The stable sigmoid's branch for negative x computes 1 / (1 + exp(x)),"
+        " which is sigmoid(-x).",
+        ("            s = z / (1 + z)\n", "            s = 1 / (1 + z)\n"),
+    ),
+    _m(
+        "log-forward-base-10",
+        "value",
+        "log() uses math.log10 while its backward still uses 1/x.",
+        ("Value(math.log(self.data)", "Value(math.log10(self.data)"),
+    ),
+    # -- local-derivative: one op's derivative formula is wrong ----------------
+    _m(
+        "tanh-one-minus-t",
+        "local-derivative",
+        "The tanh backward uses 1 - t instead of 1 - t**2.",
+        ("(1 - t**2) * out.grad", "(1 - t) * out.grad"),
+    ),
+    _m(
+        "tanh-one-plus-t-squared",
+        "local-derivative",
+        "The tanh backward uses 1 + t**2 instead of 1 - t**2.",
+        ("(1 - t**2) * out.grad", "(1 + t**2) * out.grad"),
+    ),
+    _m(
+        "tanh-precedence",
+        "local-derivative",
+        "The tanh backward lost its parentheses: 1 - t**2 * out.grad"
+        " multiplies only t**2 by the upstream gradient.",
+        ("(1 - t**2) * out.grad", "1 - t**2 * out.grad"),
+    ),
+    _m(
+        "tanh-derivative-from-input",
+        "local-derivative",
+        "The tanh backward squares the input x instead of the output t.",
+        ("(1 - t**2) * out.grad", "(1 - self.data**2) * out.grad"),
+    ),
+    _m(
+        "tanh-finite-difference",
+        "local-derivative",
+        "The tanh backward is a forward difference with h = 1e-7, which is off"
+        " by a relative error near 1e-7.",
+        (
+            "            self.grad += (1 - t**2) * out.grad\n",
+            "            h = 1e-7\n"
+            "            self.grad += (math.tanh(self.data + h) - t) / h * out.grad\n",
+        ),
+    ),
+    _m(
+        "exp-uses-input",
+        "local-derivative",
+        "The exp backward multiplies by the input x instead of exp(x).",
+        ("self.grad += out.data * out.grad", "self.grad += self.data * out.grad"),
+    ),
+    _m(
+        "exp-missing-upstream",
+        "local-derivative",
+        "The exp backward forgets to multiply by out.grad.",
+        ("self.grad += out.data * out.grad", "self.grad += out.data"),
+    ),
+    _m(
+        "pow-exponent-not-decremented",
+        "local-derivative",
+        "The power rule is written n * x**n instead of n * x**(n - 1).",
+        (
+            "other * self.data ** (other - 1) * out.grad",
+            "other * self.data**other * out.grad",
+        ),
+    ),
+    _m(
+        "pow-uses-output",
+        "local-derivative",
+        "The power rule multiplies by out.data instead of by the exponent n.",
+        (
+            "other * self.data ** (other - 1) * out.grad",
+            "out.data * self.data ** (other - 1) * out.grad",
+        ),
+    ),
+    _m(
+        "mul-both-to-self",
+        "local-derivative",
+        "The mul backward sends both contributions to self and none to other.",
+        (
+            "            other.grad += self.data * out.grad\n",
+            "            self.grad += self.data * out.grad\n",
+        ),
+    ),
+    _m(
+        "mul-own-value",
+        "local-derivative",
+        "The mul backward multiplies each operand's gradient by its own value"
+        " instead of the other operand's.",
+        (
+            _MUL_BACKWARD,
+            "            self.grad += self.data * out.grad\n"
+            "            other.grad += other.data * out.grad\n",
+        ),
+    ),
+    _m(
+        "mul-self-grad-for-out-grad",
+        "local-derivative",
+        "The mul backward multiplies by the operand's own grad where out.grad"
+        " belongs.",
+        (
+            _MUL_BACKWARD,
+            "            self.grad += other.data * self.grad\n"
+            "            other.grad += self.data * other.grad\n",
+        ),
+    ),
+    _m(
+        "div-backward-copied-from-mul",
+        "local-derivative",
+        "The division backward was copied from multiplication, as if a / b"
+        " were a * b.",
+        (_DIV_BACKWARD, _MUL_BACKWARD),
+    ),
+    _m(
+        "div-quotient-rule-sign",
+        "local-derivative",
+        "The division backward adds a / b**2 to the denominator's gradient"
+        " instead of subtracting it.",
+        (
+            "other.grad -= out.grad * out.data / other.data",
+            "other.grad += out.grad * out.data / other.data",
+        ),
+    ),
+    _m(
+        "div-denominator-not-squared",
+        "local-derivative",
+        "The division backward gives the denominator -a / b instead of"
+        " -a / b**2.",
+        (
+            "other.grad -= out.grad * out.data / other.data",
+            "other.grad -= out.grad * self.data",
+        ),
+    ),
+    _m(
+        "relu-mask-from-grad",
+        "local-derivative",
+        "The relu backward masks with self.grad > 0 instead of out.data > 0.",
+        ("(out.data > 0) * out.grad", "(self.grad > 0) * out.grad"),
+    ),
+    _m(
+        "relu-no-mask",
+        "local-derivative",
+        "The relu backward passes the gradient through even where x < 0.",
+        ("self.grad += (out.data > 0) * out.grad", "self.grad += out.grad"),
+    ),
+    _m(
+        "relu-no-backward",
+        "local-derivative",
+        "relu defines its _backward closure but never attaches it to out.",
+        (
+            "            self.grad += (out.data > 0) * out.grad\n"
+            "\n"
+            "        out._backward = _backward\n",
+            "            self.grad += (out.data > 0) * out.grad\n\n",
+        ),
+    ),
+    _m(
+        "log-missing-upstream",
+        "local-derivative",
+        "The log backward adds 1 / x and forgets to multiply by out.grad.",
+        ("self.grad += out.grad / self.data", "self.grad += 1 / self.data"),
+    ),
+    _m(
+        "log-epsilon-guard",
+        "local-derivative",
+        "The log backward divides by x + 1e-7 to avoid division by zero, which"
+        " is off by a relative 1e-7.",
+        (
+            "self.grad += out.grad / self.data",
+            "self.grad += out.grad / (self.data + 1e-7)",
+        ),
+    ),
+    _m(
+        "sigmoid-plus-instead-of-times",
+        "local-derivative",
+        "The sigmoid backward adds out.grad to s * (1 - s) instead of"
+        " multiplying.",
+        ("s * (1 - s) * out.grad", "s * (1 - s) + out.grad"),
+    ),
+    _m(
+        "sigmoid-derivative-from-input",
+        "local-derivative",
+        "The sigmoid backward uses x * (1 - x) with the input x instead of the"
+        " output s.",
+        ("s * (1 - s) * out.grad", "x * (1 - x) * out.grad"),
+    ),
+    # -- accumulation: a node used more than once -------------------------------
+    _m(
+        "add-grad-overwrites",
+        "accumulation",
+        "The add backward assigns with = instead of +=, so a + a gets"
+        " gradient 1 instead of 2.",
+        (
+            _ADD_BACKWARD,
+            "            self.grad = 1.0 * out.grad\n"
+            "            other.grad = 1.0 * out.grad\n",
+        ),
+    ),
+    _m(
+        "mul-grad-overwrites",
+        "accumulation",
+        "The mul backward assigns with = instead of +=, so x * x gets"
+        " gradient x instead of 2x.",
+        (
+            _MUL_BACKWARD,
+            "            self.grad = other.data * out.grad\n"
+            "            other.grad = self.data * out.grad\n",
+        ),
+    ),
+    _m(
+        "tanh-grad-overwrites",
+        "accumulation",
+        "The tanh backward assigns with = instead of +=, wiping out other uses"
+        " of its input.",
+        ("self.grad += (1 - t**2) * out.grad", "self.grad = (1 - t**2) * out.grad"),
+    ),
+    _m(
+        "exp-grad-overwrites",
+        "accumulation",
+        "The exp backward assigns with = instead of +=, wiping out other uses"
+        " of its input.",
+        ("self.grad += out.data * out.grad", "self.grad = out.data * out.grad"),
+    ),
+    _m(
+        "pow-grad-overwrites",
+        "accumulation",
+        "The pow backward assigns with = instead of +=, wiping out other uses"
+        " of its base.",
+        (
+            "self.grad += other * self.data ** (other - 1) * out.grad",
+            "self.grad = other * self.data ** (other - 1) * out.grad",
+        ),
+    ),
+    _m(
+        "topo-no-visited-set",
+        "accumulation",
+        "The topological sort never checks whether a node was already visited,"
+        " so a shared node runs its backward twice.",
+        ("            elif node not in visited:\n", "            else:\n"),
+    ),
+    _m(
+        "visited-keyed-by-data",
+        "accumulation",
+        "The visited set stores node.data instead of the node, so a second node"
+        " with the same value is skipped.",
+        (
+            _VISIT,
+            "            elif node.data not in visited:\n"
+            "                visited.add(node.data)\n",
+        ),
+    ),
+    _m(
+        "persistent-visited-set",
+        "accumulation",
+        "The visited set is a mutable default argument, so a second backward"
+        " skips every node the first one saw.",
+        ("    def backward(self):\n", "    def backward(self, visited=set()):\n"),
+        ("        visited = set()\n        stack", "        stack"),
+    ),
+    _m(
+        "visited-flag-on-nodes",
+        "accumulation",
+        "The sort marks nodes with a _visited flag that is never cleared, so a"
+        " second backward skips every node the first one saw.",
+        (
+            _VISIT,
+            '            elif not getattr(node, "_visited", False):\n'
+            "                node._visited = True\n",
+        ),
+    ),
+    _m(
+        "preorder-stack-walk",
+        "accumulation",
+        "The iterative sort appends each node when it is first popped and walks"
+        " that pre-order forwards, so a shared node can run before all its"
+        " users.",
+        (
+            _BACKWARD_METHOD,
+            "    def backward(self):\n"
+            "        # Pop a node, record it, push its children: the output comes\n"
+            "        # first, so walk the list forwards.\n"
+            "        topo = []\n"
+            "        visited = set()\n"
+            "        stack = [self]\n"
+            "        while stack:\n"
+            "            node = stack.pop()\n"
+            "            if node not in visited:\n"
+            "                visited.add(node)\n"
+            "                topo.append(node)\n"
+            "                stack.extend(node._prev)\n"
+            "\n"
+            "        self.grad = 1.0\n"
+            "        for node in topo:\n"
+            "            node._backward()\n",
+        ),
+    ),
+    _m(
+        "push-to-children-no-topo",
+        "accumulation",
+        "backward runs each node's _backward and then its children's with no"
+        " topological order, double counting through diamonds.",
+        (
+            _BACKWARD_METHOD,
+            "    def backward(self):\n"
+            "        # Each node passes its gradient on, then its children do.\n"
+            "        self.grad = 1.0\n"
+            "        stack = [self]\n"
+            "        while stack:\n"
+            "            node = stack.pop()\n"
+            "            node._backward()\n"
+            "            stack.extend(node._prev)\n",
+        ),
+    ),
+    # -- propagation: the walk over the graph is wrong -------------------------
+    _m(
+        "root-not-seeded",
+        "propagation",
+        "backward never sets the output's grad to 1, so every gradient stays 0.",
+        (_CHAIN_RULE, "        for node in reversed(topo):\n            node._backward()\n"),
+    ),
+    _m(
+        "root-seeded-after-loop",
+        "propagation",
+        "backward sets the output's grad to 1 only after the loop has run.",
+        (
+            _CHAIN_RULE,
+            "        for node in reversed(topo):\n"
+            "            node._backward()\n"
+            "        self.grad = 1.0\n",
+        ),
+    ),
+    _m(
+        "topo-walked-forwards",
+        "propagation",
+        "backward walks the topological order from the inputs to the output.",
+        ("        for node in reversed(topo):\n", "        for node in topo:\n"),
+    ),
+    _m(
+        "recursive-topo",
+        "propagation",
+        "The topological sort is the lecture's recursive build_topo, which"
+        " raises RecursionError on a graph a few thousand nodes deep.",
+        (
+            _BACKWARD_METHOD,
+            "    def backward(self):\n"
+            "        topo = []\n"
+            "        visited = set()\n"
+            "\n"
+            "        def build_topo(v):\n"
+            "            if v not in visited:\n"
+            "                visited.add(v)\n"
+            "                for child in v._prev:\n"
+            "                    build_topo(child)\n"
+            "                topo.append(v)\n"
+            "\n"
+            "        build_topo(self)\n"
+            "\n"
+            "        # go one variable at a time and apply the chain rule\n"
+            + _CHAIN_RULE,
+        ),
+    ),
+    # -- zero-grad: the nn helpers leave stale gradients ------------------------
+    _m(
+        "zero-grad-noop",
+        "zero-grad",
+        "zero_grad writes p.grad == 0.0, a comparison that does nothing.",
+        ("            p.grad = 0.0\n", "            p.grad == 0.0\n"),
+    ),
+    _m(
+        "zero-grad-resets-data",
+        "zero-grad",
+        "zero_grad resets p.data instead of p.grad.",
+        ("            p.grad = 0.0\n", "            p.data = 0.0\n"),
+    ),
+    _m(
+        "parameters-omit-bias",
+        "zero-grad",
+        "Neuron.parameters returns only the weights, so biases are never"
+        " zeroed or trained.",
+        ("        return self.w + [self.b]\n", "        return self.w\n"),
+    ),
+    _m(
+        "layer-parameters-return-in-loop",
+        "zero-grad",
+        "Layer.parameters has its return indented inside the loop, so only the"
+        " first neuron's parameters are returned.",
+        (
+            "            params.extend(ps)\n        return params\n",
+            "            params.extend(ps)\n            return params\n",
+        ),
+    ),
+    # -- crash: the engine raises where it should not ---------------------------
+    _m(
+        "exp-backward-nameerror",
+        "crash",
+        "The exp backward refers to a variable called output that does not"
+        " exist, so it raises NameError.",
+        ("self.grad += out.data * out.grad", "self.grad += output.data * out.grad"),
+    ),
+    _m(
+        "relu-backward-compares-value",
+        "crash",
+        "The relu backward compares the Value out > 0 instead of out.data > 0,"
+        " which raises TypeError.",
+        ("(out.data > 0) * out.grad", "(out > 0) * out.grad"),
+    ),
+    _m(
+        "sigmoid-backward-math-on-value",
+        "crash",
+        "The sigmoid backward calls math.exp(-self) on a Value instead of a"
+        " float, which raises TypeError.",
+        (
+            "self.grad += s * (1 - s) * out.grad",
+            "self.grad += math.exp(-self) / (1 + math.exp(-self)) ** 2 * out.grad",
+        ),
+    ),
+    _m(
+        "topo-uses-children-attribute",
+        "crash",
+        "The topological sort reads node._children, the constructor's argument"
+        " name, instead of node._prev, which raises AttributeError.",
+        ("for child in node._prev:", "for child in node._children:"),
+    ),
+)
+"""Every buggy engine, grouped by category; names are unique."""
+
+
+def mutant_named(name: str) -> Mutant:
+    """The mutant called `name`; raises `KeyError` listing the names if none."""
+    for mutant in MUTANTS:
+        if mutant.name == name:
+            return mutant
+    known = ", ".join(m.name for m in MUTANTS)
+    raise KeyError(f"no mutant named {name!r}; known mutants: {known}")

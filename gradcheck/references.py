@@ -1,0 +1,142 @@
+"""Both references at one point, checked against each other, with tolerances.
+
+An engine is judged only where the symbolic and the numeric references agree
+to far more digits than float64 has. Where they do not (a kink of relu, a
+point on a pole, a singular derivative) the example is inconclusive: a
+limitation of the point, never a bug of the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+
+from gradcheck.errors import PointError
+from gradcheck.graph import Graph
+from gradcheck.numeric import NumericResult, numeric_reference
+from gradcheck.ops import OPS
+from gradcheck.symbolic import SymbolicResult, second_partials, symbolic_reference
+from gradcheck.tolerance import Bounds, error_bounds
+
+# The two references must agree to this relative precision (they carry 25+).
+AGREEMENT = mpmath.mpf("1e-20")
+# Values beyond this are treated as overflow for float64 engines.
+FLOAT_LIMIT = 1e300
+
+
+@dataclass
+class Reference:
+    """Everything known about the exact answer at one point."""
+
+    graph: Graph
+    point: dict[str, float]
+    symbolic: SymbolicResult
+    numeric: NumericResult
+    bounds: Bounds
+    magnitudes: list[float]
+    disagreement: str | None
+
+    @property
+    def conclusive(self) -> bool:
+        return self.disagreement is None
+
+    def value(self, index: int = -1) -> float:
+        return float(self.symbolic.values[index])
+
+    def adjoint(self, index: int) -> float:
+        return float(self.symbolic.adjoints[index])
+
+    def gradient(self, name: str) -> Any:
+        return self.symbolic.gradients[name]
+
+
+def domain_problem(graph: Graph, point: Mapping[str, float]) -> str | None:
+    """Why `graph` cannot be evaluated smoothly at `point`, or None if it can.
+
+    Uses float arithmetic through the op table: a node outside its op's
+    domain (log of a negative, division by ~0, relu at its kink, overflow).
+    """
+    values: list[float] = []
+    with mpmath.workdps(30):
+        for node in graph.nodes:
+            if node.op == "var":
+                if node.name not in point:
+                    return f"no value given for {node.name}"
+                values.append(float(point[node.name]))
+                continue
+            if node.op == "const":
+                values.append(float(node.constant or 0.0))
+                continue
+            op = OPS[node.op]
+            args = [values[a] for a in node.args]
+            if not op.in_domain(args, node.constant):
+                shown = ", ".join(f"{a:.6g}" for a in args)
+                return f"{op.name} is not smooth or not defined at ({shown})"
+            try:
+                result = op.apply_mp([mpmath.mpf(a) for a in args], node.constant)
+                value = float(result)
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+                return f"{op.name} has no real value at ({', '.join(map(str, args))})"
+            if not abs(value) < FLOAT_LIMIT:
+                return f"{op.name} overflows float64 here"
+            values.append(value)
+    return None
+
+
+def reference(graph: Graph, point: Mapping[str, float]) -> Reference:
+    """Compute both references; raise `PointError` outside the domain."""
+    problem = domain_problem(graph, point)
+    if problem is not None:
+        raise PointError(problem)
+    point = {name: float(point[name]) for name in graph.variables}
+    sym = symbolic_reference(graph, point)
+    num = numeric_reference(graph, point)
+    values = [float(v) for v in sym.values]
+    partials = [tuple(float(p) for p in row) for row in sym.partials]
+    adjoints = [float(a) for a in sym.adjoints]
+    seconds = []
+    for i, node in enumerate(graph.nodes):
+        if node.is_leaf:
+            seconds.append([])
+        else:
+            args = [sym.values[a] for a in node.args]
+            seconds.append(
+                [[float(s) for s in row] for row in second_partials(node.op, node.constant, args)]
+            )
+    bounds = error_bounds(graph, values, partials, seconds, adjoints)
+    magnitudes = _magnitudes(graph, partials)
+    return Reference(graph, point, sym, num, bounds, magnitudes,
+                     _disagreement(graph, sym, num, magnitudes))  # fmt: skip
+
+
+def _magnitudes(graph: Graph, partials: list[tuple[float, ...]]) -> list[float]:
+    """Sum over paths of |product of local derivatives|, per node."""
+    mags = [0.0] * len(graph.nodes)
+    mags[-1] = 1.0
+    for i in range(len(graph.nodes) - 1, -1, -1):
+        for a, p in zip(graph.nodes[i].args, partials[i]):
+            mags[a] += mags[i] * abs(p)
+    return mags
+
+
+def _disagreement(graph: Graph, sym: SymbolicResult, num: NumericResult,
+                  magnitudes: list[float]) -> str | None:  # fmt: skip
+    with mpmath.workdps(30):
+        scale = max(abs(sym.value), mpmath.mpf(1e-30))
+        if abs(sym.value - num.value) > AGREEMENT * scale:
+            return "the symbolic and numeric values differ"
+        for i, node in enumerate(graph.nodes):
+            if node.op != "var":
+                continue
+            s, n = sym.gradients[node.name], num.gradients[node.name]
+            scale = max(abs(s), abs(n), mpmath.mpf(magnitudes[i]), mpmath.mpf(1e-30))
+            if abs(s - n) > AGREEMENT * scale:
+                return (
+                    f"the references disagree on d/d{node.name} "
+                    f"({mpmath.nstr(s, 12)} vs {mpmath.nstr(n, 12)}): "
+                    "a kink or singularity is too close"
+                )
+    return None

@@ -1,0 +1,197 @@
+"""Report objects: what a check found, in a form every renderer can use.
+
+The library returns these; the command line renders them as text, JSON or
+JUnit XML. `to_dict()` gives the documented JSON shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradcheck.graph import Graph
+
+# The fixed vocabulary of failure categories; `unsupported` is information.
+CATEGORIES = ("value", "local-derivative", "accumulation", "propagation", "zero-grad", "crash")
+UNSUPPORTED = "unsupported"
+PASS, FAIL, SKIP, INCONCLUSIVE = "pass", "fail", "skip", "inconclusive"
+
+
+@dataclass
+class GradientRow:
+    """One variable's gradient: the engine's against both references."""
+
+    variable: str
+    backprop: float | None
+    reference: str
+    finite_difference: str
+    symbolic: str | None
+    abs_error: float | None
+    tolerance: float
+    ok: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backprop": self.backprop,
+            "symbolic": self.symbolic,
+            "reference": self.reference,
+            "finite_difference": self.finite_difference,
+            "abs_error": self.abs_error,
+            "tolerance": self.tolerance,
+            "ok": self.ok,
+        }
+
+
+@dataclass
+class Counterexample:
+    """The smallest failing example found, with everything needed to see why."""
+
+    graph: Graph
+    point: dict[str, float]
+    value_backprop: float | None
+    value_reference: str
+    gradients: list[GradientRow]
+    divergent_node: int | None
+    hint: str
+    engine_grads: list[float] | None = None
+    reference_adjoints: list[float] | None = None
+    error: str | None = None
+
+    @property
+    def expression(self) -> str:
+        return self.graph.to_text()
+
+    @property
+    def divergent_label(self) -> str | None:
+        if self.divergent_node is None:
+            return None
+        label = self.graph.node_labels()[self.divergent_node]
+        uses = self.graph.fanout(self.divergent_node)
+        return f"{label} (used {uses} times)" if uses > 1 else label
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expression": self.expression,
+            "point": self.point,
+            "value": {"backprop": self.value_backprop, "reference": self.value_reference},
+            "gradients": {row.variable: row.to_dict() for row in self.gradients},
+            "divergent_node": self.divergent_label,
+            "hint": self.hint,
+            "error": self.error,
+            "nodes": len(self.graph),
+        }
+
+
+@dataclass
+class Check:
+    """One probe's verdict on an engine."""
+
+    name: str
+    category: str
+    status: str
+    message: str
+    counterexample: Counterexample | None = None
+    examples: int = 0
+    inconclusive: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "category": self.category,
+            "status": self.status,
+            "message": self.message,
+            "counterexample": self.counterexample.to_dict() if self.counterexample else None,
+            "examples": self.examples,
+            "inconclusive": self.inconclusive,
+        }
+
+
+@dataclass
+class EngineReport:
+    """The full verdict on one engine."""
+
+    engine: str
+    seed: int
+    supported: list[str]
+    unsupported: dict[str, str]
+    checks: list[Check] = field(default_factory=list)
+    info: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return FAIL if any(c.status == FAIL for c in self.checks) else PASS
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "engine": self.engine,
+            "seed": self.seed,
+            "ops": {"supported": list(self.supported), "unsupported": sorted(self.unsupported)},
+            "info": self.info,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+@dataclass
+class ExpressionResult:
+    """One expression at one point: value and every gradient, three ways."""
+
+    expression: str
+    graph: Graph
+    point: dict[str, float]
+    value_backprop: float | None
+    value_reference: str
+    gradients: list[GradientRow]
+    status: str
+    category: str | None = None
+    message: str = ""
+    counterexample: Counterexample | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "expression": self.expression,
+            "point": self.point,
+            "value": {"backprop": self.value_backprop, "reference": self.value_reference},
+            "gradients": {row.variable: row.to_dict() for row in self.gradients},
+            "status": self.status,
+        }
+        if self.category:
+            out["category"] = self.category
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass
+class ExpressionReport:
+    """Results of `check_expression` for one or more expressions and points."""
+
+    engine: str
+    seed: int
+    results: list[ExpressionResult] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return FAIL if any(r.status == FAIL for r in self.results) else PASS
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "engine": self.engine,
+            "seed": self.seed,
+            "results": [r.to_dict() for r in self.results],
+        }

@@ -1,0 +1,116 @@
+"""How far a correct float64 engine may legitimately be from the exact answer.
+
+A fixed `rtol=1e-3` (torch.autograd.gradcheck) waves through derivative bugs
+of 1e-7 and still fails correct engines on cancellation. Instead, this module
+runs a first-order rounding-error analysis over the very graph being checked:
+
+* forward: each node's absolute error is bounded by its own rounding
+  (`ULPS[op]` units of 2**-53, relative to |value| plus a floor for ops whose
+  textbook formulas lose relative accuracy) plus the errors of its operands
+  times |local derivative|;
+* local derivatives: their error comes from operand errors through the second
+  derivatives, plus their own rounding;
+* backward: each adjoint's error is |local derivative| times the consumer's
+  error, plus |consumer adjoint| times the local derivative's error, plus the
+  rounding of the product and of the sum.
+
+The result is a per-node bound that scales with the magnitudes of the path
+contributions (so cancellation is allowed for) and with the graph's size.
+`SAFETY` covers engines that use other, still reasonable, formulas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gradcheck.graph import Graph
+
+UNIT = 2.0**-53
+SAFETY = 8.0
+# Below this nothing is distinguishable from zero in float64.
+FLOOR = 1e-300
+
+# Rounding of each op, in units of UNIT: (value ulps, value floor,
+# derivative ulps, derivative floor). A floor of 1 means the error is allowed
+# to be absolute near zero (e.g. tanh written with exp(2x) loses relative
+# accuracy at small x, and 1 - t**2 near |x| large).
+ULPS: dict[str, tuple[float, float, float, float]] = {
+    "add": (1, 0, 0, 0), "sub": (1, 0, 0, 0), "mul": (1, 0, 0, 0),
+    "div": (2, 0, 3, 0), "neg": (0, 0, 0, 0), "pow": (4, 0, 6, 0),
+    "add_const": (1, 0, 0, 0), "sub_const": (1, 0, 0, 0),
+    "mul_const": (1, 0, 0, 0), "div_const": (2, 0, 2, 0),
+    "radd": (1, 0, 0, 0), "rsub": (1, 0, 0, 0), "rmul": (1, 0, 0, 0),
+    "rdiv": (2, 0, 4, 0), "tanh": (4, 1, 4, 1), "exp": (4, 0, 4, 0),
+    "log": (4, 1, 3, 0), "relu": (0, 0, 0, 0), "sigmoid": (4, 1, 4, 1),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Per-node error bounds: `value[i]` for data, `grad[i]` for gradients."""
+
+    value: list[float]
+    grad: list[float]
+
+    def value_tolerance(self, index: int = -1) -> float:
+        return SAFETY * self.value[index] + FLOOR
+
+    def grad_tolerance(self, index: int) -> float:
+        return SAFETY * self.grad[index] + FLOOR
+
+
+def error_bounds(
+    graph: Graph,
+    values: list[float],
+    partials: list[tuple[float, ...]],
+    second: list[list[list[float]]],
+    adjoints: list[float],
+) -> Bounds:
+    """Bounds for every node, from exact values, partials and adjoints."""
+    n = len(graph.nodes)
+    value_err = [0.0] * n
+    deriv_err: list[list[float]] = [[] for _ in range(n)]
+    for i, node in enumerate(graph.nodes):
+        if node.is_leaf:
+            continue
+        ulps, floor, d_ulps, d_floor = ULPS[node.op]
+        args = node.args
+        arg_vals = [abs(values[a]) for a in args]
+        if node.op == "pow":
+            # engines may compute x**n as exp(n*log(x)): error grows with |n log x|
+            extra = abs((node.constant or 0.0) * math.log(max(arg_vals[0], 1e-300)))
+            ulps += extra
+            d_ulps += extra
+        err = UNIT * ulps * (abs(values[i]) + floor)
+        err += sum(abs(p) * value_err[a] for p, a in zip(partials[i], args))
+        value_err[i] = err
+        row = []
+        for k, p in enumerate(partials[i]):
+            d = UNIT * d_ulps * (abs(p) + d_floor)
+            for j, a in enumerate(args):
+                d += abs(second[i][k][j]) * (value_err[a] + UNIT * arg_vals[j])
+            # formulas written in terms of the output (1 - t**2) see its error too
+            d += _output_sensitivity(node.op, p) * value_err[i]
+            row.append(d)
+        deriv_err[i] = row
+    grad_err = [0.0] * n
+    for i in range(n - 1, -1, -1):
+        node = graph.nodes[i]
+        for k, a in enumerate(node.args):
+            p = partials[i][k]
+            term = abs(adjoints[i] * p)
+            grad_err[a] += abs(p) * grad_err[i] + abs(adjoints[i]) * deriv_err[i][k]
+            grad_err[a] += 2 * UNIT * term
+    return Bounds(value_err, grad_err)
+
+
+def _output_sensitivity(op: str, partial: float) -> float:
+    """|d(local derivative) / d(output)| for ops usually written via the output."""
+    if op == "tanh":
+        return 2.0  # 1 - t**2: |2t| <= 2
+    if op == "sigmoid":
+        return 1.0  # s * (1 - s): |1 - 2s| <= 1
+    if op == "exp":
+        return 1.0  # out.data
+    return 0.0
