@@ -286,7 +286,7 @@ class Mutant:
 
     @property
     def module_name(self) -> str:
-        """The name as a Python identifier: `mul-grad-overwrites` -> `mul_grad_overwrites`."""
+        """The name as an identifier: `mul-grad-overwrites` -> `mul_grad_overwrites`."""
         return self.name.replace("-", "_")
 
     def source(self) -> str:
@@ -494,8 +494,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "mul-self-grad-for-out-grad",
         "local-derivative",
-        "The mul backward multiplies by the operand's own grad where out.grad"
-        " belongs.",
+        "The mul backward multiplies by the operand's own grad where out.grad belongs.",
         (
             _MUL_BACKWARD,
             "            self.grad += other.data * self.grad\n"
@@ -505,8 +504,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "div-backward-copied-from-mul",
         "local-derivative",
-        "The division backward was copied from multiplication, as if a / b"
-        " were a * b.",
+        "The division backward was copied from multiplication, as if a / b were a * b.",
         (_DIV_BACKWARD, _MUL_BACKWARD),
     ),
     _m(
@@ -522,8 +520,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "div-denominator-not-squared",
         "local-derivative",
-        "The division backward gives the denominator -a / b instead of"
-        " -a / b**2.",
+        "The division backward gives the denominator -a / b instead of -a / b**2.",
         (
             "other.grad -= out.grad * out.data / other.data",
             "other.grad -= out.grad * self.data",
@@ -571,8 +568,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "sigmoid-plus-instead-of-times",
         "local-derivative",
-        "The sigmoid backward adds out.grad to s * (1 - s) instead of"
-        " multiplying.",
+        "The sigmoid backward adds out.grad to s * (1 - s) instead of multiplying.",
         ("s * (1 - s) * out.grad", "s * (1 - s) + out.grad"),
     ),
     _m(
@@ -714,7 +710,10 @@ MUTANTS: tuple[Mutant, ...] = (
         "root-not-seeded",
         "propagation",
         "backward never sets the output's grad to 1, so every gradient stays 0.",
-        (_CHAIN_RULE, "        for node in reversed(topo):\n            node._backward()\n"),
+        (
+            _CHAIN_RULE,
+            "        for node in reversed(topo):\n            node._backward()\n",
+        ),
     ),
     _m(
         "root-seeded-after-loop",
