@@ -523,7 +523,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "The division backward gives the denominator -a / b instead of -a / b**2.",
         (
             "other.grad -= out.grad * out.data / other.data",
-            "other.grad -= out.grad * self.data",
+            "other.grad -= out.grad * self.data / other.data",
         ),
     ),
     _m(
