@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Union
+from typing import TypeAlias
 
 from micrograd.engine import Value
 
-Input = Union[Value, float, int]
+Input: TypeAlias = "Value | float | int"
 
 
 class Module:
@@ -41,7 +41,7 @@ class Neuron(Module):
         if len(x) != len(self.w):
             raise ValueError(f"Neuron expects {len(self.w)} inputs, got {len(x)}")
         act = self.b
-        for wi, xi in zip(self.w, x):
+        for wi, xi in zip(self.w, x, strict=True):
             act = act + wi * xi
         return act.tanh() if self.nonlin else act
 
@@ -107,7 +107,7 @@ def mse_loss(predictions: Sequence[Value], targets: Sequence[float]) -> Value:
     if len(predictions) != len(targets) or not predictions:
         raise ValueError("mse_loss needs as many predictions as targets (at least 1)")
     total = Value(0.0)
-    for pred, target in zip(predictions, targets):
+    for pred, target in zip(predictions, targets, strict=True):
         total = total + (pred - target) ** 2
     return total / len(predictions)
 

@@ -1,0 +1,317 @@
+"""Benchmark our micrograd against micrograd 0.1.0 from the package index.
+
+Run from the repository root::
+
+    python benchmarks/engine.py            # sizes 10k, 100k, 200k, 1M
+    python benchmarks/engine.py --quick    # sizes 10k, 100k only
+
+micrograd 0.1.0 is installed with ``pip install --target <tmpdir>`` at the
+start of every run (its code is never vendored here) and loaded under the
+module name ``micrograd_0_1_0`` so that it cannot clash with ours.
+
+Both engines replay the *same* random program: a list of ``(op, i, j)``
+steps generated once per size with a fixed seed. micrograd 0.1.0 only has
+``+``, ``*``, ``**`` and ``relu`` as single nodes (its ``-``, ``/`` and
+``neg`` are built from several nodes and it has no ``tanh``/``exp``), so the
+shared program uses exactly those four ops and both engines build graphs
+with the same nodes and edges. A plain-float simulation picks the ops so that
+every value stays in [-2, 2]: nothing overflows.
+
+Every step's first operand is the previous node, so the root (the last node)
+reaches every node and the graph is as deep as it is long. Its second operand
+is any earlier node, so nodes have fan-out and the graph is a DAG, not a tree.
+
+Prints one table and writes ``benchmarks/results/engine.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import math
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from micrograd.engine import Value  # noqa: E402
+
+SIZES = [10_000, 100_000, 200_000, 1_000_000]
+QUICK_SIZES = [10_000, 100_000]
+MEMORY_MAX_SIZE = 200_000  # tracemalloc is slow; memory per node is flat
+CHAIN_DEPTH = 1_000_000
+LEAVES = 100
+TARGET_RATIO = 3.0
+
+ADD, MUL, POW2, RELU = "+", "*", "**2", "relu"
+Program = list[tuple[str, int, int]]
+
+
+def make_program(n_ops: int, seed: int) -> tuple[list[float], Program]:
+    """Leaf values and `n_ops` steps whose values all stay within [-2, 2]."""
+    rng = random.Random(seed)
+    values = [rng.uniform(-1.0, 1.0) for _ in range(LEAVES)]
+    program: Program = []
+    for _ in range(n_ops):
+        i = len(values) - 1
+        j = rng.randrange(len(values))
+        a, b = values[i], values[j]
+        op = rng.choice((ADD, ADD, MUL, MUL, POW2, RELU))
+        result = {ADD: a + b, MUL: a * b, POW2: a**2, RELU: max(a, 0.0)}[op]
+        if abs(result) > 2.0:
+            op, result = RELU, max(a, 0.0)
+        program.append((op, i, j))
+        values.append(result)
+    return values[:LEAVES], program
+
+
+def build(value_cls: Callable[[float], Any], leaves: list[float], program: Program):
+    """Replay `program` with an engine's Value class; return (root, leaves)."""
+    nodes = [value_cls(x) for x in leaves]
+    append = nodes.append
+    for op, i, j in program:
+        a = nodes[i]
+        if op == ADD:
+            append(a + nodes[j])
+        elif op == MUL:
+            append(a * nodes[j])
+        elif op == POW2:
+            append(a**2)
+        else:
+            append(a.relu())
+    return nodes[-1], nodes[:LEAVES]
+
+
+@contextmanager
+def recursion_limit(limit: int) -> Iterator[None]:
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def install_reference(target: Path) -> ModuleType:
+    """pip-install micrograd 0.1.0 into `target` and import its engine."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--target",
+            str(target),
+            "micrograd==0.1.0",
+        ],
+        check=True,
+    )
+    spec = importlib.util.spec_from_file_location(
+        "micrograd_0_1_0", target / "micrograd" / "engine.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def time_run(value_cls: Any, leaves: list[float], program: Program) -> dict[str, Any]:
+    """Time forward (graph build) and backward once; gc stays enabled."""
+    gc.collect()
+    t0 = time.perf_counter()
+    root, leaf_nodes = build(value_cls, leaves, program)
+    t1 = time.perf_counter()
+    root.backward()
+    t2 = time.perf_counter()
+    grads = [float(v.grad) for v in leaf_nodes]
+    del root, leaf_nodes
+    gc.collect()
+    return {
+        "forward_s": t1 - t0,
+        "backward_s": t2 - t1,
+        "total_s": t2 - t0,
+        "grads": grads,
+    }
+
+
+def best_of(repeats: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    results = [run() for _ in range(repeats)]
+    return min(results, key=lambda r: r["total_s"])
+
+
+def peak_bytes(value_cls: Any, leaves: list[float], program: Program) -> int:
+    """Peak traced memory of building the graph and running backward."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        root, _ = build(value_cls, leaves, program)
+        root.backward()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del root
+    gc.collect()
+    return peak
+
+
+def close(a: list[float], b: list[float]) -> bool:
+    return all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x, y in zip(a, b))
+
+
+def deep_chain(depth: int) -> dict[str, Any]:
+    """Our backward over a `depth`-deep chain, at the default recursion limit."""
+    gc.collect()
+    x = leaf = Value(0.5)
+    t0 = time.perf_counter()
+    for k in range(depth):
+        x = x.tanh() if k % 2 else x * 1.0001
+    t1 = time.perf_counter()
+    x.backward()
+    t2 = time.perf_counter()
+    expected_positive = leaf.grad > 0.0
+    del x, leaf
+    gc.collect()
+    return {
+        "depth": depth,
+        "recursion_limit": sys.getrecursionlimit(),
+        "forward_s": t1 - t0,
+        "backward_s": t2 - t1,
+        "ok": expected_positive,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="sizes 10k and 100k")
+    parser.add_argument("--sizes", type=int, nargs="+", help="override the sizes")
+    parser.add_argument("--repeats", type=int, default=3, help="best of N (<=200k)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--chain-depth", type=int, default=CHAIN_DEPTH)
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "engine.json"
+    )
+    args = parser.parse_args(argv)
+    sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+    print(f"seed {args.seed}; Python {platform.python_version()}", file=sys.stderr)
+
+    # Ours first, at the default recursion limit: the deep chain proves that
+    # backward() never recurses over graph depth.
+    chain = deep_chain(args.chain_depth)
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="micrograd-0.1.0-") as tmp:
+        ref = install_reference(Path(tmp))
+        for n in sizes:
+            leaves, program = make_program(n, args.seed + n)
+            repeats = args.repeats if n <= 200_000 else 1
+            ours = best_of(repeats, lambda: time_run(Value, leaves, program))
+            # 0.1.0 recurses once per level of depth in backward().
+            with recursion_limit(n + LEAVES + 1000):
+                theirs = best_of(repeats, lambda: time_run(ref.Value, leaves, program))
+                mem_theirs = (
+                    peak_bytes(ref.Value, leaves, program)
+                    if n <= MEMORY_MAX_SIZE
+                    else None
+                )
+            mem_ours = (
+                peak_bytes(Value, leaves, program) if n <= MEMORY_MAX_SIZE else None
+            )
+            nodes = n + LEAVES
+            rows.append(
+                {
+                    "ops": n,
+                    "nodes": nodes,
+                    "ours": {k: v for k, v in ours.items() if k != "grads"},
+                    "micrograd_0_1_0": {
+                        k: v for k, v in theirs.items() if k != "grads"
+                    },
+                    "ratio_total": theirs["total_s"] / ours["total_s"],
+                    "ratio_forward": theirs["forward_s"] / ours["forward_s"],
+                    "ratio_backward": theirs["backward_s"] / ours["backward_s"],
+                    "same_leaf_grads": close(ours["grads"], theirs["grads"]),
+                    "bytes_per_node_ours": mem_ours / nodes if mem_ours else None,
+                    "bytes_per_node_0_1_0": mem_theirs / nodes if mem_theirs else None,
+                }
+            )
+
+    base = rows[0]
+    for row in rows:
+        scale = row["ops"] / base["ops"]
+        row["growth_ours"] = row["ours"]["total_s"] / base["ours"]["total_s"] / scale
+        row["growth_0_1_0"] = (
+            row["micrograd_0_1_0"]["total_s"]
+            / base["micrograd_0_1_0"]["total_s"]
+            / scale
+        )
+
+    print_table(rows, chain)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "seed": args.seed,
+        "target_ratio": TARGET_RATIO,
+        "sizes": rows,
+        "deep_chain": chain,
+    }
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output.relative_to(ROOT)}")
+    ok = all(r["same_leaf_grads"] for r in rows) and chain["ok"]
+    return 0 if ok else 1
+
+
+def print_table(rows: list[dict[str, Any]], chain: dict[str, Any]) -> None:
+    def mem(x: float | None) -> str:
+        return f"{x:8.0f}" if x is not None else "       -"
+
+    header = (
+        f"{'ops':>9} | {'ours s':>8} {'0.1.0 s':>8} {'ratio':>6} "
+        f"{'fwd x':>6} {'bwd x':>6} | {'growth':>6} {'growth':>6} | "
+        f"{'B/node':>8} {'B/node':>8} | grads"
+    )
+    sub = (
+        f"{'':>9} | {'':>8} {'':>8} {'':>6} {'':>6} {'':>6} | "
+        f"{'ours':>6} {'0.1.0':>6} | {'ours':>8} {'0.1.0':>8} |"
+    )
+    print(header)
+    print(sub)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['ops']:>9,} | {r['ours']['total_s']:8.3f} "
+            f"{r['micrograd_0_1_0']['total_s']:8.3f} {r['ratio_total']:5.2f}x "
+            f"{r['ratio_forward']:5.2f}x {r['ratio_backward']:5.2f}x | "
+            f"{r['growth_ours']:6.2f} {r['growth_0_1_0']:6.2f} | "
+            f"{mem(r['bytes_per_node_ours'])} {mem(r['bytes_per_node_0_1_0'])} | "
+            f"{'same' if r['same_leaf_grads'] else 'DIFFER'}"
+        )
+    print(
+        "growth = (seconds per op at this size) / (seconds per op at the smallest "
+        "size); 1.00 means linear."
+    )
+    print(
+        f"deep chain: {chain['depth']:,} nodes, backward {chain['backward_s']:.3f} s "
+        f"(forward {chain['forward_s']:.3f} s) at recursion limit "
+        f"{chain['recursion_limit']}"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
