@@ -26,7 +26,7 @@ from gradcheck.errors import EngineError
 from gradcheck.graph import CONST, VAR, Graph
 from gradcheck.ops import OPS
 
-DEFAULT_ENGINE = "micrograd.engine"
+DEFAULT_ENGINE = "micrograd"
 # Seconds one example may take on an engine before it counts as a hang.
 DEFAULT_TIME_LIMIT = 20.0
 
@@ -74,11 +74,12 @@ class Engine:
                 handles.append(OPS[node.op].apply_engine(args, _plain(node.constant)))
         return handles
 
-    def run(self, graph: Graph, point: Mapping[str, float]) -> Run:
+    def run(self, graph: Graph, point: Mapping[str, float], backward: bool = True) -> Run:
         """Build `graph`, backpropagate from its output, read every gradient."""
         with time_limit(self.time_limit):
             handles = self.build(graph, point)
-            handles[-1].backward()
+            if backward:
+                handles[-1].backward()
         return Run(
             data=[read_float(h, "data") for h in handles],
             grads=[read_float(h, "grad") for h in handles],

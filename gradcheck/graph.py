@@ -233,6 +233,18 @@ class GraphBuilder:
     def op(self, name: str, *args: int, constant: float | None = None) -> int:
         return self._add(Node(name, tuple(args), None if constant is None else float(constant)))
 
+    def uses(self, index: int) -> int:
+        """How many nodes built so far take node `index` as an operand."""
+        return sum(node.args.count(index) for node in self._nodes)
+
+    def unused(self) -> list[int]:
+        """Op nodes that no other node uses yet."""
+        used = {a for node in self._nodes for a in node.args}
+        return [i for i, n in enumerate(self._nodes) if i not in used and not n.is_leaf]
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
     def _add(self, node: Node) -> int:
         self._nodes.append(node)
         return len(self._nodes) - 1

@@ -46,8 +46,12 @@ def judge(
     ref: Reference | None = None,
     formulas: Mapping[str, str] | None = None,
     diagnose: bool = True,
+    values_only: bool = False,
 ) -> Outcome:
-    """Run `graph` on `engine` at `point` and compare with both references."""
+    """Run `graph` on `engine` at `point` and compare with both references.
+
+    With `values_only`, only the forward values are judged (no backward).
+    """
     point = {k: float(v) for k, v in point.items()}
     if ref is None:
         try:
@@ -57,7 +61,7 @@ def judge(
     if not ref.conclusive:
         return Outcome(INCONCLUSIVE, hint=ref.disagreement or "", reference=ref)
     try:
-        run = engine.run(graph, point)
+        run = engine.run(graph, point, backward=not values_only)
     except RecursionError:
         hint = (
             f"RecursionError on a graph {graph.depth()} deep: backward() or its "
@@ -78,12 +82,16 @@ def judge(
     if bad_value is not None:
         return _fail(graph, point, run, ref, rows, "value", _value_hint(graph, run, ref, bad_value),
                      bad_value)  # fmt: skip
-    if all(row.ok for row in rows):
+    if values_only or all(row.ok for row in rows):
         return Outcome(PASS, run=run, reference=ref)
     divergent = _first_divergent(graph, run, ref)
-    category, hint = "propagation", "the gradients are wrong"
+    category, hint = "", "the gradients are wrong"  # no category without diagnosis
     if diagnose:
-        category, hint = _diagnose(engine, graph, run, ref, divergent)
+        category, hint, smaller = _diagnose(engine, graph, run, ref, divergent)
+        if smaller is not None and smaller.counterexample is not None:
+            # The op alone already fails: that is the minimal counterexample.
+            smaller.counterexample.hint = hint
+            return Outcome(FAIL, category, hint, smaller.counterexample, run, ref)
     return _fail(graph, point, run, ref, rows, category, hint, divergent)
 
 
@@ -174,13 +182,14 @@ def _close(a: float, b: float, rel: float = 1e-9) -> bool:
 
 
 def _diagnose(engine: Engine, graph: Graph, run: Run, ref: Reference,
-              index: int) -> tuple[str, str]:  # fmt: skip
+              index: int) -> tuple[str, str, Outcome | None]:  # fmt: skip
+    """(category, hint, the smaller failing example if one was found)."""
     labels = graph.node_labels()
     if index == graph.output:
         return "propagation", (
             f"after backward() the output's own gradient is {run.grads[index]!r}, "
             "not 1: seed it with out.grad = 1 before walking the graph"
-        )
+        ), None
     consumers = [c for c, node in enumerate(graph.nodes) if index in node.args]
     for c in consumers:
         verdict = _isolated(engine, graph, ref, c)
@@ -200,7 +209,7 @@ def _diagnose(engine: Engine, graph: Graph, run: Run, ref: Reference,
             f"{name} is used {uses} times, but its gradient {got!r} equals the "
             f"contribution of only some of its uses (all together: {want!r}): "
             "gradients are overwritten (=) instead of accumulated (+=)"
-        )
+        ), None
     if graph.has_reuse:
         ratio = f"{got / want:.3g} times" if want else "not"
         return "accumulation", (
@@ -209,12 +218,12 @@ def _diagnose(engine: Engine, graph: Graph, run: Run, ref: Reference,
             "contribution is counted twice or taken before all uses are summed "
             "(a topological sort without a visited set, a visited set keyed by "
             "value, or a backward that recurses into children immediately)"
-        )
+        ), None
     return "propagation", (
         f"{name} gets {got!r} instead of {want!r}, although every op is right on "
         "its own: the chain rule is applied out of order; backward() must visit "
         "nodes in reverse topological order, from the output"
-    )
+    ), None
 
 
 def _matches_part(got: float, parts: list[float]) -> bool:
@@ -228,25 +237,27 @@ def _matches_part(got: float, parts: list[float]) -> bool:
     return False
 
 
-def _isolated(engine: Engine, graph: Graph, ref: Reference, consumer: int) -> tuple[str, str] | None:
+def _isolated(engine: Engine, graph: Graph, ref: Reference,
+              consumer: int) -> tuple[str, str, Outcome | None] | None:  # fmt: skip
     """Re-run one op alone on the engine, at the values it saw, with its upstream.
 
-    Returns a (category, hint) when the op is wrong on its own.
+    Returns (category, hint, failing outcome) when the op is wrong on its own.
     """
     node = graph.nodes[consumer]
     op = OPS[node.op]
     upstream = ref.adjoint(consumer)
     distinct = list(dict.fromkeys(node.args))
-    values = {f"a{k}": ref.value(a) for k, a in enumerate(distinct)}
+    letters = ("x", "y")
+    values = {letters[k]: ref.value(a) for k, a in enumerate(distinct)}
     for spread in (True, False):
         if not spread and len(distinct) == len(node.args):
             break
         b = GraphBuilder()
         if spread:  # every operand its own variable: no reuse at all
-            names = [f"a{k}" for k in range(len(node.args))]
-            point = {f"a{k}": ref.value(a) for k, a in enumerate(node.args)}
+            names = [letters[k] for k in range(len(node.args))]
+            point = {letters[k]: ref.value(a) for k, a in enumerate(node.args)}
         else:
-            names = [f"a{distinct.index(a)}" for a in node.args]
+            names = [letters[distinct.index(a)] for a in node.args]
             point = values
         out = b.op(node.op, *[b.var(n) for n in names], constant=node.constant)
         if upstream != 1.0 and "mul_const" in engine.supported and _finite(upstream):
@@ -256,15 +267,15 @@ def _isolated(engine: Engine, graph: Graph, ref: Reference, consumer: int) -> tu
         if outcome.status != FAIL:
             continue
         if outcome.category in ("crash", "value"):
-            return outcome.category, outcome.hint
+            return str(outcome.category), outcome.hint, outcome
         text = mini.to_text()
         if not spread:
             return "accumulation", (
-                f"{op.template.format('x', 'x', c='c')} uses one node twice: the "
-                f"engine is right with two separate operands but wrong on {text}: "
-                "the second contribution overwrites the first (= instead of +=)"
-            )
-        return "local-derivative", _derivative_hint(op.name, mini, outcome, upstream)
+                f"{text} uses one node twice: the engine is right with two "
+                "separate operands but wrong when they are the same node: one "
+                "contribution overwrites the other (= instead of +=)"
+            ), outcome
+        return "local-derivative", _derivative_hint(op.name, mini, outcome, upstream), outcome
     return None
 
 

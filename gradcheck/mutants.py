@@ -277,12 +277,18 @@ class Mutant:
     `edits` are `(old, new)` text replacements applied to `BASE_ENGINE` in
     order; together they make one realistic mistake (a few may be needed when
     the same mistake touches two places).
+
+    `category` is what a checker should report. `also` lists other categories
+    the same bug can legitimately show up as, when no black-box test can tell
+    them apart (a visited set keyed by value also breaks graphs without reuse
+    whenever two nodes happen to share a value).
     """
 
     name: str
     category: str
     description: str
     edits: tuple[tuple[str, str], ...]
+    also: tuple[str, ...] = ()
 
     @property
     def module_name(self) -> str:
@@ -325,8 +331,14 @@ class Mutant:
         return path
 
 
-def _m(name: str, category: str, description: str, *edits: tuple[str, str]) -> Mutant:
-    return Mutant(name, category, description, tuple(edits))
+def _m(
+    name: str,
+    category: str,
+    description: str,
+    *edits: tuple[str, str],
+    also: tuple[str, ...] = (),
+) -> Mutant:
+    return Mutant(name, category, description, tuple(edits), also)
 
 
 # -- text shared by several edits ----------------------------------------------
@@ -642,6 +654,9 @@ MUTANTS: tuple[Mutant, ...] = (
             "            elif node.data not in visited:\n"
             "                visited.add(node.data)\n",
         ),
+        # relu(u) == u for u > 0, x * 1.0 == x, ...: equal values also occur
+        # without reuse, so chains and single ops can fail too.
+        also=("local-derivative", "propagation"),
     ),
     _m(
         "persistent-visited-set",
@@ -725,6 +740,9 @@ MUTANTS: tuple[Mutant, ...] = (
             "            node._backward()\n"
             "        self.grad = 1.0\n",
         ),
+        # One backward() cannot tell this from "no op has a backward": the
+        # output's grad is 1 and every other grad is 0.
+        also=("local-derivative",),
     ),
     _m(
         "topo-walked-forwards",
@@ -812,11 +830,14 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
     ),
     _m(
-        "topo-uses-children-attribute",
+        "pow-exponent-dot-data",
         "crash",
-        "The topological sort reads node._children, the constructor's argument"
-        " name, instead of node._prev, which raises AttributeError.",
-        ("for child in node._prev:", "for child in node._children:"),
+        "The pow backward reads other.data as mul does, but the exponent is a"
+        " plain number, so it raises AttributeError.",
+        (
+            "other * self.data ** (other - 1) * out.grad",
+            "other.data * self.data ** (other.data - 1) * out.grad",
+        ),
     ),
 )
 """Every buggy engine, grouped by category; names are unique."""

@@ -1,0 +1,251 @@
+"""The two entry points: check a whole engine, or check expressions.
+
+`check_engine` runs the probes simplest first (values, each op alone, reuse,
+chains, deep graphs, repeated backward, zero_grad) and then random graphs
+from Hypothesis, whose failures come back shrunk. `check_expression`
+compares an engine's gradients of given expressions with both references.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from gradcheck.engines import DEFAULT_TIME_LIMIT, Engine, load_engine
+from gradcheck.errors import PointError, UsageError
+from gradcheck.graph import Graph
+from gradcheck.judge import gradient_rows, judge
+from gradcheck.ops import OPS
+from gradcheck.points import sample_point
+from gradcheck.probes import (
+    accumulation_probe,
+    deep_probe,
+    local_derivative_probe,
+    propagation_probe,
+    value_probe,
+)
+from gradcheck.references import domain_problem, reference
+from gradcheck.report import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    SKIP,
+    Check,
+    EngineReport,
+    ExpressionReport,
+    ExpressionResult,
+)
+from gradcheck.stateful import nn_probes, repeated_backward_probe
+
+Progress = Callable[[int, int], None]
+
+
+def _seed(seed: int | None) -> int:
+    return random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+
+
+def check_engine(
+    target: str | type | Any = None,
+    *,
+    examples: int = 200,
+    seed: int | None = None,
+    max_nodes: int = 30,
+    ops: Sequence[str] | None = None,
+    jobs: int = 1,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    progress: Progress | None = None,
+) -> EngineReport:
+    """Check an engine: every probe, then `examples` random graphs.
+
+    `target` is `path/to/file.py[:Class]`, `package.module[:Class]`, a Value
+    class or a module (default: the built-in micrograd). `ops` restricts the
+    ops used; `jobs` runs the random graphs in that many processes.
+    """
+    if examples < 0 or max_nodes < 1 or jobs < 1 or time_limit <= 0:
+        raise UsageError("examples >= 0, max_nodes >= 1, jobs >= 1 and time_limit > 0")
+    seed = _seed(seed)
+    start = time.perf_counter()
+    engine = load_engine(target, time_limit)
+    if ops is not None:
+        unknown = sorted(set(ops) - set(OPS))
+        if unknown:
+            raise UsageError(f"unknown op(s): {', '.join(unknown)}; known: {', '.join(OPS)}")
+        engine.supported = tuple(n for n in engine.supported if n in set(ops))
+    report = EngineReport(engine.target, seed, list(engine.supported), dict(engine.unsupported))
+    rng = random.Random(seed)
+    report.checks.append(value_probe(engine, rng))
+    for name in engine.supported:
+        report.checks.append(local_derivative_probe(engine, rng, name))
+    report.checks.append(accumulation_probe(engine, rng))
+    report.checks.append(propagation_probe(engine, rng))
+    report.checks.append(deep_probe(engine, rng))
+    repeated, semantics = repeated_backward_probe(engine, rng)
+    report.checks.append(repeated)
+    report.info["repeated backward"] = semantics
+    report.checks.extend(nn_probes(engine, rng))
+    if examples:
+        report.checks.append(
+            random_graph_check(engine, target, seed=seed, examples=examples,
+                               max_nodes=max_nodes, jobs=jobs, progress=progress)  # fmt: skip
+        )
+    _blame_root_causes(report)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _blame_root_causes(report: EngineReport) -> None:
+    """Point later failures at the simplest failing probe they likely share."""
+    failures = report.failures
+    if len(failures) > 1:
+        first = failures[0]
+        report.info["first failure"] = f"{first.name} ({first.category})"
+
+
+def random_graph_check(
+    engine: Engine,
+    target: Any,
+    *,
+    seed: int,
+    examples: int,
+    max_nodes: int,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> Check:
+    """7. Random DAGs from Hypothesis; a failure is shrunk to a minimal graph."""
+    from gradcheck.random_graphs import run_random_graphs
+
+    if not engine.supported:
+        return Check("random-graphs", "propagation", SKIP, "the engine supports no op")
+    if jobs > 1 and isinstance(target, str | None):
+        shares = [examples // jobs + (1 if k < examples % jobs else 0) for k in range(jobs)]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [
+                pool.submit(_random_graphs_in_worker, target, list(engine.supported),
+                            seed * 1000 + k, share, max_nodes, engine.time_limit)  # fmt: skip
+                for k, share in enumerate(shares)
+                if share
+            ]
+            checks = [f.result() for f in futures]
+        if progress is not None:
+            progress(examples, examples)
+        return _merge(checks)
+    return run_random_graphs(engine, seed=seed, examples=examples, max_nodes=max_nodes,
+                             progress=progress)  # fmt: skip
+
+
+def _random_graphs_in_worker(target: Any, ops: list[str], seed: int, examples: int,
+                             max_nodes: int, limit: float) -> Check:  # fmt: skip
+    from gradcheck.random_graphs import run_random_graphs
+
+    engine = load_engine(target, limit)
+    engine.supported = tuple(n for n in engine.supported if n in set(ops))
+    return run_random_graphs(engine, seed=seed, examples=examples, max_nodes=max_nodes)
+
+
+def _merge(checks: list[Check]) -> Check:
+    failed = [c for c in checks if c.status == FAIL]
+    count = sum(c.examples for c in checks)
+    inconclusive = sum(c.inconclusive for c in checks)
+    seconds = max((c.seconds for c in checks), default=0.0)
+    if failed:
+        best = min(failed, key=lambda c: len(c.counterexample.graph) if c.counterexample else 0)
+        best.examples, best.inconclusive = count, inconclusive
+        return best
+    return Check("random-graphs", "propagation", PASS,
+                 f"{count} random graphs, {inconclusive} inconclusive", None,
+                 count, inconclusive, seconds)  # fmt: skip
+
+
+def check_expression(
+    expression: str | Graph,
+    point: Mapping[str, float] | None = None,
+    *,
+    engine: Any = None,
+    points: int = 1,
+    seed: int | None = None,
+) -> ExpressionReport:
+    """Check one expression on an engine at `point`, or at `points` random points.
+
+    Raises `ExpressionError` for a bad expression and `PointError` when the
+    given point is incomplete or outside the domain.
+    """
+    from gradcheck.symbolic import derivative_formulas
+
+    graph = _as_graph(expression)
+    text = expression if isinstance(expression, str) else graph.to_text()
+    loaded = load_engine(engine)
+    seed = _seed(seed)
+    report = ExpressionReport(loaded.target, seed)
+    formulas, _ = derivative_formulas(graph)
+    rng = random.Random(seed)
+    if point is not None:
+        chosen = [_given_point(graph, point)]
+    else:
+        if points < 1:
+            raise UsageError("points must be at least 1")
+        chosen = []
+        for _ in range(points):
+            drawn = sample_point(graph, rng, tries=200)
+            if drawn is None:
+                raise PointError(f"found no point where {text} is defined and smooth")
+            chosen.append(drawn)
+    for at in chosen:
+        report.results.append(_check_at(loaded, graph, text, at, formulas))
+    return report
+
+
+def _as_graph(expression: str | Graph) -> Graph:
+    if isinstance(expression, Graph):
+        return expression
+    if not isinstance(expression, str):
+        raise UsageError(f"expected an expression string or a Graph, got {type(expression).__name__}")
+    from gradcheck.parser import parse
+
+    return parse(expression)
+
+
+def _given_point(graph: Graph, point: Mapping[str, float]) -> dict[str, float]:
+    missing = [v for v in graph.variables if v not in point]
+    if missing:
+        raise PointError(f"no value given for {', '.join(missing)}")
+    unknown = sorted(set(point) - set(graph.variables))
+    if unknown:
+        raise PointError(f"{', '.join(unknown)} is not a variable of the expression")
+    at = {v: float(point[v]) for v in graph.variables}
+    problem = domain_problem(graph, at)
+    if problem is not None:
+        shown = ", ".join(f"{k}={v:g}" for k, v in at.items())
+        raise PointError(f"{problem} (at {shown})")
+    return at
+
+
+def _check_at(engine: Engine, graph: Graph, text: str, point: dict[str, float],
+              formulas: Mapping[str, str]) -> ExpressionResult:  # fmt: skip
+    outcome = judge(engine, graph, point, formulas=formulas)
+    ref = outcome.reference or reference(graph, point)
+    run = outcome.run
+    rows = gradient_rows(graph, run, ref, formulas)
+    if outcome.counterexample is not None:
+        rows = outcome.counterexample.gradients
+    status = outcome.status
+    return ExpressionResult(
+        expression=text,
+        graph=graph,
+        point=point,
+        value_backprop=run.data[-1] if run is not None else None,
+        value_reference=_digits(ref.symbolic.value),
+        gradients=rows,
+        status=status if status in (PASS, FAIL) else INCONCLUSIVE,
+        category=outcome.category,
+        message=outcome.hint,
+        counterexample=outcome.counterexample,
+    )
+
+
+def _digits(value: Any) -> str:
+    import mpmath
+
+    return str(mpmath.nstr(value, 30))

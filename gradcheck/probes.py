@@ -1,0 +1,247 @@
+"""The targeted probes, simplest first: values, each op alone, reuse, chains.
+
+Each probe builds small graphs from the ops the engine supports, draws points
+inside their domains, and judges every example. A probe passes when no
+example fails; its first failure becomes the counterexample. Graphs are
+ordered smallest first, so the counterexample is already minimal.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from gradcheck.engines import Engine
+from gradcheck.graph import Graph, GraphBuilder
+from gradcheck.judge import judge
+from gradcheck.ops import OPS, POW_EXPONENTS
+from gradcheck.points import SPREAD, sample_point
+from gradcheck.references import domain_problem
+from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
+
+# Constants for the *_const and reflected forms: integer, fraction, negative.
+CONSTANTS = (2.0, -0.5, 3.25)
+DEEP = 2500  # deeper than CPython's default recursion limit of 1000
+
+
+@dataclass
+class Example:
+    graph: Graph
+    point: dict[str, float]
+
+
+def unary_forms(engine: Engine) -> list[tuple[str, float | None]]:
+    """Every supported one-operand op with each constant it is probed with."""
+    forms: list[tuple[str, float | None]] = []
+    for name in engine.supported:
+        op = OPS[name]
+        if op.arity != 1:
+            continue
+        if name == "pow":
+            forms.extend((name, n) for n in POW_EXPONENTS)
+        elif op.takes_constant:
+            forms.extend((name, c) for c in CONSTANTS)
+        else:
+            forms.append((name, None))
+    return forms
+
+
+def binary_ops(engine: Engine) -> list[str]:
+    return [n for n in engine.supported if OPS[n].arity == 2]
+
+
+def run_examples(engine: Engine, name: str, category: str,
+                 examples: Iterable[Example], values_only: bool = False) -> Check:  # fmt: skip
+    """Judge examples in order; the first failure is the counterexample."""
+    start = time.perf_counter()
+    count = inconclusive = 0
+    for example in examples:
+        outcome = judge(engine, example.graph, example.point, values_only=values_only)
+        count += 1
+        if outcome.status == INCONCLUSIVE:
+            inconclusive += 1
+        elif outcome.status == FAIL:
+            assert outcome.category is not None
+            return Check(name, outcome.category, FAIL, outcome.hint, outcome.counterexample,
+                         count, inconclusive, time.perf_counter() - start)  # fmt: skip
+    seconds = time.perf_counter() - start
+    if count == 0:
+        return Check(name, category, SKIP, "no example: the ops it needs are unsupported")
+    message = f"{count} examples"
+    if inconclusive:
+        message += f", {inconclusive} inconclusive (references disagree at a kink)"
+    return Check(name, category, PASS, message, None, count, inconclusive, seconds)
+
+
+def _points(graph: Graph, rng: random.Random, count: int) -> Iterator[Example]:
+    """`count` points for a graph: the spread values first, then random ones."""
+    variables = graph.variables
+    seen = 0
+    for k in range(len(SPREAD)):
+        if seen >= count:
+            return
+        point = {v: SPREAD[(k + 3 * j) % len(SPREAD)] for j, v in enumerate(variables)}
+        if domain_problem(graph, point) is None:
+            seen += 1
+            yield Example(graph, point)
+    while seen < count:
+        drawn = sample_point(graph, rng)
+        if drawn is None:
+            return
+        seen += 1
+        yield Example(graph, drawn)
+
+
+def _single(name: str, constant: float | None, arity: int) -> Graph:
+    b = GraphBuilder()
+    args = [b.var(v) for v in ("x", "y")[:arity]]
+    b.op(name, *args, constant=constant)
+    return b.build()
+
+
+def value_probe(engine: Engine, rng: random.Random) -> Check:
+    """1. Forward values of every op alone, across its domain."""
+
+    def examples() -> Iterator[Example]:
+        for name, constant in unary_forms(engine):
+            yield from _points(_single(name, constant, 1), rng, 5)
+        for name in binary_ops(engine):
+            yield from _points(_single(name, None, 2), rng, 5)
+
+    return run_examples(engine, "value", "value", examples(), values_only=True)
+
+
+def local_derivative_probe(engine: Engine, rng: random.Random, op_name: str) -> Check:
+    """2. One op alone on distinct inputs, then scaled by an upstream gradient."""
+    op = OPS[op_name]
+
+    def examples() -> Iterator[Example]:
+        forms = [c for n, c in unary_forms(engine) if n == op_name] if op.arity == 1 else [None]
+        for constant in forms:
+            yield from _points(_single(op_name, constant, op.arity), rng, 6)
+        if "mul_const" in engine.supported and op_name != "mul_const":
+            for constant in forms:
+                b = GraphBuilder()
+                args = [b.var(v) for v in ("x", "y")[: op.arity]]
+                b.op("mul_const", b.op(op_name, *args, constant=constant), constant=-1.75)
+                yield from _points(b.build(), rng, 3)
+
+    return run_examples(engine, f"local-derivative[{op_name}]", "local-derivative", examples())
+
+
+def accumulation_probe(engine: Engine, rng: random.Random) -> Check:
+    """3. Reuse: a + a, a * a, diamonds, fan-out on the input of every op."""
+    combine = [n for n in ("mul", "add", "sub") if n in engine.supported]
+
+    def graphs() -> Iterator[Graph]:
+        for name in binary_ops(engine):  # the same node in both slots: x+x, x*x
+            b = GraphBuilder()
+            x = b.var("x")
+            b.op(name, x, x)
+            yield b.build()
+        for name, constant in unary_forms(engine):
+            for outer in combine:
+                for op_first in (True, False):  # f(x) combined with x, both orders
+                    b = GraphBuilder()
+                    x = b.var("x")
+                    t = b.op(name, x, constant=constant)
+                    b.op(outer, *((t, x) if op_first else (x, t)))
+                    yield b.build()
+                b = GraphBuilder()  # the op's output used twice
+                t = b.op(name, b.var("x"), constant=constant)
+                b.op(outer, t, t)
+                yield b.build()
+        for name in binary_ops(engine):
+            for outer in combine:
+                b = GraphBuilder()  # b(x, y) combined with x and with y
+                x, y = b.var("x"), b.var("y")
+                t = b.op(name, x, y)
+                b.op(outer, b.op(outer, t, x), y)
+                yield b.build()
+                b = GraphBuilder()  # b(x, y) used by two consumers (diamond)
+                x, y = b.var("x"), b.var("y")
+                t = b.op(name, x, y)
+                b.op(outer, t, b.op(outer, t, y))
+                yield b.build()
+        if "add" in engine.supported:
+            b = GraphBuilder()  # micrograd issue #2: a = 1; b = a + a; c = b + b
+            a = b.var("a")
+            t = b.op("add", a, a)
+            b.op("add", t, t)
+            yield b.build()
+        if {"mul", "tanh"} <= set(engine.supported):
+            b = GraphBuilder()  # one node reused at three depths
+            x, y = b.var("x"), b.var("y")
+            t = b.op("mul", x, y)
+            u = b.op("tanh", b.op("tanh", t))
+            b.op("mul", b.op("mul", u, t), b.op("tanh", t))
+            yield b.build()
+
+    def examples() -> Iterator[Example]:
+        for graph in graphs():
+            yield from _points(graph, rng, 2)
+
+    return run_examples(engine, "accumulation", "accumulation", examples())
+
+
+def _chain(engine: Engine, length: int, rng: random.Random) -> Graph | None:
+    """A chain x -> f1 -> f2 -> ... of bounded, smooth unary ops (no reuse)."""
+    safe = [f for f in (("tanh", None), ("sigmoid", None), ("mul_const", 0.9),
+                         ("add_const", 0.25), ("neg", None), ("rsub", 0.5))
+            if f[0] in engine.supported]  # fmt: skip
+    if not safe:
+        return None
+    b = GraphBuilder()
+    node = b.var("x")
+    for _ in range(length):
+        name, constant = rng.choice(safe)
+        node = b.op(name, node, constant=constant)
+    return b.build()
+
+
+def propagation_probe(engine: Engine, rng: random.Random) -> Check:
+    """4. Chains of ops and several outputs combined, with no reuse at all."""
+    forms = unary_forms(engine)
+    combine = [n for n in ("add", "mul") if n in engine.supported]
+
+    def graphs() -> Iterator[Graph]:
+        for length in (2, 3, 5, 8):
+            chain = _chain(engine, length, rng)
+            if chain is not None:
+                yield chain
+        for first, c1 in forms:
+            second, c2 = rng.choice(forms)
+            b = GraphBuilder()
+            b.op(second, b.op(first, b.var("x"), constant=c1), constant=c2)
+            yield b.build()
+        for outer in combine:  # many outputs combined into one
+            b = GraphBuilder()
+            parts = []
+            for k, (name, constant) in enumerate(rng.sample(forms, min(4, len(forms)))):
+                parts.append(b.op(name, b.var(f"x{k}"), constant=constant))
+            total = parts[0]
+            for part in parts[1:]:
+                total = b.op(outer, total, part)
+            yield b.build()
+
+    def examples() -> Iterator[Example]:
+        for graph in graphs():
+            yield from _points(graph, rng, 2)
+
+    return run_examples(engine, "propagation", "propagation", examples())
+
+
+def deep_probe(engine: Engine, rng: random.Random, depth: int = DEEP) -> Check:
+    """4b. A chain deeper than the default recursion limit."""
+
+    def examples() -> Iterator[Example]:
+        chain = _chain(engine, depth, rng)
+        if chain is not None:
+            yield from _points(chain, rng, 1)
+
+    return run_examples(engine, f"deep-chain[{depth}]", "propagation", examples())
+
+
+Probe = Callable[[Engine, random.Random], Check]

@@ -1,0 +1,90 @@
+"""Hypothesis strategies for expression graphs that force reuse.
+
+`graphs_with_points()` draws the point first and then grows the graph op by
+op, choosing only ops that are smooth at the operands' values, so nearly
+every example is usable. Every op node's input is also fed to the final
+sum, so every op type ends up on a reused input: the only way to expose
+gradients that are overwritten instead of accumulated. All choices are plain
+Hypothesis draws, so failures shrink to a few nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import mpmath
+from hypothesis import strategies as st
+
+from gradcheck.graph import Graph, GraphBuilder, prune
+from gradcheck.ops import OPS, POW_EXPONENTS
+from gradcheck.points import SPREAD
+
+# Values Hypothesis shrinks towards come first.
+VALUES = (0.5, 1.5, -0.5, 2.0, -1.25, 0.75, -2.5, 0.25, 3.0, -0.1, *SPREAD)
+CONSTANTS = (2.0, 0.5, -1.0, 3.0, -2.5, 0.1)
+VARIABLES = ("x", "y", "z")
+# Keep intermediate values where float64 is comfortable.
+MAGNITUDE_LIMIT = 1e4
+
+__all__ = ["graphs", "graphs_with_points"]
+
+
+@st.composite
+def graphs_with_points(
+    draw: st.DrawFn,
+    ops: Sequence[str] | None = None,
+    max_nodes: int = 30,
+    max_variables: int = 3,
+    force_reuse: bool = True,
+) -> tuple[Graph, dict[str, float]]:
+    """A random expression DAG over up to `max_nodes` ops, and a smooth point."""
+    names = list(ops) if ops is not None else list(OPS)
+    if not names:
+        raise ValueError("graphs_with_points needs at least one op")
+    count = draw(st.integers(1, max(1, max_variables)))
+    point = {VARIABLES[k]: draw(st.sampled_from(VALUES)) for k in range(count)}
+    b = GraphBuilder()
+    nodes = [b.var(v) for v in point]
+    values = [mpmath.mpf(point[v]) for v in point]
+    target = draw(st.integers(1, max(1, max_nodes)))
+    op_inputs: list[int] = []
+    tries = 0
+    while len(values) - count < target and tries < 4 * target:
+        tries += 1
+        name = draw(st.sampled_from(names))
+        op = OPS[name]
+        args = [draw(st.integers(0, len(nodes) - 1)) for _ in range(op.arity)]
+        # Bias towards recent nodes so the graph grows deep, not only wide.
+        args = [len(nodes) - 1 - a for a in args]
+        constant = None
+        if name == "pow":
+            constant = draw(st.sampled_from(POW_EXPONENTS))
+        elif op.takes_constant:
+            constant = draw(st.sampled_from(CONSTANTS))
+        arg_values = [values[a] for a in args]
+        if not op.in_domain([float(v) for v in arg_values], constant):
+            continue
+        try:
+            value = mpmath.mpf(op.apply_mp(arg_values, constant))
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        if not abs(value) < MAGNITUDE_LIMIT:
+            continue
+        nodes.append(b.op(name, *[nodes[a] for a in args], constant=constant))
+        values.append(value)
+        op_inputs.extend(args)
+    combine = next((c for c in ("add", "mul", "sub") if c in names), None)
+    outputs = b.unused() or [nodes[-1]]
+    if force_reuse and combine is not None:
+        outputs += [nodes[a] for a in op_inputs if b.uses(nodes[a]) == 1]
+    if combine is not None and len(outputs) > 1:
+        total = outputs[0]
+        for extra in outputs[1:]:
+            total = b.op(combine, total, extra)
+    graph = b.build()
+    return prune(graph), {v: point[v] for v in graph.variables}
+
+
+def graphs(ops: Sequence[str] | None = None, max_nodes: int = 30) -> st.SearchStrategy[Graph]:
+    """Random expression DAGs (without their points)."""
+    return graphs_with_points(ops=ops, max_nodes=max_nodes).map(lambda pair: pair[0])
