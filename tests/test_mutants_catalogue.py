@@ -89,6 +89,11 @@ def test_names_are_unique_kebab_case() -> None:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", name), name
 
 
+def test_other_categories_are_in_the_vocabulary() -> None:
+    for mutant in MUTANTS:
+        assert set(mutant.also) <= set(VOCABULARY) - {mutant.category}
+
+
 def test_enough_mutants_in_every_category() -> None:
     assert len(MUTANTS) >= 34
     counts = Counter(m.category for m in MUTANTS)
@@ -513,8 +518,8 @@ MANIFESTS: dict[str, Manifest] = {
     "sigmoid-backward-math-on-value": Manifest(
         grads(lambda x: x.sigmoid(), 0.5), (S * (1 - S),), TypeError
     ),
-    "topo-uses-children-attribute": Manifest(
-        grads(lambda a, b: a * b, 2.0, -3.0), MUL, AttributeError
+    "pow-exponent-dot-data": Manifest(
+        grads(lambda x: x**3, 2.0), (12.0,), AttributeError
     ),
 }
 
