@@ -387,11 +387,11 @@ class _Parser:
     ) -> _Value:
         right_start, right_end = self._span(node.right, shift)
         if isinstance(exponent, _Term):
-            b = self.text[slice(*self._span(node.left, shift))]
-            e = self.text[right_start:right_end]
+            b = _bracket(self.text[slice(*self._span(node.left, shift))])
+            e = _bracket(self.text[right_start:right_end])
             raise self.fail(
                 f"the exponent must be a number, not an expression; "
-                f"for a variable exponent write exp(({e})*log({b}))",
+                f"for a variable exponent write exp({e}*log({b}))",
                 right_start,
                 right_end,
             )
@@ -469,6 +469,12 @@ def _split(text: str) -> list[tuple[int, int]]:
     if len(spans) > 1 and not text[spans[-1][0] :].strip():
         spans.pop()  # a trailing ';' is harmless
     return spans
+
+
+def _bracket(text: str) -> str:
+    """`text` in parentheses unless it is a single name, number or call."""
+    simple = _NAME.fullmatch(text) or re.fullmatch(r"[0-9.eE]+", text)
+    return text if simple else f"({text})"
 
 
 def _fold_pow(base: float, exponent: float) -> float:
