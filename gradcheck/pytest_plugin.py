@@ -135,7 +135,9 @@ def pytest_collection_modifyitems(
     if _engine(config) is None:
         return
     report = _report(config)
-    collector = GradcheckCollector.from_parent(session, name="gradcheck")
+    collector = GradcheckCollector.from_parent(
+        session, name="gradcheck", nodeid="gradcheck"
+    )
     items.extend(
         GradcheckItem.from_parent(collector, name=check.name, check=check)
         for check in report.checks

@@ -219,7 +219,7 @@ def _plain_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> list[
 # -- engines ----------------------------------------------------------------
 
 
-def explain_counterexample(example: Counterexample) -> list[str]:
+def explain_counterexample(example: Counterexample, message: str = "") -> list[str]:
     """The minimal graph, point, values, gradients, divergent node and hint."""
     lines = [
         f"graph ({len(example.graph)} nodes): {shorten(example.expression)}",
@@ -245,7 +245,7 @@ def explain_counterexample(example: Counterexample) -> list[str]:
     label = example.divergent_label
     if label is not None:
         lines.append(f"first divergent node: {shorten(label, 200)}")
-    if example.hint:
+    if example.hint and example.hint != message:
         lines.append(f"hint: {example.hint}")
     return lines
 
@@ -254,7 +254,8 @@ def explain_check(check: Check) -> str:
     """Plain text of one check: verdict, category, message, counterexample."""
     lines = [f"{check.status.upper()} {check.name} [{check.category}]: {check.message}"]
     if check.counterexample is not None:
-        lines += ["  " + line for line in explain_counterexample(check.counterexample)]
+        explained = explain_counterexample(check.counterexample, check.message)
+        lines += ["  " + line for line in explained]
     return "\n".join(lines)
 
 
@@ -278,7 +279,7 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
         if check.message:
             out.line(f"  {check.message}")
         if check.counterexample is not None:
-            for line in explain_counterexample(check.counterexample):
+            for line in explain_counterexample(check.counterexample, check.message):
                 out.line(f"  {line}")
     out.line()
     out.line(f"ops supported: {', '.join(report.supported) or '(none)'}")
