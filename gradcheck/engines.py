@@ -57,6 +57,8 @@ class Engine:
     unsupported: dict[str, str]
     mlp: Any = None
     time_limit: float = DEFAULT_TIME_LIMIT
+    # Whether any op alone gets a correct gradient (found on demand by judge).
+    propagates: bool | None = field(default=None, repr=False)
 
     def value(self, x: float) -> Any:
         return self.value_class(x)

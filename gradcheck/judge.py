@@ -241,42 +241,96 @@ def _isolated(engine: Engine, graph: Graph, ref: Reference,
               consumer: int) -> tuple[str, str, Outcome | None] | None:  # fmt: skip
     """Re-run one op alone on the engine, at the values it saw, with its upstream.
 
-    Returns (category, hint, failing outcome) when the op is wrong on its own.
+    Returns (category, hint, failing outcome) when the op is wrong on its own:
+    first the op alone, then scaled by its upstream gradient, then with a
+    shared operand used twice (x*x) when the graph used it that way.
     """
     node = graph.nodes[consumer]
-    op = OPS[node.op]
     upstream = ref.adjoint(consumer)
-    distinct = list(dict.fromkeys(node.args))
     letters = ("x", "y")
-    values = {letters[k]: ref.value(a) for k, a in enumerate(distinct)}
-    for spread in (True, False):
-        if not spread and len(distinct) == len(node.args):
-            break
-        b = GraphBuilder()
-        if spread:  # every operand its own variable: no reuse at all
-            names = [letters[k] for k in range(len(node.args))]
-            point = {letters[k]: ref.value(a) for k, a in enumerate(node.args)}
-        else:
-            names = [letters[distinct.index(a)] for a in node.args]
-            point = values
-        out = b.op(node.op, *[b.var(n) for n in names], constant=node.constant)
-        if upstream != 1.0 and "mul_const" in engine.supported and _finite(upstream):
-            out = b.op("mul_const", out, constant=upstream)
-        mini = b.build()
-        outcome = judge(engine, mini, point, diagnose=False)
-        if outcome.status != FAIL:
-            continue
-        if outcome.category in ("crash", "value"):
-            return str(outcome.category), outcome.hint, outcome
-        text = mini.to_text()
-        if not spread:
+    spread_point = {letters[k]: ref.value(a) for k, a in enumerate(node.args)}
+    alone = _mini(node.op, node.constant, letters[: len(node.args)], None)
+    outcome = judge(engine, alone, spread_point, diagnose=False)
+    if outcome.status == FAIL:
+        return _blame_op(engine, node.op, alone, outcome, 1.0)
+    if upstream != 1.0 and "mul_const" in engine.supported and _finite(upstream):
+        scaled = _mini(node.op, node.constant, letters[: len(node.args)], upstream)
+        outcome = judge(engine, scaled, spread_point, diagnose=False)
+        if outcome.status == FAIL:
+            if _all_zero(outcome):
+                return "propagation", (
+                    f"{node.op} is right alone but passes no gradient on in "
+                    f"{scaled.to_text()}: its backward ran before the gradient of "
+                    "its output arrived; backward() must visit nodes in reverse "
+                    "topological order, from the output"
+                ), outcome
+            return _blame_op(engine, node.op, scaled, outcome, upstream)
+    distinct = list(dict.fromkeys(node.args))
+    if len(distinct) < len(node.args):
+        names = [letters[distinct.index(a)] for a in node.args]
+        shared = _mini(node.op, node.constant, names, None)
+        point = {letters[k]: ref.value(a) for k, a in enumerate(distinct)}
+        outcome = judge(engine, shared, point, diagnose=False)
+        if outcome.status == FAIL:
+            if outcome.category in ("crash", "value"):
+                return str(outcome.category), outcome.hint, outcome
             return "accumulation", (
-                f"{text} uses one node twice: the engine is right with two "
-                "separate operands but wrong when they are the same node: one "
+                f"{shared.to_text()} uses one node twice: the engine is right with "
+                "two separate operands but wrong when they are the same node: one "
                 "contribution overwrites the other (= instead of +=)"
             ), outcome
-        return "local-derivative", _derivative_hint(op.name, mini, outcome, upstream), outcome
     return None
+
+
+def _mini(op: str, constant: float | None, names: list[str] | tuple[str, ...],
+          upstream: float | None) -> Graph:  # fmt: skip
+    b = GraphBuilder()
+    out = b.op(op, *[b.var(n) for n in names], constant=constant)
+    if upstream is not None:
+        b.op("mul_const", out, constant=upstream)
+    return b.build()
+
+
+def _all_zero(outcome: Outcome) -> bool:
+    example = outcome.counterexample
+    return example is not None and all(
+        row.backprop == 0.0 for row in example.gradients if not row.ok
+    )
+
+
+def _blame_op(engine: Engine, op: str, mini: Graph, outcome: Outcome,
+              upstream: float) -> tuple[str, str, Outcome]:  # fmt: skip
+    if outcome.category in ("crash", "value"):
+        return str(outcome.category), outcome.hint, outcome
+    if _all_zero(outcome) and not _anything_propagates(engine):
+        return "propagation", (
+            "no gradient reaches the inputs of any op (every op alone gives 0): "
+            "the output's gradient is not seeded to 1 before the backward loop "
+            "runs, or the loop never calls the ops' backward functions"
+        ), outcome
+    return "local-derivative", _derivative_hint(op, mini, outcome, upstream), outcome
+
+
+_BASIC = (("mul", ("x", "y")), ("add", ("x", "y")), ("tanh", ("x",)), ("exp", ("x",)),
+          ("sub", ("x", "y")), ("mul_const", ("x",)))  # fmt: skip
+
+
+def _anything_propagates(engine: Engine) -> bool:
+    """Does any basic op alone give a correct gradient on this engine?"""
+    if engine.propagates is not None:
+        return engine.propagates
+    answer = False
+    for op, names in _BASIC:
+        if op not in engine.supported:
+            continue
+        constant = 3.0 if OPS[op].takes_constant else None
+        mini = _mini(op, constant, names, None)
+        point = {"x": 0.8, "y": -1.3}
+        if judge(engine, mini, {n: point[n] for n in names}, diagnose=False).status == PASS:
+            answer = True
+            break
+    engine.propagates = answer
+    return answer
 
 
 def _finite(x: float) -> bool:
