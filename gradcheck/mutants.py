@@ -749,6 +749,9 @@ MUTANTS: tuple[Mutant, ...] = (
         "propagation",
         "backward walks the topological order from the inputs to the output.",
         ("        for node in reversed(topo):\n", "        for node in topo:\n"),
+        # x - y is y * -1 then an add in this engine, a chain of two nodes:
+        # the lone sub, neg or rsub already gets wrong gradients.
+        also=("local-derivative",),
     ),
     _m(
         "recursive-topo",
