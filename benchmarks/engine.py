@@ -78,7 +78,9 @@ def make_program(n_ops: int, seed: int) -> tuple[list[float], Program]:
     return values[:LEAVES], program
 
 
-def build(value_cls: Callable[[float], Any], leaves: list[float], program: Program):
+def build(
+    value_cls: Callable[[float], Any], leaves: list[float], program: Program
+) -> tuple[Any, list[Any]]:
     """Replay `program` with an engine's Value class; return (root, leaves)."""
     nodes = [value_cls(x) for x in leaves]
     append = nodes.append
@@ -150,8 +152,10 @@ def time_run(value_cls: Any, leaves: list[float], program: Program) -> dict[str,
     }
 
 
-def best_of(repeats: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    results = [run() for _ in range(repeats)]
+def best_of(
+    repeats: int, value_cls: Any, leaves: list[float], program: Program
+) -> dict[str, Any]:
+    results = [time_run(value_cls, leaves, program) for _ in range(repeats)]
     return min(results, key=lambda r: r["total_s"])
 
 
@@ -171,7 +175,10 @@ def peak_bytes(value_cls: Any, leaves: list[float], program: Program) -> int:
 
 
 def close(a: list[float], b: list[float]) -> bool:
-    return all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) for x, y in zip(a, b))
+    return all(
+        math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 def deep_chain(depth: int) -> dict[str, Any]:
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="sizes 10k and 100k")
     parser.add_argument("--sizes", type=int, nargs="+", help="override the sizes")
-    parser.add_argument("--repeats", type=int, default=3, help="best of N (<=200k)")
+    parser.add_argument("--repeats", type=int, default=5, help="best of N (<=200k)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--chain-depth", type=int, default=CHAIN_DEPTH)
     parser.add_argument(
@@ -220,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             leaves, program = make_program(n, args.seed + n)
             repeats = args.repeats if n <= 200_000 else 1
-            ours = best_of(repeats, lambda: time_run(Value, leaves, program))
+            ours = best_of(repeats, Value, leaves, program)
             # 0.1.0 recurses once per level of depth in backward().
             with recursion_limit(n + LEAVES + 1000):
-                theirs = best_of(repeats, lambda: time_run(ref.Value, leaves, program))
+                theirs = best_of(repeats, ref.Value, leaves, program)
                 mem_theirs = (
                     peak_bytes(ref.Value, leaves, program)
                     if n <= MEMORY_MAX_SIZE
