@@ -101,7 +101,7 @@ def parse(text: str) -> Graph:
     text = re.sub(r"[\t\n\r\f\v]", " ", text)
     _check_characters(text)
     if not text.strip():
-        raise ExpressionError("empty expression", text, (0, len(text)))
+        raise ExpressionError("empty expression", text, (0, max(1, len(text))))
     _check_nesting(text)
     return _Parser(text).run()
 
