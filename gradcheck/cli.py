@@ -428,7 +428,7 @@ def _write_dots(report: Any, directory: str) -> list[str]:
 
 def _run_mutants(args: argparse.Namespace) -> int:
     from gradcheck.mutants import MUTANTS
-    from gradcheck.render import Progress, printer, shorten
+    from gradcheck.render import Progress, clip, printer
 
     mutants = list(MUTANTS)
     if args.only:
@@ -456,7 +456,7 @@ def _run_mutants(args: argparse.Namespace) -> int:
             row["name"],
             row["expected"],
             row["found"] or "none",
-            shorten(row["hint"].splitlines()[0] if row["hint"] else "", 90),
+            clip(row["hint"], 100),
         ]
         for row in rows
     ]

@@ -136,6 +136,12 @@ def shorten(text: str, limit: int = MAX_EXPRESSION) -> str:
     return f"{text[: limit - 40]} ... {text[-30:]} ({len(text):,} characters)"
 
 
+def clip(text: str, limit: int) -> str:
+    """The first line of `text`, cut to `limit` characters."""
+    first = text.splitlines()[0] if text else ""
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
 def point_text(point: dict[str, float]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in point.items()) or "(no variables)"
 
@@ -245,23 +251,27 @@ def explain_counterexample(example: Counterexample, message: str = "") -> list[s
     label = example.divergent_label
     if label is not None:
         lines.append(f"first divergent node: {shorten(label, 200)}")
-    if example.hint and example.hint != message:
-        lines.append(f"hint: {example.hint}")
+    hint = example.hint or message
+    if hint:
+        lines.append(f"hint: {hint}")
     return lines
 
 
 def explain_check(check: Check) -> str:
     """Plain text of one check: verdict, category, message, counterexample."""
-    lines = [f"{check.status.upper()} {check.name} [{check.category}]: {check.message}"]
-    if check.counterexample is not None:
-        explained = explain_counterexample(check.counterexample, check.message)
+    example = check.counterexample
+    message = check.message
+    if example is not None and example.hint == message:
+        message = message.split(":")[0]  # the whole hint follows below
+    lines = [f"{check.status.upper()} {check.name} [{check.category}]: {message}"]
+    if example is not None:
+        explained = explain_counterexample(example, check.message)
         lines += ["  " + line for line in explained]
     return "\n".join(lines)
 
 
 def check_line(check: Check) -> list[str]:
-    message = check.message.splitlines()[0] if check.message else ""
-    return [check.status.upper(), check.name, check.category, shorten(message, 120)]
+    return [check.status.upper(), check.name, check.category, clip(check.message, 100)]
 
 
 def print_engine_report(report: EngineReport, out: Printer) -> None:
@@ -276,10 +286,11 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
     for check in failures:
         out.line()
         out.line(f"{check.name}: {check.category}", "bold red")
-        if check.message:
+        example = check.counterexample
+        if check.message and (example is None or check.message != example.hint):
             out.line(f"  {check.message}")
-        if check.counterexample is not None:
-            for line in explain_counterexample(check.counterexample, check.message):
+        if example is not None:
+            for line in explain_counterexample(example, check.message):
                 out.line(f"  {line}")
     out.line()
     out.line(f"ops supported: {', '.join(report.supported) or '(none)'}")

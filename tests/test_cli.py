@@ -1,0 +1,380 @@
+"""The `gradcheck` command: outputs, JSON shape, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from gradcheck.cli import main, parse_point
+from gradcheck.errors import UsageError
+from gradcheck.mutants import BASE_ENGINE, mutant_named
+
+
+@pytest.fixture(autouse=True)
+def _plain_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("GRADCHECK_DEBUG", raising=False)
+
+
+@pytest.fixture
+def buggy_engine(tmp_path: Path) -> Path:
+    return mutant_named("mul-grad-overwrites").write(tmp_path)
+
+
+@pytest.fixture
+def good_engine(tmp_path: Path) -> Path:
+    path = tmp_path / "good_engine.py"
+    path.write_text(BASE_ENGINE, encoding="utf-8")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+# -- expressions ------------------------------------------------------------------
+
+
+def test_expression_passes_with_a_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "tanh(x*y) + x**2", "--at", "x=0.5,y=-1.5")
+    assert code == 0, err
+    assert "2*x + y*(1 - tanh(x*y)**2)" in out  # the symbolic derivative
+    assert "finite difference" in out and "abs error" in out
+    assert "PASS" in out and "seed:" in out
+    assert err == ""
+
+
+def test_expression_json_document(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "x*y + x", "--at", "x=2", "--at", "y=-3", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["status"] == "pass"
+    assert isinstance(doc["seed"], int)
+    (result,) = doc["results"]
+    assert result["expression"] == "x*y + x"
+    assert result["point"] == {"x": 2.0, "y": -3.0}
+    assert set(result["value"]) >= {"backprop", "reference"}
+    assert set(result["gradients"]) == {"x", "y"}
+    row = result["gradients"]["x"]
+    expected = {"backprop", "symbolic", "reference", "finite_difference"}
+    assert set(row) >= expected | {"abs_error", "ok"}
+    assert row["backprop"] == -2.0 and row["ok"] is True
+    assert row["symbolic"] == "y + 1"
+
+
+def test_reference_strings_carry_many_digits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, out, _ = run(capsys, "tanh(x)", "--at", "x=0.3", "--json")
+    row = json.loads(out)["results"][0]["gradients"]["x"]
+    digits = row["reference"].lstrip("-").replace(".", "").lstrip("0")
+    assert len(digits) >= 25
+
+
+def test_random_points_are_seeded(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("x**2 + log(y)", "--points", "3", "--seed", "7", "--json")
+    _, first, _ = run(capsys, *argv)
+    _, second, _ = run(capsys, *argv)
+    doc = json.loads(first)
+    assert doc["seed"] == 7 and len(doc["results"]) == 3
+    assert [r["point"] for r in doc["results"]] == [
+        r["point"] for r in json.loads(second)["results"]
+    ]
+
+
+def test_several_expressions_share_a_point(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "x*y", "exp(x)", "--at", "x=0.5,y=2", "--json")
+    assert code == 0
+    results = json.loads(out)["results"]
+    assert [r["point"] for r in results] == [{"x": 0.5, "y": 2.0}, {"x": 0.5}]
+
+
+def test_expression_starting_with_minus(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "-x**2", "--at", "x=-1.5", "--json")
+    assert code == 0
+    assert json.loads(out)["results"][0]["gradients"]["x"]["backprop"] == 3.0
+
+
+def test_wrong_gradient_exits_1(
+    capsys: pytest.CaptureFixture[str], buggy_engine: Path
+) -> None:
+    argv = ("x*x", "--at", "x=1.5", "--engine", str(buggy_engine))
+    code, out, _ = run(capsys, *argv)
+    assert code == 1
+    assert "FAIL" in out and "WRONG" in out and "accumulation" in out
+    code, out, _ = run(capsys, *argv, "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["status"] == "fail"
+    assert doc["results"][0]["gradients"]["x"]["ok"] is False
+
+
+def test_correct_engine_file_passes(
+    capsys: pytest.CaptureFixture[str], good_engine: Path
+) -> None:
+    code, _, _ = run(
+        capsys, "x*x + 2 - x", "--at", "x=1.5", "--engine", str(good_engine)
+    )
+    assert code == 0
+
+
+BAD = [
+    (["foo(x)"], "unknown function foo", True),
+    (["x +"], "ends too early", True),
+    (["__import__('os').system('echo hi')"], "attribute access", True),
+    (["x**y", "--at", "x=1,y=2"], "exponent must be a number", True),
+    (["x/0", "--at", "x=1"], "division by zero", True),
+    (["exp(1000)*x"], "overflow", True),
+    (["log(x)", "--at", "x=-1"], "log", False),
+    (["1/x", "--at", "x=0"], "at x=0", False),
+    (["exp(x)", "--at", "x=800"], "exp", False),
+    (["x*y", "--at", "x=1"], "no value for y", False),
+    (["x", "--at", "z=1"], "unknown name z", False),
+    (["x", "--at", "x=abc"], "bad number 'abc'", False),
+    (["x", "--at", "x=nan"], "not a finite number", False),
+    (["x", "--at", "x"], "NAME=VALUE", False),
+    (["x", "--at", "x=1,x=2"], "given twice", False),
+    (["x", "--at"], "expected a value", False),
+    (["x", "--points", "0"], "at least 1", False),
+    (["x", "--seed", "abc"], "not a whole number", False),
+    (["x", "--bogus"], "unrecognized option", False),
+    ([], "no expression given", False),
+    (["x", "--engine", "no_such_module_xyz"], "cannot import engine", False),
+    (["x", "--engine", "/no/such/engine.py"], "engine file not found", False),
+    (["engine", "no_such_module_xyz", "--examples", "0"], "cannot import", False),
+    (["engine", "--examples", "-1"], "must not be negative", False),
+    (["engine", "--ops", "add,frobnicate", "--examples", "0"], "unknown op", False),
+    (["engine", "--frob"], "unrecognized arguments", False),
+    (["mutants", "--only", "no-such-mutant"], "unknown mutant", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "caret"), BAD, ids=[" ".join(a) for a, _, _ in BAD]
+)
+def test_input_errors_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str, caret: bool
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[0].startswith("gradcheck: error: ")
+    assert message in lines[0]
+    if caret:
+        assert len(lines) == 3  # the message, the input, the caret line
+        assert lines[2].strip().startswith("^")
+    else:
+        assert len(lines) == 1
+
+
+def test_engine_that_does_not_load_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("class Value(:\n", encoding="utf-8")
+    code, _, err = run(capsys, "engine", str(broken), "--examples", "0")
+    assert code == 2
+    assert err.startswith("gradcheck: error: cannot load engine file")
+    assert len(err.splitlines()) == 1
+
+
+def test_internal_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gradcheck.check
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(gradcheck.check, "check_expression", explode)
+    code, _, err = run(capsys, "x", "--at", "x=1")
+    assert code == 2
+    assert err == (
+        "gradcheck: error: internal error: RuntimeError: boom "
+        "(set GRADCHECK_DEBUG=1 for the traceback)\n"
+    )
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "gradcheck engine" in out and "--at" in out
+    code, out, _ = run(capsys, "engine", "--help")
+    assert code == 0 and "--junit-xml" in out
+    code, out, _ = run(capsys, "mutants", "-h")
+    assert code == 0 and "--examples" in out
+
+
+def test_parse_point() -> None:
+    assert parse_point([]) is None
+    assert parse_point(["x=1, y=-2.5", "z=1e-3"]) == {"x": 1.0, "y": -2.5, "z": 0.001}
+    with pytest.raises(UsageError, match="not a variable name"):
+        parse_point(["1x=2"])
+
+
+# -- engine ---------------------------------------------------------------------
+
+
+def test_engine_json_and_junit_and_dot(
+    capsys: pytest.CaptureFixture[str], buggy_engine: Path, tmp_path: Path
+) -> None:
+    junit = tmp_path / "out" / "junit.xml"
+    dots = tmp_path / "dots"
+    argv = [
+        "engine", str(buggy_engine), "--examples", "5", "--seed", "3", "--json",
+        "--junit-xml", str(junit), "--dot", str(dots),
+    ]  # fmt: skip
+    code, out, _ = run(capsys, *argv)
+    assert code == 1
+    doc = json.loads(out)
+    assert set(doc) >= {"status", "engine", "seed", "ops", "checks"}
+    assert doc["status"] == "fail" and doc["seed"] == 3
+    assert set(doc["ops"]) == {"supported", "unsupported"}
+    for check in doc["checks"]:
+        assert set(check) >= {"name", "category", "status", "message", "counterexample"}
+    failing = [c for c in doc["checks"] if c["status"] == "fail"]
+    assert "accumulation" in {c["category"] for c in failing}
+    assert all(c["counterexample"] is None or "expression" in c["counterexample"]
+               for c in failing)  # fmt: skip
+
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert len(cases) == len(doc["checks"])
+    failures = [c.find("failure") for c in cases if c.find("failure") is not None]
+    assert len(failures) == len(failing)
+    assert any("hint:" in (f.text or "") for f in failures if f is not None)
+
+    written = sorted(p.name for p in dots.iterdir())
+    assert any(name.endswith(".dot") for name in written)
+    assert "accumulation.dot" in written
+    if os.environ.get("PATH") and __import__("shutil").which("dot"):
+        assert "accumulation.svg" in written
+
+
+def test_engine_human_output(
+    capsys: pytest.CaptureFixture[str], buggy_engine: Path
+) -> None:
+    code, out, err = run(
+        capsys, "engine", str(buggy_engine), "--examples", "3", "--seed", "4"
+    )
+    assert code == 1
+    assert "FAIL" in out and "PASS" in out
+    assert "first divergent node:" in out and "hint:" in out
+    assert "ops supported:" in out
+    assert "seed: 4 (rerun with --seed 4)" in out
+    assert "repeated backward:" in out
+    assert err == ""  # no progress bar when not on a terminal
+
+
+def test_engine_passes_on_a_correct_engine(
+    capsys: pytest.CaptureFixture[str], good_engine: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "engine", str(good_engine), "--examples", "3", "--seed", "1"
+    )
+    assert code == 0, out
+    assert "result: PASS" in out
+
+
+def test_engine_ops_restricts_checks(
+    capsys: pytest.CaptureFixture[str], good_engine: Path
+) -> None:
+    argv = (
+        "engine",
+        str(good_engine),
+        "--ops",
+        "add,mul,tanh",
+        "--examples",
+        "2",
+        "--json",
+    )
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["ops"]["supported"] == ["add", "mul", "tanh"]
+    names = [c["name"] for c in doc["checks"]]
+    assert "local-derivative[tanh]" in names and "local-derivative[exp]" not in names
+
+
+# -- mutants ----------------------------------------------------------------------
+
+
+def test_mutants_gallery_subset(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = (
+        "mutants",
+        "--only",
+        "mul-grad-overwrites,tanh-one-minus-t",
+        "--examples",
+        "3",
+    )
+    code, out, _ = run(capsys, *argv, "--seed", "1")
+    assert code == 0, out
+    assert "mul-grad-overwrites" in out and "tanh-one-minus-t" in out
+    assert "2 of 2 caught" in out
+    code, out, _ = run(capsys, *argv, "--seed", "1", "--json")
+    doc = json.loads(out)
+    assert doc["status"] == "pass"
+    assert {m["name"]: m["found"] for m in doc["mutants"]} == {
+        "mul-grad-overwrites": "accumulation",
+        "tanh-one-minus-t": "local-derivative",
+    }
+
+
+# -- the real program ------------------------------------------------------------
+
+
+def program(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NO_COLOR="1")
+    env.pop("GRADCHECK_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "gradcheck", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_program_help() -> None:
+    done = program("--help")
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: gradcheck")
+
+
+def test_program_help_does_not_import_sympy() -> None:
+    code = "import sys; from gradcheck.cli import main; main(['--help']); "
+    code += "print('sympy' in sys.modules, file=sys.stderr)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.stderr.strip() == "False"
+
+
+def test_program_bad_expression() -> None:
+    done = program("x + foo(y)")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "gradcheck: error: unknown function foo; known: tanh, exp, log, relu, sigmoid",
+        "    x + foo(y)",
+        "        ^~~",
+    ]
+
+
+def test_program_json() -> None:
+    done = program("sigmoid(x)*x", "--at", "x=0.25", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "pass"
+    assert "Traceback" not in done.stderr
