@@ -152,9 +152,11 @@ class Value:
     # -- functions ----------------------------------------------------------
 
     def tanh(self) -> Value:
+        """The hyperbolic tangent, in (-1, 1)."""
         return _node(math.tanh(self.data), "tanh", self)
 
     def exp(self) -> Value:
+        """e to this value; `OverflowError` above about 709.78."""
         try:
             result = math.exp(self.data)
         except OverflowError:
@@ -162,14 +164,17 @@ class Value:
         return _node(result, "exp", self)
 
     def log(self) -> Value:
+        """The natural logarithm; `ValueError` unless the value is positive."""
         if self.data <= 0.0:
             raise ValueError(f"log: argument must be positive, got {self.data!r}")
         return _node(math.log(self.data), "log", self)
 
     def relu(self) -> Value:
+        """max(x, 0); its derivative at 0 is taken as 0."""
         return _node(self.data if self.data > 0.0 else 0.0, "relu", self)
 
     def sigmoid(self) -> Value:
+        """1 / (1 + e**-x), in (0, 1), computed without overflow."""
         x = self.data
         # Two forms so that exp() never overflows, whatever the sign of x.
         if x >= 0.0:
