@@ -291,6 +291,20 @@ def _mini(op: str, constant: float | None, names: list[str] | tuple[str, ...],
     return b.build()
 
 
+def _fails_only_on_equal_values(engine: Engine, mini: Graph, outcome: Outcome) -> bool:
+    """A failure that needs two distinct nodes with equal data, and nothing else."""
+    run = outcome.run
+    if run is None:
+        return False
+    # Engines make hidden nodes too (-y inside x - y), so equal up to sign counts.
+    data = [abs(d) for d in run.data]
+    if len(set(data)) == len(data):
+        return False
+    generic = {"x": 0.8125, "y": -1.3671875}
+    point = {v: generic[v] for v in mini.variables}
+    return judge(engine, mini, point, diagnose=False).status == PASS
+
+
 def _all_zero(outcome: Outcome) -> bool:
     example = outcome.counterexample
     return example is not None and all(
@@ -302,6 +316,12 @@ def _blame_op(engine: Engine, op: str, mini: Graph, outcome: Outcome,
               upstream: float) -> tuple[str, str, Outcome]:  # fmt: skip
     if outcome.category in ("crash", "value"):
         return str(outcome.category), outcome.hint, outcome
+    if _fails_only_on_equal_values(engine, mini, outcome):
+        return "accumulation", (
+            f"{mini.to_text()} is right at most points but wrong here, where two "
+            "different nodes hold the same value: the topological sort's visited "
+            "set compares values (==, or a hash of .data) instead of identity"
+        ), outcome
     if _all_zero(outcome) and not _anything_propagates(engine):
         return "propagation", (
             "no gradient reaches the inputs of any op (every op alone gives 0): "

@@ -1,0 +1,171 @@
+"""The checker end to end: correct engines pass, every catalogued bug is caught
+with the right category, and tiny derivative errors do not slip through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gradcheck import check_engine, check_expression
+from gradcheck.engines import load_engine, load_source
+from gradcheck.errors import EngineError, PointError, UsageError
+from gradcheck.graph import GraphBuilder
+from gradcheck.judge import judge
+from gradcheck.mutants import BASE_ENGINE, MUTANTS
+from gradcheck.report import CATEGORIES
+
+TAPE_ENGINE = str(Path(__file__).parent / "engines" / "tape_engine.py")
+TANH_LINE = "self.grad += (1 - t**2) * out.grad"
+
+
+def _lecture() -> object:
+    return load_source("lecture", BASE_ENGINE)
+
+
+@pytest.mark.parametrize("target", ["micrograd", TAPE_ENGINE, "lecture"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_correct_engines_pass(target: str, seed: int) -> None:
+    engine = _lecture() if target == "lecture" else target
+    report = check_engine(engine, examples=150, seed=seed)
+    failures = [(c.name, c.category, c.message) for c in report.failures]
+    assert failures == []
+    assert report.ok
+    random_check = report.checks[-1]
+    assert random_check.name == "random-graphs" and random_check.examples == 150
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_every_mutant_is_caught_with_its_category(mutant: object) -> None:
+    module = load_source(mutant.name, mutant.source())  # type: ignore[attr-defined]
+    report = check_engine(module, examples=25, seed=3)
+    assert not report.ok, f"{mutant.name} was not caught"  # type: ignore[attr-defined]
+    first = report.failures[0]
+    assert first.category == mutant.category, (first.name, first.message)  # type: ignore[attr-defined]
+    assert all(c.category in CATEGORIES for c in report.failures)
+
+
+@pytest.mark.parametrize("relative_error", [1e-3, 1e-5, 1e-7])
+def test_a_tanh_derivative_off_by_a_tiny_relative_error_is_caught(relative_error: float) -> None:
+    source = BASE_ENGINE.replace(TANH_LINE, TANH_LINE + f" * (1 + {relative_error!r})")
+    assert source != BASE_ENGINE
+    report = check_engine(load_source("tanh-off", source), examples=0, seed=0)
+    categories = {c.name: c.category for c in report.failures}
+    assert categories.get("local-derivative[tanh]") == "local-derivative"
+
+
+def test_counterexample_explains_an_overwritten_gradient() -> None:
+    mutant = next(m for m in MUTANTS if m.name == "tanh-grad-overwrites")
+    engine = load_engine(load_source(mutant.name, mutant.source()))
+    b = GraphBuilder()
+    x = b.var("x")
+    b.op("mul", b.op("tanh", x), x)
+    outcome = judge(engine, b.build(), {"x": 0.7})
+    assert outcome.status == "fail" and outcome.category == "accumulation"
+    example = outcome.counterexample
+    assert example is not None
+    assert example.divergent_label == "x (used 2 times)"
+    assert "overwritten (=) instead of accumulated (+=)" in example.hint
+    [row] = example.gradients
+    assert not row.ok and row.variable == "x"
+
+
+def test_relu_at_its_kink_is_inconclusive_not_a_failure() -> None:
+    b = GraphBuilder()
+    b.op("relu", b.var("x"))
+    outcome = judge(load_engine(), b.build(), {"x": 0.0})
+    assert outcome.status == "inconclusive"
+
+
+def test_check_expression_on_a_formula() -> None:
+    b = GraphBuilder()
+    w, x, bias = b.var("w"), b.var("x"), b.var("b")
+    b.op("tanh", b.op("add", b.op("mul", w, x), bias))
+    report = check_expression(b.build(), {"w": 0.5, "x": -1.0, "b": 0.1})
+    assert report.ok
+    [result] = report.results
+    grads = {row.variable: row for row in result.gradients}
+    assert set(grads) == {"w", "x", "b"}
+    # d/db tanh(w*x + b) = 1 - tanh(-0.4)**2
+    assert grads["b"].reference.startswith("0.8556387860811776990760849")
+    assert len(grads["b"].reference.replace("0.", "", 1)) >= 25
+    assert grads["b"].symbolic is not None and "tanh" in grads["b"].symbolic
+
+
+def test_check_expression_rejects_points_outside_the_domain() -> None:
+    b = GraphBuilder()
+    b.op("log", b.var("x"))
+    with pytest.raises(PointError, match="log"):
+        check_expression(b.build(), {"x": -1.0})
+    with pytest.raises(PointError, match="no value given for x"):
+        check_expression(b.build(), {})
+
+
+def test_unloadable_engines_raise_engine_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("class Value(:\n")
+    with pytest.raises(EngineError, match="SyntaxError"):
+        load_engine(str(broken))
+    with pytest.raises(EngineError, match="not found"):
+        load_engine(str(tmp_path / "missing.py"))
+    with pytest.raises(EngineError, match="no class"):
+        load_engine("micrograd:Nope")
+    with pytest.raises(EngineError, match="cannot import"):
+        load_engine("no_such_package_xyz")
+
+
+def test_engine_that_hangs_is_reported_as_crash(tmp_path: Path) -> None:
+    source = BASE_ENGINE.replace(TANH_LINE, "while True: pass")
+    path = tmp_path / "hangs.py"
+    path.write_text(source)
+    report = check_engine(str(path), examples=0, seed=0, time_limit=0.5)
+    hung = [c for c in report.failures if c.name == "local-derivative[tanh]"]
+    assert hung and hung[0].category == "crash" and "hangs" in hung[0].message
+
+
+def test_missing_ops_are_unsupported_not_failures(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.py"
+    path.write_text(
+        "class Value:\n"
+        "    def __init__(self, data, children=()):\n"
+        "        self.data, self.grad, self._prev = data, 0, children\n"
+        "        self._backward = lambda: None\n"
+        "    def __mul__(self, other):\n"
+        "        other = other if isinstance(other, Value) else Value(other)\n"
+        "        out = Value(self.data * other.data, (self, other))\n"
+        "        def _backward():\n"
+        "            self.grad += other.data * out.grad\n"
+        "            other.grad += self.data * out.grad\n"
+        "        out._backward = _backward\n"
+        "        return out\n"
+        "    def backward(self):\n"
+        "        order, seen, stack = [], set(), [(self, False)]\n"
+        "        while stack:\n"
+        "            node, done = stack.pop()\n"
+        "            if done:\n"
+        "                order.append(node)\n"
+        "            elif id(node) not in seen:\n"
+        "                seen.add(id(node))\n"
+        "                stack.append((node, True))\n"
+        "                stack.extend((c, False) for c in node._prev)\n"
+        "        self.grad = 1\n"
+        "        for node in reversed(order):\n"
+        "            node._backward()\n"
+    )
+    report = check_engine(str(path), examples=20, seed=0)
+    assert report.ok, [(c.name, c.message) for c in report.failures]
+    assert "mul" in report.supported and "mul_const" in report.supported
+    assert {"tanh", "add", "rsub"} <= set(report.unsupported)
+
+
+def test_bad_arguments_are_usage_errors() -> None:
+    with pytest.raises(UsageError):
+        check_engine(examples=-1)
+    with pytest.raises(UsageError, match="unknown op"):
+        check_engine(ops=["tanh", "cosh"], examples=0)
+
+
+def test_ops_restriction_limits_what_is_generated() -> None:
+    report = check_engine(ops=["mul", "tanh"], examples=20, seed=0)
+    assert report.supported == ["mul", "tanh"]
+    assert report.ok
