@@ -6,11 +6,19 @@ readable explanation the command line prints, a skipped check a `<skipped>`.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from gradcheck.render import explain_check
 from gradcheck.report import FAIL, SKIP, EngineReport
+
+# Characters XML 1.0 cannot hold at all (escape codes from an engine's message).
+_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _clean(text: str) -> str:
+    return _INVALID.sub("?", text)
 
 
 def junit_tree(report: EngineReport, suite: str = "gradcheck") -> ET.ElementTree:
@@ -50,6 +58,10 @@ def junit_tree(report: EngineReport, suite: str = "gradcheck") -> ET.ElementTree
             )
         elif check.status == SKIP:
             ET.SubElement(case, "skipped", message=check.message)
+    for element in root.iter():
+        element.attrib = {k: _clean(v) for k, v in element.attrib.items()}
+        if element.text:
+            element.text = _clean(element.text)
     ET.indent(root)
     return ET.ElementTree(root)
 
