@@ -97,9 +97,21 @@ def check_engine(
 
 
 def _blame_root_causes(report: EngineReport) -> None:
-    """Point later failures at the simplest failing probe they likely share."""
+    """Mark failures whose minimal example repeats an earlier failure's.
+
+    A wrong tanh derivative also fails the chains and the random graphs;
+    they shrink to the same `tanh(x)`, which the report shows only once.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    for check in report.failures:
+        example = check.counterexample
+        key = (check.category, example.expression if example else check.message)
+        if key in seen:
+            check.same_as = seen[key]
+        else:
+            seen[key] = check.name
     failures = report.failures
-    if len(failures) > 1:
+    if failures:
         first = failures[0]
         report.info["first failure"] = f"{first.name} ({first.category})"
 

@@ -94,6 +94,8 @@ class Check:
     examples: int = 0
     inconclusive: int = 0
     seconds: float = 0.0
+    # Name of an earlier failing check with the same minimal counterexample.
+    same_as: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +106,7 @@ class Check:
             "counterexample": self.counterexample.to_dict() if self.counterexample else None,
             "examples": self.examples,
             "inconclusive": self.inconclusive,
+            "same_as": self.same_as,
         }
 
 
