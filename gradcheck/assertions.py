@@ -1,7 +1,9 @@
 """`assert_gradients`: one line in a test to prove an engine's gradients.
 
     >>> from gradcheck.assertions import assert_gradients
-    >>> assert_gradients("tanh(x*y) + x**2", {"x": 0.5, "y": -1.5})
+    >>> report = assert_gradients("tanh(x*y) + x**2", {"x": 0.5, "y": -1.5})
+    >>> report.ok
+    True
 
 It raises `AssertionError` with the same explanation the command line prints
 when a gradient (or the value) is wrong; bad expressions and points outside
