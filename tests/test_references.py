@@ -1,0 +1,93 @@
+"""The two references and the tolerance, on their own."""
+
+from __future__ import annotations
+
+import mpmath
+import pytest
+from hypothesis import given, settings
+
+from gradcheck.errors import PointError
+from gradcheck.graph import GraphBuilder
+from gradcheck.references import reference
+from gradcheck.strategies import graphs_with_points
+from gradcheck.symbolic import derivative_formulas, expanded_size, symbolic_reference
+from gradcheck.tolerance import UNIT
+
+
+def _reuse_heavy(layers: int) -> GraphBuilder:
+    """Each node uses the two before it: the expanded tree doubles per layer."""
+    b = GraphBuilder()
+    prev, last = b.var("x"), b.var("y")
+    for k in range(layers):
+        op = ("mul", "add", "sub")[k % 3]
+        node = b.op("tanh", b.op(op, prev, last))
+        prev, last = last, node
+    return b
+
+
+def test_references_agree_to_many_digits_on_a_known_derivative() -> None:
+    b = GraphBuilder()
+    w, x, bias = b.var("w"), b.var("x"), b.var("b")
+    b.op("tanh", b.op("add", b.op("mul", w, x), bias))
+    ref = reference(b.build(), {"w": 0.5, "x": -1.0, "b": 0.1})
+    assert ref.conclusive
+    with mpmath.workdps(60):
+        exact = 1 - mpmath.tanh(mpmath.mpf(0.5) * -1 + mpmath.mpf(0.1)) ** 2
+        assert abs(ref.symbolic.gradients["b"] - exact) < mpmath.mpf("1e-50")
+        assert abs(ref.numeric.gradients["b"] - exact) < mpmath.mpf("1e-25")
+
+
+def test_symbolic_reference_is_linear_on_reuse_heavy_graphs() -> None:
+    graph = _reuse_heavy(60).build()
+    assert expanded_size(graph) >= 10**9  # capped: naive expansion is hopeless
+    result = symbolic_reference(graph, {"x": 0.3, "y": -0.4})
+    assert set(result.gradients) == {"x", "y"}
+    formulas, reason = derivative_formulas(graph)
+    assert formulas == {} and reason is not None and "chain rule" in reason
+
+
+def test_formulas_are_given_for_small_graphs() -> None:
+    b = GraphBuilder()
+    x = b.var("x")
+    b.op("mul", x, x)
+    formulas, reason = derivative_formulas(b.build())
+    assert reason is None and formulas == {"x": "2*x"}
+
+
+def test_points_outside_the_domain_raise_point_error() -> None:
+    b = GraphBuilder()
+    b.op("log", b.var("x"))
+    with pytest.raises(PointError):
+        reference(b.build(), {"x": -2.0})
+    b = GraphBuilder()
+    b.op("rdiv", b.var("x"), constant=1.0)
+    with pytest.raises(PointError):
+        reference(b.build(), {"x": 0.0})
+
+
+def test_tolerance_is_near_float_precision_not_a_fixed_rtol() -> None:
+    b = GraphBuilder()
+    x, y = b.var("x"), b.var("y")
+    b.op("mul", b.op("tanh", x), b.op("exp", y))
+    ref = reference(b.build(), {"x": 0.7, "y": 0.2})
+    for i in (0, 1):
+        assert ref.bounds.grad_tolerance(i) < 1e4 * UNIT
+
+
+def test_cancellation_widens_the_tolerance() -> None:
+    """x*1e8 - x*1e8 + x: large contributions cancel; the bound must follow them."""
+    b = GraphBuilder()
+    x = b.var("x")
+    big = b.op("mul_const", x, constant=1e8)
+    b.op("add", b.op("sub", big, b.op("mul_const", x, constant=1e8)), x)
+    ref = reference(b.build(), {"x": 0.3})
+    assert float(ref.gradient("x")) == 1.0
+    assert ref.bounds.grad_tolerance(0) > 1e8 * UNIT
+
+
+@settings(max_examples=60, deadline=None)
+@given(graphs_with_points(max_nodes=15))
+def test_references_agree_on_random_graphs(example: tuple) -> None:
+    graph, point = example
+    ref = reference(graph, point)
+    assert ref.conclusive, ref.disagreement
