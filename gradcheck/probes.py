@@ -216,6 +216,7 @@ def propagation_probe(engine: Engine, rng: random.Random) -> Check:
             b = GraphBuilder()
             b.op(second, b.op(first, b.var("x"), constant=c1), constant=c2)
             yield b.build()
+        yield from _cancellation(engine)
         for outer in combine:  # many outputs combined into one
             b = GraphBuilder()
             parts = []
@@ -231,6 +232,29 @@ def propagation_probe(engine: Engine, rng: random.Random) -> Check:
             yield from _points(graph, rng, 2)
 
     return run_examples(engine, "propagation", "propagation", examples())
+
+
+def _cancellation(engine: Engine) -> Iterator[Graph]:
+    """Ill-conditioned graphs: huge contributions that cancel exactly or nearly."""
+    ops = set(engine.supported)
+    if {"add_const", "sub_const"} <= ops:
+        b = GraphBuilder()  # (x + 1e8) - 1e8: the value loses digits, the gradient is 1
+        b.op("sub_const", b.op("add_const", b.var("x"), constant=1e8), constant=1e8)
+        yield b.build()
+    if {"mul_const", "sub", "add"} <= ops:
+        b = GraphBuilder()  # x*1e8 - x*1e8 + x: contributions of 1e8 cancel to 1
+        x = b.var("x")
+        big = b.op("sub", b.op("mul_const", x, constant=1e8), b.op("mul_const", x, constant=1e8))
+        b.op("add", big, x)
+        yield b.build()
+    if {"tanh", "mul_const", "sub"} <= ops:
+        b = GraphBuilder()  # tanh(x)*1e6 - tanh(x*1.000001)*1e6: near-cancelling paths
+        x = b.var("x")
+        left = b.op("mul_const", b.op("tanh", x), constant=1e6)
+        right = b.op("mul_const", b.op("tanh", b.op("mul_const", x, constant=1.000001)),
+                     constant=1e6)  # fmt: skip
+        b.op("sub", left, right)
+        yield b.build()
 
 
 def deep_probe(engine: Engine, rng: random.Random, depth: int = DEEP) -> Check:
