@@ -52,7 +52,6 @@ def draw_dot(root: Value) -> Any:
 
 def _escape(text: str) -> str:
     """Escape the characters that mean something inside a DOT record label."""
-    for ch in '\\"<>{}| ':
-        if ch != " ":
-            text = text.replace(ch, "\\" + ch)
+    for ch in '\\"<>{}|':  # the backslash first, so escapes stay single
+        text = text.replace(ch, "\\" + ch)
     return text
