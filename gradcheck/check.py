@@ -258,6 +258,6 @@ def _check_at(engine: Engine, graph: Graph, text: str, point: dict[str, float],
 
 
 def _digits(value: Any) -> str:
-    import mpmath
+    from gradcheck.judge import digits
 
-    return str(mpmath.nstr(value, 30))
+    return digits(value)

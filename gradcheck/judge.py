@@ -26,6 +26,12 @@ from gradcheck.report import FAIL, INCONCLUSIVE, PASS, Counterexample, GradientR
 DIGITS_SHOWN = 30
 
 
+def digits(value: object) -> str:
+    """A reference value with 30 significant digits, trailing zeros kept."""
+    with mpmath.workdps(DIGITS_SHOWN + 10):
+        return str(mpmath.nstr(value, DIGITS_SHOWN, strip_zeros=False))
+
+
 @dataclass
 class Outcome:
     """The verdict on one example, with its category and explanation."""
@@ -108,8 +114,8 @@ def gradient_rows(
         error = abs(backprop - float(exact)) if backprop is not None else None
         ok = error is not None and error <= tol
         rows.append(GradientRow(
-            node.name, backprop, mpmath.nstr(exact, DIGITS_SHOWN),
-            mpmath.nstr(ref.numeric.gradients[node.name], DIGITS_SHOWN),
+            node.name, backprop, digits(exact),
+            digits(ref.numeric.gradients[node.name]),
             (formulas or {}).get(node.name), error, tol, ok,
         ))  # fmt: skip
     return rows
@@ -122,7 +128,7 @@ def _counterexample(graph: Graph, point: dict[str, float], run: Run | None, ref:
         graph=graph,
         point=dict(point),
         value_backprop=run.data[-1] if run is not None else None,
-        value_reference=mpmath.nstr(ref.symbolic.value, DIGITS_SHOWN),
+        value_reference=digits(ref.symbolic.value),
         gradients=rows,
         divergent_node=divergent,
         hint=hint,
