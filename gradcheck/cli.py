@@ -27,7 +27,7 @@ from gradcheck.errors import ExpressionError, GradcheckError, UsageError
 PROG = "gradcheck"
 COMMANDS = ("engine", "mutants")
 DEFAULT_EXAMPLES = 200
-MUTANT_EXAMPLES = 30
+MUTANT_EXAMPLES = 20
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 DESCRIPTION = """\

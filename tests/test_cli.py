@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -378,3 +380,48 @@ def test_program_json() -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "pass"
     assert "Traceback" not in done.stderr
+
+
+# -- rendering ----------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rich_and_plain_renderings_agree_on_content(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("rich")
+    from gradcheck.check import check_expression
+    from gradcheck.render import print_expression_report, printer, want_rich
+
+    report = check_expression("x*y", {"x": 2.0, "y": 3.0}, seed=1)
+    fancy, plain = _Terminal(), io.StringIO()
+    print_expression_report(report, printer(fancy, rich=True))
+    print_expression_report(report, printer(plain))
+    for text in (fancy.getvalue(), plain.getvalue()):
+        assert "x*y" in text and "seed: 1" in text and "PASS" in text
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert want_rich(_Terminal()) is True
+    assert want_rich(io.StringIO()) is False
+    monkeypatch.setenv("NO_COLOR", "")
+    assert want_rich(_Terminal()) is False
+
+
+def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradcheck.render import Progress
+
+    quiet = io.StringIO()
+    with Progress(quiet) as progress:
+        progress(1, 2)
+    assert quiet.getvalue() == ""
+    terminal = _Terminal()
+    with Progress(terminal) as progress:  # NO_COLOR is set: the plain counter
+        progress(1, 2)
+    assert "random graphs: 1/2" in terminal.getvalue()
+    monkeypatch.delenv("NO_COLOR")
+    if importlib.util.find_spec("rich"):
+        with Progress(_Terminal()) as progress:
+            progress(1, 2)
