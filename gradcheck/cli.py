@@ -320,10 +320,21 @@ def parse_point(items: Sequence[str]) -> dict[str, float] | None:
 
 def _run_expressions(args: argparse.Namespace) -> int:
     from gradcheck.check import check_expression
+    from gradcheck.engines import load_engine
+    from gradcheck.ops import OPS
     from gradcheck.parser import parse
     from gradcheck.report import ExpressionReport
 
     graphs = [(text, parse(text)) for text in args.expressions]
+    engine = load_engine(args.engine)  # once, not once per expression
+    for text, graph in graphs:
+        missing = sorted(graph.ops_used() & set(engine.unsupported))
+        if missing:
+            name = missing[0]
+            raise UsageError(
+                f"engine {engine.target} does not support {name} "
+                f"({OPS[name].doc}) used in {text}: {engine.unsupported[name]}"
+            )
     point = parse_point(args.at)
     if point is not None:
         known = {name for _, graph in graphs for name in graph.variables}
@@ -343,7 +354,7 @@ def _run_expressions(args: argparse.Namespace) -> int:
             if missing:
                 raise UsageError(f"--at: no value for {', '.join(missing)} in {text}")
         report = check_expression(
-            text, at, engine=args.engine, points=args.points, seed=seed
+            text, at, engine=engine, points=args.points, seed=seed
         )
         if combined is None:
             combined = report

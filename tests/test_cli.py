@@ -425,3 +425,49 @@ def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     if importlib.util.find_spec("rich"):
         with Progress(_Terminal()) as progress:
             progress(1, 2)
+
+
+MINIMAL_ENGINE = """
+class Value:
+    def __init__(self, data):
+        self.data, self.grad, self._prev, self._back = data, 0.0, (), lambda: None
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data)
+        out._prev = (self, other)
+
+        def back():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out._back = back
+        return out
+
+    def backward(self):
+        order, seen, stack = [], set(), [(self, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+            elif id(node) not in seen:
+                seen.add(id(node))
+                stack.append((node, True))
+                stack.extend((child, False) for child in node._prev)
+        self.grad = 1.0
+        for node in reversed(order):
+            node._back()
+"""
+
+
+def test_unsupported_op_is_an_input_error_not_a_bug(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    engine = tmp_path / "minimal.py"
+    engine.write_text(MINIMAL_ENGINE, encoding="utf-8")
+    code, _, _ = run(capsys, "x*x", "--at", "x=1.5", "--engine", str(engine))
+    assert code == 0
+    code, out, err = run(capsys, "2 - x", "--at", "x=1", "--engine", str(engine))
+    assert code == 2 and out == ""
+    assert err.startswith("gradcheck: error: engine ")
+    assert "does not support rsub" in err and len(err.splitlines()) == 1
