@@ -18,7 +18,7 @@ import mpmath
 
 from gradcheck.engines import Engine, EngineTimeout, Run
 from gradcheck.errors import PointError
-from gradcheck.graph import Graph, GraphBuilder
+from gradcheck.graph import Graph, GraphBuilder, subgraph
 from gradcheck.ops import OPS
 from gradcheck.references import Reference, reference
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, Counterexample, GradientRow
@@ -387,3 +387,29 @@ def _derivative_hint(op_name: str, mini: Graph, outcome: Outcome, upstream: floa
         worst = max(abs((r.backprop or 0.0) / float(r.reference) - 1) for r in bad if float(r.reference))
         hint += f" (off by a relative {worst:.1e}: an approximated derivative?)"
     return hint
+
+
+def reduce_failure(engine: Engine, outcome: Outcome, budget: int = 80) -> Outcome:
+    """The smallest sub-expression of a failing graph that fails the same way.
+
+    Hypothesis shrinks the choices that built a graph; this tries every
+    node of the shrunk graph as the output instead (smallest first), which
+    often finds a much smaller graph with the same category.
+    """
+    example = outcome.counterexample
+    if example is None or outcome.status != FAIL:
+        return outcome
+    graph = example.graph
+    candidates = sorted(
+        {subgraph(graph, i).to_text(): subgraph(graph, i)
+         for i, node in enumerate(graph.nodes) if not node.is_leaf}.values(),
+        key=len,
+    )  # fmt: skip
+    for candidate in candidates[:budget]:
+        if len(candidate) >= len(graph):
+            break
+        point = {v: example.point[v] for v in candidate.variables}
+        smaller = judge(engine, candidate, point)
+        if smaller.status == FAIL and smaller.category == outcome.category:
+            return smaller
+    return outcome

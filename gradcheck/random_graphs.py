@@ -17,7 +17,7 @@ from hypothesis.errors import Unsatisfiable
 
 from gradcheck.engines import Engine
 from gradcheck.graph import Graph
-from gradcheck.judge import Outcome, judge
+from gradcheck.judge import Outcome, judge, reduce_failure
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 from gradcheck.strategies import graphs_with_points
 
@@ -79,7 +79,7 @@ def run_random_graphs(
         # between calls: either way the last failure seen is the smallest.
         if not last_failure:
             raise
-        outcome = last_failure[0]
+        outcome = reduce_failure(engine, last_failure[0])
         hint = outcome.hint
         if not isinstance(err, _Failed):
             hint += " (the engine fails only sometimes on this graph: it keeps state between calls)"
