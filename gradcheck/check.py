@@ -72,9 +72,13 @@ def check_engine(
     if ops is not None:
         unknown = sorted(set(ops) - set(OPS))
         if unknown:
-            raise UsageError(f"unknown op(s): {', '.join(unknown)}; known: {', '.join(OPS)}")
+            raise UsageError(
+                f"unknown op(s): {', '.join(unknown)}; known: {', '.join(OPS)}"
+            )
         engine.supported = tuple(n for n in engine.supported if n in set(ops))
-    report = EngineReport(engine.target, seed, list(engine.supported), dict(engine.unsupported))
+    report = EngineReport(
+        engine.target, seed, list(engine.supported), dict(engine.unsupported)
+    )
     rng = random.Random(seed)
     report.checks.append(value_probe(engine, rng))
     for name in engine.supported:
@@ -88,8 +92,15 @@ def check_engine(
     report.checks.extend(nn_probes(engine, rng))
     if examples:
         report.checks.append(
-            random_graph_check(engine, target, seed=seed, examples=examples,
-                               max_nodes=max_nodes, jobs=jobs, progress=progress)  # fmt: skip
+            random_graph_check(
+                engine,
+                target,
+                seed=seed,
+                examples=examples,
+                max_nodes=max_nodes,
+                jobs=jobs,
+                progress=progress,
+            )
         )
     _blame_root_causes(report)
     report.seconds = time.perf_counter() - start
@@ -132,11 +143,20 @@ def random_graph_check(
     if not engine.supported:
         return Check("random-graphs", "propagation", SKIP, "the engine supports no op")
     if jobs > 1 and isinstance(target, str | None):
-        shares = [examples // jobs + (1 if k < examples % jobs else 0) for k in range(jobs)]
+        shares = [
+            examples // jobs + (1 if k < examples % jobs else 0) for k in range(jobs)
+        ]
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = [
-                pool.submit(_random_graphs_in_worker, target, list(engine.supported),
-                            seed * 1000 + k, share, max_nodes, engine.time_limit)  # fmt: skip
+                pool.submit(
+                    _random_graphs_in_worker,
+                    target,
+                    list(engine.supported),
+                    seed * 1000 + k,
+                    share,
+                    max_nodes,
+                    engine.time_limit,
+                )
                 for k, share in enumerate(shares)
                 if share
             ]
@@ -144,12 +164,14 @@ def random_graph_check(
         if progress is not None:
             progress(examples, examples)
         return _merge(checks)
-    return run_random_graphs(engine, seed=seed, examples=examples, max_nodes=max_nodes,
-                             progress=progress)  # fmt: skip
+    return run_random_graphs(
+        engine, seed=seed, examples=examples, max_nodes=max_nodes, progress=progress
+    )
 
 
-def _random_graphs_in_worker(target: Any, ops: list[str], seed: int, examples: int,
-                             max_nodes: int, limit: float) -> Check:  # fmt: skip
+def _random_graphs_in_worker(
+    target: Any, ops: list[str], seed: int, examples: int, max_nodes: int, limit: float
+) -> Check:
     from gradcheck.random_graphs import run_random_graphs
 
     engine = load_engine(target, limit)
@@ -163,12 +185,21 @@ def _merge(checks: list[Check]) -> Check:
     inconclusive = sum(c.inconclusive for c in checks)
     seconds = max((c.seconds for c in checks), default=0.0)
     if failed:
-        best = min(failed, key=lambda c: len(c.counterexample.graph) if c.counterexample else 0)
+        best = min(
+            failed, key=lambda c: len(c.counterexample.graph) if c.counterexample else 0
+        )
         best.examples, best.inconclusive = count, inconclusive
         return best
-    return Check("random-graphs", "propagation", PASS,
-                 f"{count} random graphs, {inconclusive} inconclusive", None,
-                 count, inconclusive, seconds)  # fmt: skip
+    return Check(
+        "random-graphs",
+        "propagation",
+        PASS,
+        f"{count} random graphs, {inconclusive} inconclusive",
+        None,
+        count,
+        inconclusive,
+        seconds,
+    )
 
 
 def check_expression(
@@ -213,7 +244,9 @@ def _as_graph(expression: str | Graph) -> Graph:
     if isinstance(expression, Graph):
         return expression
     if not isinstance(expression, str):
-        raise UsageError(f"expected an expression string or a Graph, got {type(expression).__name__}")
+        raise UsageError(
+            f"expected an expression string or a Graph, got {type(expression).__name__}"
+        )
     from gradcheck.parser import parse
 
     return parse(expression)
@@ -234,8 +267,13 @@ def _given_point(graph: Graph, point: Mapping[str, float]) -> dict[str, float]:
     return at
 
 
-def _check_at(engine: Engine, graph: Graph, text: str, point: dict[str, float],
-              formulas: Mapping[str, str]) -> ExpressionResult:  # fmt: skip
+def _check_at(
+    engine: Engine,
+    graph: Graph,
+    text: str,
+    point: dict[str, float],
+    formulas: Mapping[str, str],
+) -> ExpressionResult:
     outcome = judge(engine, graph, point, formulas=formulas)
     ref = outcome.reference or reference(graph, point)
     run = outcome.run

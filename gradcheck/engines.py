@@ -76,7 +76,9 @@ class Engine:
                 handles.append(OPS[node.op].apply_engine(args, _plain(node.constant)))
         return handles
 
-    def run(self, graph: Graph, point: Mapping[str, float], backward: bool = True) -> Run:
+    def run(
+        self, graph: Graph, point: Mapping[str, float], backward: bool = True
+    ) -> Run:
         """Build `graph`, backpropagate from its output, read every gradient."""
         with time_limit(self.time_limit):
             handles = self.build(graph, point)
@@ -114,12 +116,11 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     block simply runs without a limit.
     """
     usable = (
-        seconds
-        and hasattr(signal, "setitimer")
+        hasattr(signal, "setitimer")
         and threading.current_thread() is threading.main_thread()
     )
-    if not usable:
-        yield
+    if not seconds or not usable or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        yield  # no limit asked, no SIGALRM here, or an outer limit is running
         return
 
     def on_alarm(signum: int, frame: Any) -> None:
@@ -134,8 +135,10 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def load_engine(target: str | type | types.ModuleType | Engine | None = None,
-                time_limit_s: float = DEFAULT_TIME_LIMIT) -> Engine:  # fmt: skip
+def load_engine(
+    target: str | type | types.ModuleType | Engine | None = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT,
+) -> Engine:
     """Load `path/to/file.py[:Class]`, `package.module[:Class]`, a class or module.
 
     The class defaults to `Value`. Raises `EngineError` with a one-line reason
@@ -156,14 +159,22 @@ def load_engine(target: str | type | types.ModuleType | Engine | None = None,
         else:
             module, class_name = _import_target(target)
             name = target
-        value_class = getattr(module, class_name, None)
-        if not isinstance(value_class, type):
+        found = getattr(module, class_name, None)
+        if not isinstance(found, type):
             raise EngineError(f"engine {name!r} has no class {class_name!r}")
+        value_class = found
     _check_contract(value_class, name)
     supported, unsupported = detect_ops(value_class, time_limit_s)
     mlp = getattr(module, "MLP", None) if module is not None else None
-    return Engine(name, value_class, module, supported, unsupported,
-                  mlp if callable(mlp) else None, time_limit_s)  # fmt: skip
+    return Engine(
+        name,
+        value_class,
+        module,
+        supported,
+        unsupported,
+        mlp if callable(mlp) else None,
+        time_limit_s,
+    )
 
 
 def _import_target(target: str) -> tuple[types.ModuleType, str]:
@@ -173,8 +184,10 @@ def _import_target(target: str) -> tuple[types.ModuleType, str]:
             spec, class_name = target, ""
         return _import_file(Path(spec).expanduser()), class_name or "Value"
     if not spec or not all(part.isidentifier() for part in spec.split(".")):
-        raise EngineError(f"not an engine target: {target!r} "
-                          "(expected path/to/file.py[:Class] or package.module[:Class])")  # fmt: skip
+        raise EngineError(
+            f"not an engine target: {target!r} "
+            "(expected path/to/file.py[:Class] or package.module[:Class])"
+        )
     try:
         module = importlib.import_module(spec)
     except Exception as err:
@@ -209,7 +222,7 @@ def load_source(name: str, source: str) -> types.ModuleType:
     module.__file__ = f"<{name}>"
     sys.modules[module_name] = module
     try:
-        exec(compile(source, f"<{name}>", "exec"), module.__dict__)  # noqa: S102
+        exec(compile(source, f"<{name}>", "exec"), module.__dict__)
     except Exception as err:
         sys.modules.pop(module_name, None)
         raise EngineError(f"cannot load engine {name!r}: {_one_line(err)}") from err
@@ -253,8 +266,9 @@ _PROBE_ARGS = {1: (0.7,), 2: (0.7, 1.3)}
 _PROBE_CONSTANT = {"pow": 2}
 
 
-def detect_ops(value_class: type, limit: float = DEFAULT_TIME_LIMIT
-               ) -> tuple[tuple[str, ...], dict[str, str]]:  # fmt: skip
+def detect_ops(
+    value_class: type, limit: float = DEFAULT_TIME_LIMIT
+) -> tuple[tuple[str, ...], dict[str, str]]:
     """Which ops of the table the engine supports, and why the others fail.
 
     Only a missing method or operator (TypeError, AttributeError,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.errors import ExpressionError
-from gradcheck.ops import ATOM, OPS, POWER, PRODUCT, SUM, UNARY
+from gradcheck.ops import ATOM, OPS, PRODUCT, SUM, UNARY
 
 VAR, CONST = "var", "const"
 
@@ -163,7 +163,9 @@ class Graph:
         if node.op == VAR:
             return node.name, ATOM
         if node.op == CONST:
-            return _number(node.constant), (ATOM if (node.constant or 0) >= 0 else UNARY)
+            return _number(node.constant), (
+                ATOM if (node.constant or 0) >= 0 else UNARY
+            )
         op = OPS[node.op]
         parts = []
         for position, a in enumerate(node.args):
@@ -192,9 +194,7 @@ def _needs_parens(parent: int, child: int, position: int) -> bool:
         return True
     if child == parent and parent in (SUM, PRODUCT):
         return position == 1  # left-associative: a - (b + c), a * (b / c)
-    if child == parent:
-        return True  # (-a) stays as is; (a**2)**3 always bracketed
-    return False
+    return child == parent  # -(-a), and (a**2)**3 always bracketed
 
 
 def _number(value: float | None) -> str:
@@ -231,7 +231,9 @@ class GraphBuilder:
         return self._add(Node(CONST, constant=float(value)))
 
     def op(self, name: str, *args: int, constant: float | None = None) -> int:
-        return self._add(Node(name, tuple(args), None if constant is None else float(constant)))
+        return self._add(
+            Node(name, tuple(args), None if constant is None else float(constant))
+        )
 
     def uses(self, index: int) -> int:
         """How many nodes built so far take node `index` as an operand."""
@@ -271,8 +273,14 @@ def prune(graph: Graph) -> Graph:
     for i, node in enumerate(nodes):
         if needed[i]:
             new_index[i] = len(kept)
-            kept.append(Node(node.op, tuple(new_index[a] for a in node.args),
-                             node.constant, node.name))  # fmt: skip
+            kept.append(
+                Node(
+                    node.op,
+                    tuple(new_index[a] for a in node.args),
+                    node.constant,
+                    node.name,
+                )
+            )
     return Graph(tuple(kept))
 
 

@@ -86,8 +86,16 @@ def judge(
     rows = gradient_rows(graph, run, ref, formulas)
     bad_value = _first_wrong_value(graph, run, ref)
     if bad_value is not None:
-        return _fail(graph, point, run, ref, rows, "value", _value_hint(graph, run, ref, bad_value),
-                     bad_value)  # fmt: skip
+        return _fail(
+            graph,
+            point,
+            run,
+            ref,
+            rows,
+            "value",
+            _value_hint(graph, run, ref, bad_value),
+            bad_value,
+        )
     if values_only or all(row.ok for row in rows):
         return Outcome(PASS, run=run, reference=ref)
     divergent = _first_divergent(graph, run, ref)
@@ -102,7 +110,10 @@ def judge(
 
 
 def gradient_rows(
-    graph: Graph, run: Run | None, ref: Reference, formulas: Mapping[str, str] | None = None
+    graph: Graph,
+    run: Run | None,
+    ref: Reference,
+    formulas: Mapping[str, str] | None = None,
 ) -> list[GradientRow]:
     rows = []
     for i, node in enumerate(graph.nodes):
@@ -113,17 +124,31 @@ def gradient_rows(
         backprop = run.grads[i] if run is not None else None
         error = abs(backprop - float(exact)) if backprop is not None else None
         ok = error is not None and error <= tol
-        rows.append(GradientRow(
-            node.name, backprop, digits(exact),
-            digits(ref.numeric.gradients[node.name]),
-            (formulas or {}).get(node.name), error, tol, ok,
-        ))  # fmt: skip
+        rows.append(
+            GradientRow(
+                node.name,
+                backprop,
+                digits(exact),
+                digits(ref.numeric.gradients[node.name]),
+                (formulas or {}).get(node.name),
+                error,
+                tol,
+                ok,
+            )
+        )
     return rows
 
 
-def _counterexample(graph: Graph, point: dict[str, float], run: Run | None, ref: Reference,
-                    rows: list[GradientRow], divergent: int | None, hint: str,
-                    error: str | None = None) -> Counterexample:  # fmt: skip
+def _counterexample(
+    graph: Graph,
+    point: dict[str, float],
+    run: Run | None,
+    ref: Reference,
+    rows: list[GradientRow],
+    divergent: int | None,
+    hint: str,
+    error: str | None = None,
+) -> Counterexample:
     return Counterexample(
         graph=graph,
         point=dict(point),
@@ -138,14 +163,28 @@ def _counterexample(graph: Graph, point: dict[str, float], run: Run | None, ref:
     )
 
 
-def _fail(graph: Graph, point: dict[str, float], run: Run, ref: Reference,
-          rows: list[GradientRow], category: str, hint: str, divergent: int | None) -> Outcome:  # fmt: skip
+def _fail(
+    graph: Graph,
+    point: dict[str, float],
+    run: Run,
+    ref: Reference,
+    rows: list[GradientRow],
+    category: str,
+    hint: str,
+    divergent: int | None,
+) -> Outcome:
     example = _counterexample(graph, point, run, ref, rows, divergent, hint)
     return Outcome(FAIL, category, hint, example, run, ref)
 
 
-def _crashed(graph: Graph, point: dict[str, float], ref: Reference, category: str,
-             hint: str, error: str) -> Outcome:  # fmt: skip
+def _crashed(
+    graph: Graph,
+    point: dict[str, float],
+    ref: Reference,
+    category: str,
+    hint: str,
+    error: str,
+) -> Outcome:
     rows = gradient_rows(graph, None, ref)
     example = _counterexample(graph, point, None, ref, rows, None, hint, error)
     return Outcome(FAIL, category, hint, example, None, ref)
@@ -171,7 +210,9 @@ def _value_hint(graph: Graph, run: Run, ref: Reference, index: int) -> str:
         if swapped is not None and _close(run.data[index], swapped):
             dunder = "__rsub__" if node.op == "rsub" else "__rtruediv__"
             sign = "-" if node.op == "rsub" else "/"
-            hint += f": {dunder} computes self {sign} other instead of other {sign} self"
+            hint += (
+                f": {dunder} computes self {sign} other instead of other {sign} self"
+            )
     return hint
 
 
@@ -187,15 +228,20 @@ def _close(a: float, b: float, rel: float = 1e-9) -> bool:
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
 
 
-def _diagnose(engine: Engine, graph: Graph, run: Run, ref: Reference,
-              index: int) -> tuple[str, str, Outcome | None]:  # fmt: skip
+def _diagnose(
+    engine: Engine, graph: Graph, run: Run, ref: Reference, index: int
+) -> tuple[str, str, Outcome | None]:
     """(category, hint, the smaller failing example if one was found)."""
     labels = graph.node_labels()
     if index == graph.output:
-        return "propagation", (
-            f"after backward() the output's own gradient is {run.grads[index]!r}, "
-            "not 1: seed it with out.grad = 1 before walking the graph"
-        ), None
+        return (
+            "propagation",
+            (
+                f"after backward() the output's own gradient is {run.grads[index]!r}, "
+                "not 1: seed it with out.grad = 1 before walking the graph"
+            ),
+            None,
+        )
     consumers = [c for c, node in enumerate(graph.nodes) if index in node.args]
     for c in consumers:
         verdict = _isolated(engine, graph, ref, c)
@@ -207,29 +253,44 @@ def _diagnose(engine: Engine, graph: Graph, run: Run, ref: Reference,
     contributions = []
     for c in consumers:
         node = graph.nodes[c]
-        share = sum(float(ref.symbolic.partials[c][k]) for k, a in enumerate(node.args)
-                    if a == index)  # fmt: skip
+        share = sum(
+            float(ref.symbolic.partials[c][k])
+            for k, a in enumerate(node.args)
+            if a == index
+        )
         contributions.append(ref.adjoint(c) * share)
     if uses >= 2 and _matches_part(got, contributions):
-        return "accumulation", (
-            f"{name} is used {uses} times, but its gradient {got!r} equals the "
-            f"contribution of only some of its uses (all together: {want!r}): "
-            "gradients are overwritten (=) instead of accumulated (+=)"
-        ), None
+        return (
+            "accumulation",
+            (
+                f"{name} is used {uses} times, but its gradient {got!r} equals the "
+                f"contribution of only some of its uses (all together: {want!r}): "
+                "gradients are overwritten (=) instead of accumulated (+=)"
+            ),
+            None,
+        )
     if graph.has_reuse:
         ratio = f"{got / want:.3g} times" if want else "not"
-        return "accumulation", (
-            f"{name} gets {got!r} instead of {want!r} ({ratio} the right value) "
-            "although every op is right on its own: with shared nodes, some "
-            "contribution is counted twice or taken before all uses are summed "
-            "(a topological sort without a visited set, a visited set keyed by "
-            "value, or a backward that recurses into children immediately)"
-        ), None
-    return "propagation", (
-        f"{name} gets {got!r} instead of {want!r}, although every op is right on "
-        "its own: the chain rule is applied out of order; backward() must visit "
-        "nodes in reverse topological order, from the output"
-    ), None
+        return (
+            "accumulation",
+            (
+                f"{name} gets {got!r} instead of {want!r} ({ratio} the right value) "
+                "although every op is right on its own: with shared nodes, some "
+                "contribution is counted twice or taken before all uses are summed "
+                "(a topological sort without a visited set, a visited set keyed by "
+                "value, or a backward that recurses into children immediately)"
+            ),
+            None,
+        )
+    return (
+        "propagation",
+        (
+            f"{name} gets {got!r} instead of {want!r}, although every op is right on "
+            "its own: the chain rule is applied out of order; backward() must visit "
+            "nodes in reverse topological order, from the output"
+        ),
+        None,
+    )
 
 
 def _matches_part(got: float, parts: list[float]) -> bool:
@@ -243,8 +304,9 @@ def _matches_part(got: float, parts: list[float]) -> bool:
     return False
 
 
-def _isolated(engine: Engine, graph: Graph, ref: Reference,
-              consumer: int) -> tuple[str, str, Outcome | None] | None:  # fmt: skip
+def _isolated(
+    engine: Engine, graph: Graph, ref: Reference, consumer: int
+) -> tuple[str, str, Outcome | None] | None:
     """Re-run one op alone on the engine, at the values it saw, with its upstream.
 
     Returns (category, hint, failing outcome) when the op is wrong on its own:
@@ -264,12 +326,16 @@ def _isolated(engine: Engine, graph: Graph, ref: Reference,
         outcome = judge(engine, scaled, spread_point, diagnose=False)
         if outcome.status == FAIL:
             if _all_zero(outcome):
-                return "propagation", (
-                    f"{node.op} is right alone but passes no gradient on in "
-                    f"{scaled.to_text()}: its backward ran before the gradient of "
-                    "its output arrived; backward() must visit nodes in reverse "
-                    "topological order, from the output"
-                ), outcome
+                return (
+                    "propagation",
+                    (
+                        f"{node.op} is right alone but passes no gradient on in "
+                        f"{scaled.to_text()}: its backward ran before the gradient of "
+                        "its output arrived; backward() must visit nodes in reverse "
+                        "topological order, from the output"
+                    ),
+                    outcome,
+                )
             return _blame_op(engine, node.op, scaled, outcome, upstream)
     distinct = list(dict.fromkeys(node.args))
     if len(distinct) < len(node.args):
@@ -280,16 +346,24 @@ def _isolated(engine: Engine, graph: Graph, ref: Reference,
         if outcome.status == FAIL:
             if outcome.category in ("crash", "value"):
                 return str(outcome.category), outcome.hint, outcome
-            return "accumulation", (
-                f"{shared.to_text()} uses one node twice: the engine is right with "
-                "two separate operands but wrong when they are the same node: one "
-                "contribution overwrites the other (= instead of +=)"
-            ), outcome
+            return (
+                "accumulation",
+                (
+                    f"{shared.to_text()} uses one node twice: the engine is right with "
+                    "two separate operands but wrong when they are the same node: one "
+                    "contribution overwrites the other (= instead of +=)"
+                ),
+                outcome,
+            )
     return None
 
 
-def _mini(op: str, constant: float | None, names: list[str] | tuple[str, ...],
-          upstream: float | None) -> Graph:  # fmt: skip
+def _mini(
+    op: str,
+    constant: float | None,
+    names: list[str] | tuple[str, ...],
+    upstream: float | None,
+) -> Graph:
     b = GraphBuilder()
     out = b.op(op, *[b.var(n) for n in names], constant=constant)
     if upstream is not None:
@@ -318,27 +392,42 @@ def _all_zero(outcome: Outcome) -> bool:
     )
 
 
-def _blame_op(engine: Engine, op: str, mini: Graph, outcome: Outcome,
-              upstream: float) -> tuple[str, str, Outcome]:  # fmt: skip
+def _blame_op(
+    engine: Engine, op: str, mini: Graph, outcome: Outcome, upstream: float
+) -> tuple[str, str, Outcome]:
     if outcome.category in ("crash", "value"):
         return str(outcome.category), outcome.hint, outcome
     if _fails_only_on_equal_values(engine, mini, outcome):
-        return "accumulation", (
-            f"{mini.to_text()} is right at most points but wrong here, where two "
-            "different nodes hold the same value: the topological sort's visited "
-            "set compares values (==, or a hash of .data) instead of identity"
-        ), outcome
+        return (
+            "accumulation",
+            (
+                f"{mini.to_text()} is right at most points but wrong here, where two "
+                "different nodes hold the same value: the topological sort's visited "
+                "set compares values (==, or a hash of .data) instead of identity"
+            ),
+            outcome,
+        )
     if _all_zero(outcome) and not _anything_propagates(engine):
-        return "propagation", (
-            "no gradient reaches the inputs of any op (every op alone gives 0): "
-            "the output's gradient is not seeded to 1 before the backward loop "
-            "runs, or the loop never calls the ops' backward functions"
-        ), outcome
+        return (
+            "propagation",
+            (
+                "no gradient reaches the inputs of any op (every op alone gives 0): "
+                "the output's gradient is not seeded to 1 before the backward loop "
+                "runs, or the loop never calls the ops' backward functions"
+            ),
+            outcome,
+        )
     return "local-derivative", _derivative_hint(op, mini, outcome, upstream), outcome
 
 
-_BASIC = (("mul", ("x", "y")), ("add", ("x", "y")), ("tanh", ("x",)), ("exp", ("x",)),
-          ("sub", ("x", "y")), ("mul_const", ("x",)))  # fmt: skip
+_BASIC = (
+    ("mul", ("x", "y")),
+    ("add", ("x", "y")),
+    ("tanh", ("x",)),
+    ("exp", ("x",)),
+    ("sub", ("x", "y")),
+    ("mul_const", ("x",)),
+)
 
 
 def _anything_propagates(engine: Engine) -> bool:
@@ -352,7 +441,10 @@ def _anything_propagates(engine: Engine) -> bool:
         constant = 3.0 if OPS[op].takes_constant else None
         mini = _mini(op, constant, names, None)
         point = {"x": 0.8, "y": -1.3}
-        if judge(engine, mini, {n: point[n] for n in names}, diagnose=False).status == PASS:
+        if (
+            judge(engine, mini, {n: point[n] for n in names}, diagnose=False).status
+            == PASS
+        ):
             answer = True
             break
     engine.propagates = answer
@@ -363,28 +455,43 @@ def _finite(x: float) -> bool:
     return abs(x) < 1e300 and abs(x) > 1e-300
 
 
-def _derivative_hint(op_name: str, mini: Graph, outcome: Outcome, upstream: float) -> str:
+def _derivative_hint(
+    op_name: str, mini: Graph, outcome: Outcome, upstream: float
+) -> str:
     example = outcome.counterexample
     assert example is not None
     parts = []
     for row in example.gradients:
         if not row.ok:
-            parts.append(f"d/d{row.variable} is {row.backprop!r}, should be {float(row.reference)!r}")
-    hint = f"{op_name} has a wrong derivative: on {mini.to_text()} at " + ", ".join(
-        f"{k}={v!r}" for k, v in example.point.items()
-    ) + ": " + "; ".join(parts)
+            want = float(row.reference)
+            parts.append(f"d/d{row.variable} is {row.backprop!r}, should be {want!r}")
+    hint = (
+        f"{op_name} has a wrong derivative: on {mini.to_text()} at "
+        + ", ".join(f"{k}={v!r}" for k, v in example.point.items())
+        + ": "
+        + "; ".join(parts)
+    )
     bad = [r for r in example.gradients if not r.ok]
     if bad and all(r.backprop == 0 for r in bad):
         hint += " (no gradient flows: is its backward missing or masked wrongly?)"
-    elif bad and upstream != 1.0 and all(
-        _close((r.backprop or 0.0) * upstream, float(r.reference), 1e-7) for r in bad
+    elif (
+        bad
+        and upstream != 1.0
+        and all(
+            _close((r.backprop or 0.0) * upstream, float(r.reference), 1e-7)
+            for r in bad
+        )
     ):
         hint += " (the upstream gradient out.grad is not multiplied in)"
     elif bad and all(
         abs((r.backprop or 0.0) - float(r.reference)) <= 1e-4 * abs(float(r.reference))
         for r in bad
     ):
-        worst = max(abs((r.backprop or 0.0) / float(r.reference) - 1) for r in bad if float(r.reference))
+        worst = max(
+            abs((r.backprop or 0.0) / float(r.reference) - 1)
+            for r in bad
+            if float(r.reference)
+        )
         hint += f" (off by a relative {worst:.1e}: an approximated derivative?)"
     return hint
 
@@ -401,10 +508,13 @@ def reduce_failure(engine: Engine, outcome: Outcome, budget: int = 80) -> Outcom
         return outcome
     graph = example.graph
     candidates = sorted(
-        {subgraph(graph, i).to_text(): subgraph(graph, i)
-         for i, node in enumerate(graph.nodes) if not node.is_leaf}.values(),
+        {
+            subgraph(graph, i).to_text(): subgraph(graph, i)
+            for i, node in enumerate(graph.nodes)
+            if not node.is_leaf
+        }.values(),
         key=len,
-    )  # fmt: skip
+    )
     for candidate in candidates[:budget]:
         if len(candidate) >= len(graph):
             break

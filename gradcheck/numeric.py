@@ -37,5 +37,7 @@ def numeric_reference(graph: Graph, point: Mapping[str, float]) -> NumericResult
             h = STEP * max(1, abs(base[name]))
             up = dict(base, **{name: base[name] + h})
             down = dict(base, **{name: base[name] - h})
-            gradients[name] = (graph.evaluate(up)[-1] - graph.evaluate(down)[-1]) / (2 * h)
+            gradients[name] = (graph.evaluate(up)[-1] - graph.evaluate(down)[-1]) / (
+                2 * h
+            )
     return NumericResult(value, gradients)

@@ -47,7 +47,9 @@ class Op:
     doc: str
 
     def apply_engine(self, args: Sequence[Any], constant: float | None) -> Any:
-        return self.engine(*args, constant) if self.takes_constant else self.engine(*args)
+        return (
+            self.engine(*args, constant) if self.takes_constant else self.engine(*args)
+        )
 
     def apply_mp(self, args: Sequence[Any], constant: float | None) -> Any:
         return self.mp(*args, constant) if self.takes_constant else self.mp(*args)

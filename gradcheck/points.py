@@ -22,7 +22,9 @@ def draw_value(rng: random.Random) -> float:
     return round(magnitude if rng.random() < 0.5 else -magnitude, 6) or 0.5
 
 
-def sample_point(graph: Graph, rng: random.Random, tries: int = 60) -> dict[str, float] | None:
+def sample_point(
+    graph: Graph, rng: random.Random, tries: int = 60
+) -> dict[str, float] | None:
     """A point inside the domain of every node of `graph`, or None."""
     for attempt in range(tries):
         point = {name: draw_value(rng) for name in graph.variables}

@@ -52,8 +52,13 @@ def binary_ops(engine: Engine) -> list[str]:
     return [n for n in engine.supported if OPS[n].arity == 2]
 
 
-def run_examples(engine: Engine, name: str, category: str,
-                 examples: Iterable[Example], values_only: bool = False) -> Check:  # fmt: skip
+def run_examples(
+    engine: Engine,
+    name: str,
+    category: str,
+    examples: Iterable[Example],
+    values_only: bool = False,
+) -> Check:
     """Judge examples in order; the first failure is the counterexample."""
     start = time.perf_counter()
     count = inconclusive = 0
@@ -64,11 +69,21 @@ def run_examples(engine: Engine, name: str, category: str,
             inconclusive += 1
         elif outcome.status == FAIL:
             assert outcome.category is not None
-            return Check(name, outcome.category, FAIL, outcome.hint, outcome.counterexample,
-                         count, inconclusive, time.perf_counter() - start)  # fmt: skip
+            return Check(
+                name,
+                outcome.category,
+                FAIL,
+                outcome.hint,
+                outcome.counterexample,
+                count,
+                inconclusive,
+                time.perf_counter() - start,
+            )
     seconds = time.perf_counter() - start
     if count == 0:
-        return Check(name, category, SKIP, "no example: the ops it needs are unsupported")
+        return Check(
+            name, category, SKIP, "no example: the ops it needs are unsupported"
+        )
     message = f"{count} examples"
     if inconclusive:
         message += f", {inconclusive} inconclusive (references disagree at a kink)"
@@ -118,17 +133,25 @@ def local_derivative_probe(engine: Engine, rng: random.Random, op_name: str) -> 
     op = OPS[op_name]
 
     def examples() -> Iterator[Example]:
-        forms = [c for n, c in unary_forms(engine) if n == op_name] if op.arity == 1 else [None]
+        forms = (
+            [c for n, c in unary_forms(engine) if n == op_name]
+            if op.arity == 1
+            else [None]
+        )
         for constant in forms:
             yield from _points(_single(op_name, constant, op.arity), rng, 6)
         if "mul_const" in engine.supported and op_name != "mul_const":
             for constant in forms:
                 b = GraphBuilder()
                 args = [b.var(v) for v in ("x", "y")[: op.arity]]
-                b.op("mul_const", b.op(op_name, *args, constant=constant), constant=-1.75)
+                b.op(
+                    "mul_const", b.op(op_name, *args, constant=constant), constant=-1.75
+                )
                 yield from _points(b.build(), rng, 3)
 
-    return run_examples(engine, f"local-derivative[{op_name}]", "local-derivative", examples())
+    return run_examples(
+        engine, f"local-derivative[{op_name}]", "local-derivative", examples()
+    )
 
 
 def accumulation_probe(engine: Engine, rng: random.Random) -> Check:
@@ -188,9 +211,18 @@ def accumulation_probe(engine: Engine, rng: random.Random) -> Check:
 
 def _chain(engine: Engine, length: int, rng: random.Random) -> Graph | None:
     """A chain x -> f1 -> f2 -> ... of bounded, smooth unary ops (no reuse)."""
-    safe = [f for f in (("tanh", None), ("sigmoid", None), ("mul_const", 0.9),
-                         ("add_const", 0.25), ("neg", None), ("rsub", 0.5))
-            if f[0] in engine.supported]  # fmt: skip
+    safe = [
+        f
+        for f in (
+            ("tanh", None),
+            ("sigmoid", None),
+            ("mul_const", 0.9),
+            ("add_const", 0.25),
+            ("neg", None),
+            ("rsub", 0.5),
+        )
+        if f[0] in engine.supported
+    ]
     if not safe:
         return None
     b = GraphBuilder()
@@ -244,15 +276,22 @@ def _cancellation(engine: Engine) -> Iterator[Graph]:
     if {"mul_const", "sub", "add"} <= ops:
         b = GraphBuilder()  # x*1e8 - x*1e8 + x: contributions of 1e8 cancel to 1
         x = b.var("x")
-        big = b.op("sub", b.op("mul_const", x, constant=1e8), b.op("mul_const", x, constant=1e8))
+        big = b.op(
+            "sub",
+            b.op("mul_const", x, constant=1e8),
+            b.op("mul_const", x, constant=1e8),
+        )
         b.op("add", big, x)
         yield b.build()
     if {"tanh", "mul_const", "sub"} <= ops:
         b = GraphBuilder()  # tanh(x)*1e6 - tanh(x*1.000001)*1e6: near-cancelling paths
         x = b.var("x")
         left = b.op("mul_const", b.op("tanh", x), constant=1e6)
-        right = b.op("mul_const", b.op("tanh", b.op("mul_const", x, constant=1.000001)),
-                     constant=1e6)  # fmt: skip
+        right = b.op(
+            "mul_const",
+            b.op("tanh", b.op("mul_const", x, constant=1.000001)),
+            constant=1e6,
+        )
         b.op("sub", left, right)
         yield b.build()
 

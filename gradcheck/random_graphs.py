@@ -52,7 +52,6 @@ def run_random_graphs(
         phases=(Phase.generate, Phase.shrink),
         report_multiple_bugs=False,
         print_blob=False,
-        verbosity=settings.default.verbosity,
     )
     @given(graphs_with_points(ops=engine.supported, max_nodes=max_nodes))
     def property_(example: tuple[Graph, dict[str, float]]) -> None:
@@ -72,8 +71,12 @@ def run_random_graphs(
     try:
         hypothesis_seed(seed)(property_)()
     except Unsatisfiable:
-        return Check("random-graphs", "propagation", SKIP,
-                     "no random graph could be drawn from the supported ops")  # fmt: skip
+        return Check(
+            "random-graphs",
+            "propagation",
+            SKIP,
+            "no random graph could be drawn from the supported ops",
+        )
     except Exception as err:
         # _Failed, or Hypothesis's FlakyFailure when an engine keeps state
         # between calls: either way the last failure seen is the smallest.
@@ -82,13 +85,31 @@ def run_random_graphs(
         outcome = reduce_failure(engine, last_failure[0])
         hint = outcome.hint
         if not isinstance(err, _Failed):
-            hint += " (the engine fails only sometimes on this graph: it keeps state between calls)"
-        return Check("random-graphs", outcome.category or "crash", FAIL, hint,
-                     outcome.counterexample, counts["generated"], counts["inconclusive"],
-                     time.perf_counter() - start)  # fmt: skip
+            hint += (
+                " (the engine fails only sometimes on this graph:"
+                " it keeps state between calls)"
+            )
+        return Check(
+            "random-graphs",
+            outcome.category or "crash",
+            FAIL,
+            hint,
+            outcome.counterexample,
+            counts["generated"],
+            counts["inconclusive"],
+            time.perf_counter() - start,
+        )
     seconds = time.perf_counter() - start
     message = f"{counts['generated']} random graphs"
     if counts["inconclusive"]:
         message += f", {counts['inconclusive']} inconclusive"
-    return Check("random-graphs", "propagation", PASS, message, None,
-                 counts["generated"], counts["inconclusive"], seconds)  # fmt: skip
+    return Check(
+        "random-graphs",
+        "propagation",
+        PASS,
+        message,
+        None,
+        counts["generated"],
+        counts["inconclusive"],
+        seconds,
+    )

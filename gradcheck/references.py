@@ -97,19 +97,29 @@ def reference(graph: Graph, point: Mapping[str, float]) -> Reference:
     values = [float(v) for v in sym.values]
     partials = [tuple(float(p) for p in row) for row in sym.partials]
     adjoints = [float(a) for a in sym.adjoints]
-    seconds = []
-    for i, node in enumerate(graph.nodes):
+    seconds: list[list[list[float]]] = []
+    for node in graph.nodes:
         if node.is_leaf:
             seconds.append([])
         else:
             args = [sym.values[a] for a in node.args]
             seconds.append(
-                [[float(s) for s in row] for row in second_partials(node.op, node.constant, args)]
+                [
+                    [float(s) for s in row]
+                    for row in second_partials(node.op, node.constant, args)
+                ]
             )
     bounds = error_bounds(graph, values, partials, seconds, adjoints)
     magnitudes = _magnitudes(graph, partials)
-    return Reference(graph, point, sym, num, bounds, magnitudes,
-                     _disagreement(graph, sym, num, magnitudes))  # fmt: skip
+    return Reference(
+        graph,
+        point,
+        sym,
+        num,
+        bounds,
+        magnitudes,
+        _disagreement(graph, sym, num, magnitudes),
+    )
 
 
 def _magnitudes(graph: Graph, partials: list[tuple[float, ...]]) -> list[float]:
@@ -117,13 +127,14 @@ def _magnitudes(graph: Graph, partials: list[tuple[float, ...]]) -> list[float]:
     mags = [0.0] * len(graph.nodes)
     mags[-1] = 1.0
     for i in range(len(graph.nodes) - 1, -1, -1):
-        for a, p in zip(graph.nodes[i].args, partials[i]):
+        for a, p in zip(graph.nodes[i].args, partials[i], strict=True):
             mags[a] += mags[i] * abs(p)
     return mags
 
 
-def _disagreement(graph: Graph, sym: SymbolicResult, num: NumericResult,
-                  magnitudes: list[float]) -> str | None:  # fmt: skip
+def _disagreement(
+    graph: Graph, sym: SymbolicResult, num: NumericResult, magnitudes: list[float]
+) -> str | None:
     with mpmath.workdps(30):
         scale = max(abs(sym.value), mpmath.mpf(1e-30))
         if abs(sym.value - num.value) > AGREEMENT * scale:

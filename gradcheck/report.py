@@ -12,7 +12,14 @@ from typing import Any
 from gradcheck.graph import Graph
 
 # The fixed vocabulary of failure categories; `unsupported` is information.
-CATEGORIES = ("value", "local-derivative", "accumulation", "propagation", "zero-grad", "crash")
+CATEGORIES = (
+    "value",
+    "local-derivative",
+    "accumulation",
+    "propagation",
+    "zero-grad",
+    "crash",
+)
 UNSUPPORTED = "unsupported"
 PASS, FAIL, SKIP, INCONCLUSIVE = "pass", "fail", "skip", "inconclusive"
 
@@ -73,7 +80,10 @@ class Counterexample:
         return {
             "expression": self.expression,
             "point": self.point,
-            "value": {"backprop": self.value_backprop, "reference": self.value_reference},
+            "value": {
+                "backprop": self.value_backprop,
+                "reference": self.value_reference,
+            },
             "gradients": {row.variable: row.to_dict() for row in self.gradients},
             "divergent_node": self.divergent_label,
             "hint": self.hint,
@@ -103,7 +113,9 @@ class Check:
             "category": self.category,
             "status": self.status,
             "message": self.message,
-            "counterexample": self.counterexample.to_dict() if self.counterexample else None,
+            "counterexample": self.counterexample.to_dict()
+            if self.counterexample
+            else None,
             "examples": self.examples,
             "inconclusive": self.inconclusive,
             "same_as": self.same_as,
@@ -139,7 +151,10 @@ class EngineReport:
             "status": self.status,
             "engine": self.engine,
             "seed": self.seed,
-            "ops": {"supported": list(self.supported), "unsupported": sorted(self.unsupported)},
+            "ops": {
+                "supported": list(self.supported),
+                "unsupported": sorted(self.unsupported),
+            },
             "info": self.info,
             "checks": [c.to_dict() for c in self.checks],
         }
@@ -164,7 +179,10 @@ class ExpressionResult:
         out = {
             "expression": self.expression,
             "point": self.point,
-            "value": {"backprop": self.value_backprop, "reference": self.value_reference},
+            "value": {
+                "backprop": self.value_backprop,
+                "reference": self.value_reference,
+            },
             "gradients": {row.variable: row.to_dict() for row in self.gradients},
             "status": self.status,
         }

@@ -70,8 +70,13 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
             "nodes or in a default argument) skips the shared nodes"
         )
         return Check(name, "accumulation", FAIL, message, examples=1), semantics
-    return Check(name, "accumulation", PASS, f"fresh gradients; semantics: {semantics}",
-                 examples=1), semantics  # fmt: skip
+    return Check(
+        name,
+        "accumulation",
+        PASS,
+        f"fresh gradients; semantics: {semantics}",
+        examples=1,
+    ), semantics
 
 
 def _reset(values: Iterable[Any], engine: Engine) -> None:
@@ -114,8 +119,11 @@ def nn_probes(engine: Engine, rng: random.Random) -> list[Check]:
     names = ("zero-grad", "parameters", "training-loop")
     if engine.mlp is None:
         return [Check(n, "zero-grad", SKIP, "the engine has no MLP") for n in names]
-    return [_zero_grad_check(engine, rng), _parameters_check(engine, rng),
-            _training_loop_check(engine, rng)]  # fmt: skip
+    return [
+        _zero_grad_check(engine, rng),
+        _parameters_check(engine, rng),
+        _training_loop_check(engine, rng),
+    ]
 
 
 def _make_model(engine: Engine, rng: random.Random) -> Any:
@@ -149,19 +157,31 @@ def _zero_grad_check(engine: Engine, rng: random.Random) -> Check:
             grads = [read_float(p, "grad") for p in params]
             data_after = [read_float(p, "data") for p in params]
     except Exception as err:
-        return _crash(name, "zero-grad", err, "calling MLP(3, [4, 4, 1]) and zero_grad()")
+        return _crash(
+            name, "zero-grad", err, "calling MLP(3, [4, 4, 1]) and zero_grad()"
+        )
     if not params:
         return Check(name, "zero-grad", FAIL, "parameters() returned no parameters")
-    changed = sum(1 for a, b in zip(data_before, data_after) if a != b)
+    changed = sum(1 for a, b in zip(data_before, data_after, strict=True) if a != b)
     left = sum(1 for g in grads if g != 0.0)
     if changed:
-        return Check(name, "zero-grad", FAIL,
-                     f"zero_grad() changed .data of {changed} of {len(params)} parameters: "
-                     "it must reset .grad and leave .data alone", examples=1)  # fmt: skip
+        return Check(
+            name,
+            "zero-grad",
+            FAIL,
+            f"zero_grad() changed .data of {changed} of {len(params)} parameters: "
+            "it must reset .grad and leave .data alone",
+            examples=1,
+        )
     if left:
-        return Check(name, "zero-grad", FAIL,
-                     f"after zero_grad(), {left} of {len(params)} parameters still have a "
-                     "nonzero gradient: zero_grad() does not reset every parameter", examples=1)  # fmt: skip
+        return Check(
+            name,
+            "zero-grad",
+            FAIL,
+            f"after zero_grad(), {left} of {len(params)} parameters still have a "
+            "nonzero gradient: zero_grad() does not reset every parameter",
+            examples=1,
+        )
     return Check(name, "zero-grad", PASS, f"{len(params)} parameters reset", examples=1)
 
 
@@ -183,12 +203,22 @@ def _parameters_check(engine: Engine, rng: random.Random) -> Check:
     missing = [v for v in persistent if id(v) not in params]
     if missing:
         shown = ", ".join(f"{read_float(v, 'data'):.4g}" for v in missing[:4])
-        return Check(name, "zero-grad", FAIL,
-                     f"parameters() misses {len(missing)} of the {len(persistent)} leaves "
-                     f"that persist across forward passes (data {shown}, ...), e.g. the "
-                     "biases: their gradients are never zeroed nor updated", examples=1)  # fmt: skip
-    return Check(name, "zero-grad", PASS,
-                 f"parameters() covers all {len(persistent)} persistent leaves", examples=1)  # fmt: skip
+        return Check(
+            name,
+            "zero-grad",
+            FAIL,
+            f"parameters() misses {len(missing)} of the {len(persistent)} leaves "
+            f"that persist across forward passes (data {shown}, ...), e.g. the "
+            "biases: their gradients are never zeroed nor updated",
+            examples=1,
+        )
+    return Check(
+        name,
+        "zero-grad",
+        PASS,
+        f"parameters() covers all {len(persistent)} persistent leaves",
+        examples=1,
+    )
 
 
 def _training_loop_check(engine: Engine, rng: random.Random) -> Check:
@@ -207,7 +237,7 @@ def _training_loop_check(engine: Engine, rng: random.Random) -> Check:
             step2 = [read_float(p, "grad") for p in params]
             fresh_model = _make_model(engine, rng)
             fresh_params = list(fresh_model.parameters())
-            for p, q in zip(params, fresh_params):
+            for p, q in zip(params, fresh_params, strict=False):
                 q.data = read_float(p, "data")
             for q in fresh_params:
                 q.grad = engine.value(1.0).grad
@@ -216,12 +246,24 @@ def _training_loop_check(engine: Engine, rng: random.Random) -> Check:
     except Exception as err:
         return _crash(name, "zero-grad", err, "running two training steps")
     if len(fresh) != len(step2):
-        return Check(name, "zero-grad", FAIL, "two MLPs of one shape have different parameter counts")
-    wrong = [k for k, (a, b) in enumerate(zip(step2, fresh)) if not _close(a, b)]
+        return Check(
+            name,
+            "zero-grad",
+            FAIL,
+            "two MLPs of one shape have different parameter counts",
+        )
+    wrong = [
+        k for k, (a, b) in enumerate(zip(step2, fresh, strict=True)) if not _close(a, b)
+    ]
     if not wrong:
-        return Check(name, "zero-grad", PASS,
-                     f"step 2 after zero_grad() equals a fresh model on {len(params)} "
-                     "parameters", examples=1)  # fmt: skip
+        return Check(
+            name,
+            "zero-grad",
+            PASS,
+            f"step 2 after zero_grad() equals a fresh model on {len(params)} "
+            "parameters",
+            examples=1,
+        )
     stale = [k for k in wrong if _close(step2[k], fresh[k] + step1[k])]
     if stale:
         message = (
@@ -241,8 +283,20 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-_CHILD_ATTRIBUTES = ("_prev", "_children", "children", "prev", "_parents", "parents",
-                     "_inputs", "inputs", "operands", "_operands", "src", "_src")  # fmt: skip
+_CHILD_ATTRIBUTES = (
+    "_prev",
+    "_children",
+    "children",
+    "prev",
+    "_parents",
+    "parents",
+    "_inputs",
+    "inputs",
+    "operands",
+    "_operands",
+    "src",
+    "_src",
+)
 
 
 def _children(node: Any, value_class: type) -> list[Any] | None:

@@ -85,6 +85,8 @@ def graphs_with_points(
     return prune(graph), {v: point[v] for v in graph.variables}
 
 
-def graphs(ops: Sequence[str] | None = None, max_nodes: int = 30) -> st.SearchStrategy[Graph]:
+def graphs(
+    ops: Sequence[str] | None = None, max_nodes: int = 30
+) -> st.SearchStrategy[Graph]:
     """Random expression DAGs (without their points)."""
     return graphs_with_points(ops=ops, max_nodes=max_nodes).map(lambda pair: pair[0])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import mpmath
@@ -38,7 +38,7 @@ class LocalRule:
     formulas: tuple[str, ...]
 
 
-@lru_cache(maxsize=None)
+@cache
 def local_rule(op_name: str, constant: float | None) -> LocalRule:
     """Differentiate one op symbolically, once per (op, constant)."""
     import sympy
@@ -99,10 +99,12 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
         adjoints[-1] = mpmath.mpf(1)
         for i in range(len(graph.nodes) - 1, -1, -1):
             node = graph.nodes[i]
-            for a, d in zip(node.args, partials[i]):
+            for a, d in zip(node.args, partials[i], strict=True):
                 adjoints[a] += adjoints[i] * d
         gradients = {
-            node.name: adjoints[i] for i, node in enumerate(graph.nodes) if node.op == VAR
+            node.name: adjoints[i]
+            for i, node in enumerate(graph.nodes)
+            if node.op == VAR
         }
     return SymbolicResult(values, partials, adjoints, gradients)
 
@@ -135,7 +137,9 @@ def derivative_formulas(
     return formulas, None
 
 
-def second_partials(node_op: str, constant: float | None, args: list[Any]) -> list[list[Any]]:
+def second_partials(
+    node_op: str, constant: float | None, args: list[Any]
+) -> list[list[Any]]:
     """d^2 op / d arg_j d arg_k at `args` (used by the tolerance bound)."""
     rule = local_rule(node_op, constant)
     with mpmath.workdps(DIGITS):

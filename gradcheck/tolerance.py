@@ -83,7 +83,9 @@ def error_bounds(
             ulps += extra
             d_ulps += extra
         err = UNIT * ulps * (abs(values[i]) + floor)
-        err += sum(abs(p) * value_err[a] for p, a in zip(partials[i], args))
+        err += sum(
+            abs(p) * value_err[a] for p, a in zip(partials[i], args, strict=True)
+        )
         value_err[i] = err
         row = []
         for k, p in enumerate(partials[i]):

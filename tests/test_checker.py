@@ -46,7 +46,9 @@ def test_every_mutant_is_caught_with_its_category(mutant: object) -> None:
 
 
 @pytest.mark.parametrize("relative_error", [1e-3, 1e-5, 1e-7])
-def test_a_tanh_derivative_off_by_a_tiny_relative_error_is_caught(relative_error: float) -> None:
+def test_a_tanh_derivative_off_by_a_tiny_relative_error_is_caught(
+    relative_error: float,
+) -> None:
     source = BASE_ENGINE.replace(TANH_LINE, TANH_LINE + f" * (1 + {relative_error!r})")
     assert source != BASE_ENGINE
     report = check_engine(load_source("tanh-off", source), examples=0, seed=0)

@@ -28,8 +28,14 @@ def test_shared_subexpressions_are_named() -> None:
     [
         (lambda b: b.op("neg", b.op("pow", b.var("x"), constant=2)), "-x**2"),
         (lambda b: b.op("pow", b.op("neg", b.var("x")), constant=2), "(-x)**2"),
-        (lambda b: b.op("rsub", b.op("add", b.var("x"), b.var("y")), constant=2), "2 - (x + y)"),
-        (lambda b: b.op("sub", b.var("x"), b.op("sub", b.var("y"), b.var("z"))), "x - (y - z)"),
+        (
+            lambda b: b.op("rsub", b.op("add", b.var("x"), b.var("y")), constant=2),
+            "2 - (x + y)",
+        ),
+        (
+            lambda b: b.op("sub", b.var("x"), b.op("sub", b.var("y"), b.var("z"))),
+            "x - (y - z)",
+        ),
         (lambda b: b.op("mul_const", b.var("x"), constant=-1.5), "x*(-1.5)"),
         (lambda b: b.op("tanh", b.op("add", b.var("x"), b.var("y"))), "tanh(x + y)"),
     ],

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 
 from gradcheck.errors import PointError
-from gradcheck.graph import GraphBuilder
+from gradcheck.graph import Graph, GraphBuilder
 from gradcheck.references import reference
 from gradcheck.strategies import graphs_with_points
 from gradcheck.symbolic import derivative_formulas, expanded_size, symbolic_reference
@@ -87,7 +87,9 @@ def test_cancellation_widens_the_tolerance() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(graphs_with_points(max_nodes=15))
-def test_references_agree_on_random_graphs(example: tuple) -> None:
+def test_references_agree_on_random_graphs(
+    example: tuple[Graph, dict[str, float]],
+) -> None:
     graph, point = example
     ref = reference(graph, point)
     assert ref.conclusive, ref.disagreement
