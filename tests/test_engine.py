@@ -266,6 +266,10 @@ def test_constructor_rejects_malformed_nodes() -> None:
         Value(1.0, (a, a, a), "+")
     with pytest.raises(ValueError):
         Value(1.0, (a,), "sin")
+    with pytest.raises(ValueError, match="1 operand"):
+        Value(1.0, (a,), "+")
+    with pytest.raises(ValueError, match="2 operand"):
+        Value(1.0, (a, a), "tanh")
 
 
 def test_constructor_builds_a_working_node() -> None:
