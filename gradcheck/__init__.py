@@ -3,29 +3,64 @@
 Compares an engine's backprop with two independent references (SymPy
 symbolic derivatives and 80-digit mpmath finite differences) on targeted
 probes and on random expression graphs, and explains every failure.
+
+Names are imported on first use (PEP 562), so that `import gradcheck` (by
+the pytest plugin, or `gradcheck --help`) costs almost nothing.
 """
 
-from gradcheck.check import check_engine, check_expression
-from gradcheck.engines import Engine, load_engine
-from gradcheck.errors import (
-    EngineError,
-    ExpressionError,
-    GradcheckError,
-    PointError,
-    UsageError,
-)
-from gradcheck.graph import Graph, GraphBuilder, Node
-from gradcheck.report import (
-    CATEGORIES,
-    Check,
-    Counterexample,
-    EngineReport,
-    ExpressionReport,
-    ExpressionResult,
-    GradientRow,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gradcheck.assertions import assert_gradients
+    from gradcheck.check import check_engine, check_expression
+    from gradcheck.engines import Engine, load_engine
+    from gradcheck.errors import (
+        EngineError,
+        ExpressionError,
+        GradcheckError,
+        PointError,
+        UsageError,
+    )
+    from gradcheck.graph import Graph, GraphBuilder, Node
+    from gradcheck.parser import parse
+    from gradcheck.report import (
+        CATEGORIES,
+        Check,
+        Counterexample,
+        EngineReport,
+        ExpressionReport,
+        ExpressionResult,
+        GradientRow,
+    )
 
 __version__ = "0.1.0"
+
+_HOMES = {
+    "assert_gradients": "assertions",
+    "check_engine": "check",
+    "check_expression": "check",
+    "Engine": "engines",
+    "load_engine": "engines",
+    "EngineError": "errors",
+    "ExpressionError": "errors",
+    "GradcheckError": "errors",
+    "PointError": "errors",
+    "UsageError": "errors",
+    "Graph": "graph",
+    "GraphBuilder": "graph",
+    "Node": "graph",
+    "parse": "parser",
+    "CATEGORIES": "report",
+    "Check": "report",
+    "Counterexample": "report",
+    "EngineReport": "report",
+    "ExpressionReport": "report",
+    "ExpressionResult": "report",
+    "GradientRow": "report",
+}
 
 __all__ = [
     "CATEGORIES",
@@ -45,7 +80,22 @@ __all__ = [
     "PointError",
     "UsageError",
     "__version__",
+    "assert_gradients",
     "check_engine",
     "check_expression",
     "load_engine",
+    "parse",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"gradcheck.{home}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

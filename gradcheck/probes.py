@@ -237,6 +237,8 @@ def propagation_probe(engine: Engine, rng: random.Random) -> Check:
     """4. Chains of ops and several outputs combined, with no reuse at all."""
     forms = unary_forms(engine)
     combine = [n for n in ("add", "mul") if n in engine.supported]
+    if not forms:
+        combine = []  # nothing to chain or combine without one-operand ops
 
     def graphs() -> Iterator[Graph]:
         for length in (2, 3, 5, 8):
@@ -247,6 +249,11 @@ def propagation_probe(engine: Engine, rng: random.Random) -> Check:
             second, c2 = rng.choice(forms)
             b = GraphBuilder()
             b.op(second, b.op(first, b.var("x"), constant=c1), constant=c2)
+            yield b.build()
+        for inner in binary_ops(engine):  # (x op1 y) op2 z, no reuse
+            outer_op = rng.choice(binary_ops(engine))
+            b = GraphBuilder()
+            b.op(outer_op, b.op(inner, b.var("x"), b.var("y")), b.var("z"))
             yield b.build()
         yield from _cancellation(engine)
         for outer in combine:  # many outputs combined into one

@@ -264,6 +264,8 @@ def explain_check(check: Check) -> str:
     if example is not None and example.hint == message:
         message = message.split(":")[0]  # the whole hint follows below
     lines = [f"{check.status.upper()} {check.name} [{check.category}]: {message}"]
+    if check.same_as is not None:
+        lines.append(f"  same minimal example and cause as {check.same_as}")
     if example is not None:
         explained = explain_counterexample(example, check.message)
         lines += ["  " + line for line in explained]
@@ -286,6 +288,9 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
     for check in failures:
         out.line()
         out.line(f"{check.name}: {check.category}", "bold red")
+        if check.same_as is not None:
+            out.line(f"  same minimal example and cause as {check.same_as} (above)")
+            continue
         example = check.counterexample
         if check.message and (example is None or check.message != example.hint):
             out.line(f"  {check.message}")

@@ -86,7 +86,12 @@ def test_generated_graphs_put_every_op_input_under_reuse(graph: Graph) -> None:
 
 
 def test_public_names_are_exactly_all() -> None:
+    assert set(gradcheck.__all__) == set(gradcheck._HOMES) | {"__version__"}
+    for name in gradcheck.__all__:
+        assert getattr(gradcheck, name) is not None
     public = {n for n in dir(gradcheck) if not n.startswith("_")}
     modules = {n for n in public if type(getattr(gradcheck, n)).__name__ == "module"}
-    assert public - modules == set(gradcheck.__all__) - {"__version__"}
+    assert public - modules - {"annotations", "importlib", "TYPE_CHECKING", "Any"} == (
+        set(gradcheck.__all__) - {"__version__"}
+    )
     assert set(strategies.__all__) == {"graphs", "graphs_with_points"}
