@@ -142,10 +142,15 @@ class Graph:
         shown: list[tuple[str, int]] = []  # (text, precedence) per node
         lines: list[str] = []
         labels: list[str] = []
+        taken = set(self.variables)
+        counter = 0
         for i, node in enumerate(self.nodes):
             text, prec = self._node_text(node, shown)
             if not node.is_leaf and self._fanout[i] > 1 and i != self.output:
-                name = f"t{len(lines) + 1}"
+                counter += 1
+                while f"t{counter}" in taken:  # never shadow a variable named t1
+                    counter += 1
+                name = f"t{counter}"
                 lines.append(f"{name} = {text}")
                 labels.append(f"{name} = {text}")
                 text, prec = name, ATOM
