@@ -13,13 +13,14 @@ checker load inside the command functions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import random
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any, NoReturn
 
 from gradcheck.errors import ExpressionError, GradcheckError, UsageError
@@ -210,12 +211,14 @@ def default_seed(seed: int | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, 1 or 2)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    global _stdout
+    _stdout = sys.stdout
     try:
-        if args and args[0] == "engine":
-            return _run_engine(_engine_parser().parse_args(args[1:]))
-        if args and args[0] == "mutants":
-            return _run_mutants(_mutants_parser().parse_args(args[1:]))
-        return _run_expressions(_parse_expression_args(args))
+        # A user's engine may print(); that must not corrupt our output
+        # (above all the one JSON document), so its stdout goes to stderr.
+        run, namespace = _dispatch(args)  # --help prints here, on stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            return run(namespace)
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else 0
     except _ArgumentError as err:
@@ -236,6 +239,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"internal error: {type(err).__name__}: {message} "
             "(set GRADCHECK_DEBUG=1 for the traceback)"
         )
+
+
+_stdout: IO[str] = sys.stdout
+
+
+def _dispatch(
+    args: list[str],
+) -> tuple[Callable[[argparse.Namespace], int], argparse.Namespace]:
+    """The command to run and its parsed arguments."""
+    if args and args[0] == "engine":
+        return _run_engine, _engine_parser().parse_args(args[1:])
+    if args and args[0] == "mutants":
+        return _run_mutants, _mutants_parser().parse_args(args[1:])
+    return _run_expressions, _parse_expression_args(args)
 
 
 def _fail(message: str, pointer: str = "", code: int = 2) -> int:
@@ -366,7 +383,7 @@ def _run_expressions(args: argparse.Namespace) -> int:
     else:
         from gradcheck.render import print_expression_report, printer
 
-        print_expression_report(combined, printer())
+        print_expression_report(combined, printer(_stdout))
     return 0 if combined.ok else 1
 
 
@@ -403,7 +420,7 @@ def _run_engine(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report.to_dict())
     else:
-        out = printer()
+        out = printer(_stdout)
         print_engine_report(report, out)
         for path in written:
             out.line(f"wrote {path}")
@@ -460,7 +477,7 @@ def _run_mutants(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"status": status, "seed": seed, "mutants": rows})
         return 1 if missed else 0
-    out = printer()
+    out = printer(_stdout)
     table = [
         [
             "caught" if row["caught"] else "MISSED",
@@ -522,7 +539,7 @@ def _run_mutant(mutant: Any, examples: int, seed: int) -> dict[str, Any]:
 
 
 def _print_json(document: dict[str, Any], stream: IO[str] | None = None) -> None:
-    out = stream or sys.stdout
+    out = stream or _stdout
     json.dump(_finite(document), out, indent=2, allow_nan=False)
     out.write("\n")
 

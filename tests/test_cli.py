@@ -471,3 +471,21 @@ def test_unsupported_op_is_an_input_error_not_a_bug(
     assert code == 2 and out == ""
     assert err.startswith("gradcheck: error: engine ")
     assert "does not support rsub" in err and len(err.splitlines()) == 1
+
+
+def test_an_engine_that_prints_cannot_corrupt_the_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noisy = tmp_path / "noisy.py"
+    noisy.write_text(
+        'print("loading my engine")\n'
+        + BASE_ENGINE.replace(
+            "    def backward(self):",
+            '    def backward(self):\n        print("backward!")',
+        )
+    )
+    code = main(["engine", str(noisy), "--examples", "3", "--seed", "0", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert json.loads(captured.out)["status"] == "pass"
+    assert "backward!" in captured.err
