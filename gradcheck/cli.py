@@ -84,7 +84,7 @@ def _expression_parser() -> _Parser:
         metavar="TARGET",
         default=None,
         help="path/to/file.py[:Class] or package.module[:Class] "
-        "(default: micrograd.engine)",
+        "(default: micrograd)",
     )
     return parser
 
@@ -101,7 +101,7 @@ def _engine_parser() -> _Parser:
         default=None,
         metavar="TARGET",
         help="path/to/file.py[:Class] or package.module[:Class] "
-        "(default: micrograd.engine)",
+        "(default: micrograd)",
     )
     parser.add_argument(
         "--examples",
