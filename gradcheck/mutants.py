@@ -28,6 +28,8 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradcheck.report import CATEGORIES  # each mutant expects one of them
+
 __all__ = [
     "BASE_ENGINE",
     "CATEGORIES",
@@ -36,15 +38,6 @@ __all__ = [
     "mutant_named",
 ]
 
-CATEGORIES: tuple[str, ...] = (
-    "value",
-    "local-derivative",
-    "accumulation",
-    "propagation",
-    "zero-grad",
-    "crash",
-)
-"""The failure categories the checker reports; each mutant expects one."""
 
 BASE_ENGINE: str = '''\
 """A small scalar autograd engine, written the way the micrograd lecture does.
