@@ -18,8 +18,9 @@ engine. `Mutant.source()` refuses an edit whose `old` text does not occur
 exactly once, so a change to the base engine cannot silently turn a mutant
 into correct code or into a different bug.
 
-This module uses the standard library only: it must not share code with the
-checker or with `micrograd`, or a shared mistake would hide itself.
+The engines are source text that imports the standard library only: they
+share no code with the checker or with `micrograd`, or a shared mistake would
+hide itself. Only the category names come from `gradcheck.report`.
 """
 
 from __future__ import annotations
