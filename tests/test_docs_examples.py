@@ -78,3 +78,38 @@ def test_docs_example_runs_as_shown(
         assert Path(argv[argv.index("--junit-xml") + 1]).is_file()
     if "--dot" in argv:
         assert list(Path(argv[argv.index("--dot") + 1]).glob("*.dot"))
+
+
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+README = DOCS.parent / "README.md"
+
+
+def _python_examples() -> list[tuple[str, str]]:
+    pages = [README, *sorted(DOCS.glob("*.md"))]
+    return [
+        (p.name, code) for p in pages for code in PYTHON_BLOCK.findall(p.read_text())
+    ]
+
+
+PYTHON_EXAMPLES = _python_examples()
+
+
+@pytest.mark.parametrize(
+    ("page", "code"), PYTHON_EXAMPLES, ids=[p for p, _ in PYTHON_EXAMPLES]
+)
+def test_python_examples_run(
+    page: str,
+    code: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from gradcheck.mutants import BASE_ENGINE
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_engine.py").write_text(BASE_ENGINE)  # a correct engine here
+    namespace: dict[str, object] = {"__name__": "docs_example"}
+    exec(compile(code, f"<{page}>", "exec"), namespace)
+    for name, value in list(namespace.items()):
+        if name.startswith("test_") and callable(value):
+            value()
