@@ -83,8 +83,7 @@ def _expression_parser() -> _Parser:
         "--engine",
         metavar="TARGET",
         default=None,
-        help="path/to/file.py[:Class] or package.module[:Class] "
-        "(default: micrograd)",
+        help="path/to/file.py[:Class] or package.module[:Class] (default: micrograd)",
     )
     return parser
 
@@ -100,8 +99,7 @@ def _engine_parser() -> _Parser:
         nargs="?",
         default=None,
         metavar="TARGET",
-        help="path/to/file.py[:Class] or package.module[:Class] "
-        "(default: micrograd)",
+        help="path/to/file.py[:Class] or package.module[:Class] (default: micrograd)",
     )
     parser.add_argument(
         "--examples",

@@ -34,7 +34,7 @@ class Node:
 
 @dataclass(frozen=True)
 class Graph:
-    """A DAG of `Node`s in topological order; the last node is the output."""
+    """A DAG of `Node` objects in topological order; the last is the output."""
 
     nodes: tuple[Node, ...]
     _fanout: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -228,14 +228,17 @@ class GraphBuilder:
         self._vars: dict[str, int] = {}
 
     def var(self, name: str) -> int:
+        """The variable `name` (one node per name, however often it is used)."""
         if name not in self._vars:
             self._vars[name] = self._add(Node(VAR, name=name))
         return self._vars[name]
 
     def const(self, value: float) -> int:
+        """A constant leaf; engines see it as `Value(value)`."""
         return self._add(Node(CONST, constant=float(value)))
 
     def op(self, name: str, *args: int, constant: float | None = None) -> int:
+        """Apply op `name` (from the op table) to earlier nodes; its index."""
         return self._add(
             Node(name, tuple(args), None if constant is None else float(constant))
         )

@@ -270,11 +270,11 @@ def _diagnose(
             None,
         )
     if graph.has_reuse:
-        ratio = f"{got / want:.3g} times" if want else "not"
+        ratio = f" ({got / want:.3g} times the right value)" if want else ""
         return (
             "accumulation",
             (
-                f"{name} gets {got!r} instead of {want!r} ({ratio} the right value) "
+                f"{name} gets {got!r} instead of {want!r}{ratio} "
                 "although every op is right on its own: with shared nodes, some "
                 "contribution is counted twice or taken before all uses are summed "
                 "(a topological sort without a visited set, a visited set keyed by "

@@ -2,7 +2,7 @@
 
 It evaluates the graph with the op table's mpmath functions (its own forward
 pass, never an engine's) and knows no derivative rule at all. With 80 digits
-of working precision and a step of 1e-25 (relative), the truncation error
+of working precision and a step of 1e-25 * max(1, |x|), the truncation error
 (about h**2 * f'''/6) and the rounding error (about 1e-80 * |f| / h) both stay
 far below 1e-25 relative for any function the point sampler admits.
 """

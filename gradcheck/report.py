@@ -22,6 +22,8 @@ CATEGORIES = (
 )
 UNSUPPORTED = "unsupported"
 PASS, FAIL, SKIP, INCONCLUSIVE = "pass", "fail", "skip", "inconclusive"
+# Longest graph text shown in a report; a 2,500-deep chain is elided.
+MAX_TEXT = 400
 
 
 @dataclass
@@ -38,6 +40,7 @@ class GradientRow:
     ok: bool
 
     def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (see docs/json.md)."""
         return {
             "backprop": self.backprop,
             "symbolic": self.symbolic,
@@ -66,10 +69,15 @@ class Counterexample:
 
     @property
     def expression(self) -> str:
-        return self.graph.to_text()
+        """The graph as text, elided in the middle when very long (deep chains)."""
+        text = self.graph.to_text()
+        if len(text) <= MAX_TEXT:
+            return text
+        return f"{text[: MAX_TEXT // 2]} ... {text[-MAX_TEXT // 4 :]}"
 
     @property
     def divergent_label(self) -> str | None:
+        """The first node, from the output, whose engine gradient is wrong."""
         if self.divergent_node is None:
             return None
         label = self.graph.node_labels()[self.divergent_node]
@@ -77,6 +85,7 @@ class Counterexample:
         return f"{label} (used {uses} times)" if uses > 1 else label
 
     def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (see docs/json.md)."""
         return {
             "expression": self.expression,
             "point": self.point,
@@ -108,6 +117,7 @@ class Check:
     same_as: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (see docs/json.md)."""
         return {
             "name": self.name,
             "category": self.category,
@@ -136,17 +146,21 @@ class EngineReport:
 
     @property
     def status(self) -> str:
+        """ "fail" when any check or result failed, else "pass"."""
         return FAIL if any(c.status == FAIL for c in self.checks) else PASS
 
     @property
     def failures(self) -> list[Check]:
+        """The failing checks, in the order they ran (simplest first)."""
         return [c for c in self.checks if c.status == FAIL]
 
     @property
     def ok(self) -> bool:
+        """True when nothing failed."""
         return self.status == PASS
 
     def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (see docs/json.md)."""
         return {
             "status": self.status,
             "engine": self.engine,
@@ -176,6 +190,7 @@ class ExpressionResult:
     counterexample: Counterexample | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (see docs/json.md)."""
         out = {
             "expression": self.expression,
             "point": self.point,
@@ -203,13 +218,16 @@ class ExpressionReport:
 
     @property
     def status(self) -> str:
+        """ "fail" when any check or result failed, else "pass"."""
         return FAIL if any(r.status == FAIL for r in self.results) else PASS
 
     @property
     def ok(self) -> bool:
+        """True when nothing failed."""
         return self.status == PASS
 
     def to_dict(self) -> dict[str, Any]:
+        """The documented JSON shape (see docs/json.md)."""
         return {
             "status": self.status,
             "engine": self.engine,
