@@ -52,6 +52,8 @@ POINT = {"x": 0.5, "y": -0.3, "z": 0.8}
 TANH_LINE = "self.grad += (1 - t**2) * out.grad"
 # torch.autograd.gradcheck's documented defaults (eps is its finite-difference step).
 TORCH_ATOL, TORCH_RTOL, TORCH_EPS = 1e-5, 1e-3, 1e-6
+# Relative errors of the tanh derivative down to this one must be caught.
+MUST_CATCH = 1e-11
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ FULL = Config(
     repeats=3,
     jobs_examples=400,
     startup_repeats=5,
-    epsilons=(1e-3, 1e-5, 1e-7, 1e-9, 1e-11),
+    epsilons=(1e-3, 1e-5, 1e-7, 1e-9, 1e-11, 1e-13, 1e-14, 1e-15),
     detection_examples=50,
     mutant_examples=25,
     mutants=None,
@@ -749,12 +751,18 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             )
     for r in results.get("detection", []):
         by = f"{r['first_check']}" if r["caught"] else "not caught"
+        # Below MUST_CATCH the error nears float64 rounding: information only.
+        target, ok = "caught", r["caught"]
+        if r["eps"] == 0:
+            target, ok = "pass", not r["caught"]
+        elif r["eps"] < MUST_CATCH:
+            target, ok = "info", None
         add(
             f"tanh' * (1 + {r['eps']:g})",
             by,
             "torch accepts" if r["torch_accepts"] else "torch rejects",
-            "pass" if r["eps"] == 0 else "caught",
-            (not r["caught"]) if r["eps"] == 0 else r["caught"],
+            target,
+            ok,
         )
     if "mutants" in results:
         m = results["mutants"]

@@ -1,0 +1,237 @@
+"""The benchmark functions run at tiny sizes and return well-formed results.
+
+No timing is asserted anywhere: these tests only prove that the benchmark
+code works, so that `python benchmarks/run.py` does not break unnoticed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import mpmath
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str) -> ModuleType:
+    module_name = f"_benchmarks_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(
+        module_name, ROOT / "benchmarks" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+checker = _load("checker")
+runner = _load("run")
+
+TINY = checker.Config(
+    throughput=((5, 3), (30, 2)),
+    end_to_end_examples=2,
+    reuse_nodes=30,
+    naive_timeout=0.01,
+    naive_small=(),
+    chains=(10, 20),
+    repeats=1,
+    jobs_examples=2,
+    startup_repeats=1,
+    epsilons=(1e-3,),
+    detection_examples=2,
+    mutant_examples=2,
+    mutants=1,
+)
+
+
+def test_throughput_reports_graphs_and_sizes() -> None:
+    rows = checker.random_graph_throughput(((5, 3), (30, 2)), seed=1)
+    assert [r["max_nodes"] for r in rows] == [5, 30]
+    for row in rows:
+        assert row["status"] == "pass"
+        assert row["examples"] >= 1
+        assert row["graphs_per_s"] > 0
+        assert row["median_nodes"] >= 1
+
+
+def test_throughput_restores_judge() -> None:
+    import gradcheck.judge
+    import gradcheck.random_graphs
+
+    checker.random_graph_throughput(((5, 1),), seed=2)
+    assert gradcheck.random_graphs.judge is gradcheck.judge.judge
+
+
+def test_end_to_end() -> None:
+    result = checker.end_to_end(2, seed=3)
+    assert result["status"] == "pass"
+    assert result["random_phase_s"] <= result["seconds"]
+
+
+def test_reuse_graph_has_huge_expanded_tree() -> None:
+    from gradcheck.symbolic import expanded_size
+
+    graph = checker.reuse_graph(100)
+    assert len(graph) == 100
+    assert graph.variables == ("x", "y", "z")
+    assert expanded_size(graph, cap=10**60) > 10**9
+
+
+def test_naive_symbolic_agrees_with_ours() -> None:
+    from gradcheck.symbolic import symbolic_reference
+
+    naive = checker.naive_symbolic(8, timeout=120)
+    assert naive["finished"], naive
+    graph = checker.reuse_graph(8)
+    ours = symbolic_reference(graph, {v: checker.POINT[v] for v in graph.variables})
+    with mpmath.workdps(60):
+        values = {
+            s["stage"].split()[1]: mpmath.mpf(s["value"])
+            for s in naive["stages"]
+            if s["stage"].startswith("evalf")
+        }
+        assert set(values) == set(graph.variables)
+        for name, value in values.items():
+            assert abs(value - ours.gradients[name]) < mpmath.mpf("1e-40")
+
+
+def test_naive_symbolic_is_killed_at_its_time_limit() -> None:
+    result = checker.naive_symbolic(100, timeout=0.01)
+    assert not result["finished"]
+    assert result["seconds"] is None
+
+
+def test_symbolic_vs_naive_tiny() -> None:
+    result = checker.symbolic_vs_naive(20, timeout=0.01)
+    assert result["nodes"] == 20
+    assert result["ours_cold_s"] > 0 and result["ours_warm_s"] > 0
+    assert not result["naive"]["finished"]
+
+
+def test_numeric_scaling_rows() -> None:
+    rows = checker.numeric_scaling((10, 20), repeats=1)
+    assert [r["nodes"] for r in rows] == [10, 20]
+    assert rows[0]["growth"] == 1.0
+    assert all(r["variables"] == 2 for r in rows)
+
+
+def test_jobs_speedup_runs_both() -> None:
+    result = checker.jobs_speedup(2, repeats=1, seed=4)
+    assert result["statuses"] == ["pass"]
+    assert result["jobs1_s"] > 0 and result["jobs2_s"] > 0
+
+
+def test_startup_commands_succeed() -> None:
+    result = checker.startup(repeats=1)
+    assert result["gradcheck --help"]["exit_codes"] == [0]
+    assert result["gradcheck EXPR --at ..."]["exit_codes"] == [0]
+    assert "import gradcheck" in result["imports"]
+
+
+IMPORTTIME = """\
+import time: self [us] | cumulative | imported package
+import time:       100 |        100 |     sympy.core
+import time:       200 |        300 |   sympy
+import time:        50 |        350 | gradcheck.symbolic
+import time:        10 |         10 | json
+"""
+
+
+def test_import_chain_from_importtime() -> None:
+    rows = checker.parse_importtime(IMPORTTIME)
+    assert rows[0] == ("sympy.core", 2, 100, 100)
+    assert checker.import_chain(rows, "sympy") == ["gradcheck.symbolic", "sympy"]
+    assert checker.import_chain(rows, "sympy.core") == [
+        "gradcheck.symbolic",
+        "sympy",
+        "sympy.core",
+    ]
+    assert checker.import_chain(rows, "hypothesis") == []
+
+
+def test_perturbed_tanh_source_changes_one_line() -> None:
+    from gradcheck.mutants import BASE_ENGINE
+
+    source = checker.perturbed_tanh_source(1e-7)
+    assert source != BASE_ENGINE
+    assert "(1 - t**2) * (1 + 1e-07) * out.grad" in source
+
+
+def test_detection_tiny() -> None:
+    rows = checker.detection_threshold((1e-3,), examples=2, seed=5)
+    assert [r["eps"] for r in rows] == [0.0, 1e-3]
+    assert not rows[0]["caught"]
+    assert rows[1]["caught"]
+
+
+def test_torch_acceptance_formula() -> None:
+    # atol=1e-5, rtol=1e-3: a 0.1% error in tanh' passes, 1% does not.
+    assert checker.torch_accepts(1e-3)
+    assert checker.torch_accepts(0.0)
+    assert not checker.torch_accepts(1e-2)
+    assert checker.torch_threshold() == pytest.approx(1e-2)
+
+
+def test_mutant_gallery_tiny() -> None:
+    result = checker.mutant_gallery(examples=2, limit=2, seed=6)
+    assert result["mutants"] == 2
+    assert all(r["error"] is None for r in result["rows"])
+
+
+def test_run_writes_json_and_prints_one_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "results.json"
+    results = runner.run(
+        TINY, quick=True, seed=7, engine=False, output=output, plot=None
+    )
+    printed = capsys.readouterr().out
+    assert printed.count("| ok?") == 1
+    saved = json.loads(output.read_text())
+    assert saved["table"] == results["table"]
+    names = [row["name"] for row in saved["table"]]
+    assert any(name.startswith("random graphs") for name in names)
+    assert any(name.startswith("mutants caught") for name in names)
+
+
+FAKE_ENGINE = {
+    "python": "3.11.7",
+    "sizes": [
+        {
+            "ops": n,
+            "nodes": n + 100,
+            "ours": {"total_s": n * 1e-6},
+            "micrograd_0_1_0": {"total_s": n * 4e-6},
+            "ratio_total": 4.0,
+            "same_leaf_grads": True,
+        }
+        for n in (1000, 10000)
+    ],
+    "deep_chain": {
+        "depth": 1000,
+        "backward_s": 0.001,
+        "recursion_limit": 1000,
+        "ok": True,
+    },
+}
+
+
+def test_engine_rows() -> None:
+    rows = runner.engine_rows(FAKE_ENGINE)
+    assert len(rows) == 3
+    assert rows[0][1] == "4.00x" and rows[0][4] == "yes"
+
+
+def test_engine_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    path = runner.plot_engine(FAKE_ENGINE, tmp_path / "plot.png")
+    assert path is not None
+    assert path.read_bytes().startswith(b"\x89PNG")
