@@ -132,8 +132,25 @@ class Check:
         }
 
 
+class _Verdict:
+    """`status` and `ok` for a report made of parts that pass or fail."""
+
+    def _parts(self) -> list[Any]:
+        raise NotImplementedError
+
+    @property
+    def status(self) -> str:
+        """'fail' when any part failed, else 'pass'."""
+        return FAIL if any(p.status == FAIL for p in self._parts()) else PASS
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return self.status == PASS
+
+
 @dataclass
-class EngineReport:
+class EngineReport(_Verdict):
     """The full verdict on one engine."""
 
     engine: str
@@ -144,20 +161,13 @@ class EngineReport:
     info: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
-    @property
-    def status(self) -> str:
-        """ "fail" when any check or result failed, else "pass"."""
-        return FAIL if any(c.status == FAIL for c in self.checks) else PASS
+    def _parts(self) -> list[Any]:
+        return self.checks
 
     @property
     def failures(self) -> list[Check]:
         """The failing checks, in the order they ran (simplest first)."""
         return [c for c in self.checks if c.status == FAIL]
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed."""
-        return self.status == PASS
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (see docs/json.md)."""
@@ -209,22 +219,15 @@ class ExpressionResult:
 
 
 @dataclass
-class ExpressionReport:
+class ExpressionReport(_Verdict):
     """Results of `check_expression` for one or more expressions and points."""
 
     engine: str
     seed: int
     results: list[ExpressionResult] = field(default_factory=list)
 
-    @property
-    def status(self) -> str:
-        """ "fail" when any check or result failed, else "pass"."""
-        return FAIL if any(r.status == FAIL for r in self.results) else PASS
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed."""
-        return self.status == PASS
+    def _parts(self) -> list[Any]:
+        return self.results
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (see docs/json.md)."""
