@@ -178,10 +178,10 @@ def load_engine(
 
 
 def _import_target(target: str) -> tuple[types.ModuleType, str]:
-    spec, _, class_name = target.partition(":")
+    head, colon, tail = target.rpartition(":")
+    # A trailing ":Name" picks the class; any other colon (C:\\) is the path's.
+    spec, class_name = (head, tail) if colon and tail.isidentifier() else (target, "")
     if spec.startswith(("/", ".", "~")) or spec.endswith(".py") or "/" in spec:
-        if ":" in target and len(spec) == 1:  # a Windows drive letter, not a class
-            spec, class_name = target, ""
         return _import_file(Path(spec).expanduser()), class_name or "Value"
     if not spec or not all(part.isidentifier() for part in spec.split(".")):
         raise EngineError(
@@ -190,7 +190,9 @@ def _import_target(target: str) -> tuple[types.ModuleType, str]:
         )
     try:
         module = importlib.import_module(spec)
-    except Exception as err:
+    except BaseException as err:  # a module may even call sys.exit() on import
+        if isinstance(err, KeyboardInterrupt):
+            raise
         raise EngineError(f"cannot import engine {spec!r}: {_one_line(err)}") from err
     return module, class_name or "Value"
 
