@@ -33,6 +33,11 @@ DEFAULT_TIME_LIMIT = 20.0
 _module_ids = count()
 
 
+# What a user's engine may raise that the checker reports instead of dying
+# from: any exception, and sys.exit() too. Ctrl-C still stops everything.
+ENGINE_FAULTS = (Exception, SystemExit)
+
+
 class EngineTimeout(Exception):
     """Raised inside an engine call that ran past its time limit."""
 
@@ -225,7 +230,7 @@ def load_source(name: str, source: str) -> types.ModuleType:
     sys.modules[module_name] = module
     try:
         exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-    except Exception as err:
+    except ENGINE_FAULTS as err:
         sys.modules.pop(module_name, None)
         raise EngineError(f"cannot load engine {name!r}: {_one_line(err)}") from err
     return module
@@ -251,7 +256,7 @@ def _check_contract(value_class: type, name: str) -> None:
             (x * 2.0 if _has(x, "__mul__") else x).backward()
     except EngineTimeout:
         raise EngineError(f"engine {name!r}: Value(1.5) or backward() hangs") from None
-    except Exception as err:
+    except ENGINE_FAULTS as err:
         raise EngineError(
             f"engine {name!r} does not follow the Value contract "
             f"(V(1.5), .data, .grad, .backward()): {_one_line(err)}"
@@ -289,7 +294,7 @@ def detect_ops(
         except (TypeError, AttributeError, NotImplementedError) as err:
             unsupported[name] = _one_line(err)
             continue
-        except Exception:
+        except ENGINE_FAULTS:
             pass  # exists but raises: the probes will report it as a crash
         supported.append(name)
     return tuple(supported), unsupported

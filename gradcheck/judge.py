@@ -16,7 +16,7 @@ from itertools import combinations
 
 import mpmath
 
-from gradcheck.engines import Engine, EngineTimeout, Run
+from gradcheck.engines import ENGINE_FAULTS, Engine, EngineTimeout, Run
 from gradcheck.errors import PointError
 from gradcheck.graph import Graph, GraphBuilder, subgraph
 from gradcheck.ops import OPS
@@ -78,7 +78,7 @@ def judge(
     except EngineTimeout as err:
         hint = f"the engine hangs on this graph ({err})"
         return _crashed(graph, point, ref, "crash", hint, "timeout")
-    except Exception as err:  # the user's engine may raise anything at all
+    except ENGINE_FAULTS as err:  # the user's engine may raise anything at all
         message = f"{type(err).__name__}: {err}".splitlines()[0]
         hint = f"the engine raised {message}"
         return _crashed(graph, point, ref, "crash", hint, message)

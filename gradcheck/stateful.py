@@ -16,7 +16,13 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from gradcheck.engines import Engine, EngineTimeout, read_float, time_limit
+from gradcheck.engines import (
+    ENGINE_FAULTS,
+    Engine,
+    EngineTimeout,
+    read_float,
+    time_limit,
+)
 from gradcheck.graph import GraphBuilder
 from gradcheck.references import reference
 from gradcheck.report import FAIL, PASS, SKIP, Check
@@ -50,7 +56,7 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
             second = t * y + x
             second.backward()
             got = {"x": read_float(x, "grad"), "y": read_float(y, "grad")}
-    except Exception as err:
+    except ENGINE_FAULTS as err:
         return _crash(name, "accumulation", err, "calling backward() twice"), "unknown"
     b = GraphBuilder()
     xs, ys = b.var("x"), b.var("y")
@@ -96,7 +102,7 @@ def _semantics(engine: Engine) -> str:
             once = read_float(x, "grad")
             out.backward()
             twice = read_float(x, "grad")
-    except Exception:
+    except ENGINE_FAULTS:
         return "unknown (the second backward() raised)"
     if once == 0:
         return "unknown"
@@ -156,7 +162,7 @@ def _zero_grad_check(engine: Engine, rng: random.Random) -> Check:
             model.zero_grad()
             grads = [read_float(p, "grad") for p in params]
             data_after = [read_float(p, "data") for p in params]
-    except Exception as err:
+    except ENGINE_FAULTS as err:
         return _crash(
             name, "zero-grad", err, "calling MLP(3, [4, 4, 1]) and zero_grad()"
         )
@@ -195,7 +201,7 @@ def _parameters_check(engine: Engine, rng: random.Random) -> Check:
             params = {id(p) for p in model.parameters()}
             leaves_1 = _leaves(first, engine.value_class)
             leaves_2 = _leaves(second, engine.value_class)
-    except Exception as err:
+    except ENGINE_FAULTS as err:
         return _crash(name, "zero-grad", err, "walking the MLP's graph")
     if leaves_1 is None or leaves_2 is None:
         return Check(name, "zero-grad", SKIP, "cannot find the operands of a Value")
@@ -243,7 +249,7 @@ def _training_loop_check(engine: Engine, rng: random.Random) -> Check:
                 q.grad = engine.value(1.0).grad
             _loss(fresh_model, SAMPLES[1]).backward()
             fresh = [read_float(q, "grad") for q in fresh_params]
-    except Exception as err:
+    except ENGINE_FAULTS as err:
         return _crash(name, "zero-grad", err, "running two training steps")
     if len(fresh) != len(step2):
         return Check(

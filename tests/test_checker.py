@@ -171,3 +171,12 @@ def test_ops_restriction_limits_what_is_generated() -> None:
     report = check_engine(ops=["mul", "tanh"], examples=20, seed=0)
     assert report.supported == ["mul", "tanh"]
     assert report.ok
+
+
+def test_an_engine_that_calls_sys_exit_is_a_crash_not_our_death(tmp_path: Path) -> None:
+    path = tmp_path / "exits.py"
+    path.write_text(BASE_ENGINE.replace(TANH_LINE, "raise SystemExit(3)"))
+    report = check_engine(str(path), examples=5, seed=0)
+    tanh = next(c for c in report.checks if c.name == "local-derivative[tanh]")
+    assert tanh.status == "fail" and tanh.category == "crash"
+    assert "SystemExit" in tanh.message
