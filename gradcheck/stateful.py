@@ -265,8 +265,8 @@ def _training_loop_check(engine: Engine, rng: random.Random) -> Check:
         k for k, (a, b) in enumerate(zip(step2, fresh, strict=True)) if not _close(a, b)
     ]
     if not wrong:
-        stale = max(
-            (abs(w - f) for w, f in zip(without, fresh, strict=True)), default=0
+        leak = max(
+            (abs(w - f) for w, f in zip(without, fresh, strict=True)), default=0.0
         )
         return Check(
             name,
