@@ -8,7 +8,7 @@ here is a loop over that order: no recursion, whatever the depth.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,14 +292,6 @@ def prune(graph: Graph) -> Graph:
     return Graph(tuple(kept))
 
 
-def from_nodes(nodes: Iterable[Node]) -> Graph:
-    return prune(Graph(tuple(nodes)))
-
-
 def subgraph(graph: Graph, output: int) -> Graph:
     """The part of `graph` that node `output` depends on, ending there."""
     return prune(Graph(graph.nodes[: output + 1]))
-
-
-def leaves(graph: Graph) -> Sequence[int]:
-    return [i for i, n in enumerate(graph.nodes) if n.is_leaf]

@@ -196,8 +196,5 @@ _register(
 
 # The functions a user may call by name in an expression.
 FUNCTIONS = ("tanh", "exp", "log", "relu", "sigmoid")
-# Ops that take a plain number: pairs of (engine-side form, reflected form).
-CONSTANT_FORMS = ("add_const", "sub_const", "mul_const", "div_const",
-                  "radd", "rsub", "rmul", "rdiv")  # fmt: skip
 # Exponents the generator uses for `pow`; integers and fractions.
 POW_EXPONENTS = (2.0, 3.0, -1.0, 0.5, 1.5, -2.0)

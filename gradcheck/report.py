@@ -20,7 +20,6 @@ CATEGORIES = (
     "zero-grad",
     "crash",
 )
-UNSUPPORTED = "unsupported"
 PASS, FAIL, SKIP, INCONCLUSIVE = "pass", "fail", "skip", "inconclusive"
 # Longest graph text shown in a report; a 2,500-deep chain is elided.
 MAX_TEXT = 400
