@@ -107,12 +107,12 @@ def check_engine(
                 progress=progress,
             )
         )
-    _blame_root_causes(report)
+    _mark_repeated_failures(report)
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _blame_root_causes(report: EngineReport) -> None:
+def _mark_repeated_failures(report: EngineReport) -> None:
     """Mark failures whose minimal example repeats an earlier failure's.
 
     A wrong tanh derivative also fails the chains and the random graphs;
