@@ -95,7 +95,13 @@ def check_engine(
     report.checks.append(repeated)
     report.info["repeated backward"] = semantics
     report.checks.extend(nn_probes(engine, rng))
-    if examples:
+    if examples and engine.hung:
+        report.checks.append(
+            Check(
+                "random-graphs", "crash", SKIP, "skipped: the engine hangs (see above)"
+            )
+        )
+    elif examples:
         report.checks.append(
             random_graph_check(
                 engine,

@@ -29,6 +29,8 @@ from gradcheck.ops import OPS
 DEFAULT_ENGINE = "micrograd"
 # Seconds one example may take on an engine before it counts as a hang.
 DEFAULT_TIME_LIMIT = 20.0
+# The limit once an engine has hung: enough for any sane graph of the probes.
+HUNG_TIME_LIMIT = 2.0
 
 _module_ids = count()
 
@@ -64,6 +66,14 @@ class Engine:
     time_limit: float = DEFAULT_TIME_LIMIT
     # Whether any op alone gets a correct gradient (found on demand by judge).
     propagates: bool | None = field(default=None, repr=False)
+    # Set after the first time limit is hit: later runs get a short limit,
+    # so one hanging op cannot stall every probe for the full time.
+    hung: bool = field(default=False, repr=False)
+
+    @property
+    def limit(self) -> float:
+        """Seconds one example may take now (short once the engine has hung)."""
+        return min(self.time_limit, HUNG_TIME_LIMIT) if self.hung else self.time_limit
 
     def value(self, x: float) -> Any:
         return self.value_class(x)
@@ -85,7 +95,7 @@ class Engine:
         self, graph: Graph, point: Mapping[str, float], backward: bool = True
     ) -> Run:
         """Build `graph`, backpropagate from its output, read every gradient."""
-        with time_limit(self.time_limit):
+        with time_limit(self.limit):
             handles = self.build(graph, point)
             if backward:
                 handles[-1].backward()

@@ -76,6 +76,7 @@ def judge(
         )
         return _crashed(graph, point, ref, "propagation", hint, "RecursionError")
     except EngineTimeout as err:
+        engine.hung = True
         hint = f"the engine hangs on this graph ({err})"
         return _crashed(graph, point, ref, "crash", hint, "timeout")
     except ENGINE_FAULTS as err:  # the user's engine may raise anything at all

@@ -31,8 +31,11 @@ MLP_SHAPE = (3, [4, 4, 1])
 SAMPLES = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
 
 
-def _crash(name: str, category: str, err: BaseException, doing: str) -> Check:
+def _crash(
+    engine: Engine, name: str, category: str, err: BaseException, doing: str
+) -> Check:
     if isinstance(err, EngineTimeout):
+        engine.hung = True
         return Check(name, "crash", FAIL, f"the engine hangs while {doing} ({err})")
     if isinstance(err, RecursionError):
         return Check(name, "propagation", FAIL, f"RecursionError while {doing}")
@@ -47,7 +50,7 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
         return Check(name, "accumulation", SKIP, "needs + and *"), "unknown"
     x0, y0 = 0.8, -1.3
     try:
-        with time_limit(engine.time_limit):
+        with time_limit(engine.limit):
             x, y = engine.value(x0), engine.value(y0)
             t = x * y  # shared by both graphs
             first = t * x + t
@@ -57,7 +60,9 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
             second.backward()
             got = {"x": read_float(x, "grad"), "y": read_float(y, "grad")}
     except ENGINE_FAULTS as err:
-        return _crash(name, "accumulation", err, "calling backward() twice"), "unknown"
+        return _crash(
+            engine, name, "accumulation", err, "calling backward() twice"
+        ), "unknown"
     b = GraphBuilder()
     xs, ys = b.var("x"), b.var("y")
     b.op("add", b.op("mul", b.op("mul", xs, ys), ys), xs)
@@ -94,7 +99,7 @@ def _reset(values: Iterable[Any], engine: Engine) -> None:
 def _semantics(engine: Engine) -> str:
     """What calling backward() twice on one graph does to a leaf gradient."""
     try:
-        with time_limit(engine.time_limit):
+        with time_limit(engine.limit):
             x = engine.value(1.5)
             t = x * x
             out = t * t + t
@@ -151,7 +156,7 @@ def _loss(model: Any, sample: list[float]) -> Any:
 def _zero_grad_check(engine: Engine, rng: random.Random) -> Check:
     name = "zero-grad"
     try:
-        with time_limit(engine.time_limit):
+        with time_limit(engine.limit):
             model = _make_model(engine, rng)
             _loss(model, SAMPLES[0]).backward()
             params = list(model.parameters())
@@ -164,7 +169,7 @@ def _zero_grad_check(engine: Engine, rng: random.Random) -> Check:
             data_after = [read_float(p, "data") for p in params]
     except ENGINE_FAULTS as err:
         return _crash(
-            name, "zero-grad", err, "calling MLP(3, [4, 4, 1]) and zero_grad()"
+            engine, name, "zero-grad", err, "calling MLP(3, [4, 4, 1]) and zero_grad()"
         )
     if not params:
         return Check(name, "zero-grad", FAIL, "parameters() returned no parameters")
@@ -194,7 +199,7 @@ def _zero_grad_check(engine: Engine, rng: random.Random) -> Check:
 def _parameters_check(engine: Engine, rng: random.Random) -> Check:
     name = "parameters"
     try:
-        with time_limit(engine.time_limit):
+        with time_limit(engine.limit):
             model = _make_model(engine, rng)
             first = _loss(model, SAMPLES[0])
             second = _loss(model, SAMPLES[1])
@@ -202,7 +207,7 @@ def _parameters_check(engine: Engine, rng: random.Random) -> Check:
             leaves_1 = _leaves(first, engine.value_class)
             leaves_2 = _leaves(second, engine.value_class)
     except ENGINE_FAULTS as err:
-        return _crash(name, "zero-grad", err, "walking the MLP's graph")
+        return _crash(engine, name, "zero-grad", err, "walking the MLP's graph")
     if leaves_1 is None or leaves_2 is None:
         return Check(name, "zero-grad", SKIP, "cannot find the operands of a Value")
     persistent = [v for key, v in leaves_1.items() if key in leaves_2]
@@ -231,7 +236,7 @@ def _training_loop_check(engine: Engine, rng: random.Random) -> Check:
     name = "training-loop"
     lr = 0.05
     try:
-        with time_limit(engine.time_limit):
+        with time_limit(engine.limit):
             model = _make_model(engine, rng)
             params = list(model.parameters())
             _loss(model, SAMPLES[0]).backward()
@@ -253,7 +258,7 @@ def _training_loop_check(engine: Engine, rng: random.Random) -> Check:
             _loss(fresh_model, SAMPLES[0]).backward()
             without = [read_float(q, "grad") for q in fresh_params]
     except ENGINE_FAULTS as err:
-        return _crash(name, "zero-grad", err, "running two training steps")
+        return _crash(engine, name, "zero-grad", err, "running two training steps")
     if len(fresh) != len(step2):
         return Check(
             name,

@@ -120,9 +120,11 @@ def test_engine_that_hangs_is_reported_as_crash(tmp_path: Path) -> None:
     source = BASE_ENGINE.replace(TANH_LINE, "while True: pass")
     path = tmp_path / "hangs.py"
     path.write_text(source)
-    report = check_engine(str(path), examples=0, seed=0, time_limit=0.5)
+    report = check_engine(str(path), examples=50, seed=0, time_limit=0.5)
     hung = [c for c in report.failures if c.name == "local-derivative[tanh]"]
     assert hung and hung[0].category == "crash" and "hangs" in hung[0].message
+    random_phase = report.checks[-1]
+    assert random_phase.name == "random-graphs" and random_phase.status == "skip"
 
 
 def test_missing_ops_are_unsupported_not_failures(tmp_path: Path) -> None:
