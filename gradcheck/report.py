@@ -51,6 +51,22 @@ class GradientRow:
         }
 
 
+def _example_dict(
+    expression: str,
+    point: dict[str, float],
+    backprop: float | None,
+    reference: str,
+    gradients: list[GradientRow],
+) -> dict[str, Any]:
+    """The JSON shape shared by a counterexample and an expression result."""
+    return {
+        "expression": expression,
+        "point": point,
+        "value": {"backprop": backprop, "reference": reference},
+        "gradients": {row.variable: row.to_dict() for row in gradients},
+    }
+
+
 @dataclass
 class Counterexample:
     """The smallest failing example found, with everything needed to see why."""
@@ -86,13 +102,13 @@ class Counterexample:
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (see docs/json.md)."""
         return {
-            "expression": self.expression,
-            "point": self.point,
-            "value": {
-                "backprop": self.value_backprop,
-                "reference": self.value_reference,
-            },
-            "gradients": {row.variable: row.to_dict() for row in self.gradients},
+            **_example_dict(
+                self.expression,
+                self.point,
+                self.value_backprop,
+                self.value_reference,
+                self.gradients,
+            ),
             "divergent_node": self.divergent_label,
             "hint": self.hint,
             "error": self.error,
@@ -201,13 +217,13 @@ class ExpressionResult:
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (see docs/json.md)."""
         out = {
-            "expression": self.expression,
-            "point": self.point,
-            "value": {
-                "backprop": self.value_backprop,
-                "reference": self.value_reference,
-            },
-            "gradients": {row.variable: row.to_dict() for row in self.gradients},
+            **_example_dict(
+                self.expression,
+                self.point,
+                self.value_backprop,
+                self.value_reference,
+                self.gradients,
+            ),
             "status": self.status,
         }
         if self.category:
