@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         "deep_chain": chain,
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.output.relative_to(ROOT)}")
+    print(f"wrote {args.output}")
     ok = all(r["same_leaf_grads"] for r in rows) and chain["ok"]
     return 0 if ok else 1
 

