@@ -121,17 +121,17 @@ def _recording_sizes() -> Iterator[list[int]]:
     import gradcheck.random_graphs as rg
 
     sizes: list[int] = []
-    real = rg.judge
+    real = rg.judge  # type: ignore[attr-defined]
 
     def recording(engine: Any, graph: Graph, point: Any, **kw: Any) -> Any:
         sizes.append(len(graph))
         return real(engine, graph, point, **kw)
 
-    rg.judge = recording  # type: ignore[assignment]
+    rg.judge = recording  # type: ignore[attr-defined]
     try:
         yield sizes
     finally:
-        rg.judge = real
+        rg.judge = real  # type: ignore[attr-defined]
 
 
 def random_graph_throughput(

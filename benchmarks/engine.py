@@ -21,7 +21,17 @@ Every step's first operand is the previous node, so the root (the last node)
 reaches every node and the graph is as deep as it is long. Its second operand
 is any earlier node, so nodes have fan-out and the graph is a DAG, not a tree.
 
-Prints one table and writes ``benchmarks/results/engine.json``.
+Before timing, each engine builds and backpropagates a small graph
+``WARM_UP_ROUNDS`` times: timings are of the steady state a training loop
+sees. (CPython 3.10 only specialises a function's attribute look-ups after
+1,024 calls, and our ``backward()`` walks the graph in one call.)
+
+Linearity is measured apart, on our engine only: the same kind of program
+but with the second operand among the last ``LOCAL_WINDOW`` nodes, so that
+memory caches do not decide the result, with the garbage collector on and
+off.
+
+Prints two tables and writes ``benchmarks/results/engine.json``.
 """
 
 from __future__ import annotations
@@ -55,19 +65,29 @@ MEMORY_MAX_SIZE = 200_000  # tracemalloc is slow; memory per node is flat
 CHAIN_DEPTH = 1_000_000
 LEAVES = 100
 TARGET_RATIO = 3.0
+WARM_UP_ROUNDS = 2_000
+WARM_UP_OPS = 20
+LOCAL_WINDOW = 64
 
 ADD, MUL, POW2, RELU = "+", "*", "**2", "relu"
 Program = list[tuple[str, int, int]]
 
 
-def make_program(n_ops: int, seed: int) -> tuple[list[float], Program]:
-    """Leaf values and `n_ops` steps whose values all stay within [-2, 2]."""
+def make_program(
+    n_ops: int, seed: int, window: int | None = None
+) -> tuple[list[float], Program]:
+    """Leaf values and `n_ops` steps whose values all stay within [-2, 2].
+
+    The second operand of a step is any earlier node, or with `window` one
+    of the last `window` nodes.
+    """
     rng = random.Random(seed)
     values = [rng.uniform(-1.0, 1.0) for _ in range(LEAVES)]
     program: Program = []
     for _ in range(n_ops):
         i = len(values) - 1
-        j = rng.randrange(len(values))
+        low = 0 if window is None else max(0, len(values) - window)
+        j = rng.randrange(low, len(values))
         a, b = values[i], values[j]
         op = rng.choice((ADD, ADD, MUL, MUL, POW2, RELU))
         result = {ADD: a + b, MUL: a * b, POW2: a**2, RELU: max(a, 0.0)}[op]
@@ -133,14 +153,29 @@ def install_reference(target: Path) -> ModuleType:
     return module
 
 
-def time_run(value_cls: Any, leaves: list[float], program: Program) -> dict[str, Any]:
-    """Time forward (graph build) and backward once; gc stays enabled."""
+def warm_up(value_cls: Any, seed: int) -> None:
+    """Run a small graph many times, so that what is timed is steady state."""
+    leaves, program = make_program(WARM_UP_OPS, seed)
+    for _ in range(WARM_UP_ROUNDS):
+        root, _ = build(value_cls, leaves, program)
+        root.backward()
+
+
+def time_run(
+    value_cls: Any, leaves: list[float], program: Program, collector: bool = True
+) -> dict[str, Any]:
+    """Time forward (graph build) and backward once, the collector on or off."""
     gc.collect()
-    t0 = time.perf_counter()
-    root, leaf_nodes = build(value_cls, leaves, program)
-    t1 = time.perf_counter()
-    root.backward()
-    t2 = time.perf_counter()
+    if not collector:
+        gc.disable()
+    try:
+        t0 = time.perf_counter()
+        root, leaf_nodes = build(value_cls, leaves, program)
+        t1 = time.perf_counter()
+        root.backward()
+        t2 = time.perf_counter()
+    finally:
+        gc.enable()
     grads = [float(v.grad) for v in leaf_nodes]
     del root, leaf_nodes
     gc.collect()
@@ -153,10 +188,66 @@ def time_run(value_cls: Any, leaves: list[float], program: Program) -> dict[str,
 
 
 def best_of(
-    repeats: int, value_cls: Any, leaves: list[float], program: Program
+    repeats: int,
+    value_cls: Any,
+    leaves: list[float],
+    program: Program,
+    collector: bool = True,
 ) -> dict[str, Any]:
-    results = [time_run(value_cls, leaves, program) for _ in range(repeats)]
+    results = [time_run(value_cls, leaves, program, collector) for _ in range(repeats)]
     return min(results, key=lambda r: r["total_s"])
+
+
+def side_by_side(
+    repeats: int, ref_cls: Any, leaves: list[float], program: Program
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Best runs of ours and of 0.1.0, alternating so that drift hits both."""
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+    for _ in range(repeats):
+        ours.append(time_run(Value, leaves, program))
+        # 0.1.0 recurses once per level of depth in backward().
+        with recursion_limit(len(program) + LEAVES + 1000):
+            theirs.append(time_run(ref_cls, leaves, program))
+    return (
+        min(ours, key=lambda r: r["total_s"]),
+        min(theirs, key=lambda r: r["total_s"]),
+    )
+
+
+def repeats_for(n_ops: int, repeats: int) -> int:
+    """More runs for small graphs (a run takes milliseconds), one at 1M."""
+    if n_ops <= 30_000:
+        return 3 * repeats
+    return repeats if n_ops <= 200_000 else 1
+
+
+def linearity_row(n_ops: int, seed: int, repeats: int) -> dict[str, Any]:
+    """Our ns per op on a local-operand program, collector on and off."""
+    leaves, program = make_program(n_ops, seed + n_ops, window=LOCAL_WINDOW)
+    row: dict[str, Any] = {"ops": n_ops}
+    for collector in (True, False):
+        best = best_of(repeats_for(n_ops, repeats), Value, leaves, program, collector)
+        row["gc_on" if collector else "gc_off"] = {
+            "forward_ns_per_op": best["forward_s"] / n_ops * 1e9,
+            "backward_ns_per_op": best["backward_s"] / n_ops * 1e9,
+            "total_ns_per_op": best["total_s"] / n_ops * 1e9,
+        }
+    return row
+
+
+def linearity(sizes: list[int], seed: int, repeats: int) -> list[dict[str, Any]]:
+    """`linearity_row` for each size, with growth against the smallest."""
+    return with_linear_growth([linearity_row(n, seed, repeats) for n in sizes])
+
+
+def with_linear_growth(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ns per op over ns per op of the first row (1.00 is linear)."""
+    for row in rows:
+        for key in ("gc_on", "gc_off"):
+            first = rows[0][key]["total_ns_per_op"]
+            row[key]["growth"] = row[key]["total_ns_per_op"] / first
+    return rows
 
 
 def peak_bytes(value_cls: Any, leaves: list[float], program: Program) -> int:
@@ -207,9 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="sizes 10k and 100k")
     parser.add_argument("--sizes", type=int, nargs="+", help="override the sizes")
-    parser.add_argument("--repeats", type=int, default=5, help="best of N (<=200k)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="best of N up to 200k ops (3N up to 30k, 1 above 200k)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--chain-depth", type=int, default=CHAIN_DEPTH)
+    parser.add_argument(
+        "--no-linearity", action="store_true", help="skip the linearity table"
+    )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks" / "results" / "engine.json"
     )
@@ -217,20 +316,20 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     print(f"seed {args.seed}; Python {platform.python_version()}", file=sys.stderr)
 
-    # Ours first, at the default recursion limit: the deep chain proves that
-    # backward() never recurses over graph depth.
-    chain = deep_chain(args.chain_depth)
-
+    # Sizes go smallest first, each size measured side by side and then for
+    # linearity, so that no small graph is timed in a heap left fragmented
+    # by a bigger one (that made 10k ops 20-40% slower per op).
     rows: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="micrograd-0.1.0-") as tmp:
         ref = install_reference(Path(tmp))
-        for n in sizes:
+        warm_up(Value, args.seed)
+        warm_up(ref.Value, args.seed)
+        for n in sorted(sizes):
             leaves, program = make_program(n, args.seed + n)
-            repeats = args.repeats if n <= 200_000 else 1
-            ours = best_of(repeats, Value, leaves, program)
-            # 0.1.0 recurses once per level of depth in backward().
+            repeats = repeats_for(n, args.repeats)
+            ours, theirs = side_by_side(repeats, ref.Value, leaves, program)
             with recursion_limit(n + LEAVES + 1000):
-                theirs = best_of(repeats, ref.Value, leaves, program)
                 mem_theirs = (
                     peak_bytes(ref.Value, leaves, program)
                     if n <= MEMORY_MAX_SIZE
@@ -239,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
             mem_ours = (
                 peak_bytes(Value, leaves, program) if n <= MEMORY_MAX_SIZE else None
             )
+            if not args.no_linearity:
+                lines.append(linearity_row(n, args.seed, args.repeats))
             nodes = n + LEAVES
             rows.append(
                 {
@@ -267,7 +368,14 @@ def main(argv: list[str] | None = None) -> int:
             / scale
         )
 
+    # Last, at the default recursion limit: the deep chain proves that
+    # backward() never recurses over graph depth.
+    chain = deep_chain(args.chain_depth)
+    with_linear_growth(lines)
     print_table(rows, chain)
+    if lines:
+        print()
+        print_linearity(lines)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "python": platform.python_version(),
@@ -275,8 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "seed": args.seed,
         "target_ratio": TARGET_RATIO,
+        "warm_up_rounds": WARM_UP_ROUNDS,
         "sizes": rows,
         "deep_chain": chain,
+        "local_window": LOCAL_WINDOW,
+        "linearity": lines,
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}")
@@ -318,6 +429,29 @@ def print_table(rows: list[dict[str, Any]], chain: dict[str, Any]) -> None:
         f"(forward {chain['forward_s']:.3f} s) at recursion limit "
         f"{chain['recursion_limit']}"
     )
+
+
+def print_linearity(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"linearity, ours only: second operand among the last {LOCAL_WINDOW} "
+        "nodes (ns per op)"
+    )
+    header = (
+        f"{'ops':>9} | {'fwd':>6} {'bwd':>6} {'total':>6} {'growth':>6} | "
+        f"{'fwd':>6} {'bwd':>6} {'total':>6} {'growth':>6}"
+    )
+    print(header)
+    print(f"{'':>9} | {'collector on':^27} | {'collector off':^27}")
+    print("-" * len(header))
+    for r in rows:
+        cells = []
+        for key in ("gc_on", "gc_off"):
+            c = r[key]
+            cells.append(
+                f"{c['forward_ns_per_op']:6.0f} {c['backward_ns_per_op']:6.0f} "
+                f"{c['total_ns_per_op']:6.0f} {c['growth']:6.2f}"
+            )
+        print(f"{r['ops']:>9,} | {cells[0]} | {cells[1]}")
 
 
 if __name__ == "__main__":

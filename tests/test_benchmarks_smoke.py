@@ -235,3 +235,31 @@ def test_engine_plot(tmp_path: Path) -> None:
     path = runner.plot_engine(FAKE_ENGINE, tmp_path / "plot.png")
     assert path is not None
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+engine_bench = _load("engine")
+
+
+def test_engine_program_stays_bounded_and_local_window_holds() -> None:
+    leaves, program = engine_bench.make_program(500, seed=3, window=8)
+    assert len(leaves) == engine_bench.LEAVES and len(program) == 500
+    for k, (_, i, j) in enumerate(program):
+        newest = engine_bench.LEAVES + k - 1
+        assert i == newest and newest - 8 < j <= newest
+    root, _ = engine_bench.build(engine_bench.Value, leaves, program)
+    assert abs(root.data) <= 2.0
+
+
+def test_engine_side_by_side_and_linearity_run_on_our_engine() -> None:
+    # Our own Value stands in for micrograd 0.1.0: no network needed.
+    leaves, program = engine_bench.make_program(200, seed=4)
+    ours, theirs = engine_bench.side_by_side(2, engine_bench.Value, leaves, program)
+    assert engine_bench.close(ours["grads"], theirs["grads"])
+    assert any(ours["grads"])
+    rows = engine_bench.linearity([100, 200], seed=5, repeats=1)
+    assert [r["ops"] for r in rows] == [100, 200]
+    assert rows[0]["gc_off"]["growth"] == 1.0
+    assert all(r["gc_on"]["total_ns_per_op"] > 0 for r in rows)
+    import gc
+
+    assert gc.isenabled()  # time_run turns the collector back on
