@@ -383,6 +383,9 @@ def _sigmoid_backward(out: Value) -> None:
     out._a.grad += s * (1.0 - s) * out.grad
 
 
+# `backward()` writes the + and * rules out instead of calling them; the
+# table keeps them so that it stays the whole derivative table (a test checks
+# that both give the same gradients).
 _BACKWARD: dict[str, Callable[[Value], None]] = {
     "+": _add_backward,
     "-": _sub_backward,

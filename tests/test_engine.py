@@ -506,3 +506,18 @@ def test_random_positive_expressions_match_mpmath(
     assert math.isclose(out.data, float(f(mx, my)), **tol)
     assert math.isclose(a.grad, float(want_a), **tol)
     assert math.isclose(b.grad, float(want_b), **tol)
+
+
+@pytest.mark.parametrize("op", ["+", "*"])
+def test_written_out_rules_match_the_table(op: str) -> None:
+    # backward() inlines the + and * rules; the table's rules must agree.
+    from micrograd.engine import _BACKWARD
+
+    a, b = Value(1.5), Value(-0.25)
+    out = a + b if op == "+" else a * b
+    out.grad = 0.75
+    _BACKWARD[op](out)
+    by_table = (a.grad, b.grad)
+    a.grad = b.grad = 0.0
+    (out * 0.75).backward()
+    assert (a.grad, b.grad) == by_table
