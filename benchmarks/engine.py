@@ -225,7 +225,7 @@ def repeats_for(n_ops: int, repeats: int) -> int:
 def linearity_row(n_ops: int, seed: int, repeats: int) -> dict[str, Any]:
     """Our ns per op on a local-operand program, collector on and off."""
     leaves, program = make_program(n_ops, seed + n_ops, window=LOCAL_WINDOW)
-    row: dict[str, Any] = {"ops": n_ops}
+    row: dict[str, Any] = {"ops": n_ops, "nodes": n_ops + LEAVES}
     for collector in (True, False):
         best = best_of(repeats_for(n_ops, repeats), Value, leaves, program, collector)
         row["gc_on" if collector else "gc_off"] = {

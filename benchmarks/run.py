@@ -118,6 +118,18 @@ def plot_engine(engine: dict[str, Any], path: Path) -> Path | None:
         ("micrograd_0_1_0", "micrograd 0.1.0 (PyPI)", "s--"),
     ):
         ax.plot(nodes, [r[key]["total_s"] for r in sizes], style, label=label)
+    # Ours on local-operand programs without the collector: what is left is
+    # the algorithm, which should run parallel to the linear line.
+    lines = engine.get("linearity") or []
+    if lines:
+        ax.plot(
+            [r["nodes"] for r in lines],
+            [r["gc_off"]["total_ns_per_op"] * r["ops"] * 1e-9 for r in lines],
+            "^-",
+            linewidth=1,
+            markersize=4,
+            label="ours, local operands, collector off",
+        )
     first = sizes[0]["ours"]["total_s"]
     ax.plot(
         nodes,

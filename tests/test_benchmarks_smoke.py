@@ -215,6 +215,10 @@ FAKE_ENGINE = {
         }
         for n in (1000, 10000)
     ],
+    "linearity": [
+        {"ops": n, "nodes": n + 100, "gc_off": {"total_ns_per_op": 400.0}}
+        for n in (1000, 10000)
+    ],
     "deep_chain": {
         "depth": 1000,
         "backward_s": 0.001,
