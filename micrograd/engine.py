@@ -32,6 +32,10 @@ class Value:
     `data` is the float value, `grad` the derivative of the last `backward()`
     root with respect to this value. `op` names the operation that produced
     it ("" for a leaf) and `children` holds the operands in order.
+
+    Like any micrograd, not thread-safe: gradients are plain attributes and
+    graph walks mark the nodes they visit, so one graph should be walked or
+    backpropagated by one thread at a time.
     """
 
     # Slots make each node smaller and attribute access faster. The operands
