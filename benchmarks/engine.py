@@ -31,7 +31,10 @@ but with the second operand among the last ``LOCAL_WINDOW`` nodes, so that
 memory caches do not decide the result, with the garbage collector on and
 off.
 
-Prints two tables and writes ``benchmarks/results/engine.json``.
+A second workload, up to ``MLP_MAX_OPS`` ops, is the lecture's own: one
+training step of a small MLP (``mlp_program``), replayed the same way.
+
+Prints three tables and writes ``benchmarks/results/engine.json``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.util
+import itertools
 import json
 import math
 import platform
@@ -68,6 +72,9 @@ TARGET_RATIO = 3.0
 WARM_UP_ROUNDS = 2_000
 WARM_UP_OPS = 20
 LOCAL_WINDOW = 64
+MLP_LAYERS = (4, 16, 16, 1)  # inputs, two hidden relu layers, one output
+MLP_OPS_PER_SAMPLE = 707
+MLP_MAX_OPS = 100_000  # 0.1.0 spends seconds collecting garbage beyond
 
 ADD, MUL, POW2, RELU = "+", "*", "**2", "relu"
 Program = list[tuple[str, int, int]]
@@ -98,6 +105,65 @@ def make_program(
     return values[:LEAVES], program
 
 
+def mlp_program(n_ops: int, seed: int) -> tuple[list[float], Program]:
+    """One training step of an MLP (the lecture's workload) as a program.
+
+    An MLP with `MLP_LAYERS` (relu hidden layers, linear output) over a
+    batch of random samples, summed squared error as the loss: about
+    `n_ops` ops. The leaves are the parameters, then each sample's inputs
+    and its negated target; each neuron is bias + w1*x1 + w2*x2 + ..., in
+    that order, as in micrograd's own `Neuron`.
+    """
+    rng = random.Random(seed)
+    leaves: list[float] = []
+
+    def leaf(value: float) -> int:
+        leaves.append(value)
+        return len(leaves) - 1
+
+    layers = [
+        [[leaf(rng.uniform(-1.0, 1.0)) for _ in range(n_in + 1)] for _ in range(n_out)]
+        for n_in, n_out in itertools.pairwise(MLP_LAYERS)
+    ]
+    batch = [
+        (
+            [rng.uniform(-1.0, 1.0) for _ in range(MLP_LAYERS[0])],
+            rng.uniform(-1.0, 1.0),
+        )
+        for _ in range(max(1, n_ops // MLP_OPS_PER_SAMPLE))
+    ]
+    # Leaves are numbered 0, 1, ... as they come; steps -1, -2, ... because
+    # leaves keep coming (each sample's inputs). `build` puts all leaves
+    # first, so step -k ends up as node len(leaves) + k - 1.
+    steps: list[tuple[str, int, int]] = []
+
+    def step(op: str, i: int, j: int) -> int:
+        steps.append((op, i, j))
+        return -len(steps)
+
+    loss: int | None = None
+    for inputs, target in batch:
+        act = [leaf(x) for x in inputs]
+        for depth, layer in enumerate(layers):
+            out = []
+            for neuron in layer:
+                total = neuron[-1]  # the bias
+                for w, a in zip(neuron[:-1], act, strict=True):
+                    total = step(ADD, total, step(MUL, w, a))
+                last = depth == len(layers) - 1
+                out.append(total if last else step(RELU, total, total))
+            act = out
+        diff = step(ADD, act[0], leaf(-target))
+        error = step(MUL, diff, diff)
+        loss = error if loss is None else step(ADD, loss, error)
+
+    def index(ref: int) -> int:
+        return ref if ref >= 0 else len(leaves) + (-ref) - 1
+
+    program = [(op, index(i), index(j)) for op, i, j in steps]
+    return leaves, program
+
+
 def build(
     value_cls: Callable[[float], Any], leaves: list[float], program: Program
 ) -> tuple[Any, list[Any]]:
@@ -114,7 +180,7 @@ def build(
             append(a**2)
         else:
             append(a.relu())
-    return nodes[-1], nodes[:LEAVES]
+    return nodes[-1], nodes[: len(leaves)]
 
 
 @contextmanager
@@ -310,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         "--no-linearity", action="store_true", help="skip the linearity table"
     )
     parser.add_argument(
+        "--no-mlp", action="store_true", help="skip the MLP training-step table"
+    )
+    parser.add_argument(
         "--output", type=Path, default=ROOT / "benchmarks" / "results" / "engine.json"
     )
     args = parser.parse_args(argv)
@@ -321,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     # by a bigger one (that made 10k ops 20-40% slower per op).
     rows: list[dict[str, Any]] = []
     lines: list[dict[str, Any]] = []
+    mlp: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="micrograd-0.1.0-") as tmp:
         ref = install_reference(Path(tmp))
         warm_up(Value, args.seed)
@@ -341,22 +411,16 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_linearity:
                 lines.append(linearity_row(n, args.seed, args.repeats))
             nodes = n + LEAVES
-            rows.append(
-                {
-                    "ops": n,
-                    "nodes": nodes,
-                    "ours": {k: v for k, v in ours.items() if k != "grads"},
-                    "micrograd_0_1_0": {
-                        k: v for k, v in theirs.items() if k != "grads"
-                    },
-                    "ratio_total": theirs["total_s"] / ours["total_s"],
-                    "ratio_forward": theirs["forward_s"] / ours["forward_s"],
-                    "ratio_backward": theirs["backward_s"] / ours["backward_s"],
-                    "same_leaf_grads": close(ours["grads"], theirs["grads"]),
-                    "bytes_per_node_ours": mem_ours / nodes if mem_ours else None,
-                    "bytes_per_node_0_1_0": mem_theirs / nodes if mem_theirs else None,
-                }
-            )
+            row = compared(n, nodes, ours, theirs)
+            row["bytes_per_node_ours"] = mem_ours / nodes if mem_ours else None
+            row["bytes_per_node_0_1_0"] = mem_theirs / nodes if mem_theirs else None
+            rows.append(row)
+            if n <= MLP_MAX_OPS and not args.no_mlp:
+                leaves, program = mlp_program(n, args.seed + n)
+                ours, theirs = side_by_side(repeats, ref.Value, leaves, program)
+                mlp.append(
+                    compared(len(program), len(leaves) + len(program), ours, theirs)
+                )
 
     base = rows[0]
     for row in rows:
@@ -373,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     chain = deep_chain(args.chain_depth)
     with_linear_growth(lines)
     print_table(rows, chain)
+    if mlp:
+        print()
+        print_mlp(mlp)
     if lines:
         print()
         print_linearity(lines)
@@ -388,11 +455,50 @@ def main(argv: list[str] | None = None) -> int:
         "deep_chain": chain,
         "local_window": LOCAL_WINDOW,
         "linearity": lines,
+        "mlp_layers": list(MLP_LAYERS),
+        "mlp": mlp,
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}")
-    ok = all(r["same_leaf_grads"] for r in rows) and chain["ok"]
+    ok = all(r["same_leaf_grads"] for r in rows + mlp) and chain["ok"]
     return 0 if ok else 1
+
+
+def compared(
+    n_ops: int, nodes: int, ours: dict[str, Any], theirs: dict[str, Any]
+) -> dict[str, Any]:
+    """One row of ratios, 0.1.0's time over ours."""
+    return {
+        "ops": n_ops,
+        "nodes": nodes,
+        "ours": {k: v for k, v in ours.items() if k != "grads"},
+        "micrograd_0_1_0": {k: v for k, v in theirs.items() if k != "grads"},
+        "ratio_total": theirs["total_s"] / ours["total_s"],
+        "ratio_forward": theirs["forward_s"] / ours["forward_s"],
+        "ratio_backward": theirs["backward_s"] / ours["backward_s"],
+        "same_leaf_grads": close(ours["grads"], theirs["grads"]),
+    }
+
+
+def print_mlp(rows: list[dict[str, Any]]) -> None:
+    layers = "-".join(map(str, MLP_LAYERS))
+    print(
+        f"MLP {layers} training step (relu, squared error over a batch), "
+        "same replay as above"
+    )
+    header = (
+        f"{'ops':>9} | {'ours s':>8} {'0.1.0 s':>8} {'ratio':>6} "
+        f"{'fwd x':>6} {'bwd x':>6} | grads"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['ops']:>9,} | {r['ours']['total_s']:8.3f} "
+            f"{r['micrograd_0_1_0']['total_s']:8.3f} {r['ratio_total']:5.2f}x "
+            f"{r['ratio_forward']:5.2f}x {r['ratio_backward']:5.2f}x | "
+            f"{'same' if r['same_leaf_grads'] else 'DIFFER'}"
+        )
 
 
 def print_table(rows: list[dict[str, Any]], chain: dict[str, Any]) -> None:

@@ -83,6 +83,17 @@ def engine_rows(engine: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 "yes" if ok else "NO",
             )
         )
+    for r in engine.get("mlp") or []:
+        rows.append(
+            (
+                f"engine vs 0.1.0, MLP training step, {r['ops']:,} ops",
+                f"{r['ratio_total']:.2f}x",
+                f"{r['ours']['total_s']:.3f} s vs "
+                f"{r['micrograd_0_1_0']['total_s']:.3f} s",
+                "",
+                "" if r["same_leaf_grads"] else "NO",
+            )
+        )
     chain = engine["deep_chain"]
     rows.append(
         (

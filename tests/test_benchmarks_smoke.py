@@ -267,3 +267,37 @@ def test_engine_side_by_side_and_linearity_run_on_our_engine() -> None:
     import gc
 
     assert gc.isenabled()  # time_run turns the collector back on
+
+
+def test_mlp_program_computes_the_mlp_loss() -> None:
+    # The replayed program must be the MLP it claims to be: recompute the
+    # loss with plain floats from the same random draws.
+    import itertools
+    import random
+
+    n_ops = 3 * engine_bench.MLP_OPS_PER_SAMPLE
+    leaves, program = engine_bench.mlp_program(n_ops, seed=9)
+    assert len(program) == n_ops - 1  # the first error starts the sum
+    root, _ = engine_bench.build(engine_bench.Value, leaves, program)
+    rng = random.Random(9)
+    sizes = engine_bench.MLP_LAYERS
+    layers = [
+        [[rng.uniform(-1.0, 1.0) for _ in range(n_in + 1)] for _ in range(n_out)]
+        for n_in, n_out in itertools.pairwise(sizes)
+    ]
+    batch = [
+        ([rng.uniform(-1.0, 1.0) for _ in range(sizes[0])], rng.uniform(-1.0, 1.0))
+        for _ in range(3)
+    ]
+    loss = 0.0
+    for inputs, target in batch:
+        act = inputs
+        for depth, layer in enumerate(layers):
+            sums = [
+                n[-1] + sum(w * a for w, a in zip(n[:-1], act, strict=True))
+                for n in layer
+            ]
+            last = depth == len(layers) - 1
+            act = sums if last else [max(t, 0.0) for t in sums]
+        loss += (act[0] - target) ** 2
+    assert root.data == pytest.approx(loss, rel=1e-12)
