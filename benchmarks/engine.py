@@ -480,25 +480,35 @@ def compared(
     }
 
 
+RATIO_HEADER = (
+    f"{'ops':>9} | {'ours s':>8} {'0.1.0 s':>8} {'ratio':>6} {'fwd x':>6} {'bwd x':>6}"
+)
+
+
+def ratio_cells(r: dict[str, Any]) -> str:
+    """The columns both tables share, matching `RATIO_HEADER`."""
+    return (
+        f"{r['ops']:>9,} | {r['ours']['total_s']:8.3f} "
+        f"{r['micrograd_0_1_0']['total_s']:8.3f} {r['ratio_total']:5.2f}x "
+        f"{r['ratio_forward']:5.2f}x {r['ratio_backward']:5.2f}x"
+    )
+
+
+def same(r: dict[str, Any]) -> str:
+    return "same" if r["same_leaf_grads"] else "DIFFER"
+
+
 def print_mlp(rows: list[dict[str, Any]]) -> None:
     layers = "-".join(map(str, MLP_LAYERS))
     print(
         f"MLP {layers} training step (relu, squared error over a batch), "
         "same replay as above"
     )
-    header = (
-        f"{'ops':>9} | {'ours s':>8} {'0.1.0 s':>8} {'ratio':>6} "
-        f"{'fwd x':>6} {'bwd x':>6} | grads"
-    )
+    header = f"{RATIO_HEADER} | grads"
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(
-            f"{r['ops']:>9,} | {r['ours']['total_s']:8.3f} "
-            f"{r['micrograd_0_1_0']['total_s']:8.3f} {r['ratio_total']:5.2f}x "
-            f"{r['ratio_forward']:5.2f}x {r['ratio_backward']:5.2f}x | "
-            f"{'same' if r['same_leaf_grads'] else 'DIFFER'}"
-        )
+        print(f"{ratio_cells(r)} | {same(r)}")
 
 
 def print_table(rows: list[dict[str, Any]], chain: dict[str, Any]) -> None:
@@ -506,8 +516,7 @@ def print_table(rows: list[dict[str, Any]], chain: dict[str, Any]) -> None:
         return f"{x:8.0f}" if x is not None else "       -"
 
     header = (
-        f"{'ops':>9} | {'ours s':>8} {'0.1.0 s':>8} {'ratio':>6} "
-        f"{'fwd x':>6} {'bwd x':>6} | {'growth':>6} {'growth':>6} | "
+        f"{RATIO_HEADER} | {'growth':>6} {'growth':>6} | "
         f"{'B/node':>8} {'B/node':>8} | grads"
     )
     sub = (
@@ -519,12 +528,10 @@ def print_table(rows: list[dict[str, Any]], chain: dict[str, Any]) -> None:
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['ops']:>9,} | {r['ours']['total_s']:8.3f} "
-            f"{r['micrograd_0_1_0']['total_s']:8.3f} {r['ratio_total']:5.2f}x "
-            f"{r['ratio_forward']:5.2f}x {r['ratio_backward']:5.2f}x | "
+            f"{ratio_cells(r)} | "
             f"{r['growth_ours']:6.2f} {r['growth_0_1_0']:6.2f} | "
             f"{mem(r['bytes_per_node_ours'])} {mem(r['bytes_per_node_0_1_0'])} | "
-            f"{'same' if r['same_leaf_grads'] else 'DIFFER'}"
+            f"{same(r)}"
         )
     print(
         "growth = (seconds per op at this size) / (seconds per op at the smallest "
