@@ -13,10 +13,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from gradcheck import _moved
+
+_moved.install()  # old paths such as gradcheck.judge still import
+
 if TYPE_CHECKING:
     from gradcheck.assertions import assert_gradients
-    from gradcheck.check import check_engine, check_expression
-    from gradcheck.engines import Engine, load_engine
+    from gradcheck.checking.check import check_engine, check_expression
+    from gradcheck.checking.engines import Engine, load_engine
     from gradcheck.errors import (
         EngineError,
         ExpressionError,
@@ -24,8 +28,8 @@ if TYPE_CHECKING:
         PointError,
         UsageError,
     )
-    from gradcheck.graph import Graph, GraphBuilder, Node
-    from gradcheck.parser import parse
+    from gradcheck.expr.graph import Graph, GraphBuilder, Node
+    from gradcheck.expr.parser import parse
     from gradcheck.report import (
         CATEGORIES,
         Check,
@@ -40,19 +44,19 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "assert_gradients": "assertions",
-    "check_engine": "check",
-    "check_expression": "check",
-    "Engine": "engines",
-    "load_engine": "engines",
+    "check_engine": "checking.check",
+    "check_expression": "checking.check",
+    "Engine": "checking.engines",
+    "load_engine": "checking.engines",
     "EngineError": "errors",
     "ExpressionError": "errors",
     "GradcheckError": "errors",
     "PointError": "errors",
     "UsageError": "errors",
-    "Graph": "graph",
-    "GraphBuilder": "graph",
-    "Node": "graph",
-    "parse": "parser",
+    "Graph": "expr.graph",
+    "GraphBuilder": "expr.graph",
+    "Node": "expr.graph",
+    "parse": "expr.parser",
     "CATEGORIES": "report",
     "Check": "report",
     "Counterexample": "report",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gradcheck.graph import Graph
+from gradcheck.expr.graph import Graph
 from gradcheck.report import FAIL, ExpressionReport
 
 
@@ -31,8 +31,8 @@ def assert_gradients(
     `kwargs` go to `check_expression` (`points`, `seed`). Returns the report
     when every result passes (inconclusive results do not fail).
     """
-    from gradcheck.check import check_expression
-    from gradcheck.render import explain_result
+    from gradcheck.checking.check import check_expression
+    from gradcheck.output.render import explain_result
 
     report = check_expression(expression, point, engine=engine, **kwargs)
     failed = [r for r in report.results if r.status == FAIL]

@@ -334,10 +334,10 @@ def parse_point(items: Sequence[str]) -> dict[str, float] | None:
 
 
 def _run_expressions(args: argparse.Namespace) -> int:
-    from gradcheck.check import check_expression
-    from gradcheck.engines import load_engine
-    from gradcheck.ops import OPS
-    from gradcheck.parser import parse
+    from gradcheck.checking.check import check_expression
+    from gradcheck.checking.engines import load_engine
+    from gradcheck.expr.ops import OPS
+    from gradcheck.expr.parser import parse
     from gradcheck.report import ExpressionReport
 
     graphs = [(text, parse(text)) for text in args.expressions]
@@ -379,7 +379,7 @@ def _run_expressions(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(combined.to_dict())
     else:
-        from gradcheck.render import print_expression_report, printer
+        from gradcheck.output.render import print_expression_report, printer
 
         print_expression_report(combined, printer(_stdout))
     return 0 if combined.ok else 1
@@ -389,8 +389,8 @@ def _run_expressions(args: argparse.Namespace) -> int:
 
 
 def _run_engine(args: argparse.Namespace) -> int:
-    from gradcheck.check import check_engine
-    from gradcheck.render import Progress, print_engine_report, printer
+    from gradcheck.checking.check import check_engine
+    from gradcheck.output.render import Progress, print_engine_report, printer
 
     ops = None
     if args.ops is not None:
@@ -410,7 +410,7 @@ def _run_engine(args: argparse.Namespace) -> int:
         )
     written: list[str] = []
     if args.junit_xml:
-        from gradcheck.junit import write_junit
+        from gradcheck.output.junit import write_junit
 
         written.append(str(_write(lambda: write_junit(report, args.junit_xml))))
     if args.dot:
@@ -433,7 +433,7 @@ def _write(action: Any) -> Any:
 
 
 def _write_dots(report: Any, directory: str) -> list[str]:
-    from gradcheck.dot import INSTALL_HINT, have_dot, write_dot
+    from gradcheck.output.dot import INSTALL_HINT, have_dot, write_dot
 
     paths: list[str] = []
     for check in report.checks:
@@ -454,7 +454,7 @@ def _write_dots(report: Any, directory: str) -> list[str]:
 
 def _run_mutants(args: argparse.Namespace) -> int:
     from gradcheck.mutants import MUTANTS
-    from gradcheck.render import Progress, clip, printer
+    from gradcheck.output.render import Progress, clip, printer
 
     mutants = list(MUTANTS)
     if args.only:
@@ -499,8 +499,8 @@ def _run_mutants(args: argparse.Namespace) -> int:
 
 def _run_mutant(mutant: Any, examples: int, seed: int) -> dict[str, Any]:
     """Check one mutant; a checker error is reported as a miss, not a crash."""
-    from gradcheck.check import check_engine
-    from gradcheck.engines import load_source
+    from gradcheck.checking.check import check_engine
+    from gradcheck.checking.engines import load_source
 
     row: dict[str, Any] = {
         "name": mutant.name,

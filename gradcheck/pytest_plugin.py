@@ -114,7 +114,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 def _report(config: pytest.Config) -> EngineReport:
     if _REPORT not in config.stash:
-        from gradcheck.check import check_engine
+        from gradcheck.checking.check import check_engine
         from gradcheck.errors import GradcheckError
 
         examples = _int(config, "examples")
@@ -174,7 +174,7 @@ class GradcheckItem(pytest.Item):
         style: Any = None,
     ) -> str:
         if isinstance(excinfo.value, GradcheckFailure):
-            from gradcheck.render import explain_check
+            from gradcheck.output.render import explain_check
 
             seed = self.config.stash.get(_SEED, None)
             return (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradcheck.graph import Graph
+from gradcheck.expr.graph import Graph
 
 # The fixed vocabulary of failure categories; `unsupported` is information.
 CATEGORIES = (

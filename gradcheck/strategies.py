@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import mpmath
 from hypothesis import strategies as st
 
-from gradcheck.graph import Graph, GraphBuilder, prune
-from gradcheck.ops import OPS, POW_EXPONENTS
-from gradcheck.points import SPREAD
+from gradcheck.expr.graph import Graph, GraphBuilder, prune
+from gradcheck.expr.ops import OPS, POW_EXPONENTS
+from gradcheck.refs.points import SPREAD
 
 # Values Hypothesis shrinks towards come first.
 VALUES = (0.5, 1.5, -0.5, 2.0, -1.25, 0.75, -2.5, 0.25, 3.0, -0.1, *SPREAD)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from gradcheck import check_engine, check_expression
-from gradcheck.engines import load_engine, load_source
+from gradcheck.checking.engines import load_engine, load_source
+from gradcheck.checking.judge import judge
 from gradcheck.errors import EngineError, PointError, UsageError
-from gradcheck.graph import GraphBuilder
-from gradcheck.judge import judge
+from gradcheck.expr.graph import GraphBuilder
 from gradcheck.mutants import BASE_ENGINE, MUTANTS
 from gradcheck.report import CATEGORIES
 

@@ -193,12 +193,12 @@ def test_engine_that_does_not_load_exits_2(
 def test_internal_errors_are_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gradcheck.check
+    import gradcheck.checking.check
 
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(gradcheck.check, "check_expression", explode)
+    monkeypatch.setattr(gradcheck.checking.check, "check_expression", explode)
     code, _, err = run(capsys, "x", "--at", "x=1")
     assert code == 2
     assert err == (
@@ -394,8 +394,8 @@ def test_rich_and_plain_renderings_agree_on_content(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("rich")
-    from gradcheck.check import check_expression
-    from gradcheck.render import print_expression_report, printer, want_rich
+    from gradcheck.checking.check import check_expression
+    from gradcheck.output.render import print_expression_report, printer, want_rich
 
     report = check_expression("x*y", {"x": 2.0, "y": 3.0}, seed=1)
     fancy, plain = _Terminal(), io.StringIO()
@@ -411,7 +411,7 @@ def test_rich_and_plain_renderings_agree_on_content(
 
 
 def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradcheck.render import Progress
+    from gradcheck.output.render import Progress
 
     quiet = io.StringIO()
     with Progress(quiet) as progress:

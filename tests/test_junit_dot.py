@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck.check import check_engine
-from gradcheck.dot import MAX_NODES, counterexample_dot, safe_name, write_dot
-from gradcheck.engines import load_source
-from gradcheck.graph import GraphBuilder
-from gradcheck.junit import junit_tree, write_junit
+from gradcheck.checking.check import check_engine
+from gradcheck.checking.engines import load_source
+from gradcheck.expr.graph import GraphBuilder
 from gradcheck.mutants import mutant_named
+from gradcheck.output.dot import MAX_NODES, counterexample_dot, safe_name, write_dot
+from gradcheck.output.junit import junit_tree, write_junit
 from gradcheck.report import FAIL, SKIP, Check, Counterexample, EngineReport
 
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcheck.errors import ExpressionError
-from gradcheck.graph import GraphBuilder
-from gradcheck.parser import MAX_DEPTH, MAX_LENGTH, MAX_OPERATORS, parse
+from gradcheck.expr.graph import GraphBuilder
+from gradcheck.expr.parser import MAX_DEPTH, MAX_LENGTH, MAX_OPERATORS, parse
 from gradcheck.strategies import graphs_with_points
 
 

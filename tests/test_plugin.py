@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gradcheck.assertions import assert_gradients
-from gradcheck.engines import load_source
+from gradcheck.checking.engines import load_source
 from gradcheck.mutants import BASE_ENGINE, mutant_named
 
 pytest_plugins = ["pytester"]

@@ -7,11 +7,15 @@ import pytest
 from hypothesis import given, settings
 
 from gradcheck.errors import PointError
-from gradcheck.graph import Graph, GraphBuilder
-from gradcheck.references import reference
+from gradcheck.expr.graph import Graph, GraphBuilder
+from gradcheck.refs.references import reference
+from gradcheck.refs.symbolic import (
+    derivative_formulas,
+    expanded_size,
+    symbolic_reference,
+)
+from gradcheck.refs.tolerance import UNIT
 from gradcheck.strategies import graphs_with_points
-from gradcheck.symbolic import derivative_formulas, expanded_size, symbolic_reference
-from gradcheck.tolerance import UNIT
 
 
 def _reuse_heavy(layers: int) -> GraphBuilder:

@@ -14,8 +14,8 @@ import subprocess
 from collections import deque
 from pathlib import Path
 
-from gradcheck.graph import CONST, VAR
-from gradcheck.ops import OPS
+from gradcheck.expr.graph import CONST, VAR
+from gradcheck.expr.ops import OPS
 from gradcheck.report import Counterexample
 
 # Bigger graphs are cut down to the neighbourhood of the divergent node.

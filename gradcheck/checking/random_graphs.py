@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Unsatisfiable
 
-from gradcheck.engines import Engine
-from gradcheck.graph import Graph
-from gradcheck.judge import Outcome, judge, reduce_failure
+from gradcheck.checking.engines import Engine
+from gradcheck.checking.judge import Outcome, judge, reduce_failure
+from gradcheck.expr.graph import Graph
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 from gradcheck.strategies import graphs_with_points
 

@@ -10,7 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from gradcheck.render import explain_check
+from gradcheck.output.render import explain_check
 from gradcheck.report import FAIL, SKIP, EngineReport
 
 # Characters XML 1.0 cannot hold at all (escape codes from an engine's message).

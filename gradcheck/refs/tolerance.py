@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gradcheck.graph import Graph
+from gradcheck.expr.graph import Graph
 
 UNIT = 2.0**-53
 SAFETY = 8.0

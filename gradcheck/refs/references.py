@@ -15,11 +15,11 @@ from typing import Any
 import mpmath
 
 from gradcheck.errors import PointError
-from gradcheck.graph import Graph
-from gradcheck.numeric import NumericResult, numeric_reference
-from gradcheck.ops import OPS
-from gradcheck.symbolic import SymbolicResult, second_partials, symbolic_reference
-from gradcheck.tolerance import Bounds, error_bounds
+from gradcheck.expr.graph import Graph
+from gradcheck.expr.ops import OPS
+from gradcheck.refs.numeric import NumericResult, numeric_reference
+from gradcheck.refs.symbolic import SymbolicResult, second_partials, symbolic_reference
+from gradcheck.refs.tolerance import Bounds, error_bounds
 
 # The two references must agree to this relative precision (they carry 25+).
 AGREEMENT = mpmath.mpf("1e-20")

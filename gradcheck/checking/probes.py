@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from gradcheck.engines import Engine
-from gradcheck.graph import Graph, GraphBuilder
-from gradcheck.judge import judge
-from gradcheck.ops import OPS, POW_EXPONENTS
-from gradcheck.points import SPREAD, sample_point
-from gradcheck.references import domain_problem
+from gradcheck.checking.engines import Engine
+from gradcheck.checking.judge import judge
+from gradcheck.expr.graph import Graph, GraphBuilder
+from gradcheck.expr.ops import OPS, POW_EXPONENTS
+from gradcheck.refs.points import SPREAD, sample_point
+from gradcheck.refs.references import domain_problem
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 
 # Constants for the *_const and reflected forms: integer, fraction, negative.

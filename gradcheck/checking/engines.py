@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.errors import EngineError
-from gradcheck.graph import CONST, VAR, Graph
-from gradcheck.ops import OPS
+from gradcheck.expr.graph import CONST, VAR, Graph
+from gradcheck.expr.ops import OPS
 
 DEFAULT_ENGINE = "micrograd"
 # Seconds one example may take on an engine before it counts as a hang.

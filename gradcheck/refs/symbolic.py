@@ -18,8 +18,8 @@ from typing import Any
 
 import mpmath
 
-from gradcheck.graph import CONST, VAR, Graph
-from gradcheck.ops import OPS
+from gradcheck.expr.graph import CONST, VAR, Graph
+from gradcheck.expr.ops import OPS
 
 # Working precision of the references, in decimal digits.
 DIGITS = 60

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 
-from gradcheck.graph import Graph
-from gradcheck.references import domain_problem
+from gradcheck.expr.graph import Graph
+from gradcheck.refs.references import domain_problem
 
 # Interesting inputs for single ops: both signs, small and large, near 1.
 SPREAD = (-2.7, -1.3, -0.45, -0.06, 0.07, 0.35, 0.9, 1.6, 3.1)

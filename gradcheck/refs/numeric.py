@@ -15,7 +15,7 @@ from typing import Any
 
 import mpmath
 
-from gradcheck.graph import Graph
+from gradcheck.expr.graph import Graph
 
 DIGITS = 80
 STEP = mpmath.mpf("1e-25")

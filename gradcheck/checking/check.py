@@ -14,20 +14,21 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from gradcheck.engines import DEFAULT_TIME_LIMIT, Engine, load_engine
-from gradcheck.errors import PointError, UsageError
-from gradcheck.graph import Graph
-from gradcheck.judge import gradient_rows, judge
-from gradcheck.ops import OPS
-from gradcheck.points import sample_point
-from gradcheck.probes import (
+from gradcheck.checking.engines import DEFAULT_TIME_LIMIT, Engine, load_engine
+from gradcheck.checking.judge import gradient_rows, judge
+from gradcheck.checking.probes import (
     accumulation_probe,
     deep_probe,
     local_derivative_probe,
     propagation_probe,
     value_probe,
 )
-from gradcheck.references import domain_problem, reference
+from gradcheck.checking.stateful import nn_probes, repeated_backward_probe
+from gradcheck.errors import PointError, UsageError
+from gradcheck.expr.graph import Graph
+from gradcheck.expr.ops import OPS
+from gradcheck.refs.points import sample_point
+from gradcheck.refs.references import domain_problem, reference
 from gradcheck.report import (
     FAIL,
     INCONCLUSIVE,
@@ -38,7 +39,6 @@ from gradcheck.report import (
     ExpressionReport,
     ExpressionResult,
 )
-from gradcheck.stateful import nn_probes, repeated_backward_probe
 
 Progress = Callable[[int, int], None]
 
@@ -149,7 +149,7 @@ def random_graph_check(
     progress: Progress | None = None,
 ) -> Check:
     """7. Random DAGs from Hypothesis; a failure is shrunk to a minimal graph."""
-    from gradcheck.random_graphs import run_random_graphs
+    from gradcheck.checking.random_graphs import run_random_graphs
 
     if not engine.supported:
         return Check("random-graphs", "propagation", SKIP, "the engine supports no op")
@@ -183,7 +183,7 @@ def random_graph_check(
 def _random_graphs_in_worker(
     target: Any, ops: list[str], seed: int, examples: int, max_nodes: int, limit: float
 ) -> Check:
-    from gradcheck.random_graphs import run_random_graphs
+    from gradcheck.checking.random_graphs import run_random_graphs
 
     engine = load_engine(target, limit)
     engine.supported = tuple(n for n in engine.supported if n in set(ops))
@@ -226,7 +226,7 @@ def check_expression(
     Raises `ExpressionError` for a bad expression and `PointError` when the
     given point is incomplete or outside the domain.
     """
-    from gradcheck.symbolic import derivative_formulas
+    from gradcheck.refs.symbolic import derivative_formulas
 
     graph = _as_graph(expression)
     text = expression if isinstance(expression, str) else graph.to_text()
@@ -264,7 +264,7 @@ def _as_graph(expression: str | Graph) -> Graph:
         raise UsageError(
             f"expected an expression string or a Graph, got {type(expression).__name__}"
         )
-    from gradcheck.parser import parse
+    from gradcheck.expr.parser import parse
 
     return parse(expression)
 
@@ -313,6 +313,6 @@ def _check_at(
 
 
 def _digits(value: Any) -> str:
-    from gradcheck.judge import digits
+    from gradcheck.checking.judge import digits
 
     return digits(value)

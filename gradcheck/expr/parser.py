@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gradcheck.errors import ExpressionError
-from gradcheck.graph import Graph, GraphBuilder
-from gradcheck.ops import FUNCTIONS
+from gradcheck.expr.graph import Graph, GraphBuilder
+from gradcheck.expr.ops import FUNCTIONS
 
 __all__ = ["MAX_DEPTH", "MAX_EXPONENT", "MAX_LENGTH", "MAX_OPERATORS", "parse"]
 

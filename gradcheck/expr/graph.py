@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.errors import ExpressionError
-from gradcheck.ops import ATOM, OPS, PRODUCT, SUM, UNARY
+from gradcheck.expr.ops import ATOM, OPS, PRODUCT, SUM, UNARY
 
 VAR, CONST = "var", "const"
 
@@ -215,7 +215,7 @@ def _leaf_constant(value: float | None, backend: str) -> Any:
         import mpmath
 
         return mpmath.mpf(value)
-    from gradcheck.ops import _exact
+    from gradcheck.expr.ops import _exact
 
     return _exact(value)
 

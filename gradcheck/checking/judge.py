@@ -16,11 +16,11 @@ from itertools import combinations
 
 import mpmath
 
-from gradcheck.engines import ENGINE_FAULTS, Engine, EngineTimeout, Run
+from gradcheck.checking.engines import ENGINE_FAULTS, Engine, EngineTimeout, Run
 from gradcheck.errors import PointError
-from gradcheck.graph import Graph, GraphBuilder, subgraph
-from gradcheck.ops import OPS
-from gradcheck.references import Reference, reference
+from gradcheck.expr.graph import Graph, GraphBuilder, subgraph
+from gradcheck.expr.ops import OPS
+from gradcheck.refs.references import Reference, reference
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, Counterexample, GradientRow
 
 DIGITS_SHOWN = 30

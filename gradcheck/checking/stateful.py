@@ -16,15 +16,15 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from gradcheck.engines import (
+from gradcheck.checking.engines import (
     ENGINE_FAULTS,
     Engine,
     EngineTimeout,
     read_float,
     time_limit,
 )
-from gradcheck.graph import GraphBuilder
-from gradcheck.references import reference
+from gradcheck.expr.graph import GraphBuilder
+from gradcheck.refs.references import reference
 from gradcheck.report import FAIL, PASS, SKIP, Check
 
 MLP_SHAPE = (3, [4, 4, 1])

@@ -1,0 +1,5 @@
+"""The checking: engine proxies, judging, diagnosis, probes and orchestration.
+
+Every engine call goes through `gradcheck.checking.engines.Engine`, which
+talks to an isolated worker process (`gradcheck.worker`).
+"""

@@ -1,0 +1,1 @@
+"""The expression model: the op table, expression graphs and the parser."""
