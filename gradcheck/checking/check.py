@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from gradcheck.checking.engines import DEFAULT_TIME_LIMIT, Engine, load_engine
+from gradcheck.checking.targets import SourceTarget
 from gradcheck.checking.judge import gradient_rows, judge
 from gradcheck.checking.probes import (
     accumulation_probe,
@@ -69,6 +70,24 @@ def check_engine(
     seed = _seed(seed)
     start = time.perf_counter()
     engine = load_engine(target, time_limit)
+    try:
+        return _check_loaded(engine, target, seed, start, examples, max_nodes, ops, jobs, progress)
+    finally:
+        if not isinstance(target, Engine):
+            engine.close()
+
+
+def _check_loaded(
+    engine: Engine,
+    target: Any,
+    seed: int,
+    start: float,
+    examples: int,
+    max_nodes: int,
+    ops: Sequence[str] | None,
+    jobs: int,
+    progress: Progress | None,
+) -> EngineReport:
     if ops is not None:
         unknown = sorted(set(ops) - set(OPS))
         if unknown:
@@ -153,7 +172,7 @@ def random_graph_check(
 
     if not engine.supported:
         return Check("random-graphs", "propagation", SKIP, "the engine supports no op")
-    if jobs > 1 and isinstance(target, str | None):
+    if jobs > 1 and isinstance(target, str | SourceTarget | None):
         shares = [
             examples // jobs + (1 if k < examples % jobs else 0) for k in range(jobs)
         ]
@@ -185,9 +204,9 @@ def _random_graphs_in_worker(
 ) -> Check:
     from gradcheck.checking.random_graphs import run_random_graphs
 
-    engine = load_engine(target, limit)
-    engine.supported = tuple(n for n in engine.supported if n in set(ops))
-    return run_random_graphs(engine, seed=seed, examples=examples, max_nodes=max_nodes)
+    with load_engine(target, limit) as engine:
+        engine.supported = tuple(n for n in engine.supported if n in set(ops))
+        return run_random_graphs(engine, seed=seed, examples=examples, max_nodes=max_nodes)
 
 
 def _merge(checks: list[Check]) -> Check:
@@ -231,6 +250,23 @@ def check_expression(
     graph = _as_graph(expression)
     text = expression if isinstance(expression, str) else graph.to_text()
     loaded = load_engine(engine)
+    try:
+        return _check_expression_on(loaded, graph, text, point, points, seed)
+    finally:
+        if not isinstance(engine, Engine):
+            loaded.close()
+
+
+def _check_expression_on(
+    loaded: Engine,
+    graph: Graph,
+    text: str,
+    point: Mapping[str, float] | None,
+    points: int,
+    seed: int | None,
+) -> ExpressionReport:
+    from gradcheck.refs.symbolic import derivative_formulas
+
     missing = sorted(graph.ops_used() - set(loaded.supported))
     if missing:
         reasons = "; ".join(

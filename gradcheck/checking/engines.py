@@ -1,109 +1,241 @@
-"""Load a user's autograd engine and run expression graphs on it.
+"""The engine as the checker sees it: a proxy to an isolated worker.
 
-The contract is duck-typed, as micrograd-style engines vary: `V(float)`,
-`.data`, `.grad` (0, 0.0 or None before backward), `.backward()`, Python
-operators, and whichever of tanh/exp/log/relu/sigmoid exist. Nothing here
-imports micrograd: the built-in engine is loaded by name like any other.
+The checker never holds an engine object. `Engine.run` sends a graph
+program (plain data) to the worker and gets plain numbers back: per-node
+values and gradients, or the engine's exception with where it was raised.
+A worker that dies or hangs is killed, reported as `WorkerCrash`, and
+restarted for the next request. Nothing here imports micrograd: the
+built-in engine is loaded by the worker from its own file, like any other.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.util
-import math
-import signal
-import sys
-import threading
-import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import count
-from pathlib import Path
 from typing import Any
 
+from gradcheck.checking.supervisor import (
+    DEFAULT_MEMORY_LIMIT,
+    Worker,
+    WorkerFailure,
+    fork_available,
+)
+from gradcheck.checking.targets import SourceTarget, Target, resolve
 from gradcheck.errors import EngineError
-from gradcheck.expr.graph import CONST, VAR, Graph
-from gradcheck.expr.ops import OPS
+from gradcheck.expr.graph import Graph
 
-DEFAULT_ENGINE = "micrograd"
+DEFAULT_ENGINE = None
 # Seconds one example may take on an engine before it counts as a hang.
 DEFAULT_TIME_LIMIT = 20.0
 # The limit once an engine has hung: enough for any sane graph of the probes.
 HUNG_TIME_LIMIT = 2.0
-
-_module_ids = count()
-
-
-# What a user's engine may raise that the checker reports instead of dying
-# from: any exception, and sys.exit() too. Ctrl-C still stops everything.
-ENGINE_FAULTS = (Exception, SystemExit)
+DEFAULT_IMPORT_TIMEOUT = 20.0
 
 
-class EngineTimeout(Exception):
-    """Raised inside an engine call that ran past its time limit."""
+class EngineFault(Exception):
+    """The engine raised while running a graph; plain data from the worker."""
+
+    def __init__(self, error: Mapping[str, Any]) -> None:
+        self.type_name = str(error.get("type", "Exception"))
+        self.text = str(error.get("message", self.type_name))
+        self.where: dict[str, Any] | None = error.get("where")
+        self.phase = str(error.get("phase", ""))
+        self.cause: str | None = error.get("cause")
+        super().__init__(self.text)
+
+    @property
+    def location(self) -> str:
+        if not self.where:
+            return ""
+        return f"{self.where['file']}:{self.where['line']} in {self.where['function']}"
+
+
+class WorkerCrash(Exception):
+    """The worker died or was killed on its deadline while running a graph."""
+
+    def __init__(self, message: str, phase: str, timeout: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.phase = phase
+        self.timeout = timeout
+
+
+# The old name: a hang is a crash of the kind `timeout`.
+EngineTimeout = WorkerCrash
 
 
 @dataclass
 class Run:
-    """One graph run on an engine: per-node values and gradients as floats."""
+    """One graph run on an engine: per-node values and gradients."""
 
     data: list[float]
     grads: list[float]
-    handles: list[Any] = field(repr=False)
+    # Nodes whose gradient the engine does not keep (None), counted as 0 above.
+    missing: list[bool] = field(default_factory=list)
+
+
+class _InProcess:
+    """The worker's request loop called directly: no isolation, no deadlines.
+
+    For platforms without fork, and for the benchmark that measures what
+    isolation costs.
+    """
+
+    alive = True
+    restarts = 0
+
+    def __init__(self, obj: Any = None) -> None:
+        from gradcheck.worker.serve import Session
+
+        self.session = Session()
+        self.session.extra["object"] = obj
+        self.output_lines: list[str] = []
+
+    def request(
+        self, message: dict[str, Any], deadline: float, *, first_deadline: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        from gradcheck.worker.serve import handle
+
+        yield from handle(self.session, message)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
 class Engine:
-    """A loaded engine: its Value class, what it supports, its MLP if any."""
+    """A loaded engine: what it supports, and the channel to its worker."""
 
     target: str
-    value_class: type
-    module: types.ModuleType | None
     supported: tuple[str, ...]
     unsupported: dict[str, str]
-    mlp: Any = None
+    broken: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_checked: list[str] = field(default_factory=list)
+    capabilities: dict[str, str] = field(default_factory=dict)
+    api: dict[str, str] = field(default_factory=dict)
+    storage: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] | None = None
+    file: str | None = None
+    class_name: str = "Value"
+    notes: list[str] = field(default_factory=list)
+    isolated: bool = True
     time_limit: float = DEFAULT_TIME_LIMIT
-    # Whether any op alone gets a correct gradient (found on demand by judge).
     propagates: bool | None = field(default=None, repr=False)
-    # Set after the first time limit is hit: later runs get a short limit,
-    # so one hanging op cannot stall every probe for the full time.
     hung: bool = field(default=False, repr=False)
+    channel: Any = field(default=None, repr=False)
+    load_request: dict[str, Any] = field(default_factory=dict, repr=False)
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT
 
     @property
     def limit(self) -> float:
         """Seconds one example may take now (short once the engine has hung)."""
         return min(self.time_limit, HUNG_TIME_LIMIT) if self.hung else self.time_limit
 
-    def value(self, x: float) -> Any:
-        return self.value_class(x)
+    @property
+    def mlp(self) -> bool:
+        """Whether the engine has a network class the nn probes can build."""
+        return self.network is not None
 
-    def build(self, graph: Graph, point: Mapping[str, float]) -> list[Any]:
-        """The engine's value for every node of `graph` at `point`."""
-        handles: list[Any] = []
-        for node in graph.nodes:
-            if node.op == VAR:
-                handles.append(self.value_class(point[node.name]))
-            elif node.op == CONST:
-                handles.append(self.value_class(_plain(node.constant)))
-            else:
-                args = [handles[a] for a in node.args]
-                handles.append(OPS[node.op].apply_engine(args, _plain(node.constant)))
-        return handles
+    @property
+    def unit_roundoff(self) -> float:
+        return float(self.storage.get("unit_roundoff", 2.0**-53))
 
-    def run(
-        self, graph: Graph, point: Mapping[str, float], backward: bool = True
-    ) -> Run:
-        """Build `graph`, backpropagate from its output, read every gradient."""
-        with time_limit(self.limit):
-            handles = self.build(graph, point)
-            if backward:
-                handles[-1].backward()
-        return Run(
-            data=[read_float(h, "data") for h in handles],
-            grads=[read_float(h, "grad") for h in handles],
-            handles=handles,
+    @property
+    def output(self) -> list[str]:
+        """The last lines the engine printed (captured, never on our stdout)."""
+        worker = self.channel
+        if isinstance(worker, Worker):
+            return list(worker.output.lines)
+        return []
+
+    # -- requests ------------------------------------------------------------
+
+    def _ask(self, message: dict[str, Any], deadline: float) -> Iterator[dict[str, Any]]:
+        """Answers to `message`; reloads the engine first after a crash."""
+        if not self.channel.alive:
+            self._reload()
+        yield from self.channel.request(message, deadline)
+
+    def _reload(self) -> None:
+        answers = list(
+            self.channel.request(self.load_request, self.import_timeout)
         )
+        if not answers or "refused" in answers[-1]:
+            raise EngineError(f"engine {self.target!r} no longer loads after a crash")
+
+    def run(self, graph: Graph, point: Mapping[str, float], backward: bool = True) -> Run:
+        """Build `graph` on the engine, backpropagate, read every gradient.
+
+        Raises `EngineFault` when the engine raises, `WorkerCrash` when its
+        worker dies or misses the deadline.
+        """
+        result = self.run_many([(graph, point, backward)])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def run_many(
+        self, items: Sequence[tuple[Graph, Mapping[str, float], bool]]
+    ) -> list[Run | EngineFault | WorkerCrash]:
+        """Several graphs in one request; a crash costs only its own item."""
+        results: list[Run | EngineFault | WorkerCrash] = []
+        while len(results) < len(items):
+            start = len(results)
+            batch = [program(g, p, b) for g, p, b in items[start:]]
+            try:
+                for answer in self._ask({"op": "run", "items": batch}, self.limit):
+                    if answer.get("done"):
+                        if "error" in answer or "internal" in answer:
+                            raise EngineError(
+                                f"worker error: {answer.get('internal') or answer['error']}"
+                            )
+                        break
+                    results.append(_as_result(answer))
+            except WorkerFailure as failure:
+                if failure.timeout:
+                    self.hung = True
+                results.append(WorkerCrash(failure.message, failure.phase, failure.timeout))
+        return results
+
+    def recipe(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Run a state or nn probe in the worker: {'result'|'skip'|'error': ...}."""
+        try:
+            answers = list(self._ask({"op": "recipe", "name": name, "params": dict(params)}, self.limit))
+        except WorkerFailure as failure:
+            if failure.timeout:
+                self.hung = True
+            return {"crash": WorkerCrash(failure.message, failure.phase, failure.timeout)}
+        return answers[-1] if answers else {"skip": "no answer"}
+
+    def close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def program(graph: Graph, point: Mapping[str, float], backward: bool = True) -> dict[str, Any]:
+    """A graph and a point as the plain data the worker builds."""
+    return {
+        "nodes": [[n.op, list(n.args), _plain(n.constant), n.name] for n in graph.nodes],
+        "point": {k: float(v) for k, v in point.items()},
+        "backward": backward,
+    }
+
+
+def _as_result(answer: Mapping[str, Any]) -> Run | EngineFault:
+    if "error" in answer:
+        return EngineFault(answer["error"])
+    grads = answer["grads"]
+    return Run(
+        data=[float(d) for d in answer["data"]],
+        grads=[0.0 if g is None else float(g) for g in grads],
+        missing=[g is None for g in grads],
+    )
 
 
 def _plain(constant: float | None) -> Any:
@@ -115,196 +247,105 @@ def _plain(constant: float | None) -> Any:
     return constant
 
 
-def read_float(handle: Any, attribute: str) -> float:
-    """`handle.data` or `handle.grad` as a float; None counts as 0."""
-    raw = getattr(handle, attribute)
-    if raw is None:
-        return 0.0
-    return float(raw)
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Interrupt the block with `EngineTimeout` after `seconds` (main thread).
-
-    Uses SIGALRM where it exists; elsewhere (Windows, worker threads) the
-    block simply runs without a limit.
-    """
-    usable = (
-        hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not seconds or not usable or signal.getitimer(signal.ITIMER_REAL)[0] > 0:
-        yield  # no limit asked, no SIGALRM here, or an outer limit is running
-        return
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise EngineTimeout(f"no answer within {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def load_engine(
-    target: str | type | types.ModuleType | Engine | None = None,
+    target: Any = None,
     time_limit_s: float = DEFAULT_TIME_LIMIT,
+    *,
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    api: Mapping[str, str] | None = None,
+    op_names: Mapping[str, str] | None = None,
+    isolate: bool = True,
 ) -> Engine:
-    """Load `path/to/file.py[:Class]`, `package.module[:Class]`, a class or module.
+    """Load `path/to/file.py[:Class]`, `notebook.ipynb[:Class]`, `package.module[:Class]`,
+    a class, or `load_source(...)`, in a fresh worker process.
 
-    The class defaults to `Value`. Raises `EngineError` with a one-line reason
-    when the target cannot be imported or has no usable Value class.
+    Raises `EngineError` with a one-line reason when the target cannot be
+    loaded or its leaves cannot be built, read or backpropagated.
     """
     if isinstance(target, Engine):
         return target
-    if target is None:
-        target = DEFAULT_ENGINE
-    module: types.ModuleType | None
-    if isinstance(target, type):
-        value_class = target
-        module = sys.modules.get(target.__module__)
-        name = f"{target.__module__}:{target.__qualname__}"
-    else:
-        if isinstance(target, types.ModuleType):
-            module, class_name, name = target, "Value", target.__name__
-        else:
-            module, class_name = _import_target(target)
-            name = target
-        found = getattr(module, class_name, None)
-        if not isinstance(found, type):
-            raise EngineError(f"engine {name!r} has no class {class_name!r}")
-        value_class = found
-    _check_contract(value_class, name)
-    supported, unsupported = detect_ops(value_class, time_limit_s)
-    mlp = getattr(module, "MLP", None) if module is not None else None
+    resolved = resolve(target)
+    request = {
+        "op": "load",
+        "target": resolved.spec,
+        "class_name": resolved.class_name,
+        "api": dict(api or {}),
+        "op_names": dict(op_names or {}),
+    }
+    isolated = isolate and (resolved.obj is None or fork_available())
+    channel: Any = (
+        Worker(memory_limit=memory_limit, obj=resolved.obj) if isolated else _InProcess(resolved.obj)
+    )
+    try:
+        answer, notes = _load(channel, request, resolved, import_timeout)
+    except BaseException:
+        channel.close()
+        raise
+    from gradcheck.expr.ops import OPS  # ops the references know; the rest wait
+
     return Engine(
-        name,
-        value_class,
-        module,
-        supported,
-        unsupported,
-        mlp if callable(mlp) else None,
-        time_limit_s,
+        target=resolved.shown,
+        supported=tuple(op for op in answer["supported"] if op in OPS),
+        unsupported={k: v for k, v in answer["unsupported"].items() if k in OPS},
+        broken={k: v for k, v in answer["broken"].items() if k in OPS},
+        not_checked=list(answer["not_checked"]),
+        capabilities=dict(answer["capabilities"]),
+        api=dict(answer["api"]),
+        storage=dict(answer["storage"]),
+        network=answer.get("network"),
+        file=answer.get("file") or answer.get("module_file"),
+        class_name=str(answer.get("class", "Value")),
+        notes=[*notes, *answer.get("notes", [])],
+        isolated=isolated,
+        time_limit=time_limit_s,
+        channel=channel,
+        load_request=request,
+        import_timeout=import_timeout,
     )
 
 
-def _import_target(target: str) -> tuple[types.ModuleType, str]:
-    head, colon, tail = target.rpartition(":")
-    # A trailing ":Name" picks the class; any other colon (C:\\) is the path's.
-    spec, class_name = (head, tail) if colon and tail.isidentifier() else (target, "")
-    if spec.startswith(("/", ".", "~")) or spec.endswith(".py") or "/" in spec:
-        return _import_file(Path(spec).expanduser()), class_name or "Value"
-    if not spec or not all(part.isidentifier() for part in spec.split(".")):
-        raise EngineError(
-            f"not an engine target: {target!r} "
-            "(expected path/to/file.py[:Class] or package.module[:Class])"
+def _load(
+    channel: Any, request: dict[str, Any], resolved: Target, import_timeout: float
+) -> tuple[dict[str, Any], list[str]]:
+    notes: list[str] = []
+    try:
+        answers = list(channel.request(request, import_timeout))
+    except WorkerFailure as failure:
+        if not (failure.timeout and resolved.spec["kind"] in ("file", "module")):
+            raise EngineError(f"cannot load engine {resolved.shown!r}: {failure.message}") from None
+        notes.append(
+            f"importing took more than {import_timeout:g} s (top-level code such as "
+            "a training loop?): loaded its definitions only"
         )
-    try:
-        module = importlib.import_module(spec)
-    except BaseException as err:  # a module may even call sys.exit() on import
-        if isinstance(err, KeyboardInterrupt):
-            raise
-        raise EngineError(f"cannot import engine {spec!r}: {_one_line(err)}") from err
-    return module, class_name or "Value"
-
-
-def _import_file(path: Path) -> types.ModuleType:
-    if not path.is_file():
-        raise EngineError(f"engine file not found: {path}")
-    module_name = f"_gradcheck_engine_{next(_module_ids)}_{_safe(path.stem)}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise EngineError(f"cannot load engine file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look here
-    try:
-        with time_limit(DEFAULT_TIME_LIMIT):
-            spec.loader.exec_module(module)
-    except BaseException as err:
-        sys.modules.pop(module_name, None)
-        if isinstance(err, KeyboardInterrupt):
-            raise
-        raise EngineError(f"cannot load engine file {path}: {_one_line(err)}") from err
-    return module
-
-
-def load_source(name: str, source: str) -> types.ModuleType:
-    """Load an engine from source text (the mutant gallery uses this)."""
-    module_name = f"_gradcheck_engine_{next(_module_ids)}_{_safe(name)}"
-    module = types.ModuleType(module_name)
-    module.__file__ = f"<{name}>"
-    sys.modules[module_name] = module
-    try:
-        exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-    except ENGINE_FAULTS as err:
-        sys.modules.pop(module_name, None)
-        raise EngineError(f"cannot load engine {name!r}: {_one_line(err)}") from err
-    return module
-
-
-def _safe(stem: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in stem)
-
-
-def _one_line(err: BaseException) -> str:
-    text = f"{type(err).__name__}: {err}".splitlines()[0]
-    if isinstance(err, SyntaxError) and err.lineno:
-        text += f" (line {err.lineno})"
-    return text
-
-
-def _check_contract(value_class: type, name: str) -> None:
-    try:
-        with time_limit(DEFAULT_TIME_LIMIT):
-            x = value_class(1.5)
-            data = read_float(x, "data")
-            read_float(x, "grad")
-            (x * 2.0 if _has(x, "__mul__") else x).backward()
-    except EngineTimeout:
-        raise EngineError(f"engine {name!r}: Value(1.5) or backward() hangs") from None
-    except ENGINE_FAULTS as err:
-        raise EngineError(
-            f"engine {name!r} does not follow the Value contract "
-            f"(V(1.5), .data, .grad, .backward()): {_one_line(err)}"
-        ) from err
-    if not math.isclose(data, 1.5):
-        raise EngineError(f"engine {name!r}: Value(1.5).data is {data!r}")
-
-
-def _has(x: Any, attribute: str) -> bool:
-    return hasattr(type(x), attribute)
-
-
-_PROBE_ARGS = {1: (0.7,), 2: (0.7, 1.3)}
-_PROBE_CONSTANT = {"pow": 2}
-
-
-def detect_ops(
-    value_class: type, limit: float = DEFAULT_TIME_LIMIT
-) -> tuple[tuple[str, ...], dict[str, str]]:
-    """Which ops of the table the engine supports, and why the others fail.
-
-    Only a missing method or operator (TypeError, AttributeError,
-    NotImplementedError) counts as unsupported; any other exception means
-    the op exists but misbehaves, which the probes report as a crash.
-    """
-    supported: list[str] = []
-    unsupported: dict[str, str] = {}
-    for name, op in OPS.items():
-        args = [value_class(a) for a in _PROBE_ARGS[op.arity]]
+        request["target"] = {**resolved.spec, "definitions_only": True}
         try:
-            with time_limit(limit):
-                result = op.apply_engine(args, _PROBE_CONSTANT.get(name, 3))
-            if result is NotImplemented or not hasattr(result, "data"):
-                raise TypeError("returns no Value")
-        except (TypeError, AttributeError, NotImplementedError) as err:
-            unsupported[name] = _one_line(err)
-            continue
-        except ENGINE_FAULTS:
-            pass  # exists but raises: the probes will report it as a crash
-        supported.append(name)
-    return tuple(supported), unsupported
+            answers = list(channel.request(request, import_timeout))
+        except WorkerFailure as again:
+            raise EngineError(f"cannot load engine {resolved.shown!r}: {again.message}") from None
+    answer = answers[-1] if answers else {}
+    if "refused" in answer:
+        raise EngineError(f"engine {resolved.shown!r}: {answer['refused']}")
+    if "error" in answer or "internal" in answer:
+        detail = answer.get("internal") or answer["error"].get("message")
+        raise EngineError(f"engine {resolved.shown!r} failed while loading: {detail}")
+    return answer, notes
+
+
+def load_source(name: str, source: str) -> SourceTarget:
+    """An engine given as source text (the mutant gallery uses this)."""
+    return SourceTarget(name, source)
+
+
+__all__ = [
+    "DEFAULT_TIME_LIMIT",
+    "Engine",
+    "EngineFault",
+    "EngineTimeout",
+    "Run",
+    "SourceTarget",
+    "WorkerCrash",
+    "load_engine",
+    "load_source",
+    "program",
+]

@@ -16,7 +16,7 @@ from itertools import combinations
 
 import mpmath
 
-from gradcheck.checking.engines import ENGINE_FAULTS, Engine, EngineTimeout, Run
+from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.errors import PointError
 from gradcheck.expr.graph import Graph, GraphBuilder, subgraph
 from gradcheck.expr.ops import OPS
@@ -68,21 +68,12 @@ def judge(
         return Outcome(INCONCLUSIVE, hint=ref.disagreement or "", reference=ref)
     try:
         run = engine.run(graph, point, backward=not values_only)
-    except RecursionError:
-        hint = (
-            f"RecursionError on a graph {graph.depth()} deep: backward() or its "
-            "topological sort recurses over the graph's depth; walk it with an "
-            "explicit stack instead"
-        )
-        return _crashed(graph, point, ref, "propagation", hint, "RecursionError")
-    except EngineTimeout as err:
-        engine.hung = True
-        hint = f"the engine hangs on this graph ({err})"
-        return _crashed(graph, point, ref, "crash", hint, "timeout")
-    except ENGINE_FAULTS as err:  # the user's engine may raise anything at all
-        message = f"{type(err).__name__}: {err}".splitlines()[0]
-        hint = f"the engine raised {message}"
-        return _crashed(graph, point, ref, "crash", hint, message)
+    except EngineFault as fault:
+        category, hint = fault_hint(fault, graph)
+        return _crashed(graph, point, ref, category, hint, fault.text)
+    except WorkerCrash as crash:
+        hint = crash_hint(crash, graph)
+        return _crashed(graph, point, ref, "crash", hint, crash.message)
 
     rows = gradient_rows(graph, run, ref, formulas)
     bad_value = _first_wrong_value(graph, run, ref)
@@ -108,6 +99,33 @@ def judge(
             smaller.counterexample.hint = hint
             return Outcome(FAIL, category, hint, smaller.counterexample, run, ref)
     return _fail(graph, point, run, ref, rows, category, hint, divergent)
+
+
+def fault_hint(fault: EngineFault, graph: Graph) -> tuple[str, str]:
+    """(category, hint) for an exception the engine raised on `graph`."""
+    if fault.type_name == "RecursionError":
+        return "propagation", (
+            f"RecursionError on a graph {graph.depth()} deep: backward() or its "
+            "topological sort recurses over the graph's depth; walk it with an "
+            "explicit stack instead"
+        )
+    where = f" at {fault.location}" if fault.location else ""
+    during = f" {fault.phase}" if fault.phase else ""
+    hint = f"the engine raised {fault.text}{where}{during}"
+    if fault.cause:
+        hint += f": {fault.cause}"
+    return "crash", hint
+
+
+def crash_hint(crash: WorkerCrash, graph: Graph) -> str:
+    """The words for a worker that died or hung on `graph`."""
+    size = f"a {graph.depth():,}-deep graph" if graph.depth() > 50 else graph.to_text()
+    if len(size) > 80:
+        size = f"a graph of {len(graph):,} nodes"
+    where = f" {crash.phase}" if crash.phase else ""
+    if crash.timeout:
+        return f"the engine hangs{where} on {size} ({crash.message})"
+    return f"{crash.message}{where} on {size}: the worker died and was restarted"
 
 
 def gradient_rows(

@@ -1,0 +1,57 @@
+"""Build graph programs on the engine, backpropagate, read every number.
+
+A program is plain data from the parent: nodes in topological order, each
+`[op, operand indices, constant, variable name]`, and the point. The answer
+is plain data too: per-node values and gradients (None where the engine
+keeps no gradient), or the engine's exception and where it was raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gradcheck.worker.api import Api
+from gradcheck.worker.apply import apply_op
+from gradcheck.worker.contract import describe_error
+
+# Phases, written to the status page so a crash can say where it happened.
+BUILD, BACKWARD, READ = 2, 3, 4
+PHASE_NAMES = {
+    BUILD: "while building the graph",
+    BACKWARD: "in backward()",
+    READ: "while reading gradients",
+}
+
+
+def run_program(
+    cls: type, api: Api, program: dict[str, Any], mark: Callable[[int], None]
+) -> dict[str, Any]:
+    """One graph on the engine: values and gradients, or the exception."""
+    point = program["point"]
+    wrap = (lambda c: api.make(cls, c)) if api.wrap_constants else None
+    handles: list[Any] = []
+    phase = BUILD
+    mark(BUILD)
+    try:
+        for op, args, constant, name in program["nodes"]:
+            if op == "var":
+                handles.append(api.make(cls, point[name]))
+            elif op == "const":
+                handles.append(api.make(cls, constant))
+            else:
+                operands = [handles[a] for a in args]
+                handles.append(apply_op(op, operands, constant, api.op_names, wrap))
+        data = [api.read_data(h) for h in handles]
+        if program.get("backward", True):
+            phase = BACKWARD
+            mark(BACKWARD)
+            api.backward(handles[-1])
+        phase = READ
+        mark(READ)
+        grads = [api.read_grad(h) for h in handles]
+    except BaseException as err:
+        error = describe_error(err)
+        error["phase"] = PHASE_NAMES[phase]
+        return {"error": error}
+    return {"data": data, "grads": grads}

@@ -1,0 +1,212 @@
+"""The worker's request loop: load once, then run batches until told to stop.
+
+Requests and answers are frames on two private pipes (`protocol`). A batch
+answers item by item, so the parent's deadline runs per item and a crash
+loses only the item it happened in. Anything the engine raises, any
+`BaseException` included, becomes an answer; only the parent ends the worker.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import resource
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradcheck.worker import protocol
+from gradcheck.worker.api import Api
+from gradcheck.worker.contract import (
+    ContractError,
+    check_contract,
+    describe_error,
+    detect_ops,
+    find_class,
+    storage,
+)
+from gradcheck.worker.loading import LoadError, load
+from gradcheck.worker.recipes import NN_RECIPES, RECIPES, RecipeError, network_info
+from gradcheck.worker.runner import run_program
+
+STATUS = struct.Struct("<ii")  # item index, phase
+LOADING, RECIPE = 1, 5
+
+
+@dataclass
+class Session:
+    """The loaded engine and the status page the parent reads after a crash."""
+
+    mark_page: Callable[[int, int], None] = lambda item, phase: None
+    cls: type | None = None
+    api: Api | None = None
+    module: Any = None
+    item: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def mark(self, phase: int) -> None:
+        self.mark_page(self.item, phase)
+
+
+Handler = Callable[[Session, dict[str, Any]], Iterator[dict[str, Any]]]
+
+
+def handle_load(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    session.mark_page(0, LOADING)
+    target = request["target"]
+    try:
+        if target["kind"] == "object":  # a class handed over in memory (fork)
+            cls = session.extra["object"]
+            module = sys.modules.get(cls.__module__)
+            file, notes = getattr(module, "__file__", None), []
+        else:
+            loaded = load(target)
+            module, file, notes = loaded.module, loaded.file, loaded.notes
+            cls, found_notes = find_class(module, request.get("class_name"))
+            notes += found_notes
+        api = check_contract(cls, request.get("api"))
+        api.op_names = dict(request.get("op_names") or {})
+        caps = detect_ops(cls, api)
+    except (LoadError, ContractError) as err:
+        yield {"done": True, "refused": str(err), "kind": type(err).__name__}
+        return
+    session.cls, session.api, session.module = cls, api, module
+    try:
+        source_file = _source_file(cls) or file
+    except Exception:
+        source_file = file
+    yield {
+        "done": True,
+        "class": getattr(cls, "__qualname__", "?"),
+        "file": source_file,
+        "module_file": file,
+        "notes": notes,
+        "api": api.describe(),
+        "supported": caps.supported,
+        "unsupported": caps.unsupported,
+        "broken": caps.broken,
+        "not_checked": caps.not_checked,
+        "capabilities": caps.capabilities,
+        "storage": storage(cls, api),
+        "network": network_info(module) if module is not None else None,
+        "python": sys.version.split()[0],
+    }
+
+
+def _source_file(cls: type) -> str | None:
+    import inspect
+
+    try:
+        return inspect.getsourcefile(cls)
+    except (TypeError, OSError):
+        return None
+
+
+def handle_run(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    assert session.cls is not None and session.api is not None
+    for index, program in enumerate(request["items"]):
+        session.item = index
+        yield {"i": index, **run_program(session.cls, session.api, program, session.mark)}
+    yield {"done": True}
+
+
+def handle_recipe(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    assert session.cls is not None and session.api is not None
+    session.item = 0
+    session.mark(RECIPE)
+    name, params = request["name"], request.get("params", {})
+    try:
+        if name in RECIPES:
+            result = RECIPES[name](session.cls, session.api, params)
+        else:
+            result = NN_RECIPES[name](session.cls, session.api, session.module, params)
+    except RecipeError as err:
+        yield {"done": True, "skip": str(err)}
+        return
+    except BaseException as err:
+        yield {"done": True, "error": describe_error(err)}
+        return
+    yield {"done": True, "result": result}
+
+
+HANDLERS: dict[str, Handler] = {
+    "load": handle_load,
+    "run": handle_run,
+    "recipe": handle_recipe,
+}
+
+
+def handle(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Answers to one request; never raises (the loop must survive anything)."""
+    kind = request.get("op", "")
+    handler = HANDLERS.get(kind)
+    if handler is None and kind.startswith("tensor"):
+        import gradcheck.worker.tensor  # noqa: F401  (registers its handlers)
+
+        handler = HANDLERS.get(kind)
+    if handler is None:
+        yield {"done": True, "internal": f"unknown request {kind!r}"}
+        return
+    try:
+        yield from handler(session, request)
+    except BaseException as err:
+        yield {"done": True, "error": describe_error(err)}
+
+
+def serve(request_fd: int, answer_fd: int, session: Session) -> None:
+    """Answer requests until the parent closes the channel or says stop."""
+    send, receive = protocol.send, protocol.receive  # bound before the engine loads
+    while True:
+        try:
+            request = receive(request_fd)
+        except (protocol.ChannelClosed, OSError):
+            return
+        except BaseException:  # an engine thread may interrupt us: keep serving
+            continue
+        if request.get("op") == "stop":
+            return
+        for answer in handle(session, request):
+            try:
+                send(answer_fd, answer)
+            except (TypeError, ValueError) as err:  # a value JSON cannot hold
+                send(answer_fd, {"done": True, "internal": f"unsendable answer: {err}"})
+                break
+
+
+def status_page(path: str) -> Callable[[int, int], None]:
+    """The shared page where the worker notes what it is doing (crash reports)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        page = mmap.mmap(fd, STATUS.size)
+    finally:
+        os.close(fd)
+    pack = STATUS.pack_into
+
+    def mark(item: int, phase: int) -> None:
+        pack(page, 0, item, phase)
+
+    return mark
+
+
+def limit_memory(limit: int) -> None:
+    if limit > 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ValueError, OSError):
+            pass
+
+
+def main(argv: list[str]) -> None:
+    """Entry point: `worker REQUEST_FD ANSWER_FD STATUS_PATH MEMORY_LIMIT`."""
+    request_fd, answer_fd = int(argv[0]), int(argv[1])
+    limit_memory(int(argv[3]))
+    session = Session(mark_page=status_page(argv[2]))
+    try:
+        serve(request_fd, answer_fd, session)
+    finally:
+        try:
+            sys.stdout.flush()
+        finally:
+            os._exit(0)  # engine threads, atexit hooks and finalizers do not run
