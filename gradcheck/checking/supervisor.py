@@ -92,6 +92,7 @@ class Worker:
     def __init__(
         self, *, memory_limit: int = DEFAULT_MEMORY_LIMIT, obj: Any = None
     ) -> None:
+        self._pid = 0
         self.memory_limit = memory_limit
         self.obj = obj  # a class to hand over by fork, or None
         self.token = secrets.token_hex(16)
@@ -165,6 +166,9 @@ class Worker:
             serve(request_r, answer_w, session)
         finally:
             os._exit(0)
+
+    def __del__(self) -> None:
+        self.close()
 
     def close(self) -> None:
         """Kill the worker, its process group and anything it started."""
