@@ -806,9 +806,7 @@ def _apply_pick(
                 f"class {name} is only in cells that do not parse: "
                 f"cell {_ranges(broken)}"
             )
-        classes = sorted(
-            {_class_name(s) for s in found.stmts if s.kind == "class"}
-        )
+        classes = sorted({_class_name(s) for s in found.stmts if s.kind == "class"})
         listing = ", ".join(classes) if classes else "none"
         raise SourceError(f"no class {name} in {path} (classes: {listing})")
     if cell is None:

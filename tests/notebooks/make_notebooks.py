@@ -65,7 +65,7 @@ class Value:
             node._backward()
 '''
 
-ADD_ONLY_VALUE = '''\
+ADD_ONLY_VALUE = """\
 class Value:
     def __init__(self, data, _children=(), _op=""):
         self.data = data
@@ -85,7 +85,7 @@ class Value:
 
         out._backward = _backward
         return out
-'''
+"""
 
 STUB_VALUE = '''\
 class Value:
