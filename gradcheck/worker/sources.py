@@ -31,6 +31,7 @@ Runs inside the isolated worker, so only the standard library is imported.
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
 import heapq
 import importlib.util
@@ -589,18 +590,25 @@ class _Builder:
     def __init__(self, stmts: list[_Stmt]) -> None:
         self.candidates = list(stmts)
         self.removed: list[tuple[_Stmt, str, str]] = []  # stmt, name, why
+        self._by_name: dict[str, list[_Stmt]] | None = None
 
     def binder(self, stmt: _Stmt, name: str) -> _Stmt | None:
-        """The statement whose binding of `name` `stmt` sees when it runs."""
-        before = after = None
-        for other in self.candidates:
-            if other is stmt or name not in other.binds:
-                continue
-            if other.index < stmt.index:
-                before = other
-            else:
-                after = other
-        return before or after
+        """The statement whose binding of `name` `stmt` sees when it runs.
+
+        The last binding before it; failing that (a notebook run out of
+        order), the last binding anywhere, and the statement moves after it.
+        """
+        if self._by_name is None:
+            self._by_name = {}
+            for other in self.candidates:
+                for bound in other.binds:
+                    self._by_name.setdefault(bound, []).append(other)
+        binders = self._by_name.get(name, [])
+        at = bisect.bisect_left(binders, stmt.index, key=lambda b: b.index)
+        if at > 0:
+            return binders[at - 1]
+        later = [b for b in binders[at:] if b is not stmt]
+        return later[-1] if later else None
 
     def prune(self) -> None:
         """Leave out statements needing names that nothing kept can bind."""
@@ -612,6 +620,7 @@ class _Builder:
                 why = self._unmet(stmt, star)
                 if why is not None:
                     self.candidates.remove(stmt)
+                    self._by_name = None
                     self.removed.append((stmt, *why))
                     changed = True
 
@@ -663,9 +672,10 @@ class _Builder:
                 if source is None or source not in after or source is stmt:
                     continue
                 after[stmt].add(source)
-                for other in live:
-                    later = other.index > stmt.index and other is not source
-                    if later and name in other.binds:
+                # A later rebinding must not run before this statement reads it.
+                since = max(stmt.index, source.index)
+                for other in self._by_name.get(name, []) if self._by_name else []:
+                    if other.index > since and other in after:
                         after[other].add(stmt)
         waiting = {s: len(deps) for s, deps in after.items()}
         users: dict[_Stmt, list[_Stmt]] = {s: [] for s in live}
