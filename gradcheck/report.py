@@ -147,21 +147,60 @@ class Check:
         }
 
 
+# Exit codes, as ruff and mypy, plus one for "nothing was verified".
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
+
+@dataclass
+class Limit:
+    """Right in the normal range, failing beyond a measured bound.
+
+    Not an error unless asked (`--strict`, `--min-depth`, `--range`).
+    """
+
+    name: str
+    category: str
+    message: str
+    bound: float | None = None
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "category": self.category,
+            "message": self.message,
+            "bound": self.bound,
+            "hint": self.hint,
+        }
+
+
 class _Verdict:
-    """`status` and `ok` for a report made of parts that pass or fail."""
+    """`status`, `ok` and the exit code for a report made of parts."""
 
     def _parts(self) -> list[Any]:
         raise NotImplementedError
 
     @property
     def status(self) -> str:
-        """'fail' when any part failed, else 'pass'."""
-        return FAIL if any(p.status == FAIL for p in self._parts()) else PASS
+        """'fail' when any part failed, 'inconclusive' when one verified nothing."""
+        parts = self._parts()
+        if any(p.status == FAIL for p in parts):
+            return FAIL
+        if any(p.status == INCONCLUSIVE for p in parts):
+            return INCONCLUSIVE
+        return PASS
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed."""
+        """True when every part passed (or was skipped for a documented reason)."""
         return self.status == PASS
+
+    def exit_code(self, strict: bool = False) -> int:
+        """0 pass, 1 a check failed (or a limit under `strict`), 3 nothing verified."""
+        status = self.status
+        if status == FAIL or (strict and getattr(self, "limits", None)):
+            return EXIT_FAIL
+        return EXIT_INCONCLUSIVE if status == INCONCLUSIVE else EXIT_PASS
 
 
 @dataclass
@@ -175,9 +214,27 @@ class EngineReport(_Verdict):
     checks: list[Check] = field(default_factory=list)
     info: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    limits: list[Limit] = field(default_factory=list)
+    # Where and how the engine ran: in a worker process, loaded from this file.
+    isolated: bool = True
+    engine_file: str | None = None
+    notes: list[str] = field(default_factory=list)
+    output_tail: list[str] = field(default_factory=list)
+    api: dict[str, str] = field(default_factory=dict)
+    not_checked: list[str] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
 
     def _parts(self) -> list[Any]:
         return self.checks
+
+    def __repr__(self) -> str:
+        failed = ", ".join(f"{c.name} ({c.category})" for c in self.failures)
+        return (
+            f"<EngineReport {self.engine}: {self.status}, {len(self.checks)} checks"
+            + (f", failed: {failed}" if failed else "")
+            + (f", {len(self.limits)} limits" if self.limits else "")
+            + ">"
+        )
 
     @property
     def failures(self) -> list[Check]:
@@ -196,6 +253,12 @@ class EngineReport(_Verdict):
             },
             "info": self.info,
             "checks": [c.to_dict() for c in self.checks],
+            "limits": [limit.to_dict() for limit in self.limits],
+            "isolated": self.isolated,
+            "engine_file": self.engine_file,
+            "notes": list(self.notes),
+            "api": dict(self.api),
+            "not_checked": list(self.not_checked),
         }
 
 

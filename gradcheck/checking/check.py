@@ -12,12 +12,20 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from gradcheck.checking.engines import DEFAULT_TIME_LIMIT, Engine, load_engine
-from gradcheck.checking.targets import SourceTarget
+from gradcheck.checking.engines import (
+    DEFAULT_IMPORT_TIMEOUT,
+    DEFAULT_TIME_LIMIT,
+    Engine,
+    EngineFault,
+    load_engine,
+)
 from gradcheck.checking.judge import gradient_rows, judge
+from gradcheck.checking.limits import depth_findings, range_findings
 from gradcheck.checking.probes import (
+    DEEP,
     accumulation_probe,
     deep_probe,
     local_derivative_probe,
@@ -25,7 +33,9 @@ from gradcheck.checking.probes import (
     value_probe,
 )
 from gradcheck.checking.stateful import nn_probes, repeated_backward_probe
-from gradcheck.errors import PointError, UsageError
+from gradcheck.checking.supervisor import DEFAULT_MEMORY_LIMIT
+from gradcheck.checking.targets import SourceTarget
+from gradcheck.errors import EngineError, PointError, UsageError
 from gradcheck.expr.graph import Graph
 from gradcheck.expr.ops import OPS
 from gradcheck.refs.points import sample_point
@@ -58,6 +68,14 @@ def check_engine(
     jobs: int = 1,
     time_limit: float = DEFAULT_TIME_LIMIT,
     progress: Progress | None = None,
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    strict: bool = False,
+    min_depth: int | None = None,
+    range_limit: float | None = None,
+    api: Mapping[str, str] | None = None,
+    op_names: Mapping[str, str] | None = None,
+    checks: Sequence[str] | None = None,
 ) -> EngineReport:
     """Check an engine: every probe, then `examples` random graphs.
 
@@ -69,9 +87,30 @@ def check_engine(
         raise UsageError("examples >= 0, max_nodes >= 1, jobs >= 1 and time_limit > 0")
     seed = _seed(seed)
     start = time.perf_counter()
-    engine = load_engine(target, time_limit)
+    engine = load_engine(
+        target,
+        time_limit,
+        import_timeout=import_timeout,
+        memory_limit=memory_limit,
+        api=api,
+        op_names=op_names,
+    )
+    options = _Options(
+        min_depth, range_limit, strict, tuple(checks) if checks else None
+    )
     try:
-        return _check_loaded(engine, target, seed, start, examples, max_nodes, ops, jobs, progress)
+        return _check_loaded(
+            engine,
+            target,
+            seed,
+            start,
+            examples,
+            max_nodes,
+            ops,
+            jobs,
+            progress,
+            options,
+        )
     finally:
         if not isinstance(target, Engine):
             engine.close()
@@ -87,7 +126,9 @@ def _check_loaded(
     ops: Sequence[str] | None,
     jobs: int,
     progress: Progress | None,
+    options: _Options,
 ) -> EngineReport:
+    min_depth, range_limit = options.min_depth, options.range_limit
     if ops is not None:
         unknown = sorted(set(ops) - set(OPS))
         if unknown:
@@ -95,9 +136,23 @@ def _check_loaded(
                 f"unknown op(s): {', '.join(unknown)}; known: {', '.join(OPS)}"
             )
         engine.supported = tuple(n for n in engine.supported if n in set(ops))
-    report = EngineReport(
-        engine.target, seed, list(engine.supported), dict(engine.unsupported)
-    )
+    report = _new_report(engine, seed)
+    if not {"add", "mul"} <= set(engine.supported):
+        raise EngineError(
+            f"engine {engine.target!r} has no usable ops: + and * between two "
+            "Values are needed to build any graph"
+            + "".join(
+                f"; {op}: {why}"
+                for op, why in engine.unsupported.items()
+                if op in ("add", "mul")
+            )
+            + "".join(
+                f"; {op}: {b.get('message')}"
+                for op, b in engine.broken.items()
+                if op in ("add", "mul")
+            )
+        )
+    report.checks.extend(broken_op_checks(engine))
     rng = random.Random(seed)
     report.checks.append(value_probe(engine, rng))
     # x * c goes first: the other ops are scaled by it to test out.grad use.
@@ -109,7 +164,17 @@ def _check_loaded(
         report.checks.append(check)
     report.checks.append(accumulation_probe(engine, rng))
     report.checks.append(propagation_probe(engine, rng))
-    report.checks.append(deep_probe(engine, rng))
+    depth_check, depth_limit = depth_findings(engine, min_depth=min_depth)
+    report.checks.append(depth_check)
+    if depth_limit is not None:
+        report.limits.append(depth_limit)
+    if depth_limit is None or (depth_limit.bound or 0) >= DEEP:
+        report.checks.append(deep_probe(engine, rng))
+    else:  # the reference check of a deep chain, as deep as the engine goes
+        report.checks.append(deep_probe(engine, rng, int(depth_limit.bound or 0)))
+    range_checks, range_limits = range_findings(engine, range_limit)
+    report.checks.extend(range_checks)
+    report.limits.extend(range_limits)
     repeated, semantics = repeated_backward_probe(engine, rng)
     report.checks.append(repeated)
     report.info["repeated backward"] = semantics
@@ -133,8 +198,50 @@ def _check_loaded(
             )
         )
     _mark_repeated_failures(report)
+    report.output_tail = engine.output
     report.seconds = time.perf_counter() - start
     return report
+
+
+@dataclass(frozen=True)
+class _Options:
+    min_depth: int | None
+    range_limit: float | None
+    strict: bool
+    checks: tuple[str, ...] | None
+
+
+def _new_report(engine: Engine, seed: int) -> EngineReport:
+    """An empty report that says where and how the engine ran."""
+    unsupported = dict(engine.unsupported)
+    unsupported.update(engine.capabilities)
+    return EngineReport(
+        engine.target,
+        seed,
+        list(engine.supported),
+        unsupported,
+        isolated=engine.isolated,
+        engine_file=engine.file,
+        notes=list(engine.notes),
+        api=dict(engine.api),
+        not_checked=list(engine.not_checked),
+        broken={op: str(b.get("message")) for op, b in engine.broken.items()},
+    )
+
+
+def broken_op_checks(engine: Engine) -> list[Check]:
+    """Ops the class defines but that raise: crash errors, not "unsupported"."""
+    checks = []
+    for op, broken in engine.broken.items():
+        fault = EngineFault(broken)
+        where = f" at {fault.location}" if fault.location else ""
+        message = f"{op} is defined but raises {fault.text}{where}"
+        if fault.cause:
+            message += f": {fault.cause}"
+        elif fault.type_name == "NameError":
+            message = f"{op}: {fault.text}"
+        checks.append(Check(f"defined[{op}]", "crash", FAIL, message, examples=1))
+    return checks
 
 
 def _mark_repeated_failures(report: EngineReport) -> None:
@@ -206,7 +313,9 @@ def _random_graphs_in_worker(
 
     with load_engine(target, limit) as engine:
         engine.supported = tuple(n for n in engine.supported if n in set(ops))
-        return run_random_graphs(engine, seed=seed, examples=examples, max_nodes=max_nodes)
+        return run_random_graphs(
+            engine, seed=seed, examples=examples, max_nodes=max_nodes
+        )
 
 
 def _merge(checks: list[Check]) -> Check:
@@ -245,7 +354,6 @@ def check_expression(
     Raises `ExpressionError` for a bad expression and `PointError` when the
     given point is incomplete or outside the domain.
     """
-    from gradcheck.refs.symbolic import derivative_formulas
 
     graph = _as_graph(expression)
     text = expression if isinstance(expression, str) else graph.to_text()

@@ -92,7 +92,11 @@ class _InProcess:
         self.output_lines: list[str] = []
 
     def request(
-        self, message: dict[str, Any], deadline: float, *, first_deadline: float | None = None
+        self,
+        message: dict[str, Any],
+        deadline: float,
+        *,
+        first_deadline: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         from gradcheck.worker.serve import handle
 
@@ -150,20 +154,22 @@ class Engine:
 
     # -- requests ------------------------------------------------------------
 
-    def _ask(self, message: dict[str, Any], deadline: float) -> Iterator[dict[str, Any]]:
+    def _ask(
+        self, message: dict[str, Any], deadline: float
+    ) -> Iterator[dict[str, Any]]:
         """Answers to `message`; reloads the engine first after a crash."""
         if not self.channel.alive:
             self._reload()
         yield from self.channel.request(message, deadline)
 
     def _reload(self) -> None:
-        answers = list(
-            self.channel.request(self.load_request, self.import_timeout)
-        )
+        answers = list(self.channel.request(self.load_request, self.import_timeout))
         if not answers or "refused" in answers[-1]:
             raise EngineError(f"engine {self.target!r} no longer loads after a crash")
 
-    def run(self, graph: Graph, point: Mapping[str, float], backward: bool = True) -> Run:
+    def run(
+        self, graph: Graph, point: Mapping[str, float], backward: bool = True
+    ) -> Run:
         """Build `graph` on the engine, backpropagate, read every gradient.
 
         Raises `EngineFault` when the engine raises, `WorkerCrash` when its
@@ -194,17 +200,25 @@ class Engine:
             except WorkerFailure as failure:
                 if failure.timeout:
                     self.hung = True
-                results.append(WorkerCrash(failure.message, failure.phase, failure.timeout))
+                results.append(
+                    WorkerCrash(failure.message, failure.phase, failure.timeout)
+                )
         return results
 
     def recipe(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Run a state or nn probe in the worker: {'result'|'skip'|'error': ...}."""
         try:
-            answers = list(self._ask({"op": "recipe", "name": name, "params": dict(params)}, self.limit))
+            answers = list(
+                self._ask(
+                    {"op": "recipe", "name": name, "params": dict(params)}, self.limit
+                )
+            )
         except WorkerFailure as failure:
             if failure.timeout:
                 self.hung = True
-            return {"crash": WorkerCrash(failure.message, failure.phase, failure.timeout)}
+            return {
+                "crash": WorkerCrash(failure.message, failure.phase, failure.timeout)
+            }
         return answers[-1] if answers else {"skip": "no answer"}
 
     def close(self) -> None:
@@ -218,10 +232,14 @@ class Engine:
         self.close()
 
 
-def program(graph: Graph, point: Mapping[str, float], backward: bool = True) -> dict[str, Any]:
+def program(
+    graph: Graph, point: Mapping[str, float], backward: bool = True
+) -> dict[str, Any]:
     """A graph and a point as the plain data the worker builds."""
     return {
-        "nodes": [[n.op, list(n.args), _plain(n.constant), n.name] for n in graph.nodes],
+        "nodes": [
+            [n.op, list(n.args), _plain(n.constant), n.name] for n in graph.nodes
+        ],
         "point": {k: float(v) for k, v in point.items()},
         "backward": backward,
     }
@@ -275,7 +293,9 @@ def load_engine(
     }
     isolated = isolate and (resolved.obj is None or fork_available())
     channel: Any = (
-        Worker(memory_limit=memory_limit, obj=resolved.obj) if isolated else _InProcess(resolved.obj)
+        Worker(memory_limit=memory_limit, obj=resolved.obj)
+        if isolated
+        else _InProcess(resolved.obj)
     )
     try:
         answer, notes = _load(channel, request, resolved, import_timeout)
@@ -313,7 +333,9 @@ def _load(
         answers = list(channel.request(request, import_timeout))
     except WorkerFailure as failure:
         if not (failure.timeout and resolved.spec["kind"] in ("file", "module")):
-            raise EngineError(f"cannot load engine {resolved.shown!r}: {failure.message}") from None
+            raise EngineError(
+                f"cannot load engine {resolved.shown!r}: {failure.message}"
+            ) from None
         notes.append(
             f"importing took more than {import_timeout:g} s (top-level code such as "
             "a training loop?): loaded its definitions only"
@@ -322,7 +344,9 @@ def _load(
         try:
             answers = list(channel.request(request, import_timeout))
         except WorkerFailure as again:
-            raise EngineError(f"cannot load engine {resolved.shown!r}: {again.message}") from None
+            raise EngineError(
+                f"cannot load engine {resolved.shown!r}: {again.message}"
+            ) from None
     answer = answers[-1] if answers else {}
     if "refused" in answer:
         raise EngineError(f"engine {resolved.shown!r}: {answer['refused']}")

@@ -84,6 +84,12 @@ def run_examples(
         return Check(
             name, category, SKIP, "no example: the ops it needs are unsupported"
         )
+    if inconclusive == count:
+        return Check(
+            name, category, INCONCLUSIVE,
+            f"verified nothing: the references disagreed on all {count} examples",
+            None, count, inconclusive, seconds,
+        )  # fmt: skip
     message = f"{count} examples"
     if inconclusive:
         message += f", {inconclusive} inconclusive (references disagree at a kink)"

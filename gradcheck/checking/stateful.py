@@ -28,13 +28,17 @@ def _crash(engine: Engine, name: str, answer: Mapping[str, Any], doing: str) -> 
     crash = answer.get("crash")
     if isinstance(crash, WorkerCrash):
         if crash.timeout:
-            return Check(name, "crash", FAIL, f"the engine hangs while {doing} ({crash.message})")
+            return Check(
+                name, "crash", FAIL, f"the engine hangs while {doing} ({crash.message})"
+            )
         return Check(name, "crash", FAIL, f"{crash.message} while {doing}")
     fault = EngineFault(answer["error"])
     if fault.type_name == "RecursionError":
         return Check(name, "propagation", FAIL, f"RecursionError while {doing}")
     where = f" at {fault.location}" if fault.location else ""
-    return Check(name, "crash", FAIL, f"the engine raised {fault.text}{where} while {doing}")
+    return Check(
+        name, "crash", FAIL, f"the engine raised {fault.text}{where} while {doing}"
+    )
 
 
 def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, str]:
@@ -55,7 +59,9 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
     for var in ("x", "y"):
         value = got[var]
         exact = float(ref.gradient(var))
-        if value is None or not math.isclose(value, exact, rel_tol=1e-9, abs_tol=1e-300):
+        if value is None or not math.isclose(
+            value, exact, rel_tol=1e-9, abs_tol=1e-300
+        ):
             wrong.append(f"d/d{var} is {value!r}, should be {exact!r}")
     semantics = _semantics(engine)
     if wrong:
@@ -67,7 +73,11 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
         )
         return Check(name, "accumulation", FAIL, message, examples=1), semantics
     return Check(
-        name, "accumulation", PASS, f"fresh gradients; semantics: {semantics}", examples=1
+        name,
+        "accumulation",
+        PASS,
+        f"fresh gradients; semantics: {semantics}",
+        examples=1,
     ), semantics
 
 
@@ -108,7 +118,9 @@ def nn_probes(engine: Engine, rng: random.Random) -> list[Check]:
     ]
 
 
-def _run(engine: Engine, recipe: str, seed: float, name: str, doing: str) -> Check | dict[str, Any]:
+def _run(
+    engine: Engine, recipe: str, seed: float, name: str, doing: str
+) -> Check | dict[str, Any]:
     answer = engine.recipe(recipe, {"seed": seed})
     if "skip" in answer:
         return Check(name, "zero-grad", SKIP, f"skipped: {answer['skip']}")
@@ -120,7 +132,9 @@ def _run(engine: Engine, recipe: str, seed: float, name: str, doing: str) -> Che
 
 def _zero_grad_check(engine: Engine, seed: float) -> Check:
     name = "zero-grad"
-    result = _run(engine, "zero_grad", seed, name, "building the MLP and zeroing its gradients")
+    result = _run(
+        engine, "zero_grad", seed, name, "building the MLP and zeroing its gradients"
+    )
     if isinstance(result, Check):
         return result
     built, how = result["built"], result["zeroing"]
@@ -142,7 +156,13 @@ def _zero_grad_check(engine: Engine, seed: float) -> Check:
             "nonzero gradient: it does not reset every parameter",
             examples=1,
         )  # fmt: skip
-    return Check(name, "zero-grad", PASS, f"{count} parameters of {built} reset ({how})", examples=1)
+    return Check(
+        name,
+        "zero-grad",
+        PASS,
+        f"{count} parameters of {built} reset ({how})",
+        examples=1,
+    )
 
 
 def _parameters_check(engine: Engine, seed: float) -> Check:
@@ -178,10 +198,19 @@ def _training_loop_check(engine: Engine, seed: float) -> Check:
     step1, step2 = _floats(result["step1"]), _floats(result["step2"])
     fresh, without = _floats(result["fresh"]), _floats(result["without"])
     if len(fresh) != len(step2):
-        return Check(name, "zero-grad", FAIL, "two MLPs of one shape have different parameter counts")
-    wrong = [k for k, (a, b) in enumerate(zip(step2, fresh, strict=True)) if not _close(a, b)]
+        return Check(
+            name,
+            "zero-grad",
+            FAIL,
+            "two MLPs of one shape have different parameter counts",
+        )
+    wrong = [
+        k for k, (a, b) in enumerate(zip(step2, fresh, strict=True)) if not _close(a, b)
+    ]
     if not wrong:
-        leak = max((abs(w - f) for w, f in zip(without, fresh, strict=True)), default=0.0)
+        leak = max(
+            (abs(w - f) for w, f in zip(without, fresh, strict=True)), default=0.0
+        )
         return Check(
             name, "zero-grad", PASS,
             f"step 2 after {how} equals a fresh model on {len(step2)} parameters; "

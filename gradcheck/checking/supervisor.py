@@ -119,7 +119,12 @@ class Worker:
         request_r, request_w = os.pipe()
         answer_r, answer_w = os.pipe()
         output_r, output_w = os.pipe()
-        args = [str(request_r), str(answer_w), self._status_path, str(self.memory_limit)]
+        args = [
+            str(request_r),
+            str(answer_w),
+            self._status_path,
+            str(self.memory_limit),
+        ]
         try:
             if self.obj is not None:
                 self._pid = self._fork(args, request_r, answer_w, output_w)
@@ -145,7 +150,9 @@ class Worker:
         )
         self._reader.start()
 
-    def _fork(self, args: list[str], request_r: int, answer_w: int, output_w: int) -> int:
+    def _fork(
+        self, args: list[str], request_r: int, answer_w: int, output_w: int
+    ) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
             pid = os.fork()
@@ -214,7 +221,11 @@ class Worker:
     # -- requests ------------------------------------------------------------
 
     def request(
-        self, message: dict[str, Any], deadline: float, *, first_deadline: float | None = None
+        self,
+        message: dict[str, Any],
+        deadline: float,
+        *,
+        first_deadline: float | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Answers to `message`, each within `deadline` seconds of the previous.
 
@@ -263,7 +274,9 @@ class Worker:
             remaining = due - time.monotonic()
             if remaining <= 0:
                 self._fail_timeout(limit)
-            ready, _, _ = select.select([self._from_worker], [], [], min(remaining, 0.2))
+            ready, _, _ = select.select(
+                [self._from_worker], [], [], min(remaining, 0.2)
+            )
             if not ready:
                 if self._exit_code() is not None:
                     self._fail_dead()
@@ -280,7 +293,12 @@ class Worker:
             except protocol.BadFrame as err:
                 self._fail(f"the worker's channel was corrupted ({err})", timeout=False)
             if frames:
-                return [f if isinstance(f, dict) else {"done": True, "internal": "bad frame"} for f in frames]
+                return [
+                    f
+                    if isinstance(f, dict)
+                    else {"done": True, "internal": "bad frame"}
+                    for f in frames
+                ]
 
     def _status(self) -> tuple[int, str]:
         try:

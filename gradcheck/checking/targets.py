@@ -38,7 +38,11 @@ def resolve(target: Any) -> Target:
     if target is None:
         return Target({"kind": "builtin"}, None, "micrograd (built-in)")
     if isinstance(target, SourceTarget):
-        return Target({"kind": "source", "name": target.name, "source": target.source}, None, target.name)
+        return Target(
+            {"kind": "source", "name": target.name, "source": target.source},
+            None,
+            target.name,
+        )
     if isinstance(target, type):
         shown = f"{target.__module__}:{target.__qualname__}"
         return Target({"kind": "object"}, None, shown, obj=target)
@@ -56,7 +60,11 @@ def _parse(text: str) -> Target:
     head, colon, tail = text.rpartition(":")
     # A trailing ":Name" or ":Name@12" picks the class; other colons (C:\) are the path's.
     name_part = tail.partition("@")[0]
-    if colon and name_part.isidentifier() and (tail == name_part or tail.partition("@")[2].isdigit()):
+    if (
+        colon
+        and name_part.isidentifier()
+        and (tail == name_part or tail.partition("@")[2].isdigit())
+    ):
         spec_text, pick = head, tail
     else:
         spec_text, pick = text, ""
@@ -64,10 +72,19 @@ def _parse(text: str) -> Target:
         path = Path(spec_text).expanduser().resolve()
         if not path.is_file():
             raise EngineError(f"notebook not found: {path}")
-        return Target({"kind": "notebook", "path": str(path), "pick": pick or None}, pick.partition("@")[0] or None, text)
+        return Target(
+            {"kind": "notebook", "path": str(path), "pick": pick or None},
+            pick.partition("@")[0] or None,
+            text,
+        )
     if "@" in pick:
         raise EngineError(f"{text!r}: Class@cell picks a class of a notebook only")
-    if spec_text.startswith(("/", ".", "~")) or spec_text.endswith(".py") or "/" in spec_text or "\\" in spec_text:
+    if (
+        spec_text.startswith(("/", ".", "~"))
+        or spec_text.endswith(".py")
+        or "/" in spec_text
+        or "\\" in spec_text
+    ):
         path = Path(spec_text).expanduser().resolve()
         if not path.is_file():
             raise EngineError(f"engine file not found: {path}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import re
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -65,14 +66,25 @@ def find_class(module: types.ModuleType, name: str | None) -> tuple[type, list[s
     ]
     if len(candidates) == 1:
         cls = candidates[0]
-        return cls, [f"no class Value; checking {cls.__name__}, the only class shaped like one"]
+        return cls, [
+            f"no class Value; checking {cls.__name__}, the only class shaped like one"
+        ]
     if not candidates:
         raise ContractError("the engine has no class Value (name one with :Class)")
     names = ", ".join(sorted(c.__name__ for c in candidates))
-    raise ContractError(f"no class Value and several candidates ({names}): name one with :Class")
+    raise ContractError(
+        f"no class Value and several candidates ({names}): name one with :Class"
+    )
 
 
-_BACKWARDS = ("backward", "backwards", "backprop", "backpropagate", "back_propagate", "backword")
+_BACKWARDS = (
+    "backward",
+    "backwards",
+    "backprop",
+    "backpropagate",
+    "back_propagate",
+    "backword",
+)
 
 
 def check_contract(cls: type, declared: dict[str, str] | None) -> Api:
@@ -85,7 +97,9 @@ def check_contract(cls: type, declared: dict[str, str] | None) -> Api:
         leaf = api.make(cls, 1.5)
         data = api.read_data(leaf)
     except Exception as err:
-        raise ContractError(f"cannot read the data of Value(1.5): {one_line(err)}") from None
+        raise ContractError(
+            f"cannot read the data of Value(1.5): {one_line(err)}"
+        ) from None
     if not math.isclose(data, 1.5, rel_tol=1e-6):
         raise ContractError(f"Value(1.5) holds {data!r}, not 1.5")
     try:
@@ -166,15 +180,30 @@ def _shown(name: str) -> str:
 
 
 def _near_miss(cls: type, name: str) -> str | None:
-    """A misspelt dunder (`_rtruediv__`, `__rtruediv_`) the class does define."""
+    """A misspelt dunder (`_rtruediv__`, `__rtruediv_`) the class does define.
+
+    Only names that are not themselves proper dunders count: `__sub__` is
+    not a misspelling of `__rsub__`.
+    """
     if not name.startswith("__"):
         return None
     core = name.strip("_")
-    for attribute in dir(cls):
-        if attribute != name and attribute.strip("_") == core and callable(getattr(cls, attribute, None)):
+    names = [
+        a
+        for a in dir(cls)
+        if a != name
+        and a.startswith("_")
+        and not _DUNDER.fullmatch(a)
+        and callable(getattr(cls, a, None))
+    ]
+    for attribute in names:
+        if attribute.strip("_") == core:
             return attribute
-    close = difflib.get_close_matches(name, [a for a in vars(cls) if a.startswith("_")], 1, 0.92)
+    close = difflib.get_close_matches(name, names, 1, 0.85)
     return close[0] if close else None
+
+
+_DUNDER = re.compile(r"__[a-z][a-z0-9_]*[a-z0-9]__")
 
 
 def _cause(cls: type, op: str, name: str, err: Exception) -> str | None:
@@ -245,7 +274,11 @@ def describe_error(err: BaseException, cause: str | None = None) -> dict[str, An
     where = None
     for frame in reversed(traceback.extract_tb(err.__traceback__)):
         if not frame.filename.startswith(WORKER_DIR):
-            where = {"file": frame.filename, "line": frame.lineno, "function": frame.name}
+            where = {
+                "file": frame.filename,
+                "line": frame.lineno,
+                "function": frame.name,
+            }
             break
     out: dict[str, Any] = {
         "type": type(err).__name__,

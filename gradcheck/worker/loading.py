@@ -51,7 +51,9 @@ def load(target: dict[str, Any]) -> Loaded:
 
 def _load_builtin() -> Loaded:
     init = BUILTIN_ROOT / "micrograd" / "__init__.py"
-    for name in [n for n in sys.modules if n == "micrograd" or n.startswith("micrograd.")]:
+    for name in [
+        n for n in sys.modules if n == "micrograd" or n.startswith("micrograd.")
+    ]:
         del sys.modules[name]
     spec = importlib.util.spec_from_file_location(
         "micrograd", init, submodule_search_locations=[str(init.parent)]
@@ -97,7 +99,9 @@ def _load_file(path: Path, definitions_only: bool) -> Loaded:
             module = _import_path(path, dotted)
     except BaseException as err:
         if isinstance(err, SyntaxError):
-            raise LoadError(f"cannot load engine file {path}: {_one_line(err)}") from None
+            raise LoadError(
+                f"cannot load engine file {path}: {_one_line(err)}"
+            ) from None
         return _definitions_of(path, [f"importing {path.name} raised {_one_line(err)}"])
     return Loaded(module, str(path))
 
@@ -125,11 +129,15 @@ def _load_module(dotted: str, definitions_only: bool) -> Loaded:
             module = importlib.import_module(dotted)
         except ModuleNotFoundError as err:
             if err.name and dotted.startswith(err.name):
-                raise LoadError(f"cannot import engine {dotted!r}: {_one_line(err)}") from None
+                raise LoadError(
+                    f"cannot import engine {dotted!r}: {_one_line(err)}"
+                ) from None
             failure = _one_line(err)
         except BaseException as err:
             if isinstance(err, SyntaxError):
-                raise LoadError(f"cannot import engine {dotted!r}: {_one_line(err)}") from None
+                raise LoadError(
+                    f"cannot import engine {dotted!r}: {_one_line(err)}"
+                ) from None
             failure = _one_line(err)
         else:
             return Loaded(module, getattr(module, "__file__", None))
@@ -150,9 +158,13 @@ def _find_spec(dotted: str) -> Any:
     for entry in sys.path:
         candidate = Path(entry or ".").joinpath(*dotted.split("."))
         if candidate.with_suffix(".py").is_file():
-            return importlib.util.spec_from_file_location(dotted, candidate.with_suffix(".py"))
+            return importlib.util.spec_from_file_location(
+                dotted, candidate.with_suffix(".py")
+            )
         if (candidate / "__init__.py").is_file():
-            return importlib.util.spec_from_file_location(dotted, candidate / "__init__.py")
+            return importlib.util.spec_from_file_location(
+                dotted, candidate / "__init__.py"
+            )
     return None
 
 
@@ -179,13 +191,17 @@ def _load_notebook(path: Path, pick: str | None) -> Loaded:
         source = notebook_source(str(path), pick)
     except SourceError as err:
         raise LoadError(f"cannot read notebook {path}: {err}") from None
-    return _exec_source(source.text, str(path), path.stem, list(source.notes), file=str(path))
+    return _exec_source(
+        source.text, str(path), path.stem, list(source.notes), file=str(path)
+    )
 
 
 def _exec_source(
     text: str, filename: str, name: str, notes: list[str], file: str | None = None
 ) -> Loaded:
-    module_name = "_gradcheck_engine_" + "".join(c if c.isalnum() else "_" for c in name)
+    module_name = "_gradcheck_engine_" + "".join(
+        c if c.isalnum() else "_" for c in name
+    )
     module = types.ModuleType(module_name)
     module.__file__ = file or f"<{name}>"
     sys.modules[module_name] = module  # dataclasses look their module up here
@@ -203,5 +219,3 @@ def _one_line(err: BaseException) -> str:
     if isinstance(err, SyntaxError) and err.lineno:
         text += f" (line {err.lineno})"
     return text
-
-

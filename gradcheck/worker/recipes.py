@@ -134,10 +134,15 @@ def network_info(module: Any) -> dict[str, Any] | None:
     net = find_network(module)
     if net is None:
         return None
-    return {"name": net.__name__, "zero_grad": callable(getattr(net, "zero_grad", None))}
+    return {
+        "name": net.__name__,
+        "zero_grad": callable(getattr(net, "zero_grad", None)),
+    }
 
 
-def zero_grad(cls: type, api: Api, module: Any, params: dict[str, Any]) -> dict[str, Any]:
+def zero_grad(
+    cls: type, api: Api, module: Any, params: dict[str, Any]
+) -> dict[str, Any]:
     net = find_network(module)
     if net is None:
         raise RecipeError("the engine has no MLP")
@@ -153,10 +158,18 @@ def zero_grad(cls: type, api: Api, module: Any, params: dict[str, Any]) -> dict[
     zero()
     grads = [api.read_grad(p) for p in ps]
     after = [api.read_data(p) for p in ps]
-    return {"built": shown, "zeroing": how, "before": before, "after": after, "grads": grads}
+    return {
+        "built": shown,
+        "zeroing": how,
+        "before": before,
+        "after": after,
+        "grads": grads,
+    }
 
 
-def parameters(cls: type, api: Api, module: Any, params: dict[str, Any]) -> dict[str, Any]:
+def parameters(
+    cls: type, api: Api, module: Any, params: dict[str, Any]
+) -> dict[str, Any]:
     """Leaves of two forward passes that persist, and whether parameters() has them."""
     net = find_network(module)
     if net is None:
@@ -171,10 +184,17 @@ def parameters(cls: type, api: Api, module: Any, params: dict[str, Any]) -> dict
         return {"built": shown, "walkable": False}
     persistent = [v for key, v in leaves_1.items() if key in leaves_2]
     missing = [api.read_data(v) for v in persistent if id(v) not in owned]
-    return {"built": shown, "walkable": True, "persistent": len(persistent), "missing": missing}
+    return {
+        "built": shown,
+        "walkable": True,
+        "persistent": len(persistent),
+        "missing": missing,
+    }
 
 
-def training_loop(cls: type, api: Api, module: Any, params: dict[str, Any]) -> dict[str, Any]:
+def training_loop(
+    cls: type, api: Api, module: Any, params: dict[str, Any]
+) -> dict[str, Any]:
     """Two steps with zeroing in between against a fresh model at step 2's weights."""
     net = find_network(module)
     if net is None:

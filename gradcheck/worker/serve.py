@@ -108,11 +108,16 @@ def handle_run(session: Session, request: dict[str, Any]) -> Iterator[dict[str, 
     assert session.cls is not None and session.api is not None
     for index, program in enumerate(request["items"]):
         session.item = index
-        yield {"i": index, **run_program(session.cls, session.api, program, session.mark)}
+        yield {
+            "i": index,
+            **run_program(session.cls, session.api, program, session.mark),
+        }
     yield {"done": True}
 
 
-def handle_recipe(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def handle_recipe(
+    session: Session, request: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
     assert session.cls is not None and session.api is not None
     session.item = 0
     session.mark(RECIPE)
