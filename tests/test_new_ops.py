@@ -14,15 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from engines.wide_engine import Value
 from hypothesis import given, settings
 
 from gradcheck.expr.graph import CONST, VAR, Graph, GraphBuilder
 from gradcheck.expr.ops import FUNCTION_OPS, FUNCTIONS, OPS
 from gradcheck.expr.parser import parse
 from gradcheck.refs.points import sample_point
-from gradcheck.refs.references import Reference, reference
+from gradcheck.refs.references import Reference, domain_problem, reference
 from gradcheck.strategies import graphs_with_points
-from engines.wide_engine import Value
 
 NEW_OPS = (
     "pow_var", "rpow", "sin", "cos", "sqrt", "abs", "softplus",
@@ -79,9 +79,7 @@ def run_engine(
     return out.data, {name: v.grad for name, v in leaves.items()}
 
 
-def ratios(
-    ref: Reference, data: float, grads: dict[str, float]
-) -> dict[str, float]:
+def ratios(ref: Reference, data: float, grads: dict[str, float]) -> dict[str, float]:
     """|engine - exact| / tolerance for the value and every gradient."""
     found = {"value": abs(data - ref.value()) / ref.bounds.value_tolerance()}
     for i, node in enumerate(ref.graph.nodes):
@@ -264,3 +262,62 @@ class _DropsExponentGrad(Value):
 
 def test_a_pow_var_without_d_dy_is_outside_the_tolerance() -> None:
     assert worst_ratio(single("pow_var"), seed=2, value_class=_DropsExponentGrad) > 1e6
+
+
+class _Textbook(Value):
+    """Correct but plain formulas: log(1 + e**x), exp(b log a), exp-based tanh."""
+
+    def softplus(self) -> Value:
+        e = math.exp(self.data)
+        return self._unary(math.log(1 + e), 1 - 1 / (1 + e), "softplus")
+
+    def sqrt(self) -> Value:
+        x = self.data
+        return self._unary(x**0.5, 0.5 * x**-0.5, "sqrt")
+
+    def _pow_value(self, other: Value) -> Value:
+        return (other * self.log()).exp()
+
+    def __rpow__(self, base: float) -> Value:
+        return (self * math.log(base)).exp()
+
+    def gelu(self, approximate: str = "none") -> Value:
+        x = self
+        if approximate == "tanh":
+            e = (2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)).exp()
+            return 0.5 * x * (1 + (e - 1) / (e + 1))
+        return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())
+
+
+def _wide_points(
+    graph: Graph, rng: random.Random, count: int
+) -> list[dict[str, float]]:
+    """Points over the whole domain: magnitudes from 1e-3 to 2e4, both signs."""
+    points: list[dict[str, float]] = []
+    for _ in range(100 * count):
+        point = {v: rng.choice((-1, 1)) * 10 ** rng.uniform(-3, 4.3)
+                 for v in graph.variables}  # fmt: skip
+        if "y" in point and rng.random() < 0.5:
+            point["y"] = rng.uniform(-3, 3)  # exponents that keep x**y finite
+        if domain_problem(graph, point) is None:
+            points.append(point)
+            if len(points) == count:
+                break
+    return points
+
+
+@pytest.mark.parametrize("name", NEW_OPS)
+def test_correct_formulas_stay_within_tolerance_over_the_whole_domain(
+    name: str,
+) -> None:
+    rng = random.Random(f"wide {name}")
+    runs = [(single(name), _Textbook), (single(name), Value), (composite(name), Value)]
+    for graph, value_class in runs:
+        points = _wide_points(graph, rng, 40)
+        assert len(points) >= 20
+        for point in points:
+            ref = reference(graph, point)
+            assert ref.conclusive, ref.disagreement
+            data, grads = run_engine(graph, point, value_class)
+            worst = max(ratios(ref, data, grads).values())
+            assert worst < 1.0, (graph.to_text(), point, value_class.__name__)

@@ -323,7 +323,11 @@ def test_valid_expressions_parse_and_round_trip(text: str) -> None:
         assert any(
             word in str(err)
             for word in (
-                "division by zero", "overflow", "math domain", "not real", "positive"
+                "division by zero",
+                "overflow",
+                "math domain",
+                "not real",
+                "positive",
             )
         ), str(err)
         return
@@ -345,8 +349,8 @@ def test_random_text_only_raises_expression_error(text: str) -> None:
 
 
 TOKENS = st.sampled_from(
-    ["x", "y", "2", "1e3", "+", "-", "*", "/", "**", "(", ")", "tanh", "exp(", ",", "leaky_relu(", "gelu", "abs(",
-     "=", ";", " ", ".", "[", "]", "lambda", ":", "'", "__import__", "if", "else",
+    ["x", "y", "2", "1e3", "+", "-", "*", "/", "**", "(", ")", "tanh", "exp(", ",",
+     "leaky_relu(", "gelu", "abs(", "=", ";", " ", ".", "[", "]", "lambda", ":", "'", "__import__", "if", "else",
      "0", "1j", "%", "<", "not", "and", "t1", "out"]
 )  # fmt: skip
 

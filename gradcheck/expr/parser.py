@@ -530,6 +530,8 @@ _FOLD_BINARY: dict[str, Callable[[float, float], float]] = {
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b,
 }
+
+
 def _fold_sqrt(a: float) -> float:
     if a < 0:
         raise ValueError("sqrt of a number < 0")
