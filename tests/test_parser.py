@@ -350,7 +350,8 @@ def test_random_text_only_raises_expression_error(text: str) -> None:
 
 TOKENS = st.sampled_from(
     ["x", "y", "2", "1e3", "+", "-", "*", "/", "**", "(", ")", "tanh", "exp(", ",",
-     "leaky_relu(", "gelu", "abs(", "=", ";", " ", ".", "[", "]", "lambda", ":", "'", "__import__", "if", "else",
+     "leaky_relu(", "gelu", "abs(", "=", ";", " ", ".", "[", "]", "lambda", ":",
+     "'", "__import__", "if", "else",
      "0", "1j", "%", "<", "not", "and", "t1", "out"]
 )  # fmt: skip
 
