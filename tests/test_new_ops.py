@@ -18,8 +18,9 @@ from engines.wide_engine import Value
 from hypothesis import given, settings
 
 from gradcheck.expr.graph import CONST, VAR, Graph, GraphBuilder
-from gradcheck.expr.ops import FUNCTION_OPS, FUNCTIONS, OPS
+from gradcheck.expr.ops import FUNCTION_OPS, FUNCTIONS, OPS, SPELLINGS
 from gradcheck.expr.parser import parse
+from gradcheck.refs import forms
 from gradcheck.refs.points import sample_point
 from gradcheck.refs.references import Reference, domain_problem, reference
 from gradcheck.strategies import graphs_with_points
@@ -321,3 +322,34 @@ def test_correct_formulas_stay_within_tolerance_over_the_whole_domain(
             data, grads = run_engine(graph, point, value_class)
             worst = max(ratios(ref, data, grads).values())
             assert worst < 1.0, (graph.to_text(), point, value_class.__name__)
+
+
+# -- one method, several ops ---------------------------------------------------------
+
+
+def test_spellings_cover_every_op_and_share_gelu_and_pow() -> None:
+    assert SPELLINGS["gelu"] == ("gelu_erf", "gelu_tanh")
+    assert SPELLINGS["__pow__"] == ("pow", "pow_var")
+    assert {n for names in SPELLINGS.values() for n in names} == set(OPS)
+
+
+@pytest.mark.parametrize(
+    ("approximate", "form"), [("none", "gelu_erf"), ("tanh", "gelu_tanh")]
+)
+def test_the_gelu_form_is_told_apart_by_the_forward_value(
+    approximate: str, form: str
+) -> None:
+    values = {x: Value(x).gelu(approximate).data for x in forms.FORM_PROBES}
+    assert forms.identify("gelu", values) == form
+
+
+def test_a_gelu_with_a_wrong_forward_matches_no_form() -> None:
+    values = {x: 1.001 * Value(x).gelu().data for x in forms.FORM_PROBES}
+    assert forms.identify("gelu", values) is None
+    assert forms.identify("no_such_method", {1.0: 1.0}) is None
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.2, 0.1])
+def test_the_leaky_relu_slope_is_measured(slope: float) -> None:
+    measured = forms.slope(Value(forms.SLOPE_PROBE).leaky_relu(slope).data)
+    assert measured == slope

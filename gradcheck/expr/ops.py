@@ -346,3 +346,18 @@ CONSTANT_CHOICES: dict[str, tuple[float, ...]] = {
     "rpow": RPOW_BASES,
     "leaky_relu": LEAKY_SLOPES,
 }
+
+
+def _spellings() -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for op in OPS.values():
+        for spelling in (op.method, op.dunder):
+            if spelling is not None:
+                found.setdefault(spelling, []).append(op.name)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+# Every method or dunder name an engine may define, and the ops it serves:
+# `gelu` serves both gelu forms, `__pow__` both pow and pow_var. A public
+# method of an engine's class that is not a key here is not checked.
+SPELLINGS: dict[str, tuple[str, ...]] = _spellings()
