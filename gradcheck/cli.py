@@ -57,7 +57,8 @@ def _expression_parser() -> _Parser:
         prog=PROG,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Expressions use + - * / ** and tanh exp log relu sigmoid; see "
+        epilog="Expressions use + - * / ** and the functions tanh exp log relu "
+        "sigmoid sin cos sqrt abs softplus leaky_relu gelu gelu_tanh erf; see "
         "docs/grammar.md. An expression starting with '-' is fine: "
         "gradcheck '-x**2' --at x=1",
     )

@@ -16,7 +16,7 @@ import mpmath
 from hypothesis import strategies as st
 
 from gradcheck.expr.graph import Graph, GraphBuilder, prune
-from gradcheck.expr.ops import OPS, POW_EXPONENTS
+from gradcheck.expr.ops import CONSTANT_CHOICES, OPS
 from gradcheck.refs.points import SPREAD
 
 # Values Hypothesis shrinks towards come first.
@@ -57,11 +57,13 @@ def graphs_with_points(
         # Bias towards recent nodes so the graph grows deep, not only wide.
         args = [len(nodes) - 1 - a for a in args]
         constant = None
-        if name == "pow":
-            constant = draw(st.sampled_from(POW_EXPONENTS))
+        if name in CONSTANT_CHOICES:  # exponents, bases, slopes
+            constant = draw(st.sampled_from(CONSTANT_CHOICES[name]))
         elif op.takes_constant:
             constant = draw(st.sampled_from(CONSTANTS))
         arg_values = [values[a] for a in args]
+        # Every operand is checked, so pow_var needs a positive base *and* a
+        # moderate exponent; a draw that misses is skipped, not forced.
         if not op.in_domain([float(v) for v in arg_values], constant):
             continue
         try:

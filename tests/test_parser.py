@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from gradcheck.errors import ExpressionError
 from gradcheck.expr.graph import GraphBuilder
+from gradcheck.expr.ops import FUNCTIONS
 from gradcheck.expr.parser import MAX_DEPTH, MAX_LENGTH, MAX_OPERATORS, parse
 from gradcheck.strategies import graphs_with_points
 
@@ -54,6 +55,28 @@ def ops(text: str) -> list[str]:
         ("t1 = x*y; out = t1 + t1*x", "t1 = x*y; out = t1 + t1*x", "add"),
         ("a = 2; a * x", "2*x", "rmul"),
         ("x;", "x", "var"),
+        ("x ** y", "x**y", "pow_var"),
+        ("x ** y ** z", "x**(y**z)", "pow_var"),
+        ("(x ** y) ** 2", "(x**y)**2", "pow"),
+        ("x ** tanh(y)", "x**tanh(y)", "pow_var"),
+        ("(-x) ** y", "(-x)**y", "pow_var"),
+        ("2 ** x", "2**x", "rpow"),
+        ("0.5 ** -x", "0.5**(-x)", "rpow"),
+        ("-2 ** x", "-2**x", "neg"),
+        ("2 ** x ** 2", "2**(x**2)", "rpow"),
+        ("sin(x) * cos(y)", "sin(x)*cos(y)", "mul"),
+        ("sqrt(x)", "sqrt(x)", "sqrt"),
+        ("abs(x - y)", "abs(x - y)", "abs"),
+        ("softplus(x)", "softplus(x)", "softplus"),
+        ("leaky_relu(x)", "leaky_relu(x, 0.01)", "leaky_relu"),
+        ("leaky_relu(x, 0.2)", "leaky_relu(x, 0.2)", "leaky_relu"),
+        ("leaky_relu(x, 1/5)", "leaky_relu(x, 0.2)", "leaky_relu"),
+        ("gelu(x)", "gelu(x)", "gelu_erf"),
+        ("gelu_tanh(x)", "gelu_tanh(x)", "gelu_tanh"),
+        ("erf(x)", "erf(x)", "erf"),
+        ("sqrt(4) * x", "2*x", "rmul"),
+        ("abs(-3) + x", "3 + x", "radd"),
+        ("leaky_relu(-2, 0.5) + x", "(-1) + x", "radd"),
     ],
 )
 def test_parses(text: str, printed: str | None, last: str) -> None:
@@ -93,7 +116,11 @@ BAD = [
     ("x y", "syntax"),
     ("(x", "never closed"),
     ("x)", "unmatched"),
-    ("foo(x)", "unknown function foo; known: tanh, exp, log, relu, sigmoid"),
+    (
+        "foo(x)",
+        "unknown function foo; known: tanh, exp, log, relu, sigmoid, sin, cos, "
+        "sqrt, abs, softplus, leaky_relu, gelu, gelu_tanh, erf",
+    ),
     ("__import__('os').system('ls')", "attribute access"),
     ("__import__('os')", "unknown function __import__"),
     ("x.real", "attribute access"),
@@ -119,8 +146,15 @@ BAD = [
     ("(x, y)", "tuples"),
     ("{x}", "sets"),
     ("(y := x)", "assignment expressions"),
-    ("x ** y", "exponent must be a number"),
-    ("2 ** x", "exponent must be a number"),
+    ("(-2) ** x", "base of c**x must be a positive number"),
+    ("0 ** x", "base of c**x must be a positive number"),
+    ("sin(x, 2)", "exactly one argument"),
+    ("leaky_relu()", "one argument and an optional number"),
+    ("leaky_relu(x, 0.1, 2)", "one argument and an optional number"),
+    ("leaky_relu(x, y)", "second argument of leaky_relu() must be a number"),
+    ("sqrt(-1) * x", "math domain"),
+    ("abs = x; out = abs", "is a function"),
+    ("gelu + x", "is a function"),
     ("x ** 1001", "too large"),
     ("x ** -2000", "too large"),
     ("x / 0", "division by zero"),
@@ -266,9 +300,13 @@ def _extend(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.tuples(st.sampled_from(["-", "+", "- -"]), children).map(
             lambda t: f"{t[0]}{t[1]}"
         ),
-        st.tuples(
-            st.sampled_from(["tanh", "exp", "log", "relu", "sigmoid"]), children
-        ).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(children, children).map(lambda t: f"({t[0]})**({t[1]})"),
+        st.tuples(st.sampled_from(FUNCTIONS), children).map(
+            lambda t: f"{t[0]}({t[1]})"
+        ),
+        st.tuples(children, st.sampled_from(["0.2", "(1/3)", "-0.5"])).map(
+            lambda t: f"leaky_relu({t[0]}, {t[1]})"
+        ),
     )
 
 
@@ -284,7 +322,13 @@ def test_valid_expressions_parse_and_round_trip(text: str) -> None:
         # Only constant folding may refuse a grammatical expression.
         assert any(
             word in str(err)
-            for word in ("division by zero", "overflow", "math domain", "not real")
+            for word in (
+                "division by zero",
+                "overflow",
+                "math domain",
+                "not real",
+                "positive",
+            )
         ), str(err)
         return
     printed = graph.to_text()
@@ -306,7 +350,8 @@ def test_random_text_only_raises_expression_error(text: str) -> None:
 
 TOKENS = st.sampled_from(
     ["x", "y", "2", "1e3", "+", "-", "*", "/", "**", "(", ")", "tanh", "exp(", ",",
-     "=", ";", " ", ".", "[", "]", "lambda", ":", "'", "__import__", "if", "else",
+     "leaky_relu(", "gelu", "abs(", "=", ";", " ", ".", "[", "]", "lambda", ":",
+     "'", "__import__", "if", "else",
      "0", "1j", "%", "<", "not", "and", "t1", "out"]
 )  # fmt: skip
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
 import mpmath
 import pytest
 from hypothesis import given, settings
 
 from gradcheck.errors import PointError
 from gradcheck.expr.graph import Graph, GraphBuilder
+from gradcheck.expr.ops import CONSTANT_CHOICES, OPS
+from gradcheck.refs.points import sample_point
 from gradcheck.refs.references import reference
 from gradcheck.refs.symbolic import (
     derivative_formulas,
@@ -97,3 +101,36 @@ def test_references_agree_on_random_graphs(
     graph, point = example
     ref = reference(graph, point)
     assert ref.conclusive, ref.disagreement
+
+
+NEW_OPS = (
+    "pow_var", "rpow", "sin", "cos", "sqrt", "abs", "softplus",
+    "leaky_relu", "gelu_erf", "gelu_tanh", "erf",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NEW_OPS)
+def test_new_ops_have_tolerances_near_float_precision(name: str) -> None:
+    """Loose bounds would hide small derivative bugs: stay within 1000 ulps."""
+    b = GraphBuilder()
+    args = [b.var("x"), b.var("y")][: OPS[name].arity]
+    b.op(name, *args, constant=CONSTANT_CHOICES.get(name, (None,))[-1])
+    graph = b.build()
+    rng = random.Random(name)
+    for _ in range(30):
+        point = sample_point(graph, rng)
+        assert point is not None
+        ref = reference(graph, point)
+        assert ref.conclusive, ref.disagreement
+        for i, var in enumerate(graph.variables):
+            scale = max(1.0, abs(float(ref.gradient(var))))
+            assert ref.bounds.grad_tolerance(i) < 1e3 * UNIT * scale
+
+
+def test_gelu_tolerance_follows_x_where_one_plus_erf_cancels() -> None:
+    """At x = -8, 1 + erf(x/sqrt 2) cancels: the bound is relative to |x|."""
+    b = GraphBuilder()
+    b.op("gelu_erf", b.var("x"))
+    ref = reference(b.build(), {"x": -8.0})
+    assert abs(ref.value()) < 1e-13
+    assert 8 * UNIT < ref.bounds.value_tolerance() < 1e3 * 8 * UNIT

@@ -45,6 +45,13 @@ class Op:
     sympy: Callable[..., Any]
     domain: Callable[..., bool]
     doc: str
+    # How an engine spells it: a method name for functions (`a.tanh()`),
+    # or the operator's dunder (`__add__`, `__rsub__`, `__abs__`). With
+    # these the worker tells a class that lacks the op from one whose op is
+    # defined but broken. Ops sharing a method (the two gelu forms) are told
+    # apart by the forward value.
+    method: str | None = None
+    dunder: str | None = None
 
     def apply_engine(self, args: Sequence[Any], constant: float | None) -> Any:
         return (
@@ -80,12 +87,38 @@ def _exact(constant: float | None) -> Any:
     return sympy.Rational(constant)
 
 
+# Slope of `leaky_relu(x)` when the call gives none (PyTorch's default).
+LEAKY_SLOPE = 0.01
+
+
 def _mp_relu(a: Any) -> Any:
     return a if a > 0 else mpmath.mpf(0)
 
 
 def _mp_sigmoid(a: Any) -> Any:
     return 1 / (1 + mpmath.exp(-a))
+
+
+def _mp_abs(a: Any) -> Any:
+    return a if a > 0 else -a
+
+
+def _mp_leaky_relu(a: Any, slope: float) -> Any:
+    return a if a > 0 else mpmath.mpf(slope) * a
+
+
+def _mp_softplus(a: Any) -> Any:
+    return mpmath.log1p(mpmath.exp(a))
+
+
+def _mp_gelu_erf(a: Any) -> Any:
+    return a * (1 + mpmath.erf(a / mpmath.sqrt(2))) / 2
+
+
+def _mp_gelu_tanh(a: Any) -> Any:
+    cubic = mpmath.mpf(44715) / 10**6  # exact 0.044715, as in the SymPy form
+    inner = mpmath.sqrt(2 / mpmath.pi) * (a + cubic * a**3)
+    return a * (1 + mpmath.tanh(inner)) / 2
 
 
 def _sym_relu(a: Any) -> Any:
@@ -100,6 +133,40 @@ def _sym_sigmoid(a: Any) -> Any:
     return 1 / (1 + sympy.exp(-a))
 
 
+def _sym_abs(a: Any) -> Any:
+    import sympy
+
+    # Piecewise rather than sympy.Abs, whose derivative is sign(a): both
+    # branches then differentiate to plain numbers.
+    return sympy.Piecewise((a, a > 0), (-a, True))
+
+
+def _sym_leaky_relu(a: Any, slope: Any) -> Any:
+    import sympy
+
+    return sympy.Piecewise((a, a > 0), (slope * a, True))
+
+
+def _sym_softplus(a: Any) -> Any:
+    import sympy
+
+    return sympy.log(1 + sympy.exp(a))
+
+
+def _sym_gelu_erf(a: Any) -> Any:
+    import sympy
+
+    return a * (1 + sympy.erf(a / sympy.sqrt(2))) / 2
+
+
+def _sym_gelu_tanh(a: Any) -> Any:
+    import sympy
+
+    cubic = sympy.Rational(44715, 10**6)
+    inner = sympy.sqrt(2 / sympy.pi) * (a + cubic * a**3)
+    return a * (1 + sympy.tanh(inner)) / 2
+
+
 def _sym(name: str) -> Callable[[Any], Any]:
     def apply(a: Any) -> Any:
         import sympy
@@ -107,6 +174,16 @@ def _sym(name: str) -> Callable[[Any], Any]:
         return getattr(sympy, name)(a)
 
     apply.__name__ = f"sympy_{name}"
+    return apply
+
+
+def _method(name: str) -> Callable[..., Any]:
+    """`a.name()` on an engine value."""
+
+    def apply(a: Any) -> Any:
+        return getattr(a, name)()
+
+    apply.__name__ = f"engine_{name}"
     return apply
 
 
@@ -120,6 +197,22 @@ def _pow_domain(a: float, n: float) -> bool:
     if not float(n).is_integer() and a <= EDGE:
         return False  # fractional powers of negatives are complex
     return abs(n * math.log(abs(a))) < 40 if a != 0 else True
+
+
+def _pow_var_domain(a: float, b: float) -> bool:
+    # a**b = exp(b log a): real only for a > 0, and d/db = a**b log a.
+    return a > EDGE and abs(b * math.log(a)) < 40
+
+
+def _rpow_domain(a: float, c: float) -> bool:
+    return c > EDGE and abs(a * math.log(c)) < 40
+
+
+def _below(limit: float) -> Callable[[float], bool]:
+    def inside(x: float) -> bool:
+        return abs(x) < limit
+
+    return inside
 
 
 def _always(*_: Any) -> bool:
@@ -137,64 +230,134 @@ def _register(*ops: Op) -> None:
 _register(
     Op("add", 2, False, "{0} + {1}", SUM,
        lambda a, b: a + b, lambda a, b: a + b, lambda a, b: a + b,
-       _always, "a + b"),
+       _always, "a + b", dunder="__add__"),
     Op("sub", 2, False, "{0} - {1}", SUM,
        lambda a, b: a - b, lambda a, b: a - b, lambda a, b: a - b,
-       _always, "a - b"),
+       _always, "a - b", dunder="__sub__"),
     Op("mul", 2, False, "{0}*{1}", PRODUCT,
        lambda a, b: a * b, lambda a, b: a * b, lambda a, b: a * b,
-       _always, "a * b"),
+       _always, "a * b", dunder="__mul__"),
     Op("div", 2, False, "{0}/{1}", PRODUCT,
        lambda a, b: a / b, lambda a, b: a / b, lambda a, b: a / b,
-       lambda a, b: _away_from_zero(b), "a / b"),
+       lambda a, b: _away_from_zero(b), "a / b", dunder="__truediv__"),
     Op("neg", 1, False, "-{0}", UNARY,
        lambda a: -a, lambda a: -a, lambda a: -a,
-       _always, "-a"),
+       _always, "-a", dunder="__neg__"),
     Op("pow", 1, True, "{0}**{c}", POWER,
        lambda a, n: a**n, lambda a, n: a ** mpmath.mpf(n), lambda a, n: a**n,
-       _pow_domain, "a ** n for a constant n"),
+       _pow_domain, "a ** n for a constant n", dunder="__pow__"),
+    Op("pow_var", 2, False, "{0}**{1}", POWER,
+       lambda a, b: a**b, lambda a, b: a**b, lambda a, b: a**b,
+       _pow_var_domain, "a ** b for a Value exponent b (a > 0)",
+       dunder="__pow__"),
     Op("add_const", 1, True, "{0} + {c}", SUM,
        lambda a, c: a + c, lambda a, c: a + c, lambda a, c: a + c,
-       _always, "a + c"),
+       _always, "a + c", dunder="__add__"),
     Op("sub_const", 1, True, "{0} - {c}", SUM,
        lambda a, c: a - c, lambda a, c: a - c, lambda a, c: a - c,
-       _always, "a - c"),
+       _always, "a - c", dunder="__sub__"),
     Op("mul_const", 1, True, "{0}*{c}", PRODUCT,
        lambda a, c: a * c, lambda a, c: a * c, lambda a, c: a * c,
-       _always, "a * c"),
+       _always, "a * c", dunder="__mul__"),
     Op("div_const", 1, True, "{0}/{c}", PRODUCT,
        lambda a, c: a / c, lambda a, c: a / c, lambda a, c: a / c,
-       lambda a, c: c != 0, "a / c"),
+       lambda a, c: c != 0, "a / c", dunder="__truediv__"),
     Op("radd", 1, True, "{c} + {0}", SUM,
        lambda a, c: c + a, lambda a, c: c + a, lambda a, c: c + a,
-       _always, "c + a (reflected)"),
+       _always, "c + a (reflected)", dunder="__radd__"),
     Op("rsub", 1, True, "{c} - {0}", SUM,
        lambda a, c: c - a, lambda a, c: c - a, lambda a, c: c - a,
-       _always, "c - a (reflected)"),
+       _always, "c - a (reflected)", dunder="__rsub__"),
     Op("rmul", 1, True, "{c}*{0}", PRODUCT,
        lambda a, c: c * a, lambda a, c: c * a, lambda a, c: c * a,
-       _always, "c * a (reflected)"),
+       _always, "c * a (reflected)", dunder="__rmul__"),
     Op("rdiv", 1, True, "{c}/{0}", PRODUCT,
        lambda a, c: c / a, lambda a, c: c / a, lambda a, c: c / a,
-       lambda a, c: _away_from_zero(a), "c / a (reflected)"),
+       lambda a, c: _away_from_zero(a), "c / a (reflected)",
+       dunder="__rtruediv__"),
+    Op("rpow", 1, True, "{c}**{0}", POWER,
+       lambda a, c: c**a, lambda a, c: mpmath.mpf(c) ** a, lambda a, c: c**a,
+       _rpow_domain, "c ** a for a constant base c > 0 (reflected)",
+       dunder="__rpow__"),
     Op("tanh", 1, False, "tanh({0})", ATOM,
-       lambda a: a.tanh(), mpmath.tanh, _sym("tanh"),
-       _always, "tanh(a)"),
+       _method("tanh"), mpmath.tanh, _sym("tanh"),
+       _always, "tanh(a)", method="tanh"),
     Op("exp", 1, False, "exp({0})", ATOM,
-       lambda a: a.exp(), mpmath.exp, _sym("exp"),
-       lambda a: a < EXP_LIMIT, "exp(a)"),
+       _method("exp"), mpmath.exp, _sym("exp"),
+       lambda a: a < EXP_LIMIT, "exp(a)", method="exp"),
     Op("log", 1, False, "log({0})", ATOM,
-       lambda a: a.log(), mpmath.log, _sym("log"),
-       lambda a: a > EDGE, "natural log(a)"),
+       _method("log"), mpmath.log, _sym("log"),
+       lambda a: a > EDGE, "natural log(a)", method="log"),
     Op("relu", 1, False, "relu({0})", ATOM,
-       lambda a: a.relu(), _mp_relu, _sym_relu,
-       _away_from_zero, "max(a, 0)"),
+       _method("relu"), _mp_relu, _sym_relu,
+       _away_from_zero, "max(a, 0)", method="relu"),
     Op("sigmoid", 1, False, "sigmoid({0})", ATOM,
-       lambda a: a.sigmoid(), _mp_sigmoid, _sym_sigmoid,
-       _always, "1 / (1 + exp(-a))"),
+       _method("sigmoid"), _mp_sigmoid, _sym_sigmoid,
+       _always, "1 / (1 + exp(-a))", method="sigmoid"),
+    Op("sin", 1, False, "sin({0})", ATOM,
+       _method("sin"), mpmath.sin, _sym("sin"),
+       _below(1e4), "sin(a)", method="sin"),
+    Op("cos", 1, False, "cos({0})", ATOM,
+       _method("cos"), mpmath.cos, _sym("cos"),
+       _below(1e4), "cos(a)", method="cos"),
+    Op("sqrt", 1, False, "sqrt({0})", ATOM,
+       _method("sqrt"), mpmath.sqrt, _sym("sqrt"),
+       lambda a: a > EDGE, "square root of a", method="sqrt"),
+    Op("abs", 1, False, "abs({0})", ATOM,
+       abs, _mp_abs, _sym_abs,
+       _away_from_zero, "|a|, through the builtin abs()", dunder="__abs__"),
+    Op("softplus", 1, False, "softplus({0})", ATOM,
+       _method("softplus"), _mp_softplus, _sym_softplus,
+       _below(EXP_LIMIT), "log(1 + exp(a))", method="softplus"),
+    Op("leaky_relu", 1, True, "leaky_relu({0}, {c})", ATOM,
+       lambda a, s: a.leaky_relu(s), _mp_leaky_relu, _sym_leaky_relu,
+       lambda a, s: _away_from_zero(a), "a if a > 0 else slope * a",
+       method="leaky_relu"),
+    Op("gelu_erf", 1, False, "gelu({0})", ATOM,
+       _method("gelu"), _mp_gelu_erf, _sym_gelu_erf,
+       _below(20.0), "a * Phi(a) = a/2 * (1 + erf(a/sqrt(2)))", method="gelu"),
+    Op("gelu_tanh", 1, False, "gelu_tanh({0})", ATOM,
+       _method("gelu"), _mp_gelu_tanh, _sym_gelu_tanh,
+       _below(20.0), "a/2 * (1 + tanh(sqrt(2/pi) * (a + 0.044715 a**3)))",
+       method="gelu"),
+    Op("erf", 1, False, "erf({0})", ATOM,
+       _method("erf"), mpmath.erf, _sym("erf"),
+       _below(20.0), "the error function erf(a)", method="erf"),
 )  # fmt: skip
 
-# The functions a user may call by name in an expression.
-FUNCTIONS = ("tanh", "exp", "log", "relu", "sigmoid")
+# The functions a user may call by name in an expression, and their ops.
+FUNCTION_OPS: dict[str, str] = {
+    "tanh": "tanh", "exp": "exp", "log": "log", "relu": "relu",
+    "sigmoid": "sigmoid", "sin": "sin", "cos": "cos", "sqrt": "sqrt",
+    "abs": "abs", "softplus": "softplus", "leaky_relu": "leaky_relu",
+    "gelu": "gelu_erf", "gelu_tanh": "gelu_tanh", "erf": "erf",
+}  # fmt: skip
+FUNCTIONS = tuple(FUNCTION_OPS)
+# The constant a call may leave out: `leaky_relu(x)` is `leaky_relu(x, 0.01)`.
+DEFAULT_CONSTANTS: dict[str, float] = {"leaky_relu": LEAKY_SLOPE}
 # Exponents the generator uses for `pow`; integers and fractions.
 POW_EXPONENTS = (2.0, 3.0, -1.0, 0.5, 1.5, -2.0)
+# Bases the generator uses for `rpow`, and slopes for `leaky_relu`.
+RPOW_BASES = (2.0, 0.5, 3.0, 10.0)
+LEAKY_SLOPES = (LEAKY_SLOPE, 0.2, 0.1)
+# Constants drawn for the ops whose constant has a meaning of its own.
+CONSTANT_CHOICES: dict[str, tuple[float, ...]] = {
+    "pow": POW_EXPONENTS,
+    "rpow": RPOW_BASES,
+    "leaky_relu": LEAKY_SLOPES,
+}
+
+
+def _spellings() -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for op in OPS.values():
+        for spelling in (op.method, op.dunder):
+            if spelling is not None:
+                found.setdefault(spelling, []).append(op.name)
+    return {k: tuple(v) for k, v in found.items()}
+
+
+# Every method or dunder name an engine may define, and the ops it serves:
+# `gelu` serves both gelu forms, `__pow__` both pow and pow_var. A public
+# method of an engine's class that is not a key here is not checked.
+SPELLINGS: dict[str, tuple[str, ...]] = _spellings()

@@ -3,8 +3,10 @@
 The text goes through `ast.parse(..., mode="eval")` and an allow-list walk;
 nothing is ever evaluated by Python. Allowed: numbers, variable names
 (ASCII identifiers that are not function names), `+ - * / **`, unary `-`
-and `+`, parentheses, and calls of `tanh exp log relu sigmoid` with exactly
-one argument. Precedence and associativity are Python's.
+and `+`, parentheses, and calls of the functions in `ops.FUNCTIONS` (`tanh
+exp log relu sigmoid sin cos sqrt abs softplus leaky_relu gelu gelu_tanh
+erf`) with one argument; `leaky_relu` takes an optional number, its slope.
+Precedence and associativity are Python's.
 
 Decisions, documented in docs/grammar.md:
 
@@ -12,8 +14,9 @@ Decisions, documented in docs/grammar.md:
   the constant -2, `exp(1)` is 2.718281828459045.
 * A number next to an expression selects the constant forms of the op table:
   `x + 2` is `add_const`, `2 - x` is `rsub`, `1 / x` is `rdiv`.
-* An exponent must be a number: `x**y` is refused with a hint to write
-  `exp(y*log(x))`, and so is `2**x`; `|exponent| <= 1000`.
+* `x**2` is `pow` (a number exponent, `|exponent| <= 1000`), `x**y` is
+  `pow_var` (a Value exponent) and `2**x` is `rpow` (a number base, which
+  must be positive).
 * One name is one variable node, so `x*x` reuses `x`. Identical
   subexpressions stay separate nodes unless they are named with a binding:
   `t1 = x*y; out = t1 + t1*x` is the text `Graph.to_text()` prints for a
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 
 from gradcheck.errors import ExpressionError
 from gradcheck.expr.graph import Graph, GraphBuilder
-from gradcheck.expr.ops import FUNCTIONS
+from gradcheck.expr.ops import DEFAULT_CONSTANTS, FUNCTION_OPS, FUNCTIONS, OPS
 
 __all__ = ["MAX_DEPTH", "MAX_EXPONENT", "MAX_LENGTH", "MAX_OPERATORS", "parse"]
 
@@ -328,13 +331,22 @@ class _Parser:
                 f"{func.id}() takes no keyword arguments",
                 *self._span(node.keywords[0], shift),
             )
-        if len(node.args) != 1:
+        op = OPS[FUNCTION_OPS[func.id]]
+        if op.takes_constant:
+            if len(node.args) not in (1, 2):
+                raise self.fail(
+                    f"{func.id}() takes one argument and an optional number "
+                    f"({len(node.args)} given)",
+                    start,
+                    end,
+                )
+        elif len(node.args) != 1:
             raise self.fail(
                 f"{func.id}() takes exactly one argument ({len(node.args)} given)",
                 start,
                 end,
             )
-        return [node.args[0]]
+        return list(node.args)
 
     def _operator_span(self, node: ast.BinOp, shift: int) -> tuple[int, int]:
         """The span of the operator symbol between the operands of `node`."""
@@ -362,10 +374,7 @@ class _Parser:
             return -operand
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)  # checked in _call_arguments
-            argument = done[id(node.args[0])]
-            if isinstance(argument, _Term):
-                return _Term(self.builder.op(node.func.id, argument.index))
-            return self._fold(_FOLD_FUNCTIONS[node.func.id], (argument,), start, end)
+            return self._call(node, node.func.id, done, shift)
         assert isinstance(node, ast.BinOp)  # the only other kind _children allows
         left, right = done[id(node.left)], done[id(node.right)]
         if isinstance(node.op, ast.Pow):
@@ -382,19 +391,44 @@ class _Parser:
             return _Term(self.builder.op(f"r{name}", right.index, constant=left))
         return self._fold(_FOLD_BINARY[name], (left, right), start, end)
 
+    def _call(
+        self, node: ast.Call, function: str, done: dict[int, _Value], shift: int
+    ) -> _Value:
+        """A call of a known function; its second argument is the op's constant."""
+        start, end = self._span(node, shift)
+        name = FUNCTION_OPS[function]
+        argument = done[id(node.args[0])]
+        if not OPS[name].takes_constant:
+            if isinstance(argument, _Term):
+                return _Term(self.builder.op(name, argument.index))
+            return self._fold(_FOLD_FUNCTIONS[function], (argument,), start, end)
+        constant = DEFAULT_CONSTANTS[name]
+        if len(node.args) == 2:
+            given = done[id(node.args[1])]
+            if isinstance(given, _Term):
+                raise self.fail(
+                    f"the second argument of {function}() must be a number",
+                    *self._span(node.args[1], shift),
+                )
+            constant = given
+        if isinstance(argument, _Term):
+            return _Term(self.builder.op(name, argument.index, constant=constant))
+        return self._fold(_FOLD_CONSTANT[function], (argument, constant), start, end)
+
     def _power(
         self, node: ast.BinOp, base: _Value, exponent: _Value, shift: int
     ) -> _Value:
         right_start, right_end = self._span(node.right, shift)
         if isinstance(exponent, _Term):
-            b = _bracket(self.text[slice(*self._span(node.left, shift))])
-            e = _bracket(self.text[right_start:right_end])
-            raise self.fail(
-                f"the exponent must be a number, not an expression; "
-                f"for a variable exponent write exp({e}*log({b}))",
-                right_start,
-                right_end,
-            )
+            if isinstance(base, _Term):
+                return _Term(self.builder.op("pow_var", base.index, exponent.index))
+            if not base > 0:
+                raise self.fail(
+                    f"the base of c**x must be a positive number, not {base:g} "
+                    "(a negative base to a fractional power is not real)",
+                    *self._span(node.left, shift),
+                )
+            return _Term(self.builder.op("rpow", exponent.index, constant=base))
         if not abs(exponent) <= MAX_EXPONENT:
             raise self.fail(
                 f"exponent {exponent:g} too large (at most {MAX_EXPONENT:g} in size)",
@@ -471,12 +505,6 @@ def _split(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _bracket(text: str) -> str:
-    """`text` in parentheses unless it is a single name, number or call."""
-    simple = _NAME.fullmatch(text) or re.fullmatch(r"[0-9.eE]+", text)
-    return text if simple else f"({text})"
-
-
 def _fold_pow(base: float, exponent: float) -> float:
     if base < 0 and not exponent.is_integer():
         raise ValueError("a negative number to a fractional power is not real")
@@ -502,10 +530,38 @@ _FOLD_BINARY: dict[str, Callable[[float, float], float]] = {
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b,
 }
+
+
+def _fold_sqrt(a: float) -> float:
+    if a < 0:
+        raise ValueError("sqrt of a number < 0")
+    return math.sqrt(a)
+
+
+def _fold_softplus(a: float) -> float:
+    return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
+
+
+def _fold_gelu_tanh(a: float) -> float:
+    inner = math.sqrt(2 / math.pi) * (a + 0.044715 * a**3)
+    return 0.5 * a * (1.0 + math.tanh(inner))
+
+
 _FOLD_FUNCTIONS: dict[str, Callable[[float], float]] = {
     "tanh": math.tanh,
     "exp": math.exp,
     "log": _fold_log,
     "relu": lambda a: max(a, 0.0),
     "sigmoid": _fold_sigmoid,
+    "sin": math.sin,
+    "cos": math.cos,
+    "sqrt": _fold_sqrt,
+    "abs": abs,
+    "softplus": _fold_softplus,
+    "gelu": lambda a: 0.5 * a * (1.0 + math.erf(a / math.sqrt(2))),
+    "gelu_tanh": _fold_gelu_tanh,
+    "erf": math.erf,
+}
+_FOLD_CONSTANT: dict[str, Callable[[float, float], float]] = {
+    "leaky_relu": lambda a, slope: a if a > 0 else slope * a,
 }

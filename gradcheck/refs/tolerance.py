@@ -38,11 +38,15 @@ FLOOR = 1e-300
 ULPS: dict[str, tuple[float, float, float, float]] = {
     "add": (1, 0, 0, 0), "sub": (1, 0, 0, 0), "mul": (1, 0, 0, 0),
     "div": (2, 0, 3, 0), "neg": (0, 0, 0, 0), "pow": (4, 0, 6, 0),
+    "pow_var": (4, 0, 6, 0), "rpow": (4, 0, 6, 0),
     "add_const": (1, 0, 0, 0), "sub_const": (1, 0, 0, 0),
     "mul_const": (1, 0, 0, 0), "div_const": (2, 0, 2, 0),
     "radd": (1, 0, 0, 0), "rsub": (1, 0, 0, 0), "rmul": (1, 0, 0, 0),
     "rdiv": (2, 0, 4, 0), "tanh": (4, 1, 4, 1), "exp": (4, 0, 4, 0),
     "log": (4, 1, 3, 0), "relu": (0, 0, 0, 0), "sigmoid": (4, 1, 4, 1),
+    "sin": (2, 0, 2, 0), "cos": (2, 0, 2, 0), "sqrt": (1, 0, 4, 0),
+    "abs": (0, 0, 0, 0), "softplus": (4, 1, 4, 1), "leaky_relu": (1, 0, 1, 0),
+    "gelu_erf": (6, 1, 6, 1), "gelu_tanh": (8, 1, 8, 1), "erf": (2, 0, 4, 0),
 }  # fmt: skip
 
 
@@ -77,23 +81,22 @@ def error_bounds(
         ulps, floor, d_ulps, d_floor = ULPS[node.op]
         args = node.args
         arg_vals = [abs(values[a]) for a in args]
-        if node.op == "pow":
-            # engines may compute x**n as exp(n*log(x)): error grows with |n log x|
-            extra = abs((node.constant or 0.0) * math.log(max(arg_vals[0], 1e-300)))
-            ulps += extra
-            d_ulps += extra
-        err = UNIT * ulps * (abs(values[i]) + floor)
+        extra = _exponent_growth(node.op, [values[a] for a in args], node.constant)
+        ulps += extra
+        d_ulps += extra
+        scale, d_scale = _floor_scales(node.op, arg_vals)
+        err = UNIT * ulps * (abs(values[i]) + floor * scale)
         err += sum(
             abs(p) * value_err[a] for p, a in zip(partials[i], args, strict=True)
         )
         value_err[i] = err
         row = []
         for k, p in enumerate(partials[i]):
-            d = UNIT * d_ulps * (abs(p) + d_floor)
+            d = UNIT * d_ulps * (abs(p) + d_floor * d_scale)
             for j, a in enumerate(args):
                 d += abs(second[i][k][j]) * (value_err[a] + UNIT * arg_vals[j])
             # formulas written in terms of the output (1 - t**2) see its error too
-            d += _output_sensitivity(node.op, p) * value_err[i]
+            d += _output_sensitivity(node.op, k, p, values[i]) * value_err[i]
             row.append(d)
         deriv_err[i] = row
     grad_err = [0.0] * n
@@ -107,12 +110,48 @@ def error_bounds(
     return Bounds(value_err, grad_err)
 
 
-def _output_sensitivity(op: str, partial: float) -> float:
+def _exponent_growth(op: str, args: list[float], constant: float | None) -> float:
+    """Extra ulps of a power computed as exp(b * log(a)): |b log a|.
+
+    The rounding of log(a) is multiplied by b before exp turns it into a
+    relative error of the result, so large exponents lose digits honestly.
+    """
+    if op == "pow":
+        base, exponent = args[0], constant or 0.0
+    elif op == "pow_var":
+        base, exponent = args[0], args[1]
+    elif op == "rpow":
+        base, exponent = constant or 1.0, args[0]
+    else:
+        return 0.0
+    return abs(exponent * math.log(max(abs(base), 1e-300)))
+
+
+def _floor_scales(op: str, args: list[float]) -> tuple[float, float]:
+    """What the absolute floors of `ULPS` are relative to, for value and slope.
+
+    gelu is x * Phi(x) with Phi computed as 1 + erf (or 1 + tanh): that sum
+    loses its relative accuracy where it is small, so the value's error is
+    relative to |x|, and the tanh form's slope multiplies 1 - t**2 by
+    |x| (1 + 0.134 x**2).
+    """
+    if op == "gelu_erf":
+        return args[0], 1.0 + args[0]
+    if op == "gelu_tanh":
+        x = args[0]
+        return x, 1.0 + x * (1.0 + 0.134145 * x * x)
+    return 1.0, 1.0
+
+
+def _output_sensitivity(op: str, k: int, partial: float, value: float) -> float:
     """|d(local derivative) / d(output)| for ops usually written via the output."""
     if op == "tanh":
         return 2.0  # 1 - t**2: |2t| <= 2
     if op == "sigmoid":
         return 1.0  # s * (1 - s): |1 - 2s| <= 1
-    if op == "exp":
-        return 1.0  # out.data
+    if op in ("exp", "softplus"):
+        return 1.0  # out.data; softplus' = 1 - exp(-out)
+    if op in ("sqrt", "rpow", "pow_var"):
+        # 0.5 / out; out * log(c); b * out / a and out * log(a)
+        return abs(partial / value) if value else 0.0
     return 0.0
