@@ -223,6 +223,8 @@ def pytest_collection_modifyitems(
     # Reported like any collected module, so "collected N items" counts them.
     report = pytest.CollectReport(collector.nodeid, "passed", None, list(ours))
     config.hook.pytest_collectreport(report=report)
+    for item in ours:
+        config.hook.pytest_itemcollected(item=item)
     items.extend(ours)
 
 
