@@ -237,13 +237,19 @@ class GradcheckCollector(pytest.Collector):
 
 def _looks_like_path(target: str) -> bool:
     spec = _spec(target)
-    return spec.startswith(("/", ".", "~")) or spec.endswith(".py") or "/" in spec
+    return (
+        spec.startswith(("/", ".", "~"))
+        or spec.endswith((".py", ".ipynb"))
+        or "/" in spec
+        or "\\" in spec
+    )
 
 
 def _spec(target: str) -> str:
-    """`target` without a trailing `:Class` (a drive letter's colon stays)."""
+    """`target` without `:Class` or `:Class@cell` (a drive letter's colon stays)."""
     head, colon, tail = target.rpartition(":")
-    return head if colon and tail.isidentifier() else target
+    name, at, cell = tail.partition("@")
+    return head if colon and name.isidentifier() and (not at or cell.isdigit()) else target
 
 
 def engine_file(target: str, base: Path) -> Path | None:

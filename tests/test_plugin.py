@@ -146,6 +146,8 @@ def test_a_module_target_is_found_on_sys_path_without_importing(
     finally:
         sys.path.remove(str(tmp_path))
     assert engine_file("sub/eng.py:Tensor", tmp_path) == tmp_path / "sub" / "eng.py"
+    assert engine_file("nb.ipynb:Value@3", tmp_path) == tmp_path / "nb.ipynb"
+    assert engine_file("/abs/eng.py", tmp_path) == Path("/abs/eng.py")
 
 
 def test_families_cover_every_check_the_checker_runs() -> None:
