@@ -55,7 +55,7 @@ CACHE_KEY = "gradcheck/seed"
 MARKER = "gradcheck"
 
 _SETTINGS = pytest.StashKey["Settings"]()
-_FULL_REPORT = pytest.StashKey["EngineReport | GradcheckError"]()
+_FULL_REPORT = pytest.StashKey["EngineReport"]()
 _LOAD_ERROR = pytest.StashKey[GradcheckError]()
 
 
@@ -249,7 +249,9 @@ def _spec(target: str) -> str:
     """`target` without `:Class` or `:Class@cell` (a drive letter's colon stays)."""
     head, colon, tail = target.rpartition(":")
     name, at, cell = tail.partition("@")
-    return head if colon and name.isidentifier() and (not at or cell.isdigit()) else target
+    return (
+        head if colon and name.isidentifier() and (not at or cell.isdigit()) else target
+    )
 
 
 def engine_file(target: str, base: Path) -> Path | None:
@@ -296,18 +298,24 @@ def run_family(config: pytest.Config, family: str) -> list[Check]:
     Raises `GradcheckError` when the engine cannot be loaded (remembered, so
     later items fail at once).
     """
-    from gradcheck.checking.check import check_engine
+    from gradcheck.checking import check
 
+    # Typed loosely: `checks=` is newer than some checkers this may meet.
+    check_engine: Callable[..., EngineReport] = check.check_engine
     settings = config.stash[_SETTINGS]
     if _LOAD_ERROR in config.stash:
         raise config.stash[_LOAD_ERROR]
-    options = {"seed": settings.seed, "examples": settings.examples}
+    seed, examples = settings.seed, settings.examples
     try:
         if _accepts_checks(check_engine):
-            report = check_engine(settings.target, checks=[family], **options)
+            report = check_engine(
+                settings.target, checks=[family], seed=seed, examples=examples
+            )
         else:
             if _FULL_REPORT not in config.stash:
-                config.stash[_FULL_REPORT] = check_engine(settings.target, **options)
+                config.stash[_FULL_REPORT] = check_engine(
+                    settings.target, seed=seed, examples=examples
+                )
             report = config.stash[_FULL_REPORT]
     except GradcheckError as err:
         config.stash[_LOAD_ERROR] = err
@@ -326,9 +334,7 @@ def _nothing_verified(check: Check) -> bool:
 class GradcheckItem(pytest.Item):
     """One probe family of the engine check, run when the item runs."""
 
-    def __init__(
-        self, *, family: str, engine_path: Path | None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, family: str, engine_path: Path | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.family = family
         self.engine_path = engine_path

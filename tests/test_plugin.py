@@ -94,7 +94,9 @@ def _calls(pytester: pytest.Pytester) -> list[dict[str, object]]:
 
 def _header_seed(result: pytest.RunResult) -> int:
     text = result.stdout.str()
-    found = re.search(r"gradcheck: engine \S+, seed (\d+), .*--gradcheck-seed=(\d+)", text)
+    found = re.search(
+        r"gradcheck: engine \S+, seed (\d+), .*--gradcheck-seed=(\d+)", text
+    )
     assert found is not None, text
     assert found.group(1) == found.group(2)
     return int(found.group(1))
@@ -205,9 +207,7 @@ def test_last_failed_reruns_only_the_failed_families(
     first = pytester.runpytest("--gradcheck-engine", "my_engine.py", *FAST)
     first.assert_outcomes(passed=9, failed=2)
     (pytester.path / "calls.jsonl").unlink()
-    again = pytester.runpytest(
-        "--gradcheck-engine", "my_engine.py", "--lf", *FAST
-    )
+    again = pytester.runpytest("--gradcheck-engine", "my_engine.py", "--lf", *FAST)
     again.assert_outcomes(failed=2, deselected=9)
     assert [c["families"] for c in _calls(pytester)] == [
         ["propagation"],
@@ -329,6 +329,16 @@ def test_engine_that_cannot_load_fails_every_item_in_one_line(
     result.assert_outcomes(failed=10)
     result.stdout.fnmatch_lines(["FAILED gradcheck[[]value[]] - Failed: gradcheck: *"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_the_plugin_page_documents_exactly_the_options(
+    pytester: pytest.Pytester,
+) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "plugin.md").read_text()
+    shown = pytester.runpytest("--help").stdout.str()
+    pattern = r"--gradcheck-[a-z-]+|\bgradcheck_[a-z_]+"
+    documented = set(re.findall(pattern, page))
+    assert documented == set(re.findall(pattern, shown))
 
 
 # -- fixture and marker ------------------------------------------------------------
