@@ -28,8 +28,23 @@ def assert_gradients(
 ) -> ExpressionReport:
     """Check `expression` on `engine` and fail like a test when it is wrong.
 
-    `kwargs` go to `check_expression` (`points`, `seed`). Returns the report
-    when every result passes (inconclusive results do not fail).
+    Returns the report when every result passes (inconclusive results do
+    not fail), so a test can look further at the numbers.
+
+    :param expression: the expression, as text in the expression grammar
+        (``"tanh(x*y) + x**2"``) or as a `Graph`.
+    :param point: a value for every variable of the expression; omit it to
+        draw random points in the domain instead (see ``points``).
+    :param engine: the engine under test, any target `check_engine` accepts
+        (a path, a module name, a Value class or module); None is the
+        built-in micrograd.
+    :param kwargs: passed on to `check_expression`: ``points`` (how many
+        random points when no ``point`` is given) and ``seed`` (which points;
+        see `gradcheck.seeds`).
+    :raises AssertionError: a gradient or the value is wrong; the message
+        is the command line's explanation, with the engine and the seed.
+    :raises ExpressionError: the expression cannot be parsed.
+    :raises PointError: the point misses a variable or lies outside the domain.
     """
     from gradcheck.checking.check import check_expression
     from gradcheck.output.render import explain_result

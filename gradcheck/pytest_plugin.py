@@ -1,31 +1,72 @@
 """pytest plugin: `pytest --gradcheck-engine path/to/engine.py` checks an engine.
 
-Every check of `gradcheck engine` becomes one test item, `gradcheck::<check>`,
-failing with the command line's explanation. The engine is checked once per
-session (once per xdist worker), when the items are collected. Item names
-depend only on the engine's supported ops, never on results, and every
-xdist worker gets the controller's seed, so all workers collect the same
-items. Options exist as flags and as ini keys (`gradcheck_engine`,
-`gradcheck_examples`, `gradcheck_seed`).
+Each probe family of `gradcheck engine` becomes one test item,
+`gradcheck[value]`, `gradcheck[local-derivative]`, ... `gradcheck[random-graphs]`.
+Collection only names the items; the engine is loaded and checked in each
+item's `runtest`, so `--collect-only` runs nothing, `-k` and `--lf` run only
+the chosen families, and each xdist worker runs only its own items. The
+controller picks the seed and hands it to every worker.
 
-This module imports nothing from gradcheck at start-up: without
-`--gradcheck-engine` it costs pytest nothing.
+Tests can also check engines themselves with the `gradcheck_engine` fixture,
+configured by `@pytest.mark.gradcheck(engine=..., examples=..., seed=...)`.
+Options exist as flags and as ini keys (`gradcheck_engine`,
+`gradcheck_examples`, `gradcheck_seed`, `gradcheck_allow_inconclusive`); the
+seed policy is `gradcheck.seeds`. See docs/plugin.md.
+
+Light import: at start-up this module imports only pytest and the standard
+library (through `gradcheck.seeds`); the checker, SymPy, mpmath and
+Hypothesis are imported inside `runtest`.
 """
 
 from __future__ import annotations
 
-import os
-import random
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from gradcheck.errors import GradcheckError
+from gradcheck.seeds import parse_seed, resolve_seed
 
 if TYPE_CHECKING:
     from gradcheck.report import Check, EngineReport
 
 DEFAULT_EXAMPLES = 100
-_SEED = pytest.StashKey[int]()
-_REPORT = pytest.StashKey["EngineReport"]()
+# The probe families, in the order `check_engine` runs them. The checker's own
+# tuple (gradcheck.checking.check.CHECK_FAMILIES) wins when it exists, but
+# collection must not import the checker, so the plugin keeps this copy.
+FAMILIES = (
+    "value",
+    "local-derivative",
+    "accumulation",
+    "propagation",
+    "deep-chain",
+    "repeated-backward",
+    "zero-grad",
+    "parameters",
+    "training-loop",
+    "random-graphs",
+)
+CACHE_KEY = "gradcheck/seed"
+MARKER = "gradcheck"
+
+_SETTINGS = pytest.StashKey["Settings"]()
+_FULL_REPORT = pytest.StashKey["EngineReport"]()
+_LOAD_ERROR = pytest.StashKey[GradcheckError]()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The session's gradcheck options, resolved once in `pytest_configure`."""
+
+    target: str | None
+    examples: int
+    seed: int
+    allow_inconclusive: bool
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,149 +80,365 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--gradcheck-examples",
         metavar="N",
-        type=int,
         default=None,
         help=f"random graphs to try (default {DEFAULT_EXAMPLES})",
     )
     group.addoption(
         "--gradcheck-seed",
-        metavar="S",
-        type=int,
+        metavar="N|last|random",
         default=None,
-        help="seed of the engine check (default: random, 0 when CI is set)",
+        help="seed of the checks: a number, 'last' (the previous run's) or "
+        "'random' (default: random, 0 when CI is set)",
+    )
+    group.addoption(
+        "--gradcheck-allow-inconclusive",
+        action="store_true",
+        default=None,
+        help="pass a family whose examples were all inconclusive",
     )
     parser.addini("gradcheck_engine", "engine to check (like --gradcheck-engine)")
     parser.addini("gradcheck_examples", "random graphs (like --gradcheck-examples)")
-    parser.addini("gradcheck_seed", "seed (like --gradcheck-seed)")
+    parser.addini("gradcheck_seed", "seed: N, last or random (like --gradcheck-seed)")
+    parser.addini(
+        "gradcheck_allow_inconclusive",
+        "pass inconclusive families (like --gradcheck-allow-inconclusive)",
+        type="bool",
+        default=False,
+    )
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
-    value = config.getoption(f"--gradcheck-{name}")
+    """The flag's value, else the ini key's, else None."""
+    value = config.getoption(f"--gradcheck-{name.replace('_', '-')}")
     if value is None:
-        value = config.getini(f"gradcheck_{name}") or None
-    return value
+        value = config.getini(f"gradcheck_{name}")
+    return None if value in ("", None) else value
 
 
-def _engine(config: pytest.Config) -> str | None:
-    value = _setting(config, "engine")
-    return str(value) if value else None
-
-
-def _int(config: pytest.Config, name: str) -> int | None:
-    value = _setting(config, name)
-    if value is None:
-        return None
+def _examples(value: Any, where: str) -> int:
     try:
-        return int(value)
-    except ValueError:
-        raise pytest.UsageError(
-            f"gradcheck_{name} must be a whole number: {value!r}"
-        ) from None
+        examples = int(value)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{where} must be a whole number: {value!r}") from None
+    if examples < 0:
+        raise pytest.UsageError(f"{where} must not be negative: {examples}")
+    return examples
+
+
+def _seed(config: pytest.Config) -> int:
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and "gradcheck_seed" in worker:
+        return int(worker["gradcheck_seed"])  # the controller's choice
+    cache = getattr(config, "cache", None)
+    last = cache.get(CACHE_KEY, None) if cache is not None else None
+    try:
+        given = parse_seed(_setting(config, "seed"))
+        return resolve_seed(given, last=last if isinstance(last, int) else None)
+    except GradcheckError as err:
+        raise pytest.UsageError(f"gradcheck_seed: {err}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if _engine(config) is None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(engine=None, examples=None, seed=None): configure the "
+        "gradcheck_engine fixture for this test",
+    )
+    target = _setting(config, "engine")
+    examples = _setting(config, "examples")
+    settings = Settings(
+        target=str(target) if target is not None else None,
+        examples=DEFAULT_EXAMPLES
+        if examples is None
+        else _examples(examples, "gradcheck_examples"),
+        seed=_seed(config),
+        allow_inconclusive=bool(_setting(config, "allow_inconclusive")),
+    )
+    config.stash[_SETTINGS] = settings
+    if settings.target is None:
         return
-    worker = getattr(config, "workerinput", None)
-    seed = _int(config, "seed")
-    if worker is not None and "gradcheck_seed" in worker:
-        seed = int(worker["gradcheck_seed"])  # the controller's choice
-    elif seed is None:
-        seed = 0 if os.environ.get("CI") else random.SystemRandom().randrange(2**31)
-    config.stash[_SEED] = seed
+    path = engine_file(settings.target, config.invocation_params.dir)
+    if _looks_like_path(settings.target) and (path is None or not path.is_file()):
+        shown = path or settings.target
+        raise pytest.UsageError(f"gradcheck: engine file not found: {shown}")
+    cache = getattr(config, "cache", None)
+    if cache is not None and not hasattr(config, "workerinput"):
+        cache.set(CACHE_KEY, settings.seed)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: hand the controller's seed to every worker."""
-    config = node.config
-    if _SEED in config.stash:
-        node.workerinput["gradcheck_seed"] = config.stash[_SEED]
+    settings = node.config.stash.get(_SETTINGS, None)
+    if settings is not None:
+        node.workerinput["gradcheck_seed"] = settings.seed
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    target = _engine(config)
-    if target is None:
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None or settings.target is None:
         return None
-    examples = _int(config, "examples")
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    seed = config.stash.get(_SEED, None)
     return (
-        f"gradcheck: engine={target}, seed={seed}, examples={examples} "
-        f"(rerun with --gradcheck-seed={seed})"
+        f"gradcheck: engine {settings.target}, seed {settings.seed}, "
+        f"examples {settings.examples} "
+        f"(rerun with --gradcheck-seed={settings.seed})"
     )
 
 
-def _report(config: pytest.Config) -> EngineReport:
-    if _REPORT not in config.stash:
-        from gradcheck.checking.check import check_engine
-        from gradcheck.errors import GradcheckError
-
-        examples = _int(config, "examples")
-        try:
-            config.stash[_REPORT] = check_engine(
-                _engine(config),
-                examples=DEFAULT_EXAMPLES if examples is None else examples,
-                seed=config.stash[_SEED],
-            )
-        except GradcheckError as err:
-            raise pytest.UsageError(f"gradcheck: {err}") from err
-    return config.stash[_REPORT]
+# -- collection: names only ---------------------------------------------------
 
 
+def families() -> tuple[str, ...]:
+    """The checker's family names when it is already imported, else ours.
+
+    Importing the checker here would import SymPy at collection time, so the
+    checker's tuple is only used when something else already loaded it.
+    """
+    module = sys.modules.get("gradcheck.checking.check")
+    found = getattr(module, "CHECK_FAMILIES", None)
+    return tuple(found) if found else FAMILIES
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k, -m and --lf select among the items
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    if _engine(config) is None:
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None or settings.target is None:
         return
-    report = _report(config)
+    path = engine_file(settings.target, config.invocation_params.dir)
     collector = GradcheckCollector.from_parent(
         session, name="gradcheck", nodeid="gradcheck"
     )
-    items.extend(
-        GradcheckItem.from_parent(collector, name=check.name, check=check)
-        for check in report.checks
-    )
+    ours = [
+        GradcheckItem.from_parent(
+            collector,
+            name=f"gradcheck[{family}]",
+            nodeid=f"gradcheck[{family}]",
+            family=family,
+            engine_path=path,
+        )
+        for family in families()
+    ]
+    # Reported like any collected module, so "collected N items" counts them.
+    report = pytest.CollectReport(collector.nodeid, "passed", None, list(ours))
+    config.hook.pytest_collectreport(report=report)
+    for item in ours:
+        config.hook.pytest_itemcollected(item=item)
+    items.extend(ours)
 
 
 class GradcheckCollector(pytest.Collector):
-    """The parent of the engine's check items."""
+    """The parent of the family items; they are made by the hook above."""
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         return []
 
 
-class GradcheckFailure(Exception):
-    """A failing engine check; its text is the command line's explanation."""
+def _looks_like_path(target: str) -> bool:
+    spec = _spec(target)
+    return (
+        spec.startswith(("/", ".", "~"))
+        or spec.endswith((".py", ".ipynb"))
+        or "/" in spec
+        or "\\" in spec
+    )
+
+
+def _spec(target: str) -> str:
+    """`target` without `:Class` or `:Class@cell` (a drive letter's colon stays)."""
+    head, colon, tail = target.rpartition(":")
+    name, at, cell = tail.partition("@")
+    return (
+        head if colon and name.isidentifier() and (not at or cell.isdigit()) else target
+    )
+
+
+def engine_file(target: str, base: Path) -> Path | None:
+    """The engine's source file, found without importing it (None if unknown).
+
+    A path is taken relative to `base`; a module name is looked up on
+    `sys.path` as a file or a package's `__init__.py`.
+    """
+    spec = _spec(target)
+    if _looks_like_path(target):
+        path = Path(spec).expanduser()
+        return path if path.is_absolute() else base / path
+    parts = spec.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    for entry in sys.path:
+        root = Path(entry or base) / Path(*parts)
+        for candidate in (root.with_suffix(".py"), root / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+# -- run time: the work ---------------------------------------------------------
+
+
+def in_family(name: str, family: str) -> bool:
+    """Whether check `name` (e.g. `local-derivative[tanh]`) belongs to `family`."""
+    return name == family or name.startswith(f"{family}[")
+
+
+def _accepts_checks(check_engine: Callable[..., Any]) -> bool:
+    try:
+        return "checks" in inspect.signature(check_engine).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_family(config: pytest.Config, family: str) -> list[Check]:
+    """The checks of `family` on the session's engine.
+
+    With a `check_engine` that takes `checks=`, only this family runs; an
+    older one runs the whole check once per session and this picks from it.
+    Raises `GradcheckError` when the engine cannot be loaded (remembered, so
+    later items fail at once).
+    """
+    from gradcheck.checking import check
+
+    # Typed loosely: `checks=` is newer than some checkers this may meet.
+    check_engine: Callable[..., EngineReport] = check.check_engine
+    settings = config.stash[_SETTINGS]
+    if _LOAD_ERROR in config.stash:
+        raise config.stash[_LOAD_ERROR]
+    seed, examples = settings.seed, settings.examples
+    try:
+        if _accepts_checks(check_engine):
+            report = check_engine(
+                settings.target, checks=[family], seed=seed, examples=examples
+            )
+        else:
+            if _FULL_REPORT not in config.stash:
+                config.stash[_FULL_REPORT] = check_engine(
+                    settings.target, seed=seed, examples=examples
+                )
+            report = config.stash[_FULL_REPORT]
+    except GradcheckError as err:
+        config.stash[_LOAD_ERROR] = err
+        raise
+    return [c for c in report.checks if in_family(c.name, family)]
+
+
+def _nothing_verified(check: Check) -> bool:
+    from gradcheck.report import INCONCLUSIVE, PASS
+
+    if check.status == INCONCLUSIVE:
+        return True
+    return check.status == PASS and 0 < check.examples == check.inconclusive
 
 
 class GradcheckItem(pytest.Item):
-    """One check of the engine report."""
+    """One probe family of the engine check, run when the item runs."""
 
-    def __init__(self, *, check: Check, **kwargs: Any) -> None:
+    def __init__(self, *, family: str, engine_path: Path | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.check = check
+        self.family = family
+        self.engine_path = engine_path
 
     def runtest(self) -> None:
-        if self.check.status == "skip":
-            pytest.skip(self.check.message or "skipped")
-        if self.check.status == "fail":
-            raise GradcheckFailure(self.check.name)
+        from gradcheck.output.render import explain_check
+        from gradcheck.report import FAIL, SKIP
 
-    def repr_failure(
-        self,
-        excinfo: pytest.ExceptionInfo[BaseException],
-        style: Any = None,
-    ) -> str:
-        if isinstance(excinfo.value, GradcheckFailure):
-            from gradcheck.output.render import explain_check
-
-            seed = self.config.stash.get(_SEED, None)
-            return (
-                explain_check(self.check)
-                + f"\nseed: {seed} (rerun with --gradcheck-seed={seed})"
+        settings = self.config.stash[_SETTINGS]
+        rerun = f"seed: {settings.seed} (rerun with --gradcheck-seed={settings.seed})"
+        try:
+            checks = run_family(self.config, self.family)
+        except GradcheckError as err:
+            pytest.fail(f"gradcheck: {err}", pytrace=False)
+        failed = [c for c in checks if c.status == FAIL]
+        if failed:
+            text = "\n".join(explain_check(c) for c in failed)
+            pytest.fail(f"{text}\n{rerun}", pytrace=False)
+        if not checks:
+            pytest.skip(f"no {self.family} check ran (examples={settings.examples})")
+        if all(c.status == SKIP for c in checks):
+            pytest.skip("; ".join(sorted({c.message for c in checks})))
+        unverified = [c for c in checks if _nothing_verified(c)]
+        if unverified and not settings.allow_inconclusive:
+            names = ", ".join(c.name for c in unverified)
+            pytest.fail(
+                f"INCONCLUSIVE {names}: every example was inconclusive, so "
+                "nothing was verified (pass --gradcheck-allow-inconclusive "
+                f"to accept this)\n{rerun}",
+                pytrace=False,
             )
-        return str(super().repr_failure(excinfo))
 
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"gradcheck::{self.name}"
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.engine_path or self.path, 0, f"gradcheck[{self.family}]"
+
+
+# -- the fixture and the marker -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineUnderTest:
+    """What the `gradcheck_engine` fixture gives a test: an engine to check."""
+
+    target: Any  # a target string, a Value class or module, or None
+    seed: int
+    examples: int
+
+    def check(self, **kwargs: Any) -> EngineReport:
+        """`check_engine` on this engine; `kwargs` override seed and examples."""
+        from gradcheck.checking.check import check_engine
+
+        options: dict[str, Any] = {"seed": self.seed, "examples": self.examples}
+        options.update(kwargs)
+        return check_engine(self.target, **options)
+
+
+def _marker_options(node: pytest.Item) -> dict[str, Any]:
+    marker = node.get_closest_marker(MARKER)
+    if marker is None:
+        return {}
+    if marker.args:
+        raise pytest.UsageError(
+            f"{node.nodeid}: use @pytest.mark.gradcheck(engine=...) with keywords"
+        )
+    unknown = sorted(set(marker.kwargs) - {"engine", "examples", "seed"})
+    if unknown:
+        raise pytest.UsageError(
+            f"{node.nodeid}: unknown gradcheck marker option(s): {', '.join(unknown)}"
+        )
+    return dict(marker.kwargs)
+
+
+@pytest.fixture
+def gradcheck_engine(request: pytest.FixtureRequest) -> EngineUnderTest:
+    """The engine to check: the marker's, else --gradcheck-engine's.
+
+    With neither, the target is None, which `check_engine` reads as the
+    built-in micrograd. Seed and examples default to the session's.
+    """
+    settings = request.config.stash[_SETTINGS]
+    options = _marker_options(request.node)
+    seed = settings.seed
+    if options.get("seed") is not None:
+        try:
+            seed = resolve_seed(options["seed"], last=settings.seed)
+        except GradcheckError as err:
+            raise pytest.UsageError(f"gradcheck marker: {err}") from None
+    examples = settings.examples
+    if options.get("examples") is not None:
+        examples = _examples(options["examples"], "gradcheck marker examples")
+    target = options.get("engine", settings.target)
+    return EngineUnderTest(
+        target=str(target) if isinstance(target, Path) else target,
+        seed=seed,
+        examples=examples,
+    )
+
+
+__all__ = [
+    "FAMILIES",
+    "EngineUnderTest",
+    "GradcheckItem",
+    "engine_file",
+    "families",
+    "in_family",
+    "run_family",
+]

@@ -37,7 +37,20 @@ def graphs_with_points(
     max_variables: int = 3,
     force_reuse: bool = True,
 ) -> tuple[Graph, dict[str, float]]:
-    """A random expression DAG over up to `max_nodes` ops, and a smooth point."""
+    """A random expression DAG over up to `max_nodes` ops, and a smooth point.
+
+    Draws `(graph, point)` pairs; every op is applied only where it is
+    smooth at its operands' values, so nearly every example can be checked.
+
+    :param ops: op names from the op table to draw from (default: all);
+        at least one.
+    :param max_nodes: the most op nodes a graph has before the final sum.
+    :param max_variables: the most input variables, up to three (``x``, ``y``,
+        ``z``).
+    :param force_reuse: also add every op's input into the output, so each
+        op type meets a reused node: the only way to expose gradients that
+        are overwritten (``=``) instead of accumulated (``+=``).
+    """
     names = list(ops) if ops is not None else list(OPS)
     if not names:
         raise ValueError("graphs_with_points needs at least one op")
@@ -90,5 +103,9 @@ def graphs_with_points(
 def graphs(
     ops: Sequence[str] | None = None, max_nodes: int = 30
 ) -> st.SearchStrategy[Graph]:
-    """Random expression DAGs (without their points)."""
+    """Random expression DAGs (without their points).
+
+    :param ops: op names from the op table to draw from (default: all).
+    :param max_nodes: the most op nodes a graph has.
+    """
     return graphs_with_points(ops=ops, max_nodes=max_nodes).map(lambda pair: pair[0])

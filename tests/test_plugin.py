@@ -1,7 +1,14 @@
-"""The pytest plugin (`--gradcheck-engine`) and `assert_gradients`."""
+"""The pytest plugin (`--gradcheck-engine`, fixture, marker) and `assert_gradients`.
+
+Most plugin tests swap `check_engine` for a fake (in the pytester project's
+conftest) that logs each call and returns a report chosen per family, so
+they test the plugin's mechanics fast; a few run the real checker end to end.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -9,98 +16,433 @@ import pytest
 from gradcheck.assertions import assert_gradients
 from gradcheck.checking.engines import load_source
 from gradcheck.mutants import BASE_ENGINE, mutant_named
+from gradcheck.pytest_plugin import FAMILIES, engine_file, in_family
 
 pytest_plugins = ["pytester"]
 
-FAST = ("--gradcheck-examples", "3", "--gradcheck-seed", "5", "-p", "no:randomly")
+NO_RANDOMLY = ("-p", "no:randomly")
+FAST = ("--gradcheck-examples", "3", "--gradcheck-seed", "5", *NO_RANDOMLY)
+ITEMS = [f"gradcheck[{family}]" for family in FAMILIES]
+
+# check_engine stand-in: logs every call to calls.jsonl and returns the statuses
+# in STATUS (default pass). `checks=` is accepted unless OLD_SIGNATURE is set.
+FAKE_CONFTEST = """
+import json, os
+import gradcheck.checking.check as check_module
+from gradcheck.report import Check, EngineReport
+
+STATUS = {status!r}
+OLD_SIGNATURE = {old!r}
+
+def _report(target, families, seed, examples):
+    with open("calls.jsonl", "a", encoding="utf-8") as log:
+        log.write(json.dumps({{"families": families, "seed": seed,
+            "examples": examples, "target": target,
+            "worker": os.environ.get("PYTEST_XDIST_WORKER")}}) + "\\n")
+    report = EngineReport(str(target), seed, [], {{}})
+    for family in families or {families!r}:
+        status = STATUS.get(family, "pass")
+        if status == "unverified":
+            check = Check(family, "value", "pass", "all kinks", None, 4, 4)
+        else:
+            check = Check(family, "value", status, f"{{family}} is {{status}}")
+        report.checks.append(check)
+        if family == "local-derivative":
+            report.checks.append(Check("local-derivative[tanh]", "value", "pass", ""))
+    return report
+
+if OLD_SIGNATURE:
+    def fake(target=None, *, seed=None, examples=200):
+        return _report(target, None, seed, examples)
+else:
+    def fake(target=None, *, checks=None, seed=None, examples=200):
+        return _report(target, checks, seed, examples)
+
+_real = check_module.check_engine
+
+def pytest_configure(config):
+    check_module.check_engine = fake
+
+def pytest_unconfigure(config):  # in-process runs share the module
+    check_module.check_engine = _real
+"""
 
 
-def _engine(pytester: pytest.Pytester, source: str) -> Path:
-    path = pytester.path / "engine_under_test.py"
-    path.write_text(source, encoding="utf-8")
+def _project(
+    pytester: pytest.Pytester,
+    status: dict[str, str] | None = None,
+    *,
+    old: bool = False,
+    engine: str = "my_engine.py",
+) -> Path:
+    """A project with an engine file, one ordinary test and the fake checker."""
+    pytester.makeconftest(
+        FAKE_CONFTEST.format(status=status or {}, old=old, families=list(FAMILIES))
+    )
     pytester.makepyfile(test_other="def test_other():\n    assert True\n")
+    path = pytester.path / engine
+    path.write_text(BASE_ENGINE, encoding="utf-8")
     return path
 
 
-def test_buggy_engine_items_fail_with_the_category(pytester: pytest.Pytester) -> None:
-    _engine(pytester, mutant_named("mul-grad-overwrites").source())
-    result = pytester.runpytest("--gradcheck-engine", "engine_under_test.py", *FAST)
-    outcomes = result.parseoutcomes()
-    assert outcomes["failed"] >= 1 and outcomes["passed"] >= 2
+def _calls(pytester: pytest.Pytester) -> list[dict[str, object]]:
+    log = pytester.path / "calls.jsonl"
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _header_seed(result: pytest.RunResult) -> int:
+    text = result.stdout.str()
+    found = re.search(
+        r"gradcheck: engine \S+, seed (\d+), .*--gradcheck-seed=(\d+)", text
+    )
+    assert found is not None, text
+    assert found.group(1) == found.group(2)
+    return int(found.group(1))
+
+
+# -- collection ----------------------------------------------------------------
+
+
+def test_collection_names_one_item_per_family_and_runs_nothing(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(pytester)
+    (pytester.path / "my_engine.py").write_text(
+        "open('imported.txt', 'w').close()\n", encoding="utf-8"
+    )
+    result = pytester.runpytest(
+        "--gradcheck-engine", "my_engine.py", "--collect-only", "-q", *FAST
+    )
+    assert result.ret == pytest.ExitCode.OK
+    listed = [line for line in result.outlines if line.startswith("gradcheck[")]
+    assert listed == ITEMS
+    result.stdout.fnmatch_lines(["11 tests collected*"])
+    assert _calls(pytester) == []
+    assert not (pytester.path / "imported.txt").exists()
+
+
+def test_reportinfo_points_at_the_engine_file(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    found, _ = pytester.inline_genitems("--gradcheck-engine", "my_engine.py")
+    ours = [item for item in found if item.nodeid.startswith("gradcheck[")]
+    assert [item.nodeid for item in ours] == ITEMS
+    assert ours[0].location == ("my_engine.py", 0, "gradcheck[value]")
+
+
+def test_a_module_target_is_found_on_sys_path_without_importing(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise SystemExit('imported')\n")
+    (package / "engine.py").write_text("raise SystemExit('imported')\n")
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert engine_file("pkg.engine:Value", tmp_path) == package / "engine.py"
+        assert engine_file("pkg", tmp_path) == package / "__init__.py"
+        assert engine_file("no_such_module_here", tmp_path) is None
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert engine_file("sub/eng.py:Tensor", tmp_path) == tmp_path / "sub" / "eng.py"
+    assert engine_file("nb.ipynb:Value@3", tmp_path) == tmp_path / "nb.ipynb"
+    assert engine_file("/abs/eng.py", tmp_path) == Path("/abs/eng.py")
+
+
+def test_families_cover_every_check_the_checker_runs() -> None:
+    import gradcheck.checking.check as check_module
+
+    checker_families = getattr(check_module, "CHECK_FAMILIES", None)
+    if checker_families is not None:
+        assert tuple(checker_families) == FAMILIES
+    report = check_module.check_engine(
+        load_source("base", BASE_ENGINE), examples=0, seed=1
+    )
+    names = [check.name for check in report.checks]
+    assert all(any(in_family(n, f) for f in FAMILIES) for n in names), names
+    assert in_family("local-derivative[tanh]", "local-derivative")
+    assert not in_family("value-ish", "value")
+
+
+# -- run time ----------------------------------------------------------------------
+
+
+def test_each_item_runs_only_its_family(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"accumulation": "fail", "zero-grad": "skip"})
+    result = pytester.runpytest("--gradcheck-engine", "my_engine.py", "-rs", *FAST)
+    result.assert_outcomes(passed=9, failed=1, skipped=1)
+    assert [c["families"] for c in _calls(pytester)] == [[f] for f in FAMILIES]
+    assert {c["seed"] for c in _calls(pytester)} == {5}
+    assert {c["examples"] for c in _calls(pytester)} == {3}
     result.stdout.fnmatch_lines(
         [
-            "gradcheck: engine=engine_under_test.py, seed=5, examples=3*",
-            "*gradcheck::accumulation*",
-            "FAIL accumulation ?accumulation?*",
-            "*first divergent node:*",
-            "*hint:*",
+            "gradcheck: engine my_engine.py, seed 5, examples 3 "
+            "(rerun with --gradcheck-seed=5)",
+            "*_ gradcheck[[]accumulation[]] _*",
+            "FAIL accumulation [[]value[]]: accumulation is fail",
+            "seed: 5 (rerun with --gradcheck-seed=5)",
+            "SKIPPED *zero-grad is skip*",
         ]
     )
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_correct_engine_passes_from_the_ini_file(pytester: pytest.Pytester) -> None:
-    _engine(pytester, BASE_ENGINE)
-    pytester.makeini(
-        "[pytest]\n"
-        "gradcheck_engine = engine_under_test.py\n"
-        "gradcheck_examples = 3\n"
-        "gradcheck_seed = 11\n"
+def test_keyword_selects_families_and_runs_only_those(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(pytester)
+    result = pytester.runpytest(
+        "--gradcheck-engine", "my_engine.py", "-k", "local-derivative", *FAST
     )
-    result = pytester.runpytest("-v", "-p", "no:randomly")
-    result.assert_outcomes(passed=len(_check_names(result.outlines)) + 1)
+    result.assert_outcomes(passed=1, deselected=10)
+    assert [c["families"] for c in _calls(pytester)] == [["local-derivative"]]
+
+
+def test_last_failed_reruns_only_the_failed_families(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(pytester, {"propagation": "fail", "training-loop": "fail"})
+    first = pytester.runpytest("--gradcheck-engine", "my_engine.py", *FAST)
+    first.assert_outcomes(passed=9, failed=2)
+    (pytester.path / "calls.jsonl").unlink()
+    again = pytester.runpytest("--gradcheck-engine", "my_engine.py", "--lf", *FAST)
+    again.assert_outcomes(failed=2, deselected=9)
+    assert [c["families"] for c in _calls(pytester)] == [
+        ["propagation"],
+        ["training-loop"],
+    ]
+
+
+def test_an_old_check_engine_runs_once_and_items_pick_their_checks(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(pytester, {"value": "fail"}, old=True)
+    result = pytester.runpytest("--gradcheck-engine", "my_engine.py", *FAST)
+    result.assert_outcomes(passed=10, failed=1)
+    assert [c["families"] for c in _calls(pytester)] == [None]
+
+
+def test_inconclusive_fails_unless_allowed(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"random-graphs": "unverified"})
+    args = ("--gradcheck-engine", "my_engine.py", "-k", "random", *FAST)
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(failed=1, deselected=10)
     result.stdout.fnmatch_lines(
-        [
-            "gradcheck: engine=engine_under_test.py, seed=11*",
-            "*gradcheck::value PASSED*",
-        ]
+        ["INCONCLUSIVE random-graphs: every example was inconclusive*"]
     )
+    pytester.runpytest(*args, "--gradcheck-allow-inconclusive").assert_outcomes(
+        passed=1, deselected=10
+    )
+    pytester.makeini("[pytest]\ngradcheck_allow_inconclusive = true\n")
+    pytester.runpytest(*args).assert_outcomes(passed=1, deselected=10)
 
 
-def _check_names(lines: list[str]) -> list[str]:
-    return [line.split()[0] for line in lines if line.startswith("gradcheck::")]
-
-
-def test_without_the_option_the_plugin_does_nothing(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_other="def test_other():\n    assert True\n")
-    result = pytester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=1)
-    assert "gradcheck:" not in result.stdout.str()
-
-
-def test_unloadable_engine_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_other="def test_other():\n    assert True\n")
-    result = pytester.runpytest("--gradcheck-engine", "missing_engine.py", *FAST)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*gradcheck: engine file not found*"])
-
-
-def test_xdist_workers_collect_the_same_items(pytester: pytest.Pytester) -> None:
+def test_xdist_workers_run_only_their_items(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
-    _engine(pytester, mutant_named("tanh-one-minus-t").source())
+    _project(pytester, {"deep-chain": "fail"})
     result = pytester.runpytest_subprocess(
-        "-n", "2", "--gradcheck-engine", "engine_under_test.py",
-        "--gradcheck-examples", "2", "-p", "no:randomly",
-    )  # fmt: skip
-    outcomes = result.parseoutcomes()
-    assert outcomes["failed"] >= 1 and outcomes["passed"] >= 2
-    result.stdout.fnmatch_lines(["gradcheck: engine=engine_under_test.py, seed=*"])
-    result.stdout.fnmatch_lines(["*FAIL local-derivative*[[]local-derivative[]]*"])
+        "-n", "2", "--gradcheck-engine", "my_engine.py", *FAST
+    )
+    result.assert_outcomes(passed=10, failed=1)
+    calls = _calls(pytester)
+    assert sorted(f for c in calls for f in c["families"]) == sorted(FAMILIES)
+    assert {c["seed"] for c in calls} == {5}
+    assert {c["worker"] for c in calls} == {"gw0", "gw1"}
     assert "Different tests were collected" not in result.stdout.str()
 
 
-def test_plugin_module_imports_no_checker() -> None:
-    import subprocess
-    import sys
+def test_xdist_workers_get_the_controllers_random_seed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("xdist")
+    _project(pytester)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--gradcheck-engine", "my_engine.py", *NO_RANDOMLY
+    )
+    result.assert_outcomes(passed=11)
+    assert {c["seed"] for c in _calls(pytester)} == {_header_seed(result)}
 
-    code = (
-        "import sys, gradcheck.pytest_plugin; "
-        "print(sorted(m for m in ('sympy', 'gradcheck.cli') if m in sys.modules))"
+
+# -- options -------------------------------------------------------------------------
+
+
+def test_options_come_from_the_ini_file(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    pytester.makeini(
+        "[pytest]\n"
+        "gradcheck_engine = my_engine.py\n"
+        "gradcheck_examples = 7\n"
+        "gradcheck_seed = 11\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    result = pytester.runpytest("-v", *NO_RANDOMLY)
+    result.assert_outcomes(passed=11)
+    assert _header_seed(result) == 11
+    assert {(c["seed"], c["examples"]) for c in _calls(pytester)} == {(11, 7)}
+    result.stdout.fnmatch_lines(["gradcheck[[]value[]] PASSED*"])
+
+
+def test_seed_last_reuses_the_previous_runs_seed(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    args = ("--gradcheck-engine", "my_engine.py", "--co", *NO_RANDOMLY)
+    first = _header_seed(pytester.runpytest(*args, "--gradcheck-seed=random"))
+    assert _header_seed(pytester.runpytest(*args, "--gradcheck-seed=last")) == first
+    assert _header_seed(pytester.runpytest(*args, "--gradcheck-seed=42")) == 42
+    assert _header_seed(pytester.runpytest(*args, "--gradcheck-seed=last")) == 42
+
+
+def test_seed_is_zero_under_ci_and_bad_seeds_are_usage_errors(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _project(pytester)
+    args = ("--gradcheck-engine", "my_engine.py", "--co", *NO_RANDOMLY)
+    monkeypatch.setenv("CI", "true")
+    assert _header_seed(pytester.runpytest(*args)) == 0
+    bad = pytester.runpytest(*args, "--gradcheck-seed=soon")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*gradcheck_seed: not a seed: 'soon'*"])
+    bad = pytester.runpytest(*args, "--gradcheck-examples=-1")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_without_the_option_the_plugin_does_nothing(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    result = pytester.runpytest(*NO_RANDOMLY)
+    result.assert_outcomes(passed=1)
+    assert "gradcheck:" not in result.stdout.str()
+    assert _calls(pytester) == []
+
+
+def test_missing_engine_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_other="def test_other():\n    assert True\n")
+    result = pytester.runpytest("--gradcheck-engine", "missing_engine.py", *FAST)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*gradcheck: engine file not found*missing_engine.py"])
+
+
+def test_engine_that_cannot_load_fails_every_item_in_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(my_engine="class NotValue:\n    pass\n")
+    result = pytester.runpytest("--gradcheck-engine", "my_engine.py", *FAST)
+    result.assert_outcomes(failed=10)
+    result.stdout.fnmatch_lines(["FAILED gradcheck[[]value[]] - Failed: gradcheck: *"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_the_plugin_page_documents_exactly_the_options(
+    pytester: pytest.Pytester,
+) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "plugin.md").read_text()
+    shown = pytester.runpytest("--help").stdout.str()
+    pattern = r"--gradcheck-[a-z-]+|\bgradcheck_[a-z_]+"
+    documented = set(re.findall(pattern, page))
+    assert documented == set(re.findall(pattern, shown))
+
+
+# -- fixture and marker ------------------------------------------------------------
+
+
+def test_marker_configures_the_fixture(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.gradcheck(engine="my_engine.py", examples=2, seed=7)
+        def test_marked(gradcheck_engine):
+            assert gradcheck_engine.target == "my_engine.py"
+            report = gradcheck_engine.check()
+            assert report.seed == 7 and report.ok
+
+        def test_unmarked(gradcheck_engine):
+            assert gradcheck_engine.target is None
+            assert gradcheck_engine.seed == 5 and gradcheck_engine.examples == 3
+            gradcheck_engine.check(examples=0)
+        """
     )
-    assert done.stdout.strip() == "[]"
+    result = pytester.runpytest("--strict-markers", "test_marked.py", *FAST)
+    result.assert_outcomes(passed=2)
+    calls = _calls(pytester)
+    assert [(c["target"], c["seed"], c["examples"]) for c in calls] == [
+        ("my_engine.py", 7, 2),
+        (None, 5, 0),
+    ]
+
+
+def test_marker_with_a_bad_option_is_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.gradcheck(engin="typo.py")
+        def test_marked(gradcheck_engine):
+            pass
+        """
+    )
+    result = pytester.runpytest("--strict-markers", *NO_RANDOMLY)
+    result.stdout.fnmatch_lines(["*unknown gradcheck marker option(s): engin*"])
+    assert result.ret != pytest.ExitCode.OK
+
+
+# -- end to end with the real checker ------------------------------------------------
+
+
+def test_buggy_engine_families_fail_with_the_explanation(
+    pytester: pytest.Pytester,
+) -> None:
+    path = pytester.path / "my_engine.py"
+    path.write_text(mutant_named("mul-grad-overwrites").source(), encoding="utf-8")
+    result = pytester.runpytest(
+        "--gradcheck-engine", "my_engine.py", "-k", "accumulation or value",
+        *FAST,
+    )  # fmt: skip
+    result.assert_outcomes(passed=1, failed=1, deselected=8)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ gradcheck[[]accumulation[]] _*",
+            "FAIL accumulation [[]accumulation[]]*",
+            "*first divergent node:*",
+            "*hint:*",
+            "seed: 5 (rerun with --gradcheck-seed=5)",
+        ]
+    )
+
+
+@pytest.fixture
+def no_autoload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entry-point plugins (hypothesis's, ours) would import more than -p does."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+@pytest.mark.usefixtures("no_autoload")
+def test_plugin_start_up_imports_no_checker(pytester: pytest.Pytester) -> None:
+    """`-p gradcheck.pytest_plugin --co` with an engine: no SymPy, no engine."""
+    (pytester.path / "my_engine.py").write_text(
+        "open('imported.txt', 'w').close()\n", encoding="utf-8"
+    )
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_collection_finish(session):
+            heavy = ("sympy", "mpmath", "hypothesis", "gradcheck.checking.check")
+            print("HEAVY", sorted(m for m in heavy if m in sys.modules))
+        """
+    )
+    pytester.makepyfile(test_other="def test_other():\n    assert True\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "gradcheck.pytest_plugin", "--gradcheck-engine", "my_engine.py",
+        "--co", "-s",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.OK
+    assert "HEAVY []" in result.outlines
+    result.stdout.fnmatch_lines(["*<GradcheckItem gradcheck[[]random-graphs[]]>"])
+    assert not (pytester.path / "imported.txt").exists()
+
+
+# -- assert_gradients ----------------------------------------------------------------
 
 
 def test_assert_gradients_passes_and_returns_the_report() -> None:
