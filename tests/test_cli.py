@@ -239,9 +239,10 @@ def test_engine_json_and_junit_and_dot(
     code, out, _ = run(capsys, *argv)
     assert code == 1
     doc = json.loads(out)
-    assert set(doc) >= {"status", "engine", "seed", "ops", "checks"}
+    assert set(doc) >= {"schema", "status", "engine", "seed", "ops", "checks"}
+    assert doc["schema"] == {"name": "gradcheck-engine-report", "version": 2}
     assert doc["status"] == "fail" and doc["seed"] == 3
-    assert set(doc["ops"]) == {"supported", "unsupported"}
+    assert set(doc["ops"]) == {"supported", "unsupported", "not_checked"}
     for check in doc["checks"]:
         assert set(check) >= {"name", "category", "status", "message", "counterexample"}
     failing = [c for c in doc["checks"] if c["status"] == "fail"]
