@@ -215,7 +215,8 @@ def _engine_options(parser: _Parser) -> None:
         type=_size,
         default=_size(DEFAULT_MEMORY_LIMIT),
         metavar="SIZE",
-        help=f"memory for the engine: 512M, 4G or bytes (default {DEFAULT_MEMORY_LIMIT})",
+        help="memory for the engine: 512M, 4G or bytes "
+        f"(default {DEFAULT_MEMORY_LIMIT})",
     )
     limits.add_argument(
         "--strict", action="store_true", help="limits are errors too (exit 1)"
@@ -436,7 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see EXIT_CODES)."""
     args = list(sys.argv[1:] if argv is None else argv)
     stdout = sys.stdout
-    want_json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+    want_json = (
+        "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+    )
     code = 2
     try:
         try:
@@ -821,7 +824,9 @@ def _check_all(
     outcomes: list[Outcome] = []
     for name, target in zip(names, targets, strict=True):
         with Progress(enabled=not json_out) as progress:
-            outcomes.append((name, check_target(target, {**options, "progress": progress})))
+            outcomes.append(
+                (name, check_target(target, {**options, "progress": progress}))
+            )
     return outcomes
 
 
@@ -850,9 +855,11 @@ def _run_engine(args: argparse.Namespace) -> Result:
     if single and isinstance(outcomes[0][1], str):
         # One target that did not load: the usual one-line error, exit 2.
         name, message = outcomes[0]
-        return 2, lambda stream: _fail(
-            message, json_to=stream if args.json else None, target=name
-        )
+
+        def fail(stream: IO[str]) -> None:
+            _fail(message, json_to=stream if args.json else None, target=name)
+
+        return 2, fail
     for name, report in outcomes:
         if isinstance(report, str):
             sys.stderr.write(f"{PROG}: error: {name}: {report}\n")

@@ -849,3 +849,31 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""
     os.close(write)
+
+
+def test_text_report_shows_limits_notes_output_and_isolation() -> None:
+    from gradcheck.output.render import print_engine_report, printer
+
+    class Limit:
+        name, message, hint = "depth", "RecursionError from depth 1,003", "a stack"
+
+    report = _report(
+        limits=[Limit()],
+        isolated=True,
+        engine_file="/abs/e.py",
+        notes=["used cells 1-3"],
+        output_tail=[f"line {k}" for k in range(60)],
+    )
+    buffer = io.StringIO()
+    print_engine_report(report, printer(buffer))  # type: ignore[arg-type]
+    text = buffer.getvalue()
+    assert "isolated: yes, loaded from /abs/e.py" in text
+    assert "Limits (not errors unless --strict):" in text
+    assert "depth: RecursionError from depth 1,003" in text and "hint: a stack" in text
+    assert "note: used cells 1-3" in text
+    assert "engine output (last 50 lines):" in text
+    assert "line 59" in text and "line 9\n" not in text
+    assert "1 limit(s)" in text
+    plain = io.StringIO()
+    print_engine_report(_report(), printer(plain))  # type: ignore[arg-type]
+    assert "Limits" not in plain.getvalue() and "isolated" not in plain.getvalue()

@@ -68,7 +68,7 @@ def _relative(file: str) -> str:
         return file
 
 
-def annotations(outcomes: Sequence[Outcome]) -> list[str]:
+def annotation_lines(outcomes: Sequence[Outcome]) -> list[str]:
     """An annotation per failing check (repeats of one cause once) or load error."""
     lines: list[str] = []
     for target, report in outcomes:
@@ -110,16 +110,15 @@ def summary_markdown(outcomes: Sequence[Outcome], strict: bool = False) -> str:
         if isinstance(report, str):
             continue
         failing = [c for c in report.checks if c.status == FAIL and c.same_as is None]
-        limits = list(getattr(report, "limits", None) or [])
-        if not failing and not limits:
+        found = list(getattr(report, "limits", None) or [])
+        if not failing and not found:
             continue
         out += ["", f"### `{target}`", ""]
         if failing:
             out += ["| check | category | details |", "|---|---|---|"]
             for check in failing:
-                out.append(
-                    f"| {_cell(check.name)} | {check.category} | {_cell(check.message)} |"
-                )
+                name, details = _cell(check.name), _cell(check.message)
+                out.append(f"| {name} | {check.category} | {details} |")
             for check in failing:
                 example = check.counterexample
                 if example is not None:
@@ -134,10 +133,10 @@ def summary_markdown(outcomes: Sequence[Outcome], strict: bool = False) -> str:
                         "```",
                         "</details>",
                     ]
-        if limits:
+        if found:
             label = "errors (--strict)" if strict else "not errors unless --strict"
             out += ["", f"Limits ({label}):", ""]
-            out += [f"- {_cell(str(getattr(item, 'message', '')))}" for item in limits]
+            out += [f"- {_cell(str(getattr(item, 'message', '')))}" for item in found]
         out += ["", f"seed: {report.seed} (rerun with `--seed {report.seed}`)"]
     return "\n".join(out) + "\n"
 
@@ -150,7 +149,7 @@ def write_github(
 ) -> None:
     """Annotations on `stream`, and the summary appended to $GITHUB_STEP_SUMMARY."""
     env = os.environ if env is None else env
-    for line in annotations(outcomes):
+    for line in annotation_lines(outcomes):
         stream.write(line + "\n")
     stream.flush()
     summary = env.get("GITHUB_STEP_SUMMARY")

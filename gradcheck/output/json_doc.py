@@ -49,8 +49,11 @@ def schema(name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) shipped for document kind `name`."""
     if name not in KINDS:
         raise ValueError(f"unknown document kind {name!r}; known: {', '.join(KINDS)}")
-    text = resources.files("gradcheck").joinpath("schemas", f"{name}.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("gradcheck")
+        .joinpath("schemas")
+        .joinpath(f"{name}.json")
+        .read_text(encoding="utf-8")
     )
     loaded: dict[str, Any] = json.loads(text)
     return loaded

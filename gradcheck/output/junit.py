@@ -144,7 +144,11 @@ def mutants_suite(rows: Sequence[dict[str, Any]], seed: int) -> Suite:
     for row in rows:
         case = Case(row["name"], "gradcheck.mutants", seconds=row.get("seconds") or 0.0)
         if row.get("found") == "error":
-            case.outcome, case.kind, case.message = "error", "checker-error", row["hint"]
+            case.outcome, case.kind, case.message = (
+                "error",
+                "checker-error",
+                row["hint"],
+            )
             case.text = row["hint"]
         elif not row.get("caught"):
             case.outcome, case.kind = "failure", "missed"
@@ -169,15 +173,13 @@ def junit_suites(suites: Sequence[Suite], name: str = "gradcheck") -> ET.Element
     """The XML tree: `<testsuites>` with totals around one suite each."""
     every = [case for suite in suites for case in suite.cases]
     total = sum(suite.seconds for suite in suites)
-    root = ET.Element("testsuites", name=name, **_counts(every), time=f"{total:.3f}")
+    root = ET.Element(
+        "testsuites", {"name": name, **_counts(every), "time": f"{total:.3f}"}
+    )
     for suite in suites:
-        node = ET.SubElement(
-            root,
-            "testsuite",
-            name=suite.name,
-            **_counts(suite.cases),
-            time=f"{suite.seconds:.3f}",
-        )
+        attributes = {"name": suite.name, **_counts(suite.cases)}
+        attributes["time"] = f"{suite.seconds:.3f}"
+        node = ET.SubElement(root, "testsuite", attributes)
         if suite.properties:
             properties = ET.SubElement(node, "properties")
             for key, value in suite.properties:

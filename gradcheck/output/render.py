@@ -382,7 +382,8 @@ def print_summary(rows: Sequence[tuple[str, Any]], out: Printer) -> None:
     """
     from gradcheck.output.json_doc import errors_by_category
 
-    body, styles = [], []
+    body: list[list[str]] = []
+    styles: list[str | None] = []
     for target, report in rows:
         if isinstance(report, str):
             body.append([target, "ERROR", clip(report, 80), "-"])
