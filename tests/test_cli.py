@@ -239,9 +239,10 @@ def test_engine_json_and_junit_and_dot(
     code, out, _ = run(capsys, *argv)
     assert code == 1
     doc = json.loads(out)
-    assert set(doc) >= {"status", "engine", "seed", "ops", "checks"}
+    assert set(doc) >= {"schema", "status", "engine", "seed", "ops", "checks"}
+    assert doc["schema"] == {"name": "gradcheck-engine-report", "version": 2}
     assert doc["status"] == "fail" and doc["seed"] == 3
-    assert set(doc["ops"]) == {"supported", "unsupported"}
+    assert set(doc["ops"]) == {"supported", "unsupported", "not_checked"}
     for check in doc["checks"]:
         assert set(check) >= {"name", "category", "status", "message", "counterexample"}
     failing = [c for c in doc["checks"] if c["status"] == "fail"]
@@ -490,3 +491,390 @@ def test_an_engine_that_prints_cannot_corrupt_the_json(
     assert code == 0
     assert json.loads(captured.out)["status"] == "pass"
     assert "backward!" in captured.err
+
+
+# -- the command line itself (issue 12) --------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from gradcheck import __version__
+
+    for argv in (["--version"], ["engine", "--version"], ["x", "--version"]):
+        code, out, _ = run(capsys, *argv)
+        assert code == 0 and out.strip() == f"gradcheck {__version__}"
+
+
+def test_help_names_no_repository_paths(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["engine", "--help"], ["mutants", "--help"]):
+        code, out, _ = run(capsys, *argv)
+        assert code == 0
+        assert "docs/" not in out and ".md" not in out
+        assert "exit codes:" in out and "130" in out and "inconclusive" in out
+    _, out, _ = run(capsys, "--help")
+    assert "see the grammar page of the docs" in " ".join(out.split())
+
+
+def test_check_word_is_the_default_form(capsys: pytest.CaptureFixture[str]) -> None:
+    plain = run(capsys, "x*y", "--at", "x=1,y=2", "--json")
+    worded = run(capsys, "check", "x*y", "--at", "x=1,y=2", "--json")
+    assert plain[0] == worded[0] == 0
+    assert json.loads(plain[1])["results"] == json.loads(worded[1])["results"]
+
+
+def test_dash_reads_expressions_from_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("x*y\n\n# a comment\n  tanh(x)  \n"))
+    code, out, _ = run(capsys, "exp(x)", "-", "--at", "x=0.5,y=2", "--json")
+    assert code == 0
+    assert [r["expression"] for r in json.loads(out)["results"]] == [
+        "exp(x)",
+        "x*y",
+        "tanh(x)",
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("# nothing\n\n"))
+    code, out, err = run(capsys, "-")
+    assert code == 2 and out == ""
+    assert "no expression given on stdin" in err
+
+
+ENGINE_BAD = [
+    (["--junit-xml", ""], "--junit-xml: needs a file"),
+    (["--junit-xml="], "--junit-xml: needs a file"),
+    (["--dot", " "], "--dot: needs a file"),
+    (["--memory-limit", "3X"], "not a size like 512M"),
+    (["--memory-limit", "1M"], "at least 64M"),
+    (["--import-timeout", "0"], "must be a positive number"),
+    (["--import-timeout", "soon"], "not a number"),
+    (["--time-limit", "inf"], "must be a positive number"),
+    (["--range", "-1"], "must be a positive number"),
+    (["--min-depth", "0"], "at least 1"),
+    (["--kind", "matrix"], "invalid choice"),
+    (["--api", "data"], "expected KEY=VALUE"),
+    (["--api", "data=1x"], "not an attribute name"),
+    (["--api", "grad=g", "--api", "grad=h"], "grad is given twice"),
+    (["--op", "frob=expo"], "unknown op frob"),
+    (["--op", "exp=e-x"], "is not a method name"),
+    (["--op-def", "log=log(z)"], "only x and y"),
+    (["--op-def", "1log=x"], "is not a name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"), ENGINE_BAD, ids=[" ".join(a) for a, _ in ENGINE_BAD]
+)
+def test_engine_option_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "engine", "--examples", "0", *extra)
+    assert code == 2 and out == ""
+    assert err.startswith("gradcheck: error: ") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_op_def_syntax_error_points_at_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "engine", "--op-def", "log=log(x +", "--examples", "0")
+    assert code == 2
+    lines = err.splitlines()
+    assert lines[0].startswith("gradcheck: error: --op-def log:")
+    assert lines[1].strip() == "log(x +" and lines[2].strip().startswith("^")
+
+
+def _fake_checker(
+    monkeypatch: pytest.MonkeyPatch, make: object, calls: list[dict[str, object]]
+) -> None:
+    """Replace check_engine by `make(target, **kwargs)` with the full signature."""
+    import gradcheck.checking.check
+
+    def check_engine(  # the signature the lead's checker will have
+        target: object = None,
+        *,
+        examples: int = 200,
+        seed: int | None = None,
+        max_nodes: int = 30,
+        ops: object = None,
+        jobs: int = 1,
+        time_limit: float = 2.0,
+        progress: object = None,
+        import_timeout: float = 20.0,
+        memory_limit: int = 0,
+        strict: bool = False,
+        min_depth: int | None = None,
+        range_limit: float | None = None,
+        api: object = None,
+        op_names: object = None,
+        op_defs: object = None,
+        kind: str | None = None,
+    ) -> object:
+        kwargs = dict(locals())
+        kwargs.pop("target")
+        calls.append(kwargs)
+        return make(target)  # type: ignore[operator]
+
+    monkeypatch.setattr(gradcheck.checking.check, "check_engine", check_engine)
+
+
+def _report(status: str = "pass", **extra: object) -> object:
+    from gradcheck.report import Check, EngineReport
+
+    report = EngineReport("fake.py", 5, ["add"], {"tanh": "no tanh method"})
+    report.checks.append(Check("value", "value", status, "3 examples", examples=3))
+    for key, value in extra.items():
+        setattr(report, key, value)
+    return report
+
+
+def test_new_engine_options_reach_check_engine(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, object]] = []
+    _fake_checker(monkeypatch, lambda target: _report(), calls)
+    argv = [
+        "engine", "e.py", "--import-timeout", "2.5", "--memory-limit", "512M",
+        "--time-limit", "3", "--strict", "--min-depth", "500", "--range", "400",
+        "--api", "data=value,grad=derivative", "--api", "backward=backprop",
+        "--api", "requires_grad=True", "--op", "exp=expo,log=ln",
+        "--op-def", "log=log(x + 1e-6)", "--kind", "scalar", "--seed", "9",
+        "--examples", "7",
+    ]  # fmt: skip
+    code, _, err = run(capsys, *argv)
+    assert code == 0 and "note:" not in err
+    (kwargs,) = calls
+    assert kwargs["import_timeout"] == 2.5 and kwargs["memory_limit"] == 512 * 2**20
+    assert kwargs["time_limit"] == 3.0 and kwargs["strict"] is True
+    assert kwargs["min_depth"] == 500 and kwargs["range_limit"] == 400.0
+    assert kwargs["api"] == {
+        "data": "value",
+        "grad": "derivative",
+        "backward": "backprop",
+        "requires_grad": "True",
+    }
+    assert kwargs["op_names"] == {"exp": "expo", "log": "ln"}
+    assert kwargs["op_defs"] == {"log": "log(x + 1e-6)"}
+    assert kwargs["kind"] == "scalar" and kwargs["seed"] == 9
+    assert kwargs["examples"] == 7
+    calls.clear()
+    run(capsys, "engine", "e.py")
+    assert calls[0]["import_timeout"] == 20.0 and calls[0]["memory_limit"] == 4 * 2**30
+    assert calls[0]["min_depth"] is None and calls[0]["api"] is None
+
+
+def test_options_the_checker_lacks_are_dropped_with_a_note(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gradcheck.checking.check
+
+    seen: list[dict[str, object]] = []
+
+    def old_check_engine(target: object = None, *, examples: int = 1) -> object:
+        seen.append({"examples": examples})
+        return _report()
+
+    monkeypatch.setattr(gradcheck.checking.check, "check_engine", old_check_engine)
+    code, _, err = run(capsys, "engine", "--min-depth", "9", "--examples", "4")
+    assert code == 0 and seen == [{"examples": 4}]
+    assert err == (
+        "gradcheck: note: --min-depth is not supported by this checker yet; ignored\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "extra", "strict", "code"),
+    [
+        ("pass", {}, False, 0),
+        ("fail", {}, False, 1),
+        ("inconclusive", {}, False, 3),
+        ("pass", {"limits": [object()]}, False, 0),
+        ("pass", {"limits": [object()]}, True, 1),
+    ],
+)
+def test_exit_codes_from_the_report(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    status: str,
+    extra: dict[str, object],
+    strict: bool,
+    code: int,
+) -> None:
+    _fake_checker(monkeypatch, lambda target: _report(status, **extra), [])
+    argv = ["engine", "e.py", *(["--strict"] if strict else [])]
+    assert run(capsys, *argv)[0] == code
+    assert run(capsys, *argv, "--json")[0] == code
+
+
+def test_the_reports_own_exit_code_wins(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = _report()
+    asked: list[bool] = []
+
+    def exit_code(strict: bool) -> int:
+        asked.append(strict)
+        return 3
+
+    report.exit_code = exit_code  # type: ignore[attr-defined]
+    _fake_checker(monkeypatch, lambda target: report, [])
+    assert run(capsys, "engine", "e.py", "--strict")[0] == 3
+    assert asked and all(asked)
+
+
+def test_several_targets_give_reports_and_a_summary(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gradcheck.errors import EngineError
+
+    def make(target: str) -> object:
+        if target == "missing.py":
+            raise EngineError("engine file not found: missing.py")
+        return _report("fail" if target == "bad.py" else "pass")
+
+    _fake_checker(monkeypatch, make, [])
+    code, out, err = run(capsys, "engine", "good.py", "bad.py", "missing.py")
+    assert code == 1  # a failure is worse than a load error
+    assert "summary of 3 engines:" in out
+    summary = out.split("summary of 3 engines:")[1].splitlines()
+    assert summary[1].split()[:3] == ["target", "verdict", "errors"]
+    rows = {line.split()[0]: line.split()[1] for line in summary[2:5]}
+    assert rows == {"good.py": "PASS", "bad.py": "FAIL", "missing.py": "ERROR"}
+    assert "gradcheck: error: missing.py: engine file not found" in err
+    code, out, _ = run(capsys, "engine", "good.py", "missing.py", "--json")
+    assert code == 2
+    docs = json.loads(out)
+    assert [d["schema"]["name"] for d in docs] == [
+        "gradcheck-engine-report",
+        "gradcheck-error",
+    ]
+    assert docs[1]["target"] == "missing.py" and docs[1]["status"] == "error"
+    assert run(capsys, "engine", "good.py", "good.py")[0] == 0
+
+
+def test_several_real_targets_over_processes(
+    capsys: pytest.CaptureFixture[str],
+    good_engine: Path,
+    buggy_engine: Path,
+    tmp_path: Path,
+) -> None:
+    junit = tmp_path / "junit.xml"
+    argv = [
+        "engine", str(good_engine), str(buggy_engine), "--examples", "0",
+        "--seed", "2", "--json", "--junit-xml", str(junit),
+    ]  # fmt: skip
+    code, out, _ = run(capsys, *argv)
+    code2, out2, _ = run(capsys, *argv, "--jobs", "2")
+    assert code == code2 == 1
+    first, second = json.loads(out), json.loads(out2)
+    assert [d["status"] for d in first] == [d["status"] for d in second]
+    assert [d["status"] for d in first] == ["pass", "fail"]
+    root = ET.parse(junit).getroot()
+    assert len(root.findall("testsuite")) == 2
+
+
+def test_json_error_document_on_usage_errors(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv in (
+        ["engine", "--examples", "-1", "--json"],
+        ["engine", "/no/such/engine.py", "--json"],
+        ["x +", "--json"],
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 2
+        doc = json.loads(out)
+        assert doc["schema"]["name"] == "gradcheck-error"
+        assert doc["status"] == "error" and doc["message"] in err
+
+
+def test_ctrl_c_exits_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gradcheck.checking.check
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gradcheck.checking.check, "check_expression", interrupted)
+    code, _, err = run(capsys, "x", "--at", "x=1")
+    assert code == 130 and err == "gradcheck: error: interrupted\n"
+
+
+def test_expression_inconclusive_exits_3(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gradcheck.checking.check
+    from gradcheck.report import ExpressionReport
+
+    real = gradcheck.checking.check.check_expression
+
+    def inconclusive(*args: object, **kwargs: object) -> ExpressionReport:
+        report = real(*args, **kwargs)  # type: ignore[arg-type]
+        report.results[0].status = "inconclusive"
+        return report
+
+    monkeypatch.setattr(gradcheck.checking.check, "check_expression", inconclusive)
+    code, out, _ = run(capsys, "x*x", "--at", "x=1", "--json")
+    assert code == 3 and json.loads(out)["status"] == "inconclusive"
+
+
+def test_expressions_and_mutants_write_junit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, buggy_engine: Path
+) -> None:
+    path = tmp_path / "expr.xml"
+    argv = ["x*x", "x+1", "--at", "x=1.5", "--engine", str(buggy_engine)]
+    code, _, _ = run(capsys, *argv, "--junit-xml", str(path))
+    assert code == 1
+    suite = ET.parse(path).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "2"
+    assert suite.get("failures") == "1"
+    path = tmp_path / "mutants.xml"
+    argv = ["mutants", "--only", "mul-grad-overwrites", "--examples", "2"]
+    code, _, _ = run(capsys, *argv, "--seed", "1", "--junit-xml", str(path))
+    assert code == 0
+    (case,) = ET.parse(path).getroot().iter("testcase")
+    assert case.get("name") == "mul-grad-overwrites" and len(case) == 0
+
+
+def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    read, write = os.pipe()
+    os.close(read)  # every write to stdout now fails with EPIPE
+    env = dict(os.environ, NO_COLOR="1")
+    for argv in (["--help"], ["x*y", "--at", "x=1,y=2"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "gradcheck", *argv],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+    os.close(write)
+
+
+def test_text_report_shows_limits_notes_output_and_isolation() -> None:
+    from gradcheck.output.render import print_engine_report, printer
+
+    class Limit:
+        name, message, hint = "depth", "RecursionError from depth 1,003", "a stack"
+
+    report = _report(
+        limits=[Limit()],
+        isolated=True,
+        engine_file="/abs/e.py",
+        notes=["used cells 1-3"],
+        output_tail=[f"line {k}" for k in range(60)],
+    )
+    buffer = io.StringIO()
+    print_engine_report(report, printer(buffer))  # type: ignore[arg-type]
+    text = buffer.getvalue()
+    assert "isolated: yes, loaded from /abs/e.py" in text
+    assert "Limits (not errors unless --strict):" in text
+    assert "depth: RecursionError from depth 1,003" in text and "hint: a stack" in text
+    assert "note: used cells 1-3" in text
+    assert "engine output (last 50 lines):" in text
+    assert "line 59" in text and "line 9\n" not in text
+    assert "1 limit(s)" in text
+    plain = io.StringIO()
+    print_engine_report(_report(), printer(plain))  # type: ignore[arg-type]
+    assert "Limits" not in plain.getvalue() and "isolated" not in plain.getvalue()

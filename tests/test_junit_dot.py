@@ -13,8 +13,111 @@ from gradcheck.checking.engines import load_source
 from gradcheck.expr.graph import GraphBuilder
 from gradcheck.mutants import mutant_named
 from gradcheck.output.dot import MAX_NODES, counterexample_dot, safe_name, write_dot
-from gradcheck.output.junit import junit_tree, write_junit
+from gradcheck.output.junit import (
+    expression_suite,
+    junit_suites,
+    junit_tree,
+    load_error_suite,
+    module_name,
+    mutants_suite,
+    write_junit,
+)
 from gradcheck.report import FAIL, SKIP, Check, Counterexample, EngineReport
+
+# -- a structural validator of the JUnit format Jenkins and GitLab read ----------
+# (after Jenkins' junit-10 XSD: required attributes, allowed children, order)
+
+_INT = r"\d+"
+_TIME = r"\d+(\.\d+)?"
+_ATTRS = {
+    "testsuites": ({}, {"name", "tests", "failures", "errors", "skipped", "time"}),
+    "testsuite": (
+        {"name": None, "tests": _INT},
+        {"failures", "errors", "skipped", "time", "timestamp", "hostname", "id"},
+    ),
+    "properties": ({}, set()),
+    "property": ({"name": None, "value": None}, set()),
+    "testcase": ({"name": None}, {"classname", "time", "status", "assertions"}),
+    "failure": ({}, {"message", "type"}),
+    "error": ({}, {"message", "type"}),
+    "skipped": ({}, {"message"}),
+    "system-out": ({}, set()),
+    "system-err": ({}, set()),
+}
+# Allowed children in order; a child may repeat only where listed twice.
+_CHILDREN = {
+    "testsuites": ["testsuite"],
+    "testsuite": ["properties", "testcase", "system-out", "system-err"],
+    "properties": ["property"],
+    "testcase": ["skipped", "error", "failure", "system-out", "system-err"],
+}
+_ONCE = {"properties", "skipped"}
+
+
+def junit_problems(root: ET.Element) -> list[str]:
+    """Everything in `root` that a JUnit consumer would reject; [] when valid."""
+    import re
+
+    problems: list[str] = []
+    if root.tag != "testsuites":
+        return [f"root is <{root.tag}>, not <testsuites>"]
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        required, optional = _ATTRS.get(node.tag, (None, set()))
+        if required is None:
+            problems.append(f"unknown element <{node.tag}>")
+            continue
+        for key, pattern in required.items():
+            if key not in node.attrib:
+                problems.append(f"<{node.tag}> lacks {key}=")
+            elif pattern and not re.fullmatch(pattern, node.attrib[key]):
+                problems.append(f"<{node.tag} {key}={node.attrib[key]!r}>")
+        for key in set(node.attrib) - set(required) - optional:
+            problems.append(f"<{node.tag}> has unknown attribute {key}=")
+        for key in ("tests", "failures", "errors", "skipped"):
+            if key in node.attrib and not re.fullmatch(_INT, node.attrib[key]):
+                problems.append(f"<{node.tag} {key}={node.attrib[key]!r}>")
+        if "time" in node.attrib and not re.fullmatch(_TIME, node.attrib["time"]):
+            problems.append(f"<{node.tag} time={node.attrib['time']!r}>")
+        order = _CHILDREN.get(node.tag, [])
+        last = -1
+        seen: set[str] = set()
+        for child in node:
+            if child.tag not in order:
+                problems.append(f"<{child.tag}> inside <{node.tag}>")
+                continue
+            position = order.index(child.tag)
+            if position < last or (child.tag in _ONCE and child.tag in seen):
+                problems.append(f"<{child.tag}> out of order in <{node.tag}>")
+            last, _ = position, seen.add(child.tag)
+            stack.append(child)
+        if node.tag == "testcase":
+            outcomes = [c.tag for c in node if c.tag in ("skipped", "error", "failure")]
+            if len(outcomes) > 1:
+                problems.append(f"testcase {node.get('name')} has {outcomes}")
+    return problems + _count_problems(root)
+
+
+def _count_problems(root: ET.Element) -> list[str]:
+    problems = []
+    total = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in root.findall("testsuite"):
+        cases = suite.findall("testcase")
+        counted = {
+            "tests": len(cases),
+            "failures": sum(c.find("failure") is not None for c in cases),
+            "errors": sum(c.find("error") is not None for c in cases),
+            "skipped": sum(c.find("skipped") is not None for c in cases),
+        }
+        for key, value in counted.items():
+            total[key] += value
+            if suite.get(key, str(value)) != str(value):
+                problems.append(f"suite {suite.get('name')}: {key}= is not {value}")
+    for key, value in total.items():
+        if root.get(key, str(value)) != str(value):
+            problems.append(f"testsuites: {key}= is not {value}")
+    return problems
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +146,95 @@ def test_junit_has_one_testcase_per_check(
     assert len(skipped) == 1 and suite.get("skipped") == "1"
     properties = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert properties["seed"] == "2"
+    assert junit_problems(root) == []
+
+
+def test_junit_validates_crashes_are_errors_and_totals_add_up() -> None:
+    report = EngineReport("dir/my-engine.py", 4, [], {})
+    report.engine_file = "/abs/dir/my-engine.py"  # type: ignore[attr-defined]
+    report.checks += [
+        Check("value", "value", "pass", "fine"),
+        Check("local-derivative[tanh]", "local-derivative", FAIL, "wrong"),
+        Check("deep-chain", "crash", FAIL, "RecursionError"),
+        Check("zero-grad", "zero-grad", SKIP, "no MLP"),
+        Check("random-graphs", "propagation", "inconclusive", "0 verified"),
+    ]
+    root = junit_tree(report).getroot()
+    assert junit_problems(root) == []
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("5", "1")
+    assert (suite.get("errors"), suite.get("skipped")) == ("1", "2")
+    assert root.get("errors") == "1" and root.get("tests") == "5"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    error = cases["deep-chain"].find("error")
+    assert error is not None and error.get("type") == "crash"
+    assert cases["local-derivative[tanh]"].find("failure") is not None
+    assert {c.get("classname") for c in cases.values()} == {
+        "gradcheck.engine.my_engine"
+    }
+    properties = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert properties["engine_file"] == "/abs/dir/my-engine.py"
+
+
+def test_junit_limits_fail_only_when_strict() -> None:
+    class Limit:
+        name, message, hint = "depth", "RecursionError from depth 1,003", "a stack"
+
+    report = EngineReport("e.py", 1, [], {})
+    report.limits = [Limit()]  # type: ignore[attr-defined]
+    relaxed = junit_tree(report).getroot()
+    strict = junit_tree(report, strict=True).getroot()
+    assert junit_problems(relaxed) == junit_problems(strict) == []
+    assert relaxed.get("failures") == "0" and strict.get("failures") == "1"
+    out = relaxed.find("testsuite/testcase/system-out")
+    assert out is not None and "1,003" in (out.text or "")
+
+
+def test_junit_for_several_engines_expressions_and_mutants() -> None:
+    from gradcheck.checking.check import check_expression
+
+    engine = EngineReport("a.py", 1, [], {})
+    engine.checks.append(Check("value", "value", "pass", "ok"))
+    expressions = check_expression("x*y", {"x": 1.0, "y": 2.0}, seed=1)
+    rows = [
+        {"name": "m1", "expected": "value", "found": "value", "caught": True},
+        {"name": "m2", "expected": "value", "found": None, "caught": False},
+        {"name": "m3", "expected": "value", "found": "error", "caught": False,
+         "hint": "the checker failed"},
+    ]  # fmt: skip
+    suites = [
+        load_error_suite("b.py", "cannot import"),
+        expression_suite(expressions),
+        mutants_suite(rows, 1),
+    ]
+    from gradcheck.output.junit import engine_suite
+
+    root = junit_suites([engine_suite(engine), *suites]).getroot()
+    assert junit_problems(root) == []
+    assert root.get("tests") == "6" and root.get("errors") == "2"
+    assert root.get("failures") == "1"
+
+
+def test_the_validator_rejects_broken_junit() -> None:
+    bad = ET.fromstring(
+        '<testsuites tests="2"><testsuite tests="x"><testcase classname="c">'
+        "<failure/><skipped/></testcase><properties/></testsuite></testsuites>"
+    )
+    problems = junit_problems(bad)
+    assert "<testsuite> lacks name=" in problems
+    assert "<testcase> lacks name=" in problems
+    assert any("out of order" in p for p in problems)
+    assert any("has ['failure', 'skipped']" in p for p in problems)
+    assert "testsuites: tests= is not 1" in problems
+
+
+def test_module_names_have_no_path_dots_or_slashes() -> None:
+    assert module_name(None) == "micrograd"
+    assert module_name("dir/sub.d/my-engine.py") == "my_engine"
+    assert module_name("pkg.mod:Scalar") == "pkg_mod_Scalar"
+    assert module_name("nb.ipynb:Value@12") == "nb_Value_12"
+    assert module_name("3d.py") == "_3d"
 
 
 def test_junit_escapes_awkward_text() -> None:

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from gradcheck.report import (
     FAIL,
+    INCONCLUSIVE,
     PASS,
     SKIP,
     Check,
@@ -30,6 +31,8 @@ from gradcheck.report import (
 
 # Counterexamples from deep probes can print as thousands of characters.
 MAX_EXPRESSION = 400
+# Lines of the engine's own output shown under the report.
+MAX_TAIL = 50
 _STYLES = {PASS: "green", FAIL: "bold red", SKIP: "yellow", "inconclusive": "yellow"}
 
 
@@ -276,8 +279,26 @@ def check_line(check: Check) -> list[str]:
     return [check.status.upper(), check.name, check.category, clip(check.message, 100)]
 
 
+def engine_header(report: EngineReport) -> list[str]:
+    """`engine: ...` and, when known, where it ran and which file it came from."""
+    lines = [f"engine: {report.engine}"]
+    isolated = getattr(report, "isolated", None)
+    file = getattr(report, "engine_file", None)
+    parts = []
+    if isolated is not None:
+        parts.append("isolated: yes" if isolated else "isolated: no (in-process)")
+    if file:
+        parts.append(f"loaded from {file}")
+    if parts:
+        lines.append(", ".join(parts))
+    return lines
+
+
 def print_engine_report(report: EngineReport, out: Printer) -> None:
-    out.line(f"engine: {report.engine}", "bold")
+    header = engine_header(report)
+    out.line(header[0], "bold")
+    for line in header[1:]:
+        out.line(line)
     rows = [check_line(c) for c in report.checks]
     styles = [_STYLES.get(c.status) for c in report.checks]
     out.table(["verdict", "check", "category", "details"], rows, styles)
@@ -297,20 +318,86 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
         if example is not None:
             for line in explain_counterexample(example, check.message):
                 out.line(f"  {line}")
+    _print_limits(report, out)
     out.line()
     out.line(f"ops supported: {', '.join(report.supported) or '(none)'}")
     if report.unsupported:
         out.line("ops unsupported:")
         for name, reason in sorted(report.unsupported.items()):
             out.line(f"  {name}: {reason}")
+    not_checked = list(getattr(report, "not_checked", None) or [])
+    if not_checked:
+        out.line(f"not checked (no op covers them): {', '.join(not_checked)}")
+    api = dict(getattr(report, "api", None) or {})
+    if api:
+        out.line("api: " + ", ".join(f"{k}={v}" for k, v in api.items()))
     for key, value in report.info.items():
         out.line(f"{key}: {value}")
+    for note in getattr(report, "notes", None) or []:
+        out.line(f"note: {note}")
+    tail = list(getattr(report, "output_tail", None) or [])
+    if tail:
+        out.line(f"engine output (last {MAX_TAIL} lines):")
+        for line in tail[-MAX_TAIL:]:
+            out.line(f"  | {line}")
     out.line(f"seed: {report.seed} (rerun with --seed {report.seed})")
     counts = {
-        s: sum(1 for c in report.checks if c.status == s) for s in (PASS, FAIL, SKIP)
+        s: sum(1 for c in report.checks if c.status == s)
+        for s in (PASS, FAIL, SKIP, INCONCLUSIVE)
     }
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    out.line(f"result: {report.status.upper()} ({summary})", _STYLES.get(report.status))
+    limits = len(getattr(report, "limits", None) or [])
+    if limits:
+        summary += f", {limits} limit(s)"
+    status = _status(report)
+    out.line(f"result: {status.upper()} ({summary})", _STYLES.get(status))
+
+
+def _status(report: Any) -> str:
+    from gradcheck.output.json_doc import report_status
+
+    return report_status(report)
+
+
+def _print_limits(report: EngineReport, out: Printer) -> None:
+    """Limits: right in the normal range, wrong beyond a measured bound."""
+    limits = list(getattr(report, "limits", None) or [])
+    if not limits:
+        return
+    out.line()
+    out.line("Limits (not errors unless --strict):", "bold yellow")
+    for item in limits:
+        name = getattr(item, "name", "limit")
+        out.line(f"  {name}: {getattr(item, 'message', '')}")
+        hint = getattr(item, "hint", None)
+        if hint:
+            out.line(f"    hint: {hint}")
+
+
+def print_summary(rows: Sequence[tuple[str, Any]], out: Printer) -> None:
+    """The table after several engines: target, verdict, errors, limits.
+
+    Each row is (target, report) or (target, error message) for a target that
+    did not load.
+    """
+    from gradcheck.output.json_doc import errors_by_category
+
+    body: list[list[str]] = []
+    styles: list[str | None] = []
+    for target, report in rows:
+        if isinstance(report, str):
+            body.append([target, "ERROR", clip(report, 80), "-"])
+            styles.append("bold red")
+            continue
+        counts = errors_by_category(report)
+        errors = ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
+        limits = str(len(getattr(report, "limits", None) or []))
+        status = _status(report)
+        body.append([target, status.upper(), errors, limits])
+        styles.append(_STYLES.get(status))
+    out.line()
+    out.line(f"summary of {len(rows)} engines:", "bold")
+    out.table(["target", "verdict", "errors by category", "limits"], body, styles)
 
 
 # -- progress ---------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""Every `--json` document validates against the JSON Schema shipped for it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gradcheck.cli import main
+from gradcheck.expr.graph import Graph, GraphBuilder, Node
+from gradcheck.mutants import mutant_named
+from gradcheck.output import json_doc
+from gradcheck.report import Check, Counterexample, EngineReport
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+def validate(document: dict[str, Any]) -> None:
+    schema = json_doc.schema(document["schema"]["name"])
+    jsonschema.Draft202012Validator(schema).validate(document)
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    main(list(argv))
+    return json.loads(capsys.readouterr().out)
+
+
+def test_schemas_are_valid_and_share_their_parts() -> None:
+    schemas = {kind: json_doc.schema(kind) for kind in json_doc.KINDS}
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    engine = schemas[json_doc.ENGINE]["$defs"]
+    expression = schemas[json_doc.EXPRESSION]["$defs"]
+    for name in set(engine) & set(expression):
+        assert engine[name] == expression[name], name
+    with pytest.raises(ValueError, match="unknown document kind"):
+        json_doc.schema("nope")
+
+
+def test_builtin_engine_document(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = cli_json(capsys, "engine", "--examples", "5", "--seed", "1", "--json")
+    validate(doc)
+    assert doc["status"] == "pass" and doc["exit_code"] == 0
+    assert doc["summary"]["checks"] == len(doc["checks"])
+    assert all(isinstance(c["seconds"], float) for c in doc["checks"])
+
+
+def test_failing_mutant_document(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = mutant_named("mul-grad-overwrites").write(tmp_path)
+    doc = cli_json(
+        capsys, "engine", str(path), "--examples", "5", "--seed", "3", "--json"
+    )
+    validate(doc)
+    assert doc["status"] == "fail" and doc["exit_code"] == 1
+    failing = [c for c in doc["checks"] if c["status"] == "fail"]
+    assert doc["summary"]["errors_by_category"]
+    example = next(c["counterexample"] for c in failing if c["counterexample"])
+    rebuilt = Graph(
+        tuple(
+            Node(n["op"], tuple(n["args"]), n["constant"], n["name"] or "")
+            for n in example["nodes"]
+        )
+    )
+    assert rebuilt.to_text() == example["expression"]
+    assert example["output"] == len(example["nodes"]) - 1
+
+
+def test_unsupported_ops_carry_reasons(capsys: pytest.CaptureFixture[str]) -> None:
+    from gradcheck.checking.check import check_engine
+    from gradcheck.checking.engines import load_source
+
+    source = mutant_named("mul-grad-overwrites").source()
+    source = source.replace("    def tanh(self):", "    def _no_tanh(self):")
+    report = check_engine(load_source("no_tanh", source), examples=0, seed=1)
+    doc = json_doc.engine_document(report)
+    validate(doc)
+    assert "tanh" in doc["ops"]["unsupported"]
+    assert doc["ops"]["unsupported"]["tanh"]  # a reason, not just the name
+
+
+def test_expression_documents(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    doc = cli_json(capsys, "tanh(x*y) + x**2", "--at", "x=0.5,y=-1.5", "--json")
+    validate(doc)
+    (result,) = doc["results"]
+    assert result["category"] is None and result["message"] is None  # null, not absent
+    path = mutant_named("mul-grad-overwrites").write(tmp_path)
+    doc = cli_json(capsys, "x*x", "--at", "x=1.5", "--engine", str(path), "--json")
+    validate(doc)
+    assert doc["status"] == "fail" and doc["results"][0]["category"]
+
+
+def test_mutants_and_error_documents(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("mutants", "--only", "tanh-one-minus-t", "--examples", "2", "--seed", "1")
+    doc = cli_json(capsys, *argv, "--json")
+    validate(doc)
+    assert doc["mutants"][0]["seconds"] is not None
+    doc = cli_json(capsys, "engine", "/no/such.py", "--json")
+    validate(doc)
+    assert doc["target"] == "/no/such.py"
+
+
+def _deep_example() -> Counterexample:
+    b = GraphBuilder()
+    node = b.var("x")
+    for _ in range(300):
+        node = b.op("tanh", node)
+    graph = b.build()
+    return Counterexample(
+        graph, {"x": 0.5}, math.nan, "0.1", [], 3, "deep",
+        engine_grads=[math.inf] * len(graph), reference_adjoints=[1.0] * len(graph),
+    )  # fmt: skip
+
+
+def test_counterexamples_are_never_cut_and_non_finite_floats_are_strings() -> None:
+    example = _deep_example()
+    report = EngineReport("deep.py", 1, ["tanh"], {})
+    report.checks.append(Check("deep-chain", "propagation", "fail", "deep", example))
+    doc = json.loads(json.dumps(json_doc.finite(json_doc.engine_document(report))))
+    validate(doc)
+    shown = doc["checks"][0]["counterexample"]
+    assert shown["expression"] == example.graph.to_text()
+    assert len(shown["expression"]) > 1000 and len(shown["display"]) < 500
+    assert shown["value"]["backprop"] == "nan" and shown["engine_grads"][0] == "inf"
+    assert len(shown["nodes"]) == 301
+
+
+def test_fields_the_lead_adds_are_emitted(tmp_path: Path) -> None:
+    class Limit:
+        name, category, message, bound, hint = (
+            "depth", "propagation", "RecursionError from depth 1,003", 1003, "a stack",
+        )  # fmt: skip
+
+    report = EngineReport("e.py", 1, ["add"], {"tanh": "no method"})
+    check = Check("value", "value", "fail", "wrong", None, 1)
+    check.location = ("/abs/e.py", 12)  # type: ignore[attr-defined]
+    report.checks.append(check)
+    extra = {
+        "limits": [Limit()], "isolated": True, "engine_file": "/abs/e.py",
+        "notes": ["used cells 1-3"], "output_tail": ["hello"],
+        "api": {"data": "value"}, "not_checked": ["gelu"],
+    }  # fmt: skip
+    for key, value in extra.items():
+        setattr(report, key, value)
+    doc = json_doc.engine_document(report, strict=True)
+    validate(doc)
+    assert doc["limits"][0]["bound"] == 1003 and doc["exit_code"] == 1
+    assert doc["isolated"] is True and doc["engine_file"] == "/abs/e.py"
+    assert doc["checks"][0]["location"] == {"file": "/abs/e.py", "line": 12}
+    assert doc["notes"] == ["used cells 1-3"] and doc["ops"]["not_checked"] == ["gelu"]
+    assert json_doc.engine_document(report)["exit_code"] == 1  # the failing check
