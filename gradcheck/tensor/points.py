@@ -47,12 +47,14 @@ def example(
     rng: random.Random,
     tries: int = 40,
     values: dict[str, list[float]] | None = None,
+    projection: list[float] | None = None,
 ) -> Example:
     """A point where the program is smooth, defined and free of max ties.
 
     Raises `PointError` when none is found in `tries` draws.
     """
-    projection = draw_projection(rng, size(program.output_shape))
+    if projection is None:
+        projection = draw_projection(rng, size(program.output_shape))
     problem = "no point tried"
     for attempt in range(tries):
         drawn = values or {
