@@ -244,7 +244,19 @@ class ProgramBuilder:
         return self._add(TNode("reshape", (a,), new_shape=tuple(shape)))
 
     def build(self) -> TensorProgram:
-        return TensorProgram(tuple(self.nodes))
+        """The program, without leaves that nothing uses (they have no gradient)."""
+        used = {a for n in self.nodes for a in n.args} | {len(self.nodes) - 1}
+        new_index: dict[int, int] = {}
+        kept: list[TNode] = []
+        for i, n in enumerate(self.nodes):
+            if n.op == "leaf" and i not in used:
+                continue
+            new_index[i] = len(kept)
+            kept.append(
+                TNode(n.op, tuple(new_index[a] for a in n.args), n.name, n.shape,
+                      n.constant, n.axis, n.keepdims, n.new_shape)
+            )  # fmt: skip
+        return TensorProgram(tuple(kept))
 
 
 def size(shape: Shape) -> int:

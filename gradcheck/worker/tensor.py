@@ -61,6 +61,8 @@ class OpForm:
             return f".{self.name}"
         params = [p for p in (self.axis, self.keep) if p]
         inner = ", ".join(f"{p}=" for p in params)
+        if self.star:
+            inner = "*shape"
         return f".{self.name}({inner})" if self.how == "method" else f"{self.name}(t{', ' + inner if inner else ''})"
 
 
