@@ -76,7 +76,10 @@ class _Builder:
         return len(self.nodes) - 1
 
     def op(self, name: str, *args: int, constant: float | None = None) -> int:
-        value = OPS[name].apply_mp([self.values[a] for a in args], constant)
+        try:
+            value = OPS[name].apply_mp([self.values[a] for a in args], constant)
+        except (ArithmeticError, ValueError) as err:
+            raise PointError(f"{name} has no value here ({err})") from None
         return self.add(Node(name, tuple(args), constant), value)
 
     def total(self, items: Sequence[int]) -> int:
