@@ -9,21 +9,21 @@ import pytest
 
 pytest.importorskip("numpy")
 
-from gradcheck.checking.engines import load_source  # noqa: E402
-from gradcheck.errors import EngineError, ExpressionError  # noqa: E402
-from gradcheck.mutants.tensor import (  # noqa: E402
+from gradcheck.checking.engines import load_source
+from gradcheck.errors import EngineError, ExpressionError
+from gradcheck.mutants.tensor import (
     TENSOR_BASE_ENGINE,
     TENSOR_MUTANTS,
     tensor_mutant_named,
 )
-from gradcheck.tensor.check import check_tensor_engine  # noqa: E402
-from gradcheck.tensor.diagnose import KINDS, untie  # noqa: E402
-from gradcheck.tensor.engine import load_tensor_engine  # noqa: E402
-from gradcheck.tensor.expand import expand  # noqa: E402
-from gradcheck.tensor.points import draw_projection, example  # noqa: E402
-from gradcheck.tensor.probes import probes  # noqa: E402
-from gradcheck.tensor.program import ProgramBuilder, broadcast, broadcast_axes  # noqa: E402
-from gradcheck.tensor.random_programs import random_program_check  # noqa: E402
+from gradcheck.tensor.check import check_tensor_engine
+from gradcheck.tensor.diagnose import KINDS, untie
+from gradcheck.tensor.engine import load_tensor_engine
+from gradcheck.tensor.expand import expand
+from gradcheck.tensor.points import draw_projection, example
+from gradcheck.tensor.probes import probes
+from gradcheck.tensor.program import ProgramBuilder, broadcast, broadcast_axes
+from gradcheck.tensor.random_programs import random_program_check
 
 HERE = Path(__file__).parent / "tensor"
 CLOSURE = HERE / "closure_engine.py"
@@ -48,7 +48,11 @@ def test_broadcast_shapes_and_axes() -> None:
 
 
 def test_shapes_are_inferred_and_bad_programs_refused() -> None:
-    prog = _program(lambda b: b.reduce("sum", b.op("matmul", b.leaf("a", (3,)), b.leaf("w", (3, 2))), 0))
+    prog = _program(
+        lambda b: b.reduce(
+            "sum", b.op("matmul", b.leaf("a", (3,)), b.leaf("w", (3, 2))), 0
+        )
+    )
     assert prog.shapes[-2] == (2,)
     assert prog.output_shape == ()
     with pytest.raises(ExpressionError):
@@ -60,7 +64,9 @@ def test_expansion_gives_the_broadcast_gradient_exactly() -> None:
     prog = _program(lambda b: b.op("mul", b.leaf("a", (2, 3)), b.leaf("b", (3,))))
     a = [0.5, -1.0, 2.0, 1.5, -0.25, 3.0]
     r = [1.5, -0.5, 0.75, -1.25, 1.0, 0.5]
-    ex = example(prog, random.Random(0), values={"a": a, "b": [0.3, 0.7, -1.1]}, projection=r)
+    ex = example(
+        prog, random.Random(0), values={"a": a, "b": [0.3, 0.7, -1.1]}, projection=r
+    )
     for j in range(3):
         want = r[j] * a[j] + r[3 + j] * a[3 + j]
         assert float(ex.reference.gradient(f"b_{j}")) == pytest.approx(want, rel=1e-15)
@@ -90,7 +96,17 @@ def test_untie_makes_each_use_its_own_leaf() -> None:
 
 def test_probes_run_smallest_first_and_cover_every_op() -> None:
     used = set().union(*(p.program.ops_used() for p in probes()))
-    assert {"add", "matmul", "sum", "mean", "max", "reshape", "transpose", "rsub_k", "sigmoid"} <= used
+    assert {
+        "add",
+        "matmul",
+        "sum",
+        "mean",
+        "max",
+        "reshape",
+        "transpose",
+        "rsub_k",
+        "sigmoid",
+    } <= used
 
 
 def test_gallery_base_is_the_closure_engine_file() -> None:
@@ -125,7 +141,9 @@ def test_correct_engines_pass(path: Path) -> None:
 
 
 def test_float32_engine_is_judged_at_float32_and_says_so() -> None:
-    source = TAPE.read_text(encoding="utf-8").replace("DTYPE = np.float64", "DTYPE = np.float32")
+    source = TAPE.read_text(encoding="utf-8").replace(
+        "DTYPE = np.float64", "DTYPE = np.float32"
+    )
     report = check_tensor_engine(load_source("tape32", source), examples=10, seed=3)
     assert report.ok, [c.message for c in report.failures]
     assert "float32" in report.info["limit"]
@@ -133,7 +151,9 @@ def test_float32_engine_is_judged_at_float32_and_says_so() -> None:
 
 @pytest.mark.parametrize("mutant", TENSOR_MUTANTS, ids=lambda m: m.name)
 def test_every_tensor_mutant_is_caught_and_named(mutant) -> None:  # type: ignore[no-untyped-def]
-    report = check_tensor_engine(load_source(mutant.module_name, mutant.source()), examples=0, seed=7)
+    report = check_tensor_engine(
+        load_source(mutant.module_name, mutant.source()), examples=0, seed=7
+    )
     kinds = {c.kind for c in report.failures}
     assert mutant.category in kinds, [c.message for c in report.failures]
     first = next(c for c in report.failures if c.kind == mutant.category)
@@ -142,7 +162,11 @@ def test_every_tensor_mutant_is_caught_and_named(mutant) -> None:  # type: ignor
 
 
 def test_float32_mutant_is_still_caught() -> None:
-    source = tensor_mutant_named("mean-axis-not-divided").source().replace("np.float64", "np.float32")
+    source = (
+        tensor_mutant_named("mean-axis-not-divided")
+        .source()
+        .replace("np.float64", "np.float32")
+    )
     report = check_tensor_engine(load_source("mean32", source), examples=0, seed=7)
     assert "reduction-scaling" in {c.kind for c in report.failures}
 
@@ -158,7 +182,9 @@ def test_random_programs_alone_find_and_shrink_a_broadcasting_bug() -> None:
 
 def test_named_findings_say_which_elements_are_wrong() -> None:
     mutant = tensor_mutant_named("mean-axis-not-divided")
-    report = check_tensor_engine(load_source(mutant.module_name, mutant.source()), examples=0, seed=7)
+    report = check_tensor_engine(
+        load_source(mutant.module_name, mutant.source()), examples=0, seed=7
+    )
     finding = next(c for c in report.failures if c.kind == "reduction-scaling")
     assert "2 times the truth" in finding.message
     assert finding.program.startswith("y = a.mean(axis=0)")

@@ -15,7 +15,12 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TENSOR_BASE_ENGINE", "TENSOR_MUTANTS", "TensorMutant", "tensor_mutant_named"]
+__all__ = [
+    "TENSOR_BASE_ENGINE",
+    "TENSOR_MUTANTS",
+    "TensorMutant",
+    "tensor_mutant_named",
+]
 
 TENSOR_BASE_ENGINE: str = '''\
 """A small numpy tensor autograd engine, micrograd-style: one closure per op.
@@ -357,7 +362,12 @@ TENSOR_MUTANTS: tuple[TensorMutant, ...] = (
         "rsub-aliased",
         "reflected-op",
         "the reflected subtraction reuses the forward one: k - a computes a - k",
-        (("        return Tensor.wrap(other) + (-self)\n", "        return self - other\n"),),
+        (
+            (
+                "        return Tensor.wrap(other) + (-self)\n",
+                "        return self - other\n",
+            ),
+        ),
     ),
     TensorMutant(
         "mul-grad-overwrites",

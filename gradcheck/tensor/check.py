@@ -46,7 +46,9 @@ class TensorCheck(Check):
         return out
 
 
-def _finding_check(name: str, finding: Finding, program: str, also: list[str], examples: int) -> TensorCheck:
+def _finding_check(
+    name: str, finding: Finding, program: str, also: list[str], examples: int
+) -> TensorCheck:
     return TensorCheck(
         name=name,
         category=finding.category,
@@ -63,7 +65,10 @@ def _finding_check(name: str, finding: Finding, program: str, also: list[str], e
 
 def run_examples(engine: TensorEngine, examples: list[Example]) -> list[Verdict]:
     results = engine.run_many([(e.program, e.values, e.projection) for e in examples])
-    return [judge_run(e, r, engine.unit_roundoff) for e, r in zip(examples, results, strict=True)]
+    return [
+        judge_run(e, r, engine.unit_roundoff)
+        for e, r in zip(examples, results, strict=True)
+    ]
 
 
 def probe_checks(engine: TensorEngine, rng: random.Random) -> list[TensorCheck]:
@@ -101,8 +106,18 @@ def probe_checks(engine: TensorEngine, rng: random.Random) -> list[TensorCheck]:
             checks.append(TensorCheck(name, "unsupported", SKIP, "; ".join(reasons)))
         else:
             unsupported = len(items) - len(ran)
-            note = f" ({unsupported} not supported by the engine)" if unsupported else ""
-            checks.append(TensorCheck(name, "value", PASS, f"{len(ran)} programs right{note}", examples=len(ran)))
+            note = (
+                f" ({unsupported} not supported by the engine)" if unsupported else ""
+            )
+            checks.append(
+                TensorCheck(
+                    name,
+                    "value",
+                    PASS,
+                    f"{len(ran)} programs right{note}",
+                    examples=len(ran),
+                )
+            )
         checks[-1].seconds = time.perf_counter() - start
         checks[-1].inconclusive = skipped.get(group, 0)
     return checks
@@ -122,14 +137,22 @@ def check_tensor_engine(
     """
     seed = random.randrange(2**32) if seed is None else seed
     start = time.perf_counter()
-    engine = target if isinstance(target, TensorEngine) else load_tensor_engine(target, time_limit_s, api=api)
+    engine = (
+        target
+        if isinstance(target, TensorEngine)
+        else load_tensor_engine(target, time_limit_s, api=api)
+    )
     try:
         rng = random.Random(seed)
         checks = probe_checks(engine, rng)
         if examples > 0:
             from gradcheck.tensor.random_programs import random_program_check
 
-            checks.append(random_program_check(engine, examples, seed, skip_kinds={c.kind for c in checks}))
+            checks.append(
+                random_program_check(
+                    engine, examples, seed, skip_kinds={c.kind for c in checks}
+                )
+            )
     finally:
         if engine is not target:
             engine.close()

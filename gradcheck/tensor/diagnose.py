@@ -70,26 +70,41 @@ class Finding:
 
 
 def _shape(shape: Shape) -> str:
-    return f"({shape[0]},)" if len(shape) == 1 else "(" + ",".join(map(str, shape)) + ")"
+    return (
+        f"({shape[0]},)" if len(shape) == 1 else "(" + ",".join(map(str, shape)) + ")"
+    )
 
 
 def _elements(verdict: Verdict) -> tuple[str, list[dict[str, object]]]:
     rows = [
-        {"where": w.where, "index": list(w.index), "got": w.got, "want": w.want, "tolerance": w.tolerance}
+        {
+            "where": w.where,
+            "index": list(w.index),
+            "got": w.got,
+            "want": w.want,
+            "tolerance": w.tolerance,
+        }
         for w in verdict.wrong
     ]
     shown = ", ".join(
-        f"{w.where}[{','.join(map(str, w.index))}] = {w.got:.6g} (want {w.want:.6g})" for w in verdict.wrong[:SHOWN]
+        f"{w.where}[{','.join(map(str, w.index))}] = {w.got:.6g} (want {w.want:.6g})"
+        for w in verdict.wrong[:SHOWN]
     )
     more = len(verdict.wrong) - SHOWN
     return shown + (f" and {more} more" if more > 0 else ""), rows
 
 
-def diagnose(engine: TensorEngine, ex: Example, verdict: Verdict, rng: random.Random) -> Finding:
+def diagnose(
+    engine: TensorEngine, ex: Example, verdict: Verdict, rng: random.Random
+) -> Finding:
     """The named finding for a failing verdict on `ex`."""
     prog = ex.program
     shown, rows = _elements(verdict)
-    if prog.has_reuse and verdict.reason in ("gradient", "shape", "crash") and _untied_passes(engine, ex, rng):
+    if (
+        prog.has_reuse
+        and verdict.reason in ("gradient", "shape", "crash")
+        and _untied_passes(engine, ex, rng)
+    ):
         reused = ", ".join(n.name for i, n in prog.leaves if prog.uses(i) > 1)
         return Finding(
             "accumulation",
@@ -103,7 +118,9 @@ def diagnose(engine: TensorEngine, ex: Example, verdict: Verdict, rng: random.Ra
     if verdict.reason == "crash":
         return _crash_finding(prog, verdict)
     if verdict.reason == "no-grad":
-        return Finding("zero-grad", f"{verdict.leaf} has no gradient after backward()", "", rows)
+        return Finding(
+            "zero-grad", f"{verdict.leaf} has no gradient after backward()", "", rows
+        )
     if verdict.reason == "shape":
         return _shape_finding(prog, verdict, rows)
     return _gradient_finding(ex, verdict, shown, rows)
@@ -120,7 +137,9 @@ def _untied_passes(engine: TensorEngine, ex: Example, rng: random.Random) -> boo
     return judge_run(copy, result, engine.unit_roundoff).status == PASS
 
 
-def untie(program: TensorProgram, values: dict[str, list[float]]) -> tuple[TensorProgram, dict[str, list[float]]]:
+def untie(
+    program: TensorProgram, values: dict[str, list[float]]
+) -> tuple[TensorProgram, dict[str, list[float]]]:
     """The program with every further use of a leaf replaced by a copy of it."""
     nodes: list[TNode] = []
     new_index: dict[int, int] = {}
@@ -146,19 +165,37 @@ def untie(program: TensorProgram, values: dict[str, list[float]]) -> tuple[Tenso
                     continue
             args.append(new_index[a])
         new_index[i] = len(nodes)
-        nodes.append(TNode(n.op, tuple(args), n.name, n.shape, n.constant, n.axis, n.keepdims, n.new_shape))
+        nodes.append(
+            TNode(
+                n.op,
+                tuple(args),
+                n.name,
+                n.shape,
+                n.constant,
+                n.axis,
+                n.keepdims,
+                n.new_shape,
+            )
+        )
     return TensorProgram(tuple(nodes)), out_values
 
 
-def _value_finding(ex: Example, verdict: Verdict, shown: str, rows: list[dict[str, object]]) -> Finding:
+def _value_finding(
+    ex: Example, verdict: Verdict, shown: str, rows: list[dict[str, object]]
+) -> Finding:
     prog = ex.program
     node = prog.nodes[verdict.node or 0]
     if node.op in ("rsub_k", "rdiv_k") and verdict.run is not None:
         source = verdict.run.data[node.args[0]].values
         got = verdict.run.data[verdict.node or 0].values
         k = float(node.constant or 0.0)
-        forward = [a - k for a in source] if node.op == "rsub_k" else [a / k for a in source]
-        if all(math.isclose(g, f, rel_tol=1e-6, abs_tol=1e-9) for g, f in zip(got, forward, strict=True)):
+        forward = (
+            [a - k for a in source] if node.op == "rsub_k" else [a / k for a in source]
+        )
+        if all(
+            math.isclose(g, f, rel_tol=1e-6, abs_tol=1e-9)
+            for g, f in zip(got, forward, strict=True)
+        ):
             sym = "-" if node.op == "rsub_k" else "/"
             return Finding(
                 "reflected-op",
@@ -168,7 +205,12 @@ def _value_finding(ex: Example, verdict: Verdict, shown: str, rows: list[dict[st
                 rows,
             )
     detail = verdict.detail or shown
-    return Finding("value", f"node {verdict.node} ({node.op}) has a wrong value: {detail}", "", rows)
+    return Finding(
+        "value",
+        f"node {verdict.node} ({node.op}) has a wrong value: {detail}",
+        "",
+        rows,
+    )
 
 
 def _k(k: float) -> str:
@@ -197,7 +239,10 @@ def _sum_text(leaf: Shape, out: Shape) -> str:
 
 
 def _matmul_1d(prog: TensorProgram) -> bool:
-    return any(n.op == "matmul" and any(len(prog.shapes[a]) == 1 for a in n.args) for n in prog.nodes)
+    return any(
+        n.op == "matmul" and any(len(prog.shapes[a]) == 1 for a in n.args)
+        for n in prog.nodes
+    )
 
 
 MATMUL_HINT = (
@@ -209,11 +254,15 @@ BROADCAST_HINT = "unbroadcast: sum the upstream gradient over the broadcast axes
 
 def _crash_finding(prog: TensorProgram, verdict: Verdict) -> Finding:
     fault = verdict.fault
-    phase = getattr(fault, "phase", "")
-    text = getattr(fault, "text", None) or getattr(fault, "message", "")
-    kind_name = getattr(fault, "type_name", "crash")
-    where = getattr(fault, "location", "")
-    said = (text if text.startswith(kind_name) else f"{kind_name}: {text}") + (f" at {where}" if where else "") + (f" ({phase})" if phase else "")
+    phase = str(getattr(fault, "phase", "") or "")
+    text = str(getattr(fault, "text", None) or getattr(fault, "message", "") or "")
+    kind_name = str(getattr(fault, "type_name", "crash"))
+    where = str(getattr(fault, "location", "") or "")
+    said = (
+        (text if text.startswith(kind_name) else f"{kind_name}: {text}")
+        + (f" at {where}" if where else "")
+        + (f" ({phase})" if phase else "")
+    )
     if "backward" in phase and _broadcasts(prog):
         leaf, shape, out = _broadcasts(prog)[0]
         return Finding(
@@ -236,24 +285,32 @@ def _crash_finding(prog: TensorProgram, verdict: Verdict) -> Finding:
     return Finding("crash", f"the engine raised {said}", "", [])
 
 
-def _shape_finding(prog: TensorProgram, verdict: Verdict, rows: list[dict[str, object]]) -> Finding:
+def _shape_finding(
+    prog: TensorProgram, verdict: Verdict, rows: list[dict[str, object]]
+) -> Finding:
     leaf = verdict.leaf or "?"
     got = verdict.grad_shape or ()
     want = next(n.shape for _, n in prog.leaves if n.name == leaf)
     head = f"the gradient of {leaf} has shape {_shape(got)}, its leaf {_shape(want)}"
     for name, shape, out in _broadcasts(prog):
         if name == leaf:
-            return Finding("broadcasting", f"{head}: {_sum_text(shape, out)}", BROADCAST_HINT, rows)
+            return Finding(
+                "broadcasting", f"{head}: {_sum_text(shape, out)}", BROADCAST_HINT, rows
+            )
     if _matmul_1d(prog):
         return Finding("matmul-1d", head, MATMUL_HINT, rows)
     return Finding("local-derivative", head, "", rows)
 
 
-def _gradient_finding(ex: Example, verdict: Verdict, shown: str, rows: list[dict[str, object]]) -> Finding:
+def _gradient_finding(
+    ex: Example, verdict: Verdict, shown: str, rows: list[dict[str, object]]
+) -> Finding:
     prog = ex.program
     leaf = verdict.leaf or "?"
     if _matmul_1d(prog):
-        return Finding("matmul-1d", f"wrong gradient of {leaf}: {shown}", MATMUL_HINT, rows)
+        return Finding(
+            "matmul-1d", f"wrong gradient of {leaf}: {shown}", MATMUL_HINT, rows
+        )
     scaling = _reduction_ratio(prog, verdict)
     if scaling:
         return Finding("reduction-scaling", f"{scaling}; {shown}", "divide by the reduced axis's length in backward "
@@ -281,7 +338,11 @@ def _gradient_finding(ex: Example, verdict: Verdict, shown: str, rows: list[dict
 
 def _reduction_ratio(prog: TensorProgram, verdict: Verdict) -> str | None:
     """'... n times the truth ...' when every element is off by one integer ratio."""
-    reduced = [(n, prog.shapes[n.args[0]]) for n in prog.nodes if n.op in REDUCTIONS and n.op != "max"]
+    reduced = [
+        (n, prog.shapes[n.args[0]])
+        for n in prog.nodes
+        if n.op in REDUCTIONS and n.op != "max"
+    ]
     if not reduced or not verdict.wrong:
         return None
     ratios = [w.got / w.want for w in verdict.wrong if w.want != 0]
@@ -313,7 +374,11 @@ _AT_OUTPUT: dict[str, Callable[[float], float]] = {
 def _derivative_at_output(ex: Example, verdict: Verdict) -> str | None:
     """The op f when the gradient of f(a) equals R * f'(f(a))."""
     prog = ex.program
-    if len(prog.nodes) != 2 or prog.nodes[1].op not in _AT_OUTPUT or verdict.run is None:
+    if (
+        len(prog.nodes) != 2
+        or prog.nodes[1].op not in _AT_OUTPUT
+        or verdict.run is None
+    ):
         return None
     op = prog.nodes[1].op
     outputs = verdict.run.data[1].values

@@ -17,7 +17,12 @@ from gradcheck.checking.engines import (
     WorkerCrash,
     _InProcess,
 )
-from gradcheck.checking.supervisor import DEFAULT_MEMORY_LIMIT, Worker, WorkerFailure, fork_available
+from gradcheck.checking.supervisor import (
+    DEFAULT_MEMORY_LIMIT,
+    Worker,
+    WorkerFailure,
+    fork_available,
+)
 from gradcheck.checking.targets import resolve
 from gradcheck.errors import EngineError
 from gradcheck.tensor.program import Shape, TensorProgram
@@ -66,26 +71,39 @@ class TensorEngine:
     file: str | None = None
 
     def run_many(
-        self, items: Sequence[tuple[TensorProgram, Mapping[str, Sequence[float]], Sequence[float]]]
+        self,
+        items: Sequence[
+            tuple[TensorProgram, Mapping[str, Sequence[float]], Sequence[float]]
+        ],
     ) -> list[Result]:
         """Several programs in one request; a crash costs only its own item."""
         results: list[Result] = []
         while len(results) < len(items):
             batch = [
-                {"nodes": p.to_plain(), "values": {k: list(v) for k, v in values.items()}, "R": list(r)}
+                {
+                    "nodes": p.to_plain(),
+                    "values": {k: list(v) for k, v in values.items()},
+                    "R": list(r),
+                }
                 for p, values, r in items[len(results) :]
             ]
             try:
                 if not self.channel.alive:
                     self._reload()
-                for answer in self.channel.request({"op": "tensor_run", "items": batch}, self.time_limit):
+                for answer in self.channel.request(
+                    {"op": "tensor_run", "items": batch}, self.time_limit
+                ):
                     if answer.get("done"):
                         if "error" in answer or "internal" in answer:
-                            raise EngineError(f"worker error: {answer.get('internal') or answer['error']}")
+                            raise EngineError(
+                                f"worker error: {answer.get('internal') or answer['error']}"
+                            )
                         break
                     results.append(_as_result(answer))
             except WorkerFailure as failure:
-                results.append(WorkerCrash(failure.message, failure.phase, failure.timeout))
+                results.append(
+                    WorkerCrash(failure.message, failure.phase, failure.timeout)
+                )
         return results
 
     def _reload(self) -> None:
@@ -142,18 +160,26 @@ def load_tensor_engine(
         "api": dict(api or {}),
     }
     isolated = isolate and (resolved.obj is None or fork_available())
-    channel: Any = Worker(memory_limit=memory_limit, obj=resolved.obj) if isolated else _InProcess(resolved.obj)
+    channel: Any = (
+        Worker(memory_limit=memory_limit, obj=resolved.obj)
+        if isolated
+        else _InProcess(resolved.obj)
+    )
     try:
         try:
             answers = list(channel.request(request, import_timeout))
         except WorkerFailure as failure:
-            raise EngineError(f"cannot load engine {resolved.shown!r}: {failure.message}") from None
+            raise EngineError(
+                f"cannot load engine {resolved.shown!r}: {failure.message}"
+            ) from None
         answer = answers[-1] if answers else {}
         if "refused" in answer:
             raise EngineError(f"engine {resolved.shown!r}: {answer['refused']}")
         if "error" in answer or "internal" in answer:
             detail = answer.get("internal") or answer["error"].get("message")
-            raise EngineError(f"engine {resolved.shown!r} failed while loading: {detail}")
+            raise EngineError(
+                f"engine {resolved.shown!r} failed while loading: {detail}"
+            )
     except BaseException:
         channel.close()
         raise

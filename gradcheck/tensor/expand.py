@@ -118,7 +118,10 @@ def expand(
     out = elements[-1]
     if len(projection) != len(out):
         raise PointError("the projection R does not match the output's shape")
-    terms = [b.op("mul_const", e, constant=float(r)) for e, r in zip(out, projection, strict=True)]
+    terms = [
+        b.op("mul_const", e, constant=float(r))
+        for e, r in zip(out, projection, strict=True)
+    ]
     b.total(terms)
     return Expansion(Graph(tuple(b.nodes)), elements, variables, point)
 
@@ -134,7 +137,9 @@ def _expand_node(
     constant = getattr(n, "constant", None)
     if op in BINARY:
         return [
-            b.op(op, ins[0][_source(ix, in_shapes[0])], ins[1][_source(ix, in_shapes[1])])
+            b.op(
+                op, ins[0][_source(ix, in_shapes[0])], ins[1][_source(ix, in_shapes[1])]
+            )
             for ix in indices(shape)
         ]
     if op in CONSTANT_OPS or op in REFLECTED_OPS:
@@ -156,7 +161,9 @@ def _expand_node(
 def _source(out_index: tuple[int, ...], shape: Shape) -> int:
     """The flat element of an operand of `shape` that broadcasts to `out_index`."""
     tail = out_index[len(out_index) - len(shape) :] if shape else ()
-    return ravel(tuple(0 if d == 1 else i for i, d in zip(tail, shape, strict=True)), shape)
+    return ravel(
+        tuple(0 if d == 1 else i for i, d in zip(tail, shape, strict=True)), shape
+    )
 
 
 def _groups(shape: Shape, axis: int | None) -> list[list[int]]:
@@ -173,7 +180,9 @@ def _groups(shape: Shape, axis: int | None) -> list[list[int]]:
     return groups
 
 
-def _reduce(b: _Builder, op: str, elems: list[int], shape: Shape, axis: int | None) -> list[int]:
+def _reduce(
+    b: _Builder, op: str, elems: list[int], shape: Shape, axis: int | None
+) -> list[int]:
     out = []
     for group in _groups(shape, axis):
         items = [elems[g] for g in group]
@@ -186,7 +195,11 @@ def _reduce(b: _Builder, op: str, elems: list[int], shape: Shape, axis: int | No
             out.append(ranked[0])
             continue
         total = b.total(items)
-        out.append(b.op("div_const", total, constant=float(len(items))) if op == "mean" else total)
+        out.append(
+            b.op("div_const", total, constant=float(len(items)))
+            if op == "mean"
+            else total
+        )
     return out
 
 

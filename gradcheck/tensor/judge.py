@@ -44,7 +44,9 @@ class Verdict:
     fault: EngineFault | WorkerCrash | None = None
     run: TensorRun | None = None
     detail: str = ""
-    others: list[str] = field(default_factory=list)  # further leaves with wrong gradients
+    others: list[str] = field(
+        default_factory=list
+    )  # further leaves with wrong gradients
 
 
 def _close(got: float, want: float, tol: float) -> bool:
@@ -63,9 +65,17 @@ def judge_run(ex: Example, result: Result, unit_roundoff: float) -> Verdict:
     for i, data in enumerate(result.data):
         shape = prog.shapes[i]
         if tuple(data.shape) != shape:
-            return Verdict(FAIL, "value", node=i, run=result, detail=f"data of shape {data.shape}, expected {shape}")
+            return Verdict(
+                FAIL,
+                "value",
+                node=i,
+                run=result,
+                detail=f"data of shape {data.shape}, expected {shape}",
+            )
         wrong = []
-        for ix, elem, got in zip(indices(shape), expansion.elements[i], data.values, strict=True):
+        for ix, elem, got in zip(
+            indices(shape), expansion.elements[i], data.values, strict=True
+        ):
             want = float(values[elem])
             tol = scale * ref.bounds.value_tolerance(elem) + scale * UNIT * abs(want)
             if not _close(got, want, tol):
@@ -90,16 +100,25 @@ def judge_run(ex: Example, result: Result, unit_roundoff: float) -> Verdict:
 
 
 def _judge_leaf(
-    ex: Example, result: TensorRun, name: str, shape: Shape, index_of: dict[str, int], scale: float
+    ex: Example,
+    result: TensorRun,
+    name: str,
+    shape: Shape,
+    index_of: dict[str, int],
+    scale: float,
 ) -> Verdict | None:
     grad = result.grads.get(name)
     if grad is None:
         return Verdict(FAIL, "no-grad", leaf=name, run=result)
     if tuple(grad.shape) != shape:
-        return Verdict(FAIL, "shape", leaf=name, grad_shape=tuple(grad.shape), run=result)
+        return Verdict(
+            FAIL, "shape", leaf=name, grad_shape=tuple(grad.shape), run=result
+        )
     wrong = []
     ref = ex.reference
-    for ix, var, got in zip(indices(shape), ex.expansion.variables[name], grad.values, strict=True):
+    for ix, var, got in zip(
+        indices(shape), ex.expansion.variables[name], grad.values, strict=True
+    ):
         want = float(ref.gradient(var))
         tol = scale * ref.bounds.grad_tolerance(index_of[var])
         if not _close(got, want, tol):

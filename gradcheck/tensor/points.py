@@ -58,7 +58,9 @@ def example(
     problem = "no point tried"
     for attempt in range(tries):
         drawn = values or {
-            n.name: [draw(rng, positive=attempt >= tries // 3) for _ in range(size(n.shape))]
+            n.name: [
+                draw(rng, positive=attempt >= tries // 3) for _ in range(size(n.shape))
+            ]
             for _, n in program.leaves
         }
         try:

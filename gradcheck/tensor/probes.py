@@ -26,9 +26,9 @@ def _unary(op: str, shape: Shape = (2, 3)) -> TensorProgram:
     return b.build()
 
 
-def _binary(op: str, sa: Shape, sb: Shape) -> TensorProgram:
+def _binary(op: str, sa: Shape, sb: Shape, same: bool = False) -> TensorProgram:
     b = ProgramBuilder()
-    b.op(op, b.leaf("a", sa), b.leaf("b", sb))
+    b.op(op, b.leaf("a", sa), b.leaf("a" if same else "b", sb))
     return b.build()
 
 
@@ -101,15 +101,47 @@ def probes() -> list[Probe]:
     for sa, sb in (((2, 3), (3, 2)), ((3,), (3, 2)), ((2, 3), (3,)), ((2, 3), (3, 1)),
                    ((3,), (3,)), ((3,), (3, 3)), ((3, 3), (3,))):  # fmt: skip
         out.append(Probe("matmul", f"{sa} @ {sb}", _binary("matmul", sa, sb)))
-    out.append(Probe("shape", "a.reshape((3, 2))", _build(lambda b: b.reshape(b.leaf("a", (2, 3)), (3, 2)))))
-    out.append(Probe("shape", "a.reshape((6,))", _build(lambda b: b.reshape(b.leaf("a", (2, 3)), (6,)))))
-    out.append(Probe("shape", "a.T", _build(lambda b: b.op("transpose", b.leaf("a", (2, 3))))))
-    for op in ("add", "mul"):
-        out.append(Probe("reuse", f"a {op} a", _build(lambda b, op=op: b.op(op, b.leaf("a", (2, 3)), b.leaf("a", (2, 3))))))
     out.append(
-        Probe("reuse", "a * b + a", _build(lambda b: b.op("add", b.op("mul", b.leaf("a", (2, 3)), b.leaf("b", (2, 3))), b.leaf("a", (2, 3)))))
+        Probe(
+            "shape",
+            "a.reshape((3, 2))",
+            _build(lambda b: b.reshape(b.leaf("a", (2, 3)), (3, 2))),
+        )
     )
-    out.append(Probe("reuse", "(b + a) * a through a broadcast", _build(_reuse_broadcast)))
+    out.append(
+        Probe(
+            "shape",
+            "a.reshape((6,))",
+            _build(lambda b: b.reshape(b.leaf("a", (2, 3)), (6,))),
+        )
+    )
+    out.append(
+        Probe("shape", "a.T", _build(lambda b: b.op("transpose", b.leaf("a", (2, 3)))))
+    )
+    for op in ("add", "mul"):
+        out.append(
+            Probe(
+                "reuse",
+                f"a {op} a",
+                _binary(op, (2, 3), (2, 3), same=True),
+            )
+        )
+    out.append(
+        Probe(
+            "reuse",
+            "a * b + a",
+            _build(
+                lambda b: b.op(
+                    "add",
+                    b.op("mul", b.leaf("a", (2, 3)), b.leaf("b", (2, 3))),
+                    b.leaf("a", (2, 3)),
+                )
+            ),
+        )
+    )
+    out.append(
+        Probe("reuse", "(b + a) * a through a broadcast", _build(_reuse_broadcast))
+    )
     out.append(Probe("reuse", "a - a.mean(axis=1, keepdims=True)", _build(_centre)))
     out.append(Probe("mlp", "tanh MLP with a mean squared loss", _build(_mlp)))
     return out

@@ -23,7 +23,15 @@ CONSTANT_OPS = ("add_k", "sub_k", "mul_k", "div_k", "pow_k")
 REFLECTED_OPS = ("radd_k", "rsub_k", "rmul_k", "rdiv_k")
 REDUCTIONS = ("sum", "mean", "max")
 SHAPE_OPS = ("reshape", "transpose")
-OPS = (*UNARY, *BINARY, *CONSTANT_OPS, *REFLECTED_OPS, *REDUCTIONS, "matmul", *SHAPE_OPS)
+OPS = (
+    *UNARY,
+    *BINARY,
+    *CONSTANT_OPS,
+    *REFLECTED_OPS,
+    *REDUCTIONS,
+    "matmul",
+    *SHAPE_OPS,
+)
 SYMBOL = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
 
 
@@ -237,7 +245,9 @@ class ProgramBuilder:
     def op(self, op: str, *args: int, constant: float | None = None) -> int:
         return self._add(TNode(op, tuple(args), constant=constant))
 
-    def reduce(self, op: str, a: int, axis: int | None = None, keepdims: bool = False) -> int:
+    def reduce(
+        self, op: str, a: int, axis: int | None = None, keepdims: bool = False
+    ) -> int:
         return self._add(TNode(op, (a,), axis=axis, keepdims=keepdims))
 
     def reshape(self, a: int, shape: Shape) -> int:

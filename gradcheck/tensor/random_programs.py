@@ -37,7 +37,10 @@ BUDGET = 8.0
 def tensor_programs(draw: Any, max_steps: int = 4) -> TensorProgram:
     """A small tensor program over leaves that broadcast to (2, 3), with reuse."""
     b = ProgramBuilder()
-    shapes = [(2, 3), *draw(st.lists(st.sampled_from(LEAF_SHAPES), min_size=1, max_size=2))]
+    shapes = [
+        (2, 3),
+        *draw(st.lists(st.sampled_from(LEAF_SHAPES), min_size=1, max_size=2)),
+    ]
     leaves = [b.leaf(name, shape) for name, shape in zip("abc", shapes, strict=False)]
     current = leaves[0]
     used = {leaf: 0 for leaf in leaves}
@@ -58,18 +61,31 @@ def tensor_programs(draw: Any, max_steps: int = 4) -> TensorProgram:
             else:
                 current = b.op(op, current, other)
     if all(n < 2 for n in used.values()):  # force reuse
-        current = b.op(draw(st.sampled_from(("add", "mul"))), current, draw(st.sampled_from(leaves)))
+        current = b.op(
+            draw(st.sampled_from(("add", "mul"))),
+            current,
+            draw(st.sampled_from(leaves)),
+        )
     ending = draw(st.sampled_from(("none", "sum", "mean", "max", "matmul")))
     if ending in ("sum", "mean", "max"):
         axis = draw(st.sampled_from((None, 0, 1)))
-        b.reduce(ending, current, axis, draw(st.booleans()) if axis is not None else False)
+        b.reduce(
+            ending, current, axis, draw(st.booleans()) if axis is not None else False
+        )
     elif ending == "matmul":
-        b.op("matmul", current, b.leaf("w", draw(st.sampled_from(((3,), (3, 2), (3, 1))))))
+        b.op(
+            "matmul",
+            current,
+            b.leaf("w", draw(st.sampled_from(((3,), (3, 2), (3, 1))))),
+        )
     return b.build()
 
 
 def random_program_check(
-    engine: TensorEngine, examples: int, seed: int, skip_kinds: set[str | None] | None = None
+    engine: TensorEngine,
+    examples: int,
+    seed: int,
+    skip_kinds: set[str | None] | None = None,
 ) -> Any:
     """One check: `examples` random programs, the first failure shrunk and named."""
     from gradcheck.tensor.check import TensorCheck, _finding_check
@@ -106,7 +122,9 @@ def random_program_check(
     )
     name = "tensor random programs"
     try:
-        minimal = find(tensor_programs(), fails, settings=config, random=random.Random(seed))
+        minimal = find(
+            tensor_programs(), fails, settings=config, random=random.Random(seed)
+        )
     except NoSuchExample:
         return TensorCheck(
             name, "value", PASS, f"{counts['ran']} random programs right",

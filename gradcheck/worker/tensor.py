@@ -28,7 +28,12 @@ AXIS_NAMES = ("axis", "dim", "axes")
 KEEP_NAMES = ("keepdims", "keepdim", "keep_dims")
 DATA_NAMES = ("data", "value")
 GRAD_NAMES = ("grad", "gradient")
-BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
+BINARY = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "div": operator.truediv,
+}
 DUNDERS = {
     "add": "__add__", "sub": "__sub__", "mul": "__mul__", "div": "__truediv__",
     "neg": "__neg__", "pow_k": "__pow__", "radd_k": "__radd__", "rsub_k": "__rsub__",
@@ -63,7 +68,11 @@ class OpForm:
         inner = ", ".join(f"{p}=" for p in params)
         if self.star:
             inner = "*shape"
-        return f".{self.name}({inner})" if self.how == "method" else f"{self.name}(t{', ' + inner if inner else ''})"
+        return (
+            f".{self.name}({inner})"
+            if self.how == "method"
+            else f"{self.name}(t{', ' + inner if inner else ''})"
+        )
 
 
 @dataclass
@@ -87,7 +96,11 @@ class TensorApi:
     def make(self, values: list[float], shape: list[int], grad: bool = True) -> Any:
         array = self.np.array(values, dtype=self.np.float64).reshape(shape)
         arg = array.tolist() if self.from_list else array
-        kwargs = self.kwargs if grad else {k: False for k in self.kwargs if k == "requires_grad"}
+        kwargs = (
+            self.kwargs
+            if grad
+            else {k: False for k in self.kwargs if k == "requires_grad"}
+        )
         return self.cls(arg, **kwargs)
 
     def array(self, t: Any) -> Any:
@@ -125,7 +138,9 @@ class TensorApi:
             + "".join(f", {k}={v!r}" for k, v in self.kwargs.items()),
             "data": f".{self.data}" + ("()" if self.data_method else ""),
             "grad": f".{self.grad}" + ("()" if self.grad_method else ""),
-            "backward": "backward(ones)" if self.seed_ones else "backward() on the scalar loss",
+            "backward": "backward(ones)"
+            if self.seed_ones
+            else "backward() on the scalar loss",
             "dtype": self.dtype,
         }
         for op, form in sorted(self.ops.items()):
@@ -193,7 +208,9 @@ def detect(np: Any, cls: type, module: Any, declared: dict[str, str]) -> TensorA
     return api
 
 
-def _attribute(obj: Any, declared: str | None, names: tuple[str, ...]) -> tuple[str, bool]:
+def _attribute(
+    obj: Any, declared: str | None, names: tuple[str, ...]
+) -> tuple[str, bool]:
     for name in [declared] if declared else names:
         try:
             found = getattr(obj, name)
@@ -255,7 +272,9 @@ def _detect_ops(api: TensorApi, probe: Any) -> None:
 def _callable_form(cls: type, module: Any, name: str) -> OpForm | None:
     if callable(getattr(cls, name, None)):
         return OpForm("method", name)
-    if callable(getattr(module, name, None)) and not isinstance(getattr(module, name), type):
+    if callable(getattr(module, name, None)) and not isinstance(
+        getattr(module, name), type
+    ):
         return OpForm("function", name)
     return None
 
@@ -323,7 +342,9 @@ def apply(api: TensorApi, node: list[Any], ins: list[Any]) -> Any:
     raise Unsupported(f"unknown tensor op {op!r}")
 
 
-def run_tensor_program(api: TensorApi, item: dict[str, Any], mark: Callable[[int], None]) -> dict[str, Any]:
+def run_tensor_program(
+    api: TensorApi, item: dict[str, Any], mark: Callable[[int], None]
+) -> dict[str, Any]:
     """One program: per-node data, per-leaf gradients, or the exception."""
     np = api.np
     phase = BUILD
@@ -350,7 +371,11 @@ def run_tensor_program(api: TensorApi, item: dict[str, Any], mark: Callable[[int
         grads: dict[str, Any] = {}
         for name, t in leaves.items():
             g = api.gradient(t)
-            grads[name] = None if g is None else {"shape": list(g.shape), "values": g.reshape(-1).tolist()}
+            grads[name] = (
+                None
+                if g is None
+                else {"shape": list(g.shape), "values": g.reshape(-1).tolist()}
+            )
     except Unsupported as err:
         return {"unsupported": str(err)}
     except BaseException as err:
@@ -359,19 +384,27 @@ def run_tensor_program(api: TensorApi, item: dict[str, Any], mark: Callable[[int
         return {"error": error}
     return {
         "data": [
-            {"shape": list(d.shape), "values": np.asarray(d, dtype=np.float64).reshape(-1).tolist()}
+            {
+                "shape": list(d.shape),
+                "values": np.asarray(d, dtype=np.float64).reshape(-1).tolist(),
+            }
             for d in data
         ],
         "grads": grads,
     }
 
 
-def handle_tensor_load(session: serve.Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def handle_tensor_load(
+    session: serve.Session, request: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
     session.mark_page(0, serve.LOADING)
     try:
         import numpy as np
     except ImportError:
-        yield {"done": True, "refused": "tensor engines need numpy, which is not installed"}
+        yield {
+            "done": True,
+            "refused": "tensor engines need numpy, which is not installed",
+        }
         return
     target = request["target"]
     try:
@@ -388,7 +421,10 @@ def handle_tensor_load(session: serve.Session, request: dict[str, Any]) -> Itera
         yield {"done": True, "refused": str(err), "kind": type(err).__name__}
         return
     except Exception as err:
-        yield {"done": True, "refused": f"detecting the tensor API raised {one_line(err)}"}
+        yield {
+            "done": True,
+            "refused": f"detecting the tensor API raised {one_line(err)}",
+        }
         return
     session.extra["tensor"] = api
     info = np.finfo(np.dtype(api.dtype)) if api.dtype.startswith("float") else None
@@ -405,7 +441,9 @@ def handle_tensor_load(session: serve.Session, request: dict[str, Any]) -> Itera
     }
 
 
-def handle_tensor_run(session: serve.Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def handle_tensor_run(
+    session: serve.Session, request: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
     api: TensorApi = session.extra["tensor"]
     for index, item in enumerate(request["items"]):
         session.item = index

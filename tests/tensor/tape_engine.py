@@ -28,7 +28,10 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        inputs = tuple(x if isinstance(x, Tensor) else Tensor(x, requires_grad=False) for x in inputs)
+        inputs = tuple(
+            x if isinstance(x, Tensor) else Tensor(x, requires_grad=False)
+            for x in inputs
+        )
         fn = cls(inputs, **params)
         fn.saved = [x.value for x in inputs]
         out = Tensor(fn.forward(*fn.saved))
@@ -254,7 +257,9 @@ class Tensor:
             if node.requires_grad and node.creator is None:
                 node.grad = Tensor(g)
             if node.creator is not None:
-                for x, gx in zip(node.creator.inputs, node.creator.backward(g)):
+                for x, gx in zip(
+                    node.creator.inputs, node.creator.backward(g), strict=True
+                ):
                     grads[id(x)] = grads[id(x)] + gx if id(x) in grads else gx
 
 
