@@ -289,6 +289,11 @@ def _mutants_options(parser: _Parser) -> None:
     parser.add_argument(
         "--only", metavar="NAMES", default=None, help="only these mutants (comma list)"
     )
+    parser.add_argument(
+        "--tensor",
+        action="store_true",
+        help="the gallery of buggy tensor (numpy) engines instead",
+    )
     _common(parser)
 
 
@@ -801,10 +806,32 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     """The report on one target, or the one-line message of its load error."""
     from gradcheck.checking.check import check_engine
 
+    kind = options.get("kind")
+    if kind is None and target and target.rpartition(":")[2].startswith("Tensor"):
+        kind = "tensor"
     try:
+        if kind == "tensor":
+            return _check_tensor(target, options)
         return check_engine(target, **_accepted(check_engine, options))
     except GradcheckError as err:
+        if kind is None and "no class" in str(err):
+            try:  # no scalar Value class: perhaps a tensor engine
+                return _check_tensor(target, options)
+            except GradcheckError:
+                pass
         return str(err)
+
+
+def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
+    from gradcheck.tensor import check_tensor_engine
+
+    return check_tensor_engine(
+        target,
+        examples=min(int(options.get("examples") or 30), 30),
+        seed=options.get("seed"),
+        time_limit_s=float(options.get("time_limit") or 20.0),
+        api=options.get("api"),
+    )
 
 
 def _check_all(
@@ -956,7 +983,10 @@ def _write_dots(report: Any, directory: str) -> list[str]:
 
 
 def _run_mutants(args: argparse.Namespace) -> Result:
-    from gradcheck.mutants import MUTANTS
+    from gradcheck.mutants import MUTANTS as SCALAR
+    from gradcheck.mutants.tensor import TENSOR_MUTANTS
+
+    MUTANTS = TENSOR_MUTANTS if args.tensor else SCALAR
     from gradcheck.output.render import Progress
 
     mutants = list(MUTANTS)
@@ -972,7 +1002,7 @@ def _run_mutants(args: argparse.Namespace) -> Result:
     with Progress(label="mutants", enabled=not args.json) as progress:
         for number, mutant in enumerate(mutants):
             progress(number, len(mutants))
-            rows.append(_run_mutant(mutant, args.examples, seed))
+            rows.append(_run_mutant(mutant, args.examples, seed, args.tensor))
     missed = [row for row in rows if not row["caught"]]
     written: list[str] = []
     if args.junit_xml:
@@ -1022,7 +1052,9 @@ def _print_mutants(
         out.line(f"wrote {path}")
 
 
-def _run_mutant(mutant: Any, examples: int, seed: int) -> dict[str, Any]:
+def _run_mutant(
+    mutant: Any, examples: int, seed: int, tensor: bool = False
+) -> dict[str, Any]:
     """Check one mutant; a checker error is reported as a miss, not a crash."""
     import time
 
@@ -1042,21 +1074,30 @@ def _run_mutant(mutant: Any, examples: int, seed: int) -> dict[str, Any]:
     }
     start = time.perf_counter()
     try:
-        module = load_source(mutant.name, mutant.source())
-        report = check_engine(module, examples=examples, seed=seed)
+        if tensor:
+            from gradcheck.tensor import check_tensor_engine
+
+            source = load_source(mutant.module_name, mutant.source())
+            report = check_tensor_engine(source, examples=min(examples, 10), seed=seed)
+        else:
+            module = load_source(mutant.name, mutant.source())
+            report = check_engine(module, examples=examples, seed=seed)
     except Exception as err:  # one broken run must not stop the gallery
         message = str(err).splitlines()[0] if str(err) else ""
         row["found"] = "error"
         row["hint"] = f"the checker failed: {type(err).__name__}: {message}"
         return row
     row["seconds"] = round(time.perf_counter() - start, 3)
-    categories = [c.category for c in report.failures]
-    hit = next((c for c in report.failures if c.category == mutant.category), None)
+    categories = [getattr(c, "kind", c.category) if tensor else c.category for c in report.failures]
+    hit = next(
+        (c for c, k in zip(report.failures, categories, strict=True) if k == mutant.category),
+        None,
+    )
     first = hit or (report.failures[0] if report.failures else None)
     if first is not None:
         example = first.counterexample
         row["hint"] = example.hint if example and example.hint else first.message
-        row["found"] = first.category
+        row["found"] = getattr(first, "kind", first.category) if tensor else first.category
         row["check"] = first.name
     row["categories"] = sorted(set(categories))
     row["caught"] = hit is not None

@@ -161,6 +161,8 @@ def _classify(
     try:
         result = apply_op(op, args, _CONSTANT.get(op, 3), api.op_names, wrap)
     except Exception as err:
+        if op in _NUMBER_ONLY and isinstance(err, TypeError | AssertionError | NotImplementedError):
+            return "unsupported", _NUMBER_ONLY[op]
         return "broken", describe_error(err, cause=_cause(cls, op, name, err))
     if result is NotImplemented or not _is_value(result, api):
         return "broken", {
@@ -169,6 +171,13 @@ def _classify(
             "where": None,
         }
     return None
+
+
+# Ops that share a dunder with a number form: refusing a Value there is a
+# missing capability (the lecture's `__pow__` asserts a number exponent).
+_NUMBER_ONLY = {
+    "pow_var": "__pow__ takes only number exponents (no x ** y with a Value y)",
+}
 
 
 def _defines(cls: type, name: str) -> bool:
