@@ -11,6 +11,7 @@ a safety net; the limits under test are short (1 s) so hangs stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -80,7 +81,14 @@ def run_checker(engine: str, *, limits: bool = False) -> Outcome:
     """Check `tests/hostile/<engine>.py` in a subprocess; assert the run's hygiene."""
     path = str(HOSTILE / f"{engine}.py")
     if limits:
-        command = [sys.executable, "-c", DRIVER, path, str(TIME_LIMIT), str(MEMORY_LIMIT)]
+        command = [
+            sys.executable,
+            "-c",
+            DRIVER,
+            path,
+            str(TIME_LIMIT),
+            str(MEMORY_LIMIT),
+        ]
     else:
         command = [sys.executable, "-m", "gradcheck", "engine", path, "--json"]
         command += ["--examples", "5", "--seed", "1"]
@@ -98,7 +106,9 @@ def run_checker(engine: str, *, limits: bool = False) -> Outcome:
     try:
         document = json.loads(stdout)
     except ValueError:
-        pytest.fail(f"stdout is not one JSON document: {stdout[:300]!r}\n{stderr[-2000:]}")
+        pytest.fail(
+            f"stdout is not one JSON document: {stdout[:300]!r}\n{stderr[-2000:]}"
+        )
     assert isinstance(document, dict)
     assert "Traceback" not in stderr, stderr[-2000:]
     return Outcome(done.returncode, document, stderr)
@@ -124,10 +134,8 @@ def _survivors(mark: str) -> list[str]:
         if _state(status) in "ZX" or _kill_pending(status):
             continue
         found.append(f"{entry.name}: {(entry / 'cmdline').read_bytes()[:200]!r}")
-        try:
+        with contextlib.suppress(OSError):
             os.kill(int(entry.name), signal.SIGKILL)
-        except OSError:
-            pass
     return found
 
 
@@ -202,7 +210,9 @@ def test_a_hang_that_ignores_signals_is_killed_at_the_deadline(engine: str) -> N
         ("segfault_in_backward", r"segmentation fault \(signal 11\)"),
     ],
 )
-def test_a_dying_worker_is_a_crash_and_checking_goes_on(engine: str, pattern: str) -> None:
+def test_a_dying_worker_is_a_crash_and_checking_goes_on(
+    engine: str, pattern: str
+) -> None:
     outcome = run_checker(engine)
     assert outcome.code == 1
     check = assert_crash(outcome, "local-derivative[exp]", pattern)
@@ -262,7 +272,7 @@ def test_a_memory_bomb_is_stopped_by_the_memory_limit() -> None:
     assert_others_pass(outcome, "local-derivative[add]", "local-derivative[log]")
 
 
-# -- a class handed over in memory ------------------------------------------------------
+# -- a class handed over in memory ----------------------------------------------
 
 
 class _Leaf:
@@ -324,7 +334,9 @@ def test_a_class_defined_here_runs_in_a_forked_worker() -> None:
         assert {"add", "mul"} <= set(engine.supported)
         graph = parse("x*y + x")
         run = engine.run(graph, {"x": 2.0, "y": -3.0})
-        grads = {n.name: g for n, g in zip(graph.nodes, run.grads, strict=True) if n.name}
+        grads = {
+            n.name: g for n, g in zip(graph.nodes, run.grads, strict=True) if n.name
+        }
         assert run.data[-1] == -4.0
         assert grads == {"x": -2.0, "y": 2.0}
 

@@ -178,7 +178,7 @@ def _near_miss(cls: type, name: str) -> str | None:
     return close[0] if close else None
 
 
-def _cause(cls: type, op: str, name: str, err: Exception) -> str | None:
+def _cause(cls: type, op: str, name: str, err: BaseException) -> str | None:
     text = str(err)
     if "unary -" in text and not _defines(cls, "__neg__"):
         return f"{name} computes self + (-other), but the class has no __neg__"

@@ -8,9 +8,11 @@ loses only the item it happened in. Anything the engine raises, any
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import resource
+import signal
 import struct
 import sys
 from collections.abc import Callable, Iterator
@@ -185,6 +187,10 @@ def serve(request_fd: int, answer_fd: int, session: Session) -> None:
     """Answer requests until the parent closes the channel or says stop."""
     send, receive = protocol.send, protocol.receive  # bound before the engine loads
     check = guard_forks(request_fd, answer_fd)
+    # The user's Ctrl-C goes to the parent (we are in our own session); with
+    # SIGINT ignored, an engine thread's `_thread.interrupt_main()` does nothing.
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         check()
         try:

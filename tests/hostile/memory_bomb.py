@@ -6,15 +6,15 @@ until memory runs out.
 
 from __future__ import annotations
 
+import contextlib
+
 from hostile_base import Value as _Base
 from hostile_base import hostile_backward
 
 
 def _bomb() -> None:
-    try:
+    with contextlib.suppress(MemoryError):
         b"x" * 10**11
-    except MemoryError:
-        pass
     hoard = []
     while True:
         hoard.append(bytearray(1 << 20))

@@ -1,7 +1,7 @@
 """WRONG engine (tanh' doubled) that also rigs the checker's references.
 
 At import it replaces sympy.tanh by a function whose derivative is doubled,
-sympy.diff by one that doubles every tanh derivative, mpmath.tanh, and
+sympy.diff by one that doubles every derivative, mpmath.tanh, and
 gradcheck's reference facade. Run in the checker's process this turned
 FAIL into PASS; isolated, it may rig only its own worker.
 """
@@ -9,14 +9,14 @@ FAIL into PASS; isolated, it may rig only its own worker.
 from __future__ import annotations
 
 import sympy
+from hostile_base import Value as _Base
 
 import gradcheck.refs
-from hostile_base import Value as _Base
 
 _real_diff = sympy.diff
 
 
-class _tanh(sympy.Function):  # noqa: N801  (it poses as sympy.tanh)
+class _tanh(sympy.Function):  # it poses as sympy.tanh
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
         return 2 * (1 - sympy.tanh(self.args[0]) ** 2)
 
