@@ -128,7 +128,7 @@ def detect(cls: type, declared: dict[str, str] | None = None) -> Api:
         api.constructor_kwargs["requires_grad"] = True
     try:
         leaf = api.make(cls, 1.5)
-    except Exception as err:
+    except BaseException as err:
         raise ApiError(f"Value(1.5) raised {_one_line(err)}") from None
     api.data, api.data_is_method = _find(leaf, declared.get("data"), DATA_NAMES)
     if api.data == "":
@@ -155,7 +155,7 @@ def _find(leaf: Any, declared: str | None, names: tuple[str, ...]) -> tuple[str,
     for name in [declared] if declared else names:
         try:
             found = getattr(leaf, name)
-        except Exception:
+        except BaseException:
             continue
         return name, callable(found) and not _is_number(found)
     return "", False

@@ -28,6 +28,7 @@ WORKER_DIR = str(Path(__file__).resolve().parent)
 _PROBE = {1: (0.7,), 2: (0.7, 1.3)}
 _CONSTANT = {"pow": 2, "rpow": 2, "leaky_relu": 0.01}
 _float = float
+_isclose = math.isclose  # bound now: an engine may replace math functions
 
 
 class ContractError(Exception):
@@ -96,16 +97,14 @@ def check_contract(cls: type, declared: dict[str, str] | None) -> Api:
     try:
         leaf = api.make(cls, 1.5)
         data = api.read_data(leaf)
-    except Exception as err:
-        raise ContractError(
-            f"cannot read the data of Value(1.5): {one_line(err)}"
-        ) from None
-    if not math.isclose(data, 1.5, rel_tol=1e-6):
+    except BaseException as err:
+        raise ContractError(f"cannot read the data of Value(1.5): {one_line(err)}") from None
+    if not _isclose(data, 1.5, rel_tol=1e-6):
         raise ContractError(f"Value(1.5) holds {data!r}, not 1.5")
     try:
         api.backward(leaf)
         api.read_grad(leaf)
-    except Exception as err:
+    except BaseException as err:
         raise ContractError(
             f"backward() on a leaf raised {one_line(err)} ({api.backward_name} on Value(1.5))"
         ) from None
@@ -138,7 +137,7 @@ def detect_ops(cls: type, api: Api) -> Capabilities:
 def _works(thunk: Any) -> bool:
     try:
         result = thunk()
-    except Exception:
+    except BaseException:
         return False
     return result is not NotImplemented
 
@@ -160,8 +159,10 @@ def _classify(
     args = [api.make(cls, a) for a in _PROBE[arity]]
     try:
         result = apply_op(op, args, _CONSTANT.get(op, 3), api.op_names, wrap)
-    except Exception as err:
-        if op in _NUMBER_ONLY and isinstance(err, TypeError | AssertionError | NotImplementedError):
+    except BaseException as err:
+        if op in _NUMBER_ONLY and isinstance(
+            err, TypeError | AssertionError | NotImplementedError
+        ):
             return "unsupported", _NUMBER_ONLY[op]
         return "broken", describe_error(err, cause=_cause(cls, op, name, err))
     if result is NotImplemented or not _is_value(result, api):
@@ -215,14 +216,14 @@ def _near_miss(cls: type, name: str) -> str | None:
 _DUNDER = re.compile(r"__[a-z][a-z0-9_]*[a-z0-9]__")
 
 
-def _cause(cls: type, op: str, name: str, err: Exception) -> str | None:
+def _cause(cls: type, op: str, name: str, err: BaseException) -> str | None:
     text = str(err)
     if "unary -" in text and not _defines(cls, "__neg__"):
         return f"{name} computes self + (-other), but the class has no __neg__"
     if isinstance(err, TypeError) and name.startswith("__r") and _defines(cls, name):
         try:
             direct = getattr(cls, name)(cls(0.7), 3)
-        except Exception:
+        except BaseException:
             direct = None
         if direct is NotImplemented:
             return f"{name} returns NotImplemented for the int 3 (it builds the result through an op that refuses ints)"
@@ -232,7 +233,7 @@ def _cause(cls: type, op: str, name: str, err: Exception) -> str | None:
 def _is_value(result: Any, api: Api) -> bool:
     try:
         api.read_data(result)
-    except Exception:
+    except BaseException:
         return False
     return True
 
@@ -301,8 +302,10 @@ def describe_error(err: BaseException, cause: str | None = None) -> dict[str, An
 
 
 def one_line(err: BaseException) -> str:
+    name = type(err).__name__
     try:
-        lines = f"{type(err).__name__}: {err}".splitlines()
-    except Exception:
-        lines = []
-    return lines[0][:500] if lines else type(err).__name__
+        text = str(err)
+    except BaseException:  # an engine's __str__ may raise anything
+        text = ""
+    lines = f"{name}: {text}".splitlines() if text else []
+    return lines[0][:500] if lines else name

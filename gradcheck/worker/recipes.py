@@ -44,7 +44,7 @@ def semantics(cls: type, api: Api, params: dict[str, Any]) -> dict[str, Any]:
     once = api.read_grad(x)
     try:
         api.backward(out)
-    except Exception:
+    except BaseException:
         return {"once": once, "twice": None}
     return {"once": once, "twice": api.read_grad(x)}
 
@@ -85,7 +85,7 @@ def build_network(net: type, seed: float) -> tuple[Any, str]:
             _scalar_output(model(SAMPLES[0]))
             if not list(model.parameters()):
                 raise RecipeError("parameters() is empty")
-        except Exception as err:
+        except BaseException as err:
             errors.append(f"{shown}: {type(err).__name__}")
             continue
         finally:

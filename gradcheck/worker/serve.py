@@ -8,9 +8,11 @@ loses only the item it happened in. Anything the engine raises, any
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import resource
+import signal
 import struct
 import sys
 from collections.abc import Callable, Iterator
@@ -33,6 +35,7 @@ from gradcheck.worker.runner import run_program
 
 STATUS = struct.Struct("<ii")  # item index, phase
 LOADING, RECIPE = 1, 5
+_getpid, _exit = os.getpid, os._exit  # bound now: an engine may replace them
 
 
 @dataclass
@@ -160,10 +163,41 @@ def handle(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]
         yield {"done": True, "error": describe_error(err)}
 
 
+def guard_forks(request_fd: int, answer_fd: int) -> Callable[[], None]:
+    """Keep processes the engine forks off the channel; returns the pid check.
+
+    A child that carries on after `os.fork()` returns into this loop: it
+    would read requests meant for the worker and send answers of its own.
+    The fork hook points its channel at /dev/null, and the check (before
+    every read and write, for forks that bypass the hook) ends it.
+    """
+    owner = _getpid()
+
+    def after_in_child() -> None:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, request_fd)
+        os.dup2(null, answer_fd)
+        os.close(null)
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+    def check() -> None:
+        if _getpid() != owner:
+            _exit(0)
+
+    return check
+
+
 def serve(request_fd: int, answer_fd: int, session: Session) -> None:
     """Answer requests until the parent closes the channel or says stop."""
     send, receive = protocol.send, protocol.receive  # bound before the engine loads
+    check = guard_forks(request_fd, answer_fd)
+    # The user's Ctrl-C goes to the parent (we are in our own session); with
+    # SIGINT ignored, an engine thread's `_thread.interrupt_main()` does nothing.
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
+        check()
         try:
             request = receive(request_fd)
         except (protocol.ChannelClosed, OSError):
@@ -173,6 +207,7 @@ def serve(request_fd: int, answer_fd: int, session: Session) -> None:
         if request.get("op") == "stop":
             return
         for answer in handle(session, request):
+            check()
             try:
                 send(answer_fd, answer)
             except (TypeError, ValueError) as err:  # a value JSON cannot hold
@@ -188,8 +223,11 @@ def status_page(path: str) -> Callable[[int, int], None]:
     finally:
         os.close(fd)
     pack = STATUS.pack_into
+    owner = _getpid()
 
     def mark(item: int, phase: int) -> None:
+        if _getpid() != owner:  # a fork of the engine's: see `guard_forks`
+            _exit(0)
         pack(page, 0, item, phase)
 
     return mark
