@@ -256,10 +256,6 @@ def test_base_exceptions_raised_in_backward_are_crashes() -> None:
     assert "random-graphs" in outcome.names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check.py does not report ops found broken at detection (Engine.broken) yet",
-)
 def test_base_exceptions_raised_when_an_op_is_called_are_crashes() -> None:
     outcome = run_checker("base_exceptions_forward")
     assert outcome.code == 1
