@@ -1088,16 +1088,25 @@ def _run_mutant(
         row["hint"] = f"the checker failed: {type(err).__name__}: {message}"
         return row
     row["seconds"] = round(time.perf_counter() - start, 3)
-    categories = [getattr(c, "kind", c.category) if tensor else c.category for c in report.failures]
+    categories = [
+        getattr(c, "kind", c.category) if tensor else c.category
+        for c in report.failures
+    ]
     hit = next(
-        (c for c, k in zip(report.failures, categories, strict=True) if k == mutant.category),
+        (
+            c
+            for c, k in zip(report.failures, categories, strict=True)
+            if k == mutant.category
+        ),
         None,
     )
     first = hit or (report.failures[0] if report.failures else None)
     if first is not None:
         example = first.counterexample
         row["hint"] = example.hint if example and example.hint else first.message
-        row["found"] = getattr(first, "kind", first.category) if tensor else first.category
+        row["found"] = (
+            getattr(first, "kind", first.category) if tensor else first.category
+        )
         row["check"] = first.name
     row["categories"] = sorted(set(categories))
     row["caught"] = hit is not None

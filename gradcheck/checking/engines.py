@@ -192,9 +192,8 @@ class Engine:
                 for answer in self._ask({"op": "run", "items": batch}, self.limit):
                     if answer.get("done"):
                         if "error" in answer or "internal" in answer:
-                            raise EngineError(
-                                f"worker error: {answer.get('internal') or answer['error']}"
-                            )
+                            detail = answer.get("internal") or answer["error"]
+                            raise EngineError(f"worker error: {detail}")
                         break
                     results.append(_as_result(answer))
             except WorkerFailure as failure:
@@ -275,8 +274,10 @@ def load_engine(
     op_names: Mapping[str, str] | None = None,
     isolate: bool = True,
 ) -> Engine:
-    """Load `path/to/file.py[:Class]`, `notebook.ipynb[:Class]`, `package.module[:Class]`,
-    a class, or `load_source(...)`, in a fresh worker process.
+    """Load an engine in a fresh worker process.
+
+    `target` is `path/to/file.py[:Class]`, `notebook.ipynb[:Class[@cell]]`,
+    `package.module[:Class]`, a class, or `load_source(...)`.
 
     Raises `EngineError` with a one-line reason when the target cannot be
     loaded or its leaves cannot be built, read or backpropagated.

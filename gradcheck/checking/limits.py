@@ -275,12 +275,12 @@ def _describe(op: str, x: float, bound: float, why: str) -> Limit:
     cause = _CAUSES.get((op, why), "")
     if abs(x) < 1e-6:
         message = f"{op} loses digits near 0: at x = {x:g} its {why}"
-        hint = (
-            "a formula that cancels near 0, such as (exp(2x) - 1)/(exp(2x) + 1); use math."
-            + op
-            if op in ("tanh",)
-            else "compute it without cancellation near 0"
-        )
+        hint = "compute it without cancellation near 0"
+        if op == "tanh":
+            hint = (
+                "a formula that cancels near 0, such as (exp(2x) - 1)/(exp(2x) + 1); "
+                "use math.tanh"
+            )
         return Limit(f"precision[{op}]", "value", message, abs(x), hint)
     side = "x ≥" if bound > 0 else "x ≤"
     what = f"raises {why}" if why.endswith("Error") else f"gives a wrong {why}"

@@ -58,7 +58,8 @@ def resolve(target: Any) -> Target:
 
 def _parse(text: str) -> Target:
     head, colon, tail = text.rpartition(":")
-    # A trailing ":Name" or ":Name@12" picks the class; other colons (C:\) are the path's.
+    # A trailing ":Name" or ":Name@12" picks the class; other colons (C:\)
+    # belong to the path.
     name_part = tail.partition("@")[0]
     if (
         colon

@@ -98,7 +98,9 @@ def check_contract(cls: type, declared: dict[str, str] | None) -> Api:
         leaf = api.make(cls, 1.5)
         data = api.read_data(leaf)
     except BaseException as err:
-        raise ContractError(f"cannot read the data of Value(1.5): {one_line(err)}") from None
+        raise ContractError(
+            f"cannot read the data of Value(1.5): {one_line(err)}"
+        ) from None
     if not _isclose(data, 1.5, rel_tol=1e-6):
         raise ContractError(f"Value(1.5) holds {data!r}, not 1.5")
     try:
@@ -106,7 +108,8 @@ def check_contract(cls: type, declared: dict[str, str] | None) -> Api:
         api.read_grad(leaf)
     except BaseException as err:
         raise ContractError(
-            f"backward() on a leaf raised {one_line(err)} ({api.backward_name} on Value(1.5))"
+            f"backward() on a leaf raised {one_line(err)} "
+            f"({api.backward_name} on Value(1.5))"
         ) from None
     return api
 
@@ -115,12 +118,12 @@ def detect_ops(cls: type, api: Api) -> Capabilities:
     """Sort every op of the table into supported, unsupported and broken."""
     caps = Capabilities()
     x, y = api.make(cls, 0.7), api.make(cls, 1.3)
-    if _works(lambda: x + y) and _works(lambda: x * y):
-        if not (_works(lambda: x + 3) and _works(lambda: x * 3)):
-            api.wrap_constants = True
-            caps.capabilities["mixed arithmetic"] = (
-                "no mixed Value/number arithmetic: constants are checked as Values"
-            )
+    values_only = not (_works(lambda: x + 3) and _works(lambda: x * 3))
+    if _works(lambda: x + y) and _works(lambda: x * y) and values_only:
+        api.wrap_constants = True
+        caps.capabilities["mixed arithmetic"] = (
+            "no mixed Value/number arithmetic: constants are checked as Values"
+        )
     wrap = (lambda c: api.make(cls, c)) if api.wrap_constants else None
     for op, (arity, _, spelling) in SPELLING.items():
         verdict = _classify(cls, api, op, arity, spelling, wrap)
@@ -226,7 +229,10 @@ def _cause(cls: type, op: str, name: str, err: BaseException) -> str | None:
         except BaseException:
             direct = None
         if direct is NotImplemented:
-            return f"{name} returns NotImplemented for the int 3 (it builds the result through an op that refuses ints)"
+            return (
+                f"{name} returns NotImplemented for the int 3 (it builds the "
+                "result through an op that refuses ints)"
+            )
     return None
 
 

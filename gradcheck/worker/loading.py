@@ -152,7 +152,7 @@ def _load_module(dotted: str, definitions_only: bool) -> Loaded:
 
 def _find_spec(dotted: str) -> Any:
     """The spec of `dotted` without running its package's `__init__`."""
-    head, _, tail = dotted.rpartition(".")
+    head = dotted.rpartition(".")[0]
     if not head:
         return importlib.util.find_spec(dotted)
     for entry in sys.path:

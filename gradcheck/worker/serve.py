@@ -235,10 +235,8 @@ def status_page(path: str) -> Callable[[int, int], None]:
 
 def limit_memory(limit: int) -> None:
     if limit > 0:
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ValueError, OSError):
-            pass
 
 
 def main(argv: list[str]) -> None:
