@@ -31,6 +31,8 @@ PROG = "gradcheck"
 FORMS = ("check", "engine", "mutants")
 DEFAULT_EXAMPLES = 200
 MUTANT_EXAMPLES = 20
+# The gallery measures depth up to here: deep enough for a recursive sort.
+MUTANT_DEPTH = 10_000
 DEFAULT_IMPORT_TIMEOUT = 20.0
 DEFAULT_MEMORY_LIMIT = "4G"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -1081,7 +1083,9 @@ def _run_mutant(
             report = check_tensor_engine(source, examples=min(examples, 10), seed=seed)
         else:
             module = load_source(mutant.name, mutant.source())
-            report = check_engine(module, examples=examples, seed=seed)
+            report = check_engine(
+                module, examples=examples, seed=seed, max_depth=MUTANT_DEPTH
+            )
     except Exception as err:  # one broken run must not stop the gallery
         message = str(err).splitlines()[0] if str(err) else ""
         row["found"] = "error"

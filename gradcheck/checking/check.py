@@ -23,7 +23,7 @@ from gradcheck.checking.engines import (
     load_engine,
 )
 from gradcheck.checking.judge import gradient_rows, judge
-from gradcheck.checking.limits import depth_findings, range_findings
+from gradcheck.checking.limits import DEPTH_CAP, depth_findings, range_findings
 from gradcheck.checking.probes import (
     DEEP,
     accumulation_probe,
@@ -76,6 +76,7 @@ def check_engine(
     api: Mapping[str, str] | None = None,
     op_names: Mapping[str, str] | None = None,
     checks: Sequence[str] | None = None,
+    max_depth: int = DEPTH_CAP,
 ) -> EngineReport:
     """Check an engine: every probe, then `examples` random graphs.
 
@@ -96,7 +97,7 @@ def check_engine(
         op_names=op_names,
     )
     options = _Options(
-        min_depth, range_limit, strict, tuple(checks) if checks else None
+        min_depth, range_limit, strict, tuple(checks) if checks else None, max_depth
     )
     try:
         return _check_loaded(
@@ -164,7 +165,9 @@ def _check_loaded(
         report.checks.append(check)
     report.checks.append(accumulation_probe(engine, rng))
     report.checks.append(propagation_probe(engine, rng))
-    depth_check, depth_limit = depth_findings(engine, min_depth=min_depth)
+    depth_check, depth_limit = depth_findings(
+        engine, options.max_depth, min_depth=min_depth
+    )
     report.checks.append(depth_check)
     if depth_limit is not None:
         report.limits.append(depth_limit)
@@ -209,6 +212,7 @@ class _Options:
     range_limit: float | None
     strict: bool
     checks: tuple[str, ...] | None
+    max_depth: int
 
 
 def _new_report(engine: Engine, seed: int) -> EngineReport:

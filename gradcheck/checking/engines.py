@@ -204,6 +204,26 @@ class Engine:
                 )
         return results
 
+    def run_programs(
+        self, programs: Sequence[dict[str, Any]]
+    ) -> list[Run | EngineFault | WorkerCrash]:
+        """Programs already in the worker's plain form (see `program`)."""
+        results: list[Run | EngineFault | WorkerCrash] = []
+        while len(results) < len(programs):
+            batch = list(programs[len(results) :])
+            try:
+                for answer in self._ask({"op": "run", "items": batch}, self.limit):
+                    if answer.get("done"):
+                        break
+                    results.append(_as_result(answer))
+            except WorkerFailure as failure:
+                if failure.timeout:
+                    self.hung = True
+                results.append(
+                    WorkerCrash(failure.message, failure.phase, failure.timeout)
+                )
+        return results
+
     def recipe(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Run a state or nn probe in the worker: {'result'|'skip'|'error': ...}."""
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import mpmath
 
@@ -43,28 +44,45 @@ class DepthResult:
     cause: str = ""
 
 
-def undo_chain(engine: Engine, length: int) -> Graph | None:
-    """x -> ... of `length` links in pairs that undo each other: d out/dx = 1."""
+def _pairs(engine: Engine) -> list[tuple[tuple[str, float | None], ...]]:
     ops = set(engine.supported)
-    pairs = [p for p in _PAIRS if {p[0][0], p[1][0]} <= ops]
+    return [p for p in _PAIRS if {p[0][0], p[1][0]} <= ops]
+
+
+def undo_chain(engine: Engine, length: int) -> dict[str, Any] | None:
+    """x -> ... of `length` links in pairs that undo each other: d out/dx = 1.
+
+    Built as the worker's plain program directly: a 100,000-link Graph
+    object would cost more than running it.
+    """
+    pairs = _pairs(engine)
     if not pairs:
         return None
-    b = GraphBuilder()
-    node = b.var("x")
+    nodes: list[list[Any]] = [["var", [], None, "x"]]
     k = 0
-    while len(b) - 1 < length:
-        first, second = pairs[k % len(pairs)]
-        node = b.op(first[0], node, constant=first[1])
-        node = b.op(second[0], node, constant=second[1])
+    while len(nodes) - 1 < length:
+        for op, constant in pairs[k % len(pairs)]:
+            nodes.append([op, [len(nodes) - 1], _plain(constant), ""])
         k += 1
-    return b.build(output=length)
+    return {
+        "nodes": nodes[: length + 1],
+        "point": {"x": 0.5},
+        "backward": True,
+        "ends_only": True,
+    }
+
+
+def _plain(constant: float | None) -> Any:
+    if constant is not None and float(constant).is_integer():
+        return int(constant)
+    return constant
 
 
 def _depth_works(engine: Engine, length: int) -> tuple[bool, str, str]:
     length += length % 2  # whole pairs only: the gradient is then exactly 1
     chain = undo_chain(engine, length)
     assert chain is not None
-    result = engine.run_many([(chain, {"x": 0.5}, True)])[0]
+    result = engine.run_programs([chain])[0]
     if isinstance(result, Run):
         grad = result.grads[0]
         ok = abs(grad - 1.0) <= 1e-6 and abs(result.data[-1] - 0.5) <= 1e-6
