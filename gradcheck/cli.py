@@ -18,7 +18,6 @@ import contextlib
 import inspect
 import math
 import os
-import random
 import re
 import sys
 import textwrap
@@ -426,11 +425,9 @@ def _mapping(option: str, groups: Sequence[list[tuple[str, str]]]) -> dict[str, 
 
 def default_seed(seed: int | None) -> int:
     """`seed`, or 0 when the CI variable is set, or a fresh random seed."""
-    if seed is not None:
-        return seed
-    if os.environ.get("CI"):
-        return 0
-    return random.SystemRandom().randrange(2**31)
+    from gradcheck.seeds import resolve_seed
+
+    return resolve_seed(seed)
 
 
 # -- entry point --------------------------------------------------------------

@@ -40,11 +40,14 @@ DEFAULT_EXAMPLES = 100
 # tuple (gradcheck.checking.check.CHECK_FAMILIES) wins when it exists, but
 # collection must not import the checker, so the plugin keeps this copy.
 FAMILIES = (
+    "defined",
     "value",
     "local-derivative",
     "accumulation",
     "propagation",
+    "depth",
     "deep-chain",
+    "range",
     "repeated-backward",
     "zero-grad",
     "parameters",

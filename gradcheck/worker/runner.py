@@ -55,7 +55,9 @@ def run_program(
         mark(READ)
         if program.get("ends_only"):  # deep chains: the output and the leaves
             leaves = [
-                h for h, node in zip(handles, program["nodes"]) if node[0] == "var"
+                h
+                for h, node in zip(handles, program["nodes"], strict=True)
+                if node[0] == "var"
             ]
             return {"data": [data[-1]], "grads": [api.read_grad(h) for h in leaves]}
         grads = [api.read_grad(h) for h in handles]
