@@ -158,18 +158,10 @@ def _check_loaded(
     options: _Options,
 ) -> EngineReport:
     min_depth, range_limit = options.min_depth, options.range_limit
-    if ops is not None:
-        unknown = sorted(set(ops) - set(OPS))
-        if unknown:
-            raise UsageError(
-                f"unknown op(s): {', '.join(unknown)}; known: {', '.join(OPS)}"
-            )
-        engine.supported = tuple(n for n in engine.supported if n in set(ops))
-    report = _new_report(engine, seed)
-    if not {"add", "mul"} <= set(engine.supported):
+    if not {"add", "mul"} & set(engine.supported):
         raise EngineError(
-            f"engine {engine.target!r} has no usable ops: + and * between two "
-            "Values are needed to build any graph"
+            f"engine {engine.target!r} has no usable ops: + or * between two "
+            "Values is needed to build any graph"
             + "".join(
                 f"; {op}: {why}"
                 for op, why in engine.unsupported.items()
@@ -181,6 +173,14 @@ def _check_loaded(
                 if op in ("add", "mul")
             )
         )
+    if ops is not None:
+        unknown = sorted(set(ops) - set(OPS))
+        if unknown:
+            raise UsageError(
+                f"unknown op(s): {', '.join(unknown)}; known: {', '.join(OPS)}"
+            )
+        engine.supported = tuple(n for n in engine.supported if n in set(ops))
+    report = _new_report(engine, seed)
     wanted = options.wanted
 
     def rng(family: str) -> random.Random:

@@ -370,7 +370,10 @@ def _load(
             ) from None
     answer = answers[-1] if answers else {}
     if "refused" in answer:
-        raise EngineError(f"engine {resolved.shown!r}: {answer['refused']}")
+        refused = str(answer["refused"])
+        if refused.startswith(("cannot", "engine file", "notebook")):
+            raise EngineError(refused)  # it names the target already
+        raise EngineError(f"engine {resolved.shown!r}: {refused}")
     if "error" in answer or "internal" in answer:
         detail = answer.get("internal") or answer["error"].get("message")
         raise EngineError(f"engine {resolved.shown!r} failed while loading: {detail}")

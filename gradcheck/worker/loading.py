@@ -216,6 +216,6 @@ def _exec_source(
 def _one_line(err: BaseException) -> str:
     lines = f"{type(err).__name__}: {err}".splitlines()
     text = lines[0] if lines else type(err).__name__
-    if isinstance(err, SyntaxError) and err.lineno:
+    if isinstance(err, SyntaxError) and err.lineno and "line" not in text:
         text += f" (line {err.lineno})"
     return text
