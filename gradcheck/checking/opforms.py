@@ -50,9 +50,7 @@ def detect_forms(engine: Engine) -> Forms:
         shared = [
             n
             for n in names
-            if n in engine.supported
-            and OPS[n].arity == 1
-            and not OPS[n].takes_constant
+            if n in engine.supported and OPS[n].arity == 1 and not OPS[n].takes_constant
         ]
         if len(shared) >= 2:
             _choose(engine, method, shared, found)
@@ -116,7 +114,9 @@ def _choose(engine: Engine, method: str, names: list[str], found: Forms) -> None
         for other in names:
             if other != form:
                 engine.unsupported[other] = f"{method}() computes the {_label(form)}"
-        engine.supported = tuple(n for n in engine.supported if n not in names or n == form)
+        engine.supported = tuple(
+            n for n in engine.supported if n not in names or n == form
+        )
         found.notes.append(f"{method}() computes the {_label(form)}")
         return
     engine.supported = tuple(n for n in engine.supported if n not in names)
@@ -145,7 +145,9 @@ def _measure_slope(engine: Engine, found: Forms) -> None:
     if isinstance(value, str):
         reason = f"leaky_relu() raised {value} at x = {probe:g}"
         engine.supported = tuple(n for n in engine.supported if n != "leaky_relu")
-        found.checks.append(Check("forms[leaky_relu]", "crash", FAIL, reason, examples=1))
+        found.checks.append(
+            Check("forms[leaky_relu]", "crash", FAIL, reason, examples=1)
+        )
         return
     slope = _tidy(forms.slope(value, probe), engine.unit_roundoff)
     if not (math.isfinite(slope) and 0.0 < slope < 1.0):
@@ -169,7 +171,7 @@ def _measure_slope(engine: Engine, found: Forms) -> None:
 
 
 def _tidy(slope: float, unit_roundoff: float) -> float:
-    """The shortest decimal within rounding of a measured slope (0.2, not 0.2000000029)."""
+    """The shortest decimal within rounding of a slope (0.2, not 0.2000000029)."""
     if not math.isfinite(slope):
         return slope
     for digits in range(1, 16):

@@ -76,6 +76,15 @@ class Bounds:
         return SAFETY * self.grad[index] + self.floor
 
 
+def relative_tolerance(unit_roundoff: float, float64: float = 1e-9) -> float:
+    """A plain relative tolerance (`float64` for float64 engines) at `u`.
+
+    For the checks that compare with math.isclose instead of a bound: 256
+    unit roundoffs below float64 (1.5e-5 in float32).
+    """
+    return max(float64, 256.0 * unit_roundoff)
+
+
 def floor_for(unit_roundoff: float) -> float:
     """The absolute error below which a format cannot tell a number from 0."""
     if unit_roundoff <= UNIT:
