@@ -129,6 +129,11 @@ class Engine:
     channel: Any = field(default=None, repr=False)
     load_request: dict[str, Any] = field(default_factory=dict, repr=False)
     import_timeout: float = DEFAULT_IMPORT_TIMEOUT
+    # Constants measured from the engine, held to by the probes (leaky_relu's
+    # slope); see `gradcheck.checking.opforms`.
+    op_constants: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # Failing checks found while detecting forms (a gelu that is neither form).
+    form_checks: list[Any] = field(default_factory=list)
 
     @property
     def limit(self) -> float:
@@ -325,7 +330,7 @@ def load_engine(
         raise
     from gradcheck.expr.ops import OPS  # ops the references know; the rest wait
 
-    return Engine(
+    engine = Engine(
         target=resolved.shown,
         supported=tuple(op for op in answer["supported"] if op in OPS),
         unsupported={k: v for k, v in answer["unsupported"].items() if k in OPS},
@@ -344,6 +349,14 @@ def load_engine(
         load_request=request,
         import_timeout=import_timeout,
     )
+    from gradcheck.checking.opforms import detect_forms
+
+    try:
+        detect_forms(engine)  # which gelu, which leaky_relu slope
+    except BaseException:
+        engine.close()
+        raise
+    return engine
 
 
 def _load(

@@ -19,12 +19,19 @@ from gradcheck.expr.graph import Graph
 from gradcheck.expr.ops import OPS
 from gradcheck.refs.numeric import NumericResult, numeric_reference
 from gradcheck.refs.symbolic import SymbolicResult, second_partials, symbolic_reference
-from gradcheck.refs.tolerance import Bounds, error_bounds
+from gradcheck.refs.tolerance import UNIT, Bounds, error_bounds
 
 # The two references must agree to this relative precision (they carry 25+).
 AGREEMENT = mpmath.mpf("1e-20")
 # Values beyond this are treated as overflow for float64 engines.
 FLOAT_LIMIT = 1e300
+# The same for float32 engines (its largest finite value is about 3.4e38).
+FLOAT32_LIMIT = 1e38
+
+
+def float_limit(unit_roundoff: float = UNIT) -> float:
+    """The largest magnitude judged for an engine of this unit roundoff."""
+    return FLOAT_LIMIT if unit_roundoff <= UNIT else FLOAT32_LIMIT
 
 
 @dataclass
@@ -53,11 +60,14 @@ class Reference:
         return self.symbolic.gradients[name]
 
 
-def domain_problem(graph: Graph, point: Mapping[str, float]) -> str | None:
+def domain_problem(
+    graph: Graph, point: Mapping[str, float], limit: float = FLOAT_LIMIT
+) -> str | None:
     """Why `graph` cannot be evaluated smoothly at `point`, or None if it can.
 
     Uses float arithmetic through the op table: a node outside its op's
-    domain (log of a negative, division by ~0, relu at its kink, overflow).
+    domain (log of a negative, division by ~0, relu at its kink, overflow
+    beyond `limit`, see `float_limit`).
     """
     values: list[float] = []
     with mpmath.workdps(30):
@@ -80,15 +90,23 @@ def domain_problem(graph: Graph, point: Mapping[str, float]) -> str | None:
                 value = float(result)
             except (TypeError, ValueError, ZeroDivisionError, OverflowError):
                 return f"{op.name} has no real value at ({', '.join(map(str, args))})"
-            if not abs(value) < FLOAT_LIMIT:
-                return f"{op.name} overflows float64 here"
+            if not abs(value) < limit:
+                kind = "float64" if limit >= FLOAT_LIMIT else "the engine's floats"
+                return f"{op.name} overflows {kind} here"
             values.append(value)
     return None
 
 
-def reference(graph: Graph, point: Mapping[str, float]) -> Reference:
-    """Compute both references; raise `PointError` outside the domain."""
-    problem = domain_problem(graph, point)
+def reference(
+    graph: Graph, point: Mapping[str, float], unit_roundoff: float = UNIT
+) -> Reference:
+    """Compute both references; raise `PointError` outside the domain.
+
+    `unit_roundoff` is the engine's (`Engine.unit_roundoff`, 2**-24 for a
+    float32 engine): the tolerances scale with it, so an engine is judged at
+    the precision it stores. The default is float64.
+    """
+    problem = domain_problem(graph, point, float_limit(unit_roundoff))
     if problem is not None:
         raise PointError(problem)
     point = {name: float(point[name]) for name in graph.variables}
@@ -109,7 +127,7 @@ def reference(graph: Graph, point: Mapping[str, float]) -> Reference:
                     for row in second_partials(node.op, node.constant, args)
                 ]
             )
-    bounds = error_bounds(graph, values, partials, seconds, adjoints)
+    bounds = error_bounds(graph, values, partials, seconds, adjoints, unit_roundoff)
     magnitudes = _magnitudes(graph, partials)
     return Reference(
         graph,

@@ -17,6 +17,11 @@ runs a first-order rounding-error analysis over the very graph being checked:
 The result is a per-node bound that scales with the magnitudes of the path
 contributions (so cancellation is allowed for) and with the graph's size.
 `SAFETY` covers engines that use other, still reasonable, formulas.
+
+Every bound is in units of the engine's unit roundoff `u` (2**-53 for
+float64, 2**-24 for float32): an engine is judged at its own precision.
+An engine that stores less than float64 also rounds the point itself, so
+its leaves start with an error of up to `u` relative (see `error_bounds`).
 """
 
 from __future__ import annotations
@@ -27,9 +32,14 @@ from dataclasses import dataclass
 from gradcheck.expr.graph import Graph
 
 UNIT = 2.0**-53
+FLOAT32 = 2.0**-24
+_FLOAT64 = UNIT
 SAFETY = 8.0
 # Below this nothing is distinguishable from zero in float64.
 FLOOR = 1e-300
+# The same for narrower formats: the smallest subnormal of each (an engine
+# may underflow to zero below it). Keyed by unit roundoff.
+FLOORS = {FLOAT32: 2.0**-149, 2.0**-11: 2.0**-24, 2.0**-8: 2.0**-133}
 
 # Rounding of each op, in units of UNIT: (value ulps, value floor,
 # derivative ulps, derivative floor). A floor of 1 means the error is allowed
@@ -56,12 +66,30 @@ class Bounds:
 
     value: list[float]
     grad: list[float]
+    unit_roundoff: float = UNIT
+    floor: float = FLOOR
 
     def value_tolerance(self, index: int = -1) -> float:
-        return SAFETY * self.value[index] + FLOOR
+        return SAFETY * self.value[index] + self.floor
 
     def grad_tolerance(self, index: int) -> float:
-        return SAFETY * self.grad[index] + FLOOR
+        return SAFETY * self.grad[index] + self.floor
+
+
+def relative_tolerance(unit_roundoff: float, float64: float = 1e-9) -> float:
+    """A plain relative tolerance (`float64` for float64 engines) at `u`.
+
+    For the checks that compare with math.isclose instead of a bound: 256
+    unit roundoffs below float64 (1.5e-5 in float32).
+    """
+    return max(float64, 256.0 * unit_roundoff)
+
+
+def floor_for(unit_roundoff: float) -> float:
+    """The absolute error below which a format cannot tell a number from 0."""
+    if unit_roundoff <= UNIT:
+        return FLOOR
+    return max(FLOORS.get(unit_roundoff, 0.0), FLOOR)
 
 
 def error_bounds(
@@ -70,13 +98,30 @@ def error_bounds(
     partials: list[tuple[float, ...]],
     second: list[list[list[float]]],
     adjoints: list[float],
+    unit_roundoff: float = UNIT,
 ) -> Bounds:
-    """Bounds for every node, from exact values, partials and adjoints."""
+    """Bounds for every node, from exact values, partials and adjoints.
+
+    `unit_roundoff` is the engine's (`Engine.unit_roundoff`). Below float64
+    the engine rounds the point it is given: each leaf then starts with an
+    error of `u * |x|`, which flows into the values through the partials and
+    into the local derivatives through the second partials. We widen the
+    tolerance by that input rounding rather than recompute the reference at
+    the rounded point because the parent does not know how the engine rounds
+    (numpy or struct, to nearest or not, constants wrapped as leaves or not)
+    and computes the reference before the engine runs; the cost is the
+    point's condition number times `u`, the same order as the forward
+    rounding already allowed. A float64 engine holds the point exactly.
+    """
+    u = unit_roundoff
+    inputs_rounded = unit_roundoff > _FLOAT64
     n = len(graph.nodes)
     value_err = [0.0] * n
     deriv_err: list[list[float]] = [[] for _ in range(n)]
     for i, node in enumerate(graph.nodes):
         if node.is_leaf:
+            if inputs_rounded:
+                value_err[i] = u * abs(values[i])
             continue
         ulps, floor, d_ulps, d_floor = ULPS[node.op]
         args = node.args
@@ -85,16 +130,21 @@ def error_bounds(
         ulps += extra
         d_ulps += extra
         scale, d_scale = _floor_scales(node.op, arg_vals)
-        err = UNIT * ulps * (abs(values[i]) + floor * scale)
+        err = u * ulps * (abs(values[i]) + floor * scale)
         err += sum(
             abs(p) * value_err[a] for p, a in zip(partials[i], args, strict=True)
         )
-        value_err[i] = err
+        c_value, c_slope = (
+            _constant_rounding(node.op, values[i], values[args[0]], node.constant)
+            if inputs_rounded and node.constant is not None
+            else (0.0, 0.0)
+        )
+        value_err[i] = err + u * c_value
         row = []
         for k, p in enumerate(partials[i]):
-            d = UNIT * d_ulps * (abs(p) + d_floor * d_scale)
+            d = u * d_ulps * (abs(p) + d_floor * d_scale) + u * c_slope * abs(p)
             for j, a in enumerate(args):
-                d += abs(second[i][k][j]) * (value_err[a] + UNIT * arg_vals[j])
+                d += abs(second[i][k][j]) * (value_err[a] + u * arg_vals[j])
             # formulas written in terms of the output (1 - t**2) see its error too
             d += _output_sensitivity(node.op, k, p, values[i]) * value_err[i]
             row.append(d)
@@ -106,8 +156,27 @@ def error_bounds(
             p = partials[i][k]
             term = abs(adjoints[i] * p)
             grad_err[a] += abs(p) * grad_err[i] + abs(adjoints[i]) * deriv_err[i][k]
-            grad_err[a] += 2 * UNIT * term
-    return Bounds(value_err, grad_err)
+            grad_err[a] += 2 * u * term
+    return Bounds(value_err, grad_err, unit_roundoff, floor_for(unit_roundoff))
+
+
+def _constant_rounding(
+    op: str, value: float, arg: float, constant: float
+) -> tuple[float, float]:
+    """|d value / d c| * |c| and the relative change of the slope, per unit of c.
+
+    An engine below float64 rounds an op's constant too (0.1, a slope of
+    0.01): a relative error `u` of `c` moves the value by this much times
+    `u`, and the local derivative by the second number times `u * |p|`.
+    """
+    if op in ("add_const", "sub_const", "radd", "rsub"):
+        return abs(constant), 0.0
+    if op == "rpow":  # c ** x: d/dc = x c**(x-1)
+        return abs(arg * value), 1.0 + abs(arg)
+    if op == "pow":  # x ** c: d/dc = log|x| x**c
+        growth = abs(constant * math.log(max(abs(arg), 1e-300)))
+        return growth * abs(value), 1.0 + growth
+    return abs(value), 1.0  # c * x, x / c, c / x, slope * x
 
 
 def _exponent_growth(op: str, args: list[float], constant: float | None) -> float:

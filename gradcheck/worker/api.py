@@ -98,7 +98,9 @@ class Api:
 
 
 def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float)
+    # numpy scalars and 0-d arrays have a `.data` of their own (a memoryview),
+    # which is not a gradient kept as a Value; numpy is named, not imported.
+    return isinstance(x, int | float) or type(x).__module__ == "numpy"
 
 
 def _literal(text: str) -> Any:

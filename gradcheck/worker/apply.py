@@ -9,6 +9,7 @@ through the engine's method of that name.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -107,8 +108,26 @@ def apply_op(
 
 
 def _leaky_relu(method: Callable[..., Any], slope: Any) -> Any:
-    """leaky_relu with the checker's slope when the method takes one."""
-    try:
+    """leaky_relu as users call it: `x.leaky_relu()`, with the engine's own slope.
+
+    The checker measures that slope from the forward value at x = -2 after
+    loading (`gradcheck.checking.opforms`) and then holds the engine to it,
+    so the program's constant is not passed: an engine whose default slope
+    is 0.1 is judged at 0.1, not at some slope of the checker's choosing.
+    Only a method that cannot be called without a slope gets the constant.
+    """
+    if _needs_argument(method):
         return method(slope)
-    except TypeError:
-        return method()
+    return method()
+
+
+def _needs_argument(method: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in parameters
+    )

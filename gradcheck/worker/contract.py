@@ -267,22 +267,54 @@ def _arity(function: Any) -> int:
 
 
 def storage(cls: type, api: Api) -> dict[str, Any]:
-    """How values are stored: the type of .data and its unit roundoff."""
+    """How values are stored: the type of .data and its unit roundoff.
+
+    `.data` may be a float, a numpy scalar (numpy.float32, numpy.float64) or
+    a 0-d array: it is read with float() and named by its type (and dtype),
+    without importing numpy. The unit roundoff is measured, not looked up:
+    from how Value(0.1) holds 0.1, and from one product, for engines that
+    keep a float64 leaf but round every op's result (struct round-trips).
+    """
     leaf = api.make(cls, 0.1)
-    raw = getattr(leaf, api.data)
-    if api.data_is_method:
-        raw = raw()
+    raw = _raw_data(leaf, api)
     kind = type(raw).__name__
-    value = _float(raw)
-    if value == 0.1:
-        unit = 2.0**-53
-    elif abs(value - 0.10000000149011612) < 1e-12:
-        unit = 2.0**-24
-    elif abs(value - 0.0999755859375) < 1e-9:
-        unit = 2.0**-11
-    else:
-        unit = max(abs(value - 0.1) / 0.1, 2.0**-53)
+    dtype = getattr(raw, "dtype", None)
+    if dtype is not None and str(dtype) != kind:
+        kind = f"{kind}[{dtype}]"
+    unit = _roundoff(_float(raw), 0.1)
+    try:
+        product = _float(_raw_data(api.make(cls, 0.1) * api.make(cls, 0.3), api))
+    except BaseException:  # mul is judged later as an op; here only precision
+        product = None
+    if product is not None and unit < 2.0**-24:
+        unit = max(unit, _roundoff(product, 0.1 * 0.3, leaf=False))
     return {"type": kind, "unit_roundoff": unit}
+
+
+def _raw_data(value: Any, api: Api) -> Any:
+    raw = getattr(value, api.data)
+    return raw() if api.data_is_method else raw
+
+
+# 0.1 in each format: float32, float16 (bfloat16 comes out by measurement).
+_TENTH = ((0.10000000149011612, 2.0**-24), (0.0999755859375, 2.0**-11))
+
+
+def _roundoff(value: float, wanted: float, leaf: bool = True) -> float:
+    """The unit roundoff that explains holding the float64 `wanted` as `value`."""
+    if value == wanted:
+        return 2.0**-53
+    if leaf:
+        for held, unit in _TENTH:
+            if abs(value - held) < 1e-12:
+                return unit
+    relative = abs(value - wanted) / abs(wanted)
+    if not relative < 1e-3:  # not rounding: a wrong value, judged as one later
+        return 2.0**-53
+    for unit in (2.0**-53, 2.0**-24, 2.0**-11, 2.0**-8):
+        if relative <= 1.01 * unit:
+            return unit
+    return relative
 
 
 def describe_error(err: BaseException, cause: str | None = None) -> dict[str, Any]:
