@@ -10,7 +10,7 @@ Hypothesis draws, so failures shrink to a few nodes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import mpmath
 from hypothesis import strategies as st
@@ -36,6 +36,7 @@ def graphs_with_points(
     max_nodes: int = 30,
     max_variables: int = 3,
     force_reuse: bool = True,
+    constants: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[Graph, dict[str, float]]:
     """A random expression DAG over up to `max_nodes` ops, and a smooth point.
 
@@ -59,6 +60,7 @@ def graphs_with_points(
     b = GraphBuilder()
     nodes = [b.var(v) for v in point]
     values = [mpmath.mpf(point[v]) for v in point]
+    choices = {**CONSTANT_CHOICES, **(constants or {})}
     target = draw(st.integers(1, max(1, max_nodes)))
     op_inputs: list[int] = []
     tries = 0
@@ -70,8 +72,8 @@ def graphs_with_points(
         # Bias towards recent nodes so the graph grows deep, not only wide.
         args = [len(nodes) - 1 - a for a in args]
         constant = None
-        if name in CONSTANT_CHOICES:  # exponents, bases, slopes
-            constant = draw(st.sampled_from(CONSTANT_CHOICES[name]))
+        if name in choices:  # exponents, bases, slopes
+            constant = draw(st.sampled_from(choices[name]))
         elif op.takes_constant:
             constant = draw(st.sampled_from(CONSTANTS))
         arg_values = [values[a] for a in args]

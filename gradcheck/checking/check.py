@@ -24,6 +24,7 @@ from gradcheck.checking.engines import (
 )
 from gradcheck.checking.judge import gradient_rows, judge
 from gradcheck.checking.limits import DEPTH_CAP, depth_findings, range_findings
+from gradcheck.checking.opforms import storage_limit
 from gradcheck.checking.probes import (
     DEEP,
     accumulation_probe,
@@ -181,6 +182,10 @@ def _check_loaded(
             )
         engine.supported = tuple(n for n in engine.supported if n in set(ops))
     report = _new_report(engine, seed)
+    report.checks.extend(engine.form_checks)
+    storage = storage_limit(engine)
+    if storage is not None:
+        report.limits.append(storage)
     wanted = options.wanted
 
     def rng(family: str) -> random.Random:
@@ -494,7 +499,9 @@ def _check_at(
     formulas: Mapping[str, str],
 ) -> ExpressionResult:
     outcome = judge(engine, graph, point, formulas=formulas)
-    ref = outcome.reference or reference(graph, point)
+    ref = outcome.reference or reference(
+        graph, point, unit_roundoff=engine.unit_roundoff
+    )
     run = outcome.run
     rows = gradient_rows(graph, run, ref, formulas)
     if outcome.counterexample is not None:

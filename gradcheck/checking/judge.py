@@ -61,7 +61,7 @@ def judge(
     point = {k: float(v) for k, v in point.items()}
     if ref is None:
         try:
-            ref = reference(graph, point)
+            ref = reference(graph, point, unit_roundoff=engine.unit_roundoff)
         except PointError as err:
             return Outcome(INCONCLUSIVE, hint=str(err))
     if not ref.conclusive:

@@ -41,6 +41,8 @@ def unary_forms(engine: Engine) -> list[tuple[str, float | None]]:
             continue
         if name == "pow":
             forms.extend((name, n) for n in POW_EXPONENTS)
+        elif name in engine.op_constants:  # measured on the engine (a slope)
+            forms.extend((name, c) for c in engine.op_constants[name])
         elif op.takes_constant:
             forms.extend((name, c) for c in CONSTANTS)
         else:

@@ -53,7 +53,11 @@ def run_random_graphs(
         report_multiple_bugs=False,
         print_blob=False,
     )
-    @given(graphs_with_points(ops=engine.supported, max_nodes=max_nodes))
+    @given(
+        graphs_with_points(
+            ops=engine.supported, max_nodes=max_nodes, constants=engine.op_constants
+        )
+    )
     def property_(example: tuple[Graph, dict[str, float]]) -> None:
         graph, point = example
         counts["run"] += 1

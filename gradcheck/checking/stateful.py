@@ -21,6 +21,7 @@ from typing import Any
 from gradcheck.checking.engines import Engine, EngineFault, WorkerCrash
 from gradcheck.expr.graph import GraphBuilder
 from gradcheck.refs.references import reference
+from gradcheck.refs.tolerance import relative_tolerance
 from gradcheck.report import FAIL, PASS, SKIP, Check
 
 
@@ -54,14 +55,13 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
     b = GraphBuilder()
     xs, ys = b.var("x"), b.var("y")
     b.op("add", b.op("mul", b.op("mul", xs, ys), ys), xs)
-    ref = reference(b.build(), {"x": x0, "y": y0})
+    ref = reference(b.build(), {"x": x0, "y": y0}, unit_roundoff=engine.unit_roundoff)
+    rel = relative_tolerance(engine.unit_roundoff)
     wrong = []
     for var in ("x", "y"):
         value = got[var]
         exact = float(ref.gradient(var))
-        if value is None or not math.isclose(
-            value, exact, rel_tol=1e-9, abs_tol=1e-300
-        ):
+        if value is None or not math.isclose(value, exact, rel_tol=rel, abs_tol=1e-300):
             wrong.append(f"d/d{var} is {value!r}, should be {exact!r}")
     semantics = _semantics(engine)
     if wrong:
@@ -91,9 +91,10 @@ def _semantics(engine: Engine) -> str:
     if not once:
         return "unknown"
     ratio = twice / once
-    if math.isclose(ratio, 2.0, rel_tol=1e-9):
+    rel = relative_tolerance(engine.unit_roundoff)
+    if math.isclose(ratio, 2.0, rel_tol=rel):
         return "linear: a second backward() adds the same gradient again (as PyTorch)"
-    if math.isclose(ratio, 1.0, rel_tol=1e-9):
+    if math.isclose(ratio, 1.0, rel_tol=rel):
         return "reset: every backward() starts from zero"
     return (
         f"non-linear: the second backward() multiplies leaf gradients by {ratio:.4g}, "
@@ -191,6 +192,7 @@ def _parameters_check(engine: Engine, seed: float) -> Check:
 
 def _training_loop_check(engine: Engine, seed: float) -> Check:
     name = "training-loop"
+    u = engine.unit_roundoff
     result = _run(engine, "training_loop", seed, name, "running two training steps")
     if isinstance(result, Check):
         return result
@@ -205,7 +207,9 @@ def _training_loop_check(engine: Engine, seed: float) -> Check:
             "two MLPs of one shape have different parameter counts",
         )
     wrong = [
-        k for k, (a, b) in enumerate(zip(step2, fresh, strict=True)) if not _close(a, b)
+        k
+        for k, (a, b) in enumerate(zip(step2, fresh, strict=True))
+        if not _close(a, b, u)
     ]
     if not wrong:
         leak = max(
@@ -218,7 +222,7 @@ def _training_loop_check(engine: Engine, seed: float) -> Check:
             f"previous step (up to {leak:.3g} here)",
             examples=1,
         )  # fmt: skip
-    stale = [k for k in wrong if _close(step2[k], fresh[k] + step1[k])]
+    stale = [k for k in wrong if _close(step2[k], fresh[k] + step1[k], u)]
     if stale:
         message = (
             f"{len(stale)} of {len(step2)} parameters carry a stale gradient: after "
@@ -237,5 +241,6 @@ def _floats(values: list[float | None]) -> list[float]:
     return [0.0 if v is None else float(v) for v in values]
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+def _close(a: float, b: float, unit_roundoff: float = 2.0**-53) -> bool:
+    rel = relative_tolerance(unit_roundoff)
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12 * max(1.0, rel / 1e-9))
