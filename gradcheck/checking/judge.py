@@ -282,6 +282,11 @@ def _diagnose_leaves(
         verdict = _isolated(engine, graph, ref, c)
         if verdict is not None:
             return verdict
+    for i, node in enumerate(graph.nodes):
+        if node.op == "var" and not _grad_ok(run, ref, i):
+            overwritten = _overwrite_hint(graph, ref, i, run.grads[i])
+            if overwritten is not None:
+                return "accumulation", overwritten, None
     wrong = [r for r in gradient_rows(graph, run, ref) if not r.ok]
     shown = "; ".join(
         f"{r.variable} gets {r.backprop!r} instead of {float(r.reference)!r}"
@@ -301,6 +306,10 @@ def _diagnose_leaves(
         ),
         None,
     )
+
+
+def _grad_ok(run: Run, ref: Reference, i: int) -> bool:
+    return abs(run.grads[i] - ref.adjoint(i)) <= ref.bounds.grad_tolerance(i)
 
 
 def _first_divergent(graph: Graph, run: Run, ref: Reference) -> int:
@@ -337,37 +346,10 @@ def _diagnose(
         if verdict is not None:
             return verdict
     name = labels[index]
-    uses = graph.fanout(index)
     got, want = run.grads[index], ref.adjoint(index)
-    contributions = []
-    for c in consumers:
-        node = graph.nodes[c]
-        share = sum(
-            float(ref.symbolic.partials[c][k])
-            for k, a in enumerate(node.args)
-            if a == index
-        )
-        contributions.append(ref.adjoint(c) * share)
-    if uses >= 2 and _matches_part(got, contributions):
-        writer = [
-            graph.nodes[c].op
-            for c, part in zip(consumers, contributions, strict=True)
-            if _close(got, part, 1e-7)
-        ]
-        where = (
-            f"`=` instead of `+=` in the backward of `{op_symbol(writer[0])}`: "
-            if len(set(writer)) == 1
-            else ""
-        )
-        return (
-            "accumulation",
-            (
-                f"{where}{name} is used {uses} times, but its gradient {got!r} equals the "
-                f"contribution of only some of its uses (all together: {want!r}): "
-                "gradients are overwritten (=) instead of accumulated (+=)"
-            ),
-            None,
-        )
+    overwritten = _overwrite_hint(graph, ref, index, got)
+    if overwritten is not None:
+        return "accumulation", overwritten, None
     if graph.has_reuse:
         ratio = f" ({got / want:.3g} times the right value)" if want else ""
         return (
@@ -389,6 +371,41 @@ def _diagnose(
             "nodes in reverse topological order, from the output"
         ),
         None,
+    )
+
+
+def _overwrite_hint(graph: Graph, ref: Reference, index: int, got: float) -> str | None:
+    """The hint when node `index` kept only some of its uses' contributions."""
+    uses = graph.fanout(index)
+    if uses < 2:
+        return None
+    consumers = [c for c, node in enumerate(graph.nodes) if index in node.args]
+    contributions = []
+    for c in consumers:
+        node = graph.nodes[c]
+        share = sum(
+            float(ref.symbolic.partials[c][k])
+            for k, a in enumerate(node.args)
+            if a == index
+        )
+        contributions.append(ref.adjoint(c) * share)
+    if not _matches_part(got, contributions):
+        return None
+    writer = [
+        graph.nodes[c].op
+        for c, part in zip(consumers, contributions, strict=True)
+        if _close(got, part, 1e-7)
+    ]
+    where = (
+        f"`=` instead of `+=` in the backward of `{op_symbol(writer[0])}`: "
+        if len(set(writer)) == 1
+        else ""
+    )
+    return (
+        f"{where}{graph.node_labels()[index]} is used {uses} times, but its gradient "
+        f"{got!r} equals the contribution of only some of its uses (all together: "
+        f"{ref.adjoint(index)!r}): gradients are overwritten (=) instead of "
+        "accumulated (+=)"
     )
 
 
