@@ -21,7 +21,9 @@ PATTERNS = ENGINES / "patterns"
 GRADIENT_FAMILIES = ["value", "local-derivative", "accumulation", "propagation"]
 
 
-def check(name: str, checks: list[str] | None = None, examples: int = 0) -> EngineReport:
+def check(
+    name: str, checks: list[str] | None = None, examples: int = 0
+) -> EngineReport:
     return check_engine(
         str(PATTERNS / f"{name}.py"), examples=examples, seed=0, checks=checks
     )
@@ -152,7 +154,10 @@ def test_distinct_problems_ignore_constants_and_repeated_messages() -> None:
     def failed(name: str, message: str, category: str = "local-derivative") -> Check:
         return Check(name, category, FAIL, message)
 
-    same = [failed("a", "backward() does nothing"), failed("b", "backward() does nothing")]
+    same = [
+        failed("a", "backward() does nothing"),
+        failed("b", "backward() does nothing"),
+    ]
     assert count_distinct(same) == 1
     different = [failed("a", "one"), failed("b", "two"), failed("c", "one", "value")]
     assert count_distinct(different) == 3

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gradcheck.checking.complexity import complexity_probe
 from gradcheck.checking.engines import (
     DEFAULT_IMPORT_TIMEOUT,
     DEFAULT_TIME_LIMIT,
@@ -22,19 +23,18 @@ from gradcheck.checking.engines import (
     EngineFault,
     load_engine,
 )
-from gradcheck.checking.complexity import complexity_probe
 from gradcheck.checking.judge import gradient_rows, judge
 from gradcheck.checking.limits import DEPTH_CAP, depth_findings, range_findings
-from gradcheck.checking.rebuild import mark_nondeterministic
 from gradcheck.checking.probes import (
     DEEP,
     accumulation_probe,
     deep_probe,
-    op_accumulation_probe,
     local_derivative_probe,
+    op_accumulation_probe,
     propagation_probe,
     value_probe,
 )
+from gradcheck.checking.rebuild import mark_nondeterministic
 from gradcheck.checking.stateful import NN_CHECKS, nn_probes, repeated_backward_probe
 from gradcheck.checking.supervisor import DEFAULT_MEMORY_LIMIT
 from gradcheck.checking.targets import SourceTarget

@@ -88,7 +88,9 @@ def _measure(engine: Engine) -> list[Timing]:
         spent = _time(engine, doubling_graph(n))
         if spent is None:
             break  # the engine raised: other probes report that
-        chain = _time(engine, chain_graph(n)) if "add_const" in engine.supported else 0.0
+        chain = (
+            _time(engine, chain_graph(n)) if "add_const" in engine.supported else 0.0
+        )
         if spent >= NOISE:  # worth a second look: keep the faster of two runs
             again = _time(engine, doubling_graph(n)) if math.isfinite(spent) else spent
             spent = min(spent, again if again is not None else spent)

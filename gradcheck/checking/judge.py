@@ -245,8 +245,7 @@ def _value_hint(graph: Graph, run: Run, ref: Reference, index: int) -> str:
 def leaf_only(graph: Graph, run: Run) -> bool:
     """True when the engine kept no gradient on some inner node (None, not 0)."""
     return any(
-        missing and graph.nodes[i].op != "var"
-        for i, missing in enumerate(run.missing)
+        missing and graph.nodes[i].op != "var" for i, missing in enumerate(run.missing)
     )
 
 

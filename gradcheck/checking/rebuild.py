@@ -52,7 +52,7 @@ def mark_nondeterministic(engine: Engine, checks: list[Check]) -> None:
 
 
 def set_cause(engine: Engine) -> str:
-    """Why a failure comes and goes, naming the set attribute when the source shows it."""
+    """Why a failure comes and goes; names the set attribute the source shows."""
     text = "the result depends on the iteration order of a set"
     attribute = _set_attribute(engine.file)
     if attribute is None:
@@ -60,7 +60,9 @@ def set_cause(engine: Engine) -> str:
             f"{text} (sets of nodes hash by id, so their order changes from one "
             "build to the next); walk a list, or sort"
         )
-    return f"{text}; your topological sort walks `{attribute}`, a set; use a list or sort"
+    return (
+        f"{text}; your topological sort walks `{attribute}`, a set; use a list or sort"
+    )
 
 
 def _set_attribute(file: str | None) -> str | None:
@@ -99,7 +101,10 @@ def count_failures(
 
 
 def _fails(
-    graph: Graph, result: Run | EngineFault | WorkerCrash, ref: Reference, values_only: bool
+    graph: Graph,
+    result: Run | EngineFault | WorkerCrash,
+    ref: Reference,
+    values_only: bool,
 ) -> bool:
     if not isinstance(result, Run):
         return True

@@ -76,7 +76,7 @@ class Scalar:
             if node.is_leaf():
                 node.accumulate_derivative(d)
                 continue
-            for parent, part in zip(node.parents, node.chain(d)):
+            for parent, part in zip(node.parents, node.chain(d), strict=True):
                 if getattr(node, "overwrites", False):
                     derivs[id(parent)] = part
                 else:
