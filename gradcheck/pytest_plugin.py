@@ -45,6 +45,7 @@ FAMILIES = (
     "local-derivative",
     "accumulation",
     "propagation",
+    "complexity",
     "depth",
     "deep-chain",
     "range",

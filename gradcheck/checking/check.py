@@ -12,9 +12,10 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from gradcheck.checking.complexity import complexity_probe
 from gradcheck.checking.engines import (
     DEFAULT_IMPORT_TIMEOUT,
     DEFAULT_TIME_LIMIT,
@@ -30,9 +31,11 @@ from gradcheck.checking.probes import (
     accumulation_probe,
     deep_probe,
     local_derivative_probe,
+    op_accumulation_probe,
     propagation_probe,
     value_probe,
 )
+from gradcheck.checking.rebuild import mark_nondeterministic
 from gradcheck.checking.stateful import NN_CHECKS, nn_probes, repeated_backward_probe
 from gradcheck.checking.supervisor import DEFAULT_MEMORY_LIMIT
 from gradcheck.checking.targets import SourceTarget
@@ -62,6 +65,7 @@ CHECK_FAMILIES = (
     "local-derivative",
     "accumulation",
     "propagation",
+    "complexity",
     "depth",
     "deep-chain",
     "range",
@@ -206,9 +210,15 @@ def _check_loaded(
             scale = scale and not (name == "mul_const" and check.status == FAIL)
             report.checks.append(check)
     if wanted("accumulation"):
-        report.checks.append(accumulation_probe(engine, rng("accumulation")))
+        family_rng = rng("accumulation")
+        # `+` first: every other op is probed combined with it.
+        for name in sorted(engine.supported, key=lambda name: name != "add"):
+            report.checks.append(op_accumulation_probe(engine, family_rng, name))
+        report.checks.append(accumulation_probe(engine, family_rng))
     if wanted("propagation"):
         report.checks.append(propagation_probe(engine, rng("propagation")))
+    if wanted("complexity"):
+        report.checks.append(complexity_probe(engine))
     if wanted("depth") or wanted("deep-chain"):
         depth_check, depth_limit = depth_findings(
             engine, options.max_depth, min_depth=min_depth
@@ -255,6 +265,7 @@ def _check_loaded(
                 progress=progress,
             )
         )
+    mark_nondeterministic(engine, report.checks)
     _mark_repeated_failures(report)
     report.output_tail = engine.output
     report.seconds = time.perf_counter() - start
@@ -322,9 +333,40 @@ def _mark_repeated_failures(report: EngineReport) -> None:
         else:
             seen[key] = check.name
     failures = report.failures
+    report.info["distinct problems found"] = str(count_distinct(failures))
     if failures:
         first = failures[0]
         report.info["first failure"] = f"{first.name} ({first.category})"
+
+
+def count_distinct(failures: Sequence[Check]) -> int:
+    """Failures that are not the same problem seen again.
+
+    Two failures are one problem when they have the same category and either
+    the same counterexample up to its constants (x*y*2 and x*y*(-1.75)) or
+    the same message (a backward() that does nothing fails every probe alike).
+    """
+    shapes: set[tuple[str, str]] = set()
+    messages: set[tuple[str, str]] = set()
+    count = 0
+    for check in failures:
+        example = check.counterexample
+        shape = (check.category, _shape(example.graph) if example else check.name)
+        message = (check.category, check.message)
+        if shape not in shapes and message not in messages:
+            count += 1
+        shapes.add(shape)
+        messages.add(message)
+    return count
+
+
+def _shape(graph: Graph) -> str:
+    """The graph's text with every constant replaced by the same one."""
+    nodes = tuple(
+        replace(node, constant=None if node.constant is None else 2.0)
+        for node in graph.nodes
+    )
+    return Graph(nodes).to_text()
 
 
 def random_graph_check(

@@ -90,10 +90,17 @@ def judge(
         )
     if values_only or all(row.ok for row in rows):
         return Outcome(PASS, run=run, reference=ref)
-    divergent = _first_divergent(graph, run, ref)
+    divergent: int | None = _first_divergent(graph, run, ref)
     category, hint = "", "the gradients are wrong"  # no category without diagnosis
     if diagnose:
-        category, hint, smaller = _diagnose(engine, graph, run, ref, divergent)
+        if leaf_only(graph, run):
+            # The engine keeps no gradient inside the graph: judge the leaves
+            # and let the ops alone say which one is wrong.
+            divergent = None
+            category, hint, smaller = _diagnose_leaves(engine, graph, run, ref)
+        else:
+            assert divergent is not None
+            category, hint, smaller = _diagnose(engine, graph, run, ref, divergent)
         if smaller is not None and smaller.counterexample is not None:
             # The op alone already fails: that is the minimal counterexample.
             smaller.counterexample.hint = hint
@@ -235,6 +242,75 @@ def _value_hint(graph: Graph, run: Run, ref: Reference, index: int) -> str:
     return hint
 
 
+def leaf_only(graph: Graph, run: Run) -> bool:
+    """True when the engine kept no gradient on some inner node (None, not 0)."""
+    return any(
+        missing and graph.nodes[i].op != "var" for i, missing in enumerate(run.missing)
+    )
+
+
+def _nothing_changed(run: Run) -> bool:
+    """backward() left every gradient at 0 or None, the output's included."""
+    return all(g == 0.0 for g in run.grads)
+
+
+NOTHING_CHANGED = (
+    "backward() changes no gradient at all, not even the output's: its loop "
+    "never runs (is it indented inside build_topo?), or it never seeds "
+    "out.grad = 1 before walking the graph"
+)
+
+
+def op_symbol(name: str) -> str:
+    """How an op reads in source: `**` for pow, `tanh` for tanh."""
+    template = OPS[name].template if name in OPS else name
+    for part in ("{0}", "{1}", "{c}", "(", ")", ",", " "):
+        template = template.replace(part, "")
+    return template or name
+
+
+def _diagnose_leaves(
+    engine: Engine, graph: Graph, run: Run, ref: Reference
+) -> tuple[str, str, Outcome | None]:
+    """Diagnose from the op probes alone: the engine keeps leaf gradients only."""
+    if _nothing_changed(run):
+        return "propagation", NOTHING_CHANGED, None
+    for c in range(len(graph.nodes) - 1, -1, -1):
+        if graph.nodes[c].is_leaf:
+            continue
+        verdict = _isolated(engine, graph, ref, c)
+        if verdict is not None:
+            return verdict
+    for i, node in enumerate(graph.nodes):
+        if node.op == "var" and not _grad_ok(run, ref, i):
+            overwritten = _overwrite_hint(graph, ref, i, run.grads[i])
+            if overwritten is not None:
+                return "accumulation", overwritten, None
+    wrong = [r for r in gradient_rows(graph, run, ref) if not r.ok]
+    shown = "; ".join(
+        f"{r.variable} gets {r.backprop!r} instead of {float(r.reference)!r}"
+        for r in wrong
+    )
+    category = "accumulation" if graph.has_reuse else "propagation"
+    why = (
+        "with shared nodes, some contribution is overwritten or counted twice"
+        if graph.has_reuse
+        else "the chain rule is applied out of order"
+    )
+    return (
+        category,
+        (
+            f"{shown}, although every op is right on its own (judged on the "
+            f"leaves: the engine keeps no gradient on inner nodes): {why}"
+        ),
+        None,
+    )
+
+
+def _grad_ok(run: Run, ref: Reference, i: int) -> bool:
+    return abs(run.grads[i] - ref.adjoint(i)) <= ref.bounds.grad_tolerance(i)
+
+
 def _first_divergent(graph: Graph, run: Run, ref: Reference) -> int:
     """The first node, walking back from the output, with a wrong gradient."""
     for i in range(len(graph.nodes) - 1, -1, -1):
@@ -252,6 +328,8 @@ def _diagnose(
 ) -> tuple[str, str, Outcome | None]:
     """(category, hint, the smaller failing example if one was found)."""
     labels = graph.node_labels()
+    if index == graph.output and _nothing_changed(run):
+        return "propagation", NOTHING_CHANGED, None
     if index == graph.output:
         return (
             "propagation",
@@ -267,27 +345,10 @@ def _diagnose(
         if verdict is not None:
             return verdict
     name = labels[index]
-    uses = graph.fanout(index)
     got, want = run.grads[index], ref.adjoint(index)
-    contributions = []
-    for c in consumers:
-        node = graph.nodes[c]
-        share = sum(
-            float(ref.symbolic.partials[c][k])
-            for k, a in enumerate(node.args)
-            if a == index
-        )
-        contributions.append(ref.adjoint(c) * share)
-    if uses >= 2 and _matches_part(got, contributions):
-        return (
-            "accumulation",
-            (
-                f"{name} is used {uses} times, but its gradient {got!r} equals the "
-                f"contribution of only some of its uses (all together: {want!r}): "
-                "gradients are overwritten (=) instead of accumulated (+=)"
-            ),
-            None,
-        )
+    overwritten = _overwrite_hint(graph, ref, index, got)
+    if overwritten is not None:
+        return "accumulation", overwritten, None
     if graph.has_reuse:
         ratio = f" ({got / want:.3g} times the right value)" if want else ""
         return (
@@ -309,6 +370,41 @@ def _diagnose(
             "nodes in reverse topological order, from the output"
         ),
         None,
+    )
+
+
+def _overwrite_hint(graph: Graph, ref: Reference, index: int, got: float) -> str | None:
+    """The hint when node `index` kept only some of its uses' contributions."""
+    uses = graph.fanout(index)
+    if uses < 2:
+        return None
+    consumers = [c for c, node in enumerate(graph.nodes) if index in node.args]
+    contributions = []
+    for c in consumers:
+        node = graph.nodes[c]
+        share = sum(
+            float(ref.symbolic.partials[c][k])
+            for k, a in enumerate(node.args)
+            if a == index
+        )
+        contributions.append(ref.adjoint(c) * share)
+    if not _matches_part(got, contributions):
+        return None
+    writer = [
+        graph.nodes[c].op
+        for c, part in zip(consumers, contributions, strict=True)
+        if _close(got, part, 1e-7)
+    ]
+    where = (
+        f"`=` instead of `+=` in the backward of `{op_symbol(writer[0])}`: "
+        if len(set(writer)) == 1
+        else ""
+    )
+    return (
+        f"{where}{graph.node_labels()[index]} is used {uses} times, but its gradient "
+        f"{got!r} equals the contribution of only some of its uses (all together: "
+        f"{ref.adjoint(index)!r}): gradients are overwritten (=) instead of "
+        "accumulated (+=)"
     )
 
 
@@ -368,6 +464,7 @@ def _isolated(
             return (
                 "accumulation",
                 (
+                    f"`=` instead of `+=` in the backward of `{op_symbol(node.op)}`: "
                     f"{shared.to_text()} uses one node twice: the engine is right with "
                     "two separate operands but wrong when they are the same node: one "
                     "contribution overwrites the other (= instead of +=)"

@@ -168,6 +168,67 @@ def local_derivative_probe(
     )
 
 
+def op_accumulation_graphs(engine: Engine, op_name: str) -> Iterator[Graph]:
+    """Graphs that reuse a node with only `op_name` and `+` in them.
+
+    A `=` instead of `+=` in one op's backward shows here under that op's
+    own name, whatever the other ops do: f(x) + x, x + f(x), f(x) + f(x)
+    for one operand; b(x, x), b(x, y) + x, y + b(x, y), b(t, t) for two.
+    """
+    op = OPS[op_name]
+    if op.arity == 1:
+        forms = [c for n, c in unary_forms(engine) if n == op_name]
+        for constant in forms:
+            b = GraphBuilder()
+            x = b.var("x")
+            b.op("add", b.op(op_name, x, constant=constant), x)
+            yield b.build()
+            b = GraphBuilder()
+            x = b.var("x")
+            b.op("add", x, b.op(op_name, x, constant=constant))
+            yield b.build()
+            b = GraphBuilder()
+            t = b.op(op_name, b.var("x"), constant=constant)
+            b.op("add", t, t)
+            yield b.build()
+        return
+    b = GraphBuilder()
+    x = b.var("x")
+    b.op(op_name, x, x)
+    yield b.build()
+    b = GraphBuilder()
+    x, y = b.var("x"), b.var("y")
+    b.op("add", b.op(op_name, x, y), x)
+    yield b.build()
+    b = GraphBuilder()
+    x, y = b.var("x"), b.var("y")
+    b.op("add", y, b.op(op_name, x, y))
+    yield b.build()
+    b = GraphBuilder()
+    x, y = b.var("x"), b.var("y")
+    t = b.op(op_name, x, y)
+    b.op("add", t, t)
+    yield b.build()
+    if op_name == "add":  # micrograd issue #2: a = 1; b = a + a; c = b + b
+        b = GraphBuilder()
+        a = b.var("a")
+        t = b.op("add", a, a)
+        b.op("add", t, t)
+        yield b.build()
+
+
+def op_accumulation_probe(engine: Engine, rng: random.Random, op_name: str) -> Check:
+    """3a. One op's input reused, with only that op and `+` (`accumulation[op]`)."""
+
+    def examples() -> Iterator[Example]:
+        if "add" not in engine.supported:
+            return
+        for graph in op_accumulation_graphs(engine, op_name):
+            yield from _points(graph, rng, 2)
+
+    return run_examples(engine, f"accumulation[{op_name}]", "accumulation", examples())
+
+
 def accumulation_probe(engine: Engine, rng: random.Random) -> Check:
     """3. Reuse: a + a, a * a, diamonds, fan-out on the input of every op."""
     combine = [n for n in ("mul", "add", "sub") if n in engine.supported]

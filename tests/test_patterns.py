@@ -1,0 +1,163 @@
+"""Verdicts on engines written the way people write them: every distinct bug,
+failures that come and go, a backward() that does nothing, leaf-only
+gradients, exponential backward, and correct engines that must pass."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradcheck import check_engine
+from gradcheck.checking.check import count_distinct
+from gradcheck.checking.complexity import Timing, exponential
+from gradcheck.report import FAIL, Check, EngineReport
+
+ENGINES = Path(__file__).parent / "engines"
+PATTERNS = ENGINES / "patterns"
+GRADIENT_FAMILIES = ["value", "local-derivative", "accumulation", "propagation"]
+
+
+def check(
+    name: str, checks: list[str] | None = None, examples: int = 0
+) -> EngineReport:
+    return check_engine(
+        str(PATTERNS / f"{name}.py"), examples=examples, seed=0, checks=checks
+    )
+
+
+def messages(report: EngineReport, category: str) -> list[str]:
+    return [c.message for c in report.failures if c.category == category]
+
+
+def test_pow_overwrite_is_reported_beside_the_mul_bug() -> None:
+    report = check("pow_overwrites_and_mul", GRADIENT_FAMILIES)
+    derivative = messages(report, "local-derivative")
+    assert any(m.startswith("mul has a wrong derivative") for m in derivative)
+    overwrite = [
+        c
+        for c in report.failures
+        if c.name == "accumulation[pow]" and c.category == "accumulation"
+    ]
+    assert overwrite, [(c.name, c.message) for c in report.failures]
+    assert overwrite[0].message.startswith(
+        "`=` instead of `+=` in the backward of `**`"
+    )
+    assert overwrite[0].counterexample is not None
+    assert int(report.info["distinct problems found"]) >= 2
+
+
+def test_a_set_ordered_topological_sort_fails_only_in_some_rebuilds() -> None:
+    report = check("set_topo", ["accumulation"])
+    assert not report.ok
+    flaky = [m for m in messages(report, "accumulation") if " rebuilds: " in m]
+    assert flaky, [c.message for c in report.failures]
+    assert "the result depends on the iteration order of a set" in flaky[0]
+    assert "your topological sort walks `_prev`, a set; use a list or sort" in flaky[0]
+    counted = flaky[0].split(" rebuilds: ")[0].removeprefix("fails in ")
+    failed, runs = (int(part) for part in counted.split(" of "))
+    assert 0 < failed < runs
+
+
+def test_a_deterministic_bug_is_not_called_nondeterministic() -> None:
+    report = check("pow_overwrites_and_mul", ["accumulation"])
+    assert report.failures
+    assert not any(" rebuilds: " in c.message for c in report.failures)
+
+
+def test_a_backward_that_does_nothing_has_its_own_diagnosis() -> None:
+    report = check("backward_noop", ["local-derivative"])
+    first = report.failures[0]
+    assert first.category == "propagation"
+    assert first.message.startswith(
+        "backward() changes no gradient at all, not even the output's"
+    )
+    assert "indented inside build_topo" in first.message
+    assert report.info["distinct problems found"] == "1"
+
+
+def test_leaf_only_gradients_are_judged_on_the_leaves_by_the_op_probes() -> None:
+    report = check("leaf_only", GRADIENT_FAMILIES)
+    found = {
+        c.name: (c.category, c.message) for c in report.failures if c.same_as is None
+    }
+    assert found["local-derivative[mul]"][0] == "local-derivative"
+    assert found["local-derivative[sub]"][0] == "local-derivative"
+    assert found["accumulation[tanh]"] == (
+        "accumulation",
+        found["accumulation[tanh]"][1],
+    )
+    assert found["accumulation[tanh]"][1].startswith(
+        "`=` instead of `+=` in the backward of `tanh`"
+    )
+    assert not any("seed it" in m for _, m in found.values())
+    assert report.info["distinct problems found"] == "3"
+
+
+def test_a_backward_that_walks_every_path_is_an_error() -> None:
+    report = check("every_path", ["complexity"])
+    [complexity] = report.checks
+    assert complexity.status == FAIL and complexity.category == "propagation"
+    assert complexity.message.startswith(
+        "backward walks every path instead of a topological order: time "
+    )
+    assert "with each y = y + y (n=" in complexity.message
+
+
+def test_the_every_path_engine_has_right_gradients() -> None:
+    report = check("every_path", GRADIENT_FAMILIES)
+    assert report.failures == [], [(c.name, c.message) for c in report.failures]
+
+
+@pytest.mark.parametrize("name", ["base", "unhashable", "falsy_zero"])
+def test_correct_engines_pass(name: str) -> None:
+    report = check(name, examples=20)
+    assert report.failures == [], [(c.name, c.message) for c in report.failures]
+    assert report.exit_code() == 0
+
+
+def test_a_correct_engine_passes_the_complexity_probe() -> None:
+    report = check("base", ["complexity"])
+    [complexity] = report.checks
+    assert complexity.status == "pass"
+    assert "n=24" in complexity.message
+
+
+@pytest.mark.parametrize("target", [None, str(ENGINES / "tape_engine.py")])
+def test_the_built_in_and_tape_engines_exit_0(target: str | None) -> None:
+    command = [sys.executable, "-m", "gradcheck", "engine", "--examples", "20"]
+    if target is not None:
+        command.insert(4, target)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+# -- the pieces, on made-up numbers --------------------------------------------
+
+
+def test_exponential_growth_is_told_from_linear() -> None:
+    doubling = [Timing(n, 0.001 * 2 ** (n - 10), 0.001) for n in (10, 12, 14, 16, 18)]
+    message = exponential(doubling)
+    assert message is not None and "time doubles" in message
+    assert "n=16: 0.064 s, n=18: 0.26 s" in message
+    assert exponential([Timing(n, 0.001, 0.001) for n in (8, 12, 16, 20, 24)]) is None
+    # Slow but no faster-growing than a chain of as many nodes: not the paths.
+    assert exponential([Timing(14, 0.05, 0.05), Timing(16, 0.4, 0.4)]) is None
+    timed_out = [Timing(14, 0.1, 0.001), Timing(16, math.inf, 0.001)]
+    assert "more than 2 s" in (exponential(timed_out) or "")
+
+
+def test_distinct_problems_ignore_constants_and_repeated_messages() -> None:
+    def failed(name: str, message: str, category: str = "local-derivative") -> Check:
+        return Check(name, category, FAIL, message)
+
+    same = [
+        failed("a", "backward() does nothing"),
+        failed("b", "backward() does nothing"),
+    ]
+    assert count_distinct(same) == 1
+    different = [failed("a", "one"), failed("b", "two"), failed("c", "one", "value")]
+    assert count_distinct(different) == 3
