@@ -27,7 +27,6 @@ from gradcheck.expr.graph import Graph
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 from gradcheck.strategies import graphs_with_points
 
-
 # Property calls allowed after a failure whose category a probe already found.
 KNOWN_SHRINK_BUDGET = 25
 CUT_SHORT = " (shrinking cut short: a probe already found this kind of bug)"
