@@ -11,6 +11,7 @@ prints one table. Every measurement is a function returning a plain dict
 wall-clock on a shared machine: compare numbers measured in the same run.
 
 1. random-graph phase: graphs/s by `max_nodes`, and `check_engine` end to end;
+   `gradcheck engine` isolated (the default) against in-process, side by side;
 2. symbolic reference against naive `sympy.diff` of the expanded expression,
    on a 100-node graph with heavy reuse (the naive run is a subprocess,
    killed at a time limit);
@@ -54,6 +55,10 @@ TANH_LINE = "self.grad += (1 - t**2) * out.grad"
 TORCH_ATOL, TORCH_RTOL, TORCH_EPS = 1e-5, 1e-3, 1e-6
 # Relative errors of the tanh derivative down to this one must be caught.
 MUST_CATCH = 1e-11
+# Isolated `gradcheck engine` may take at most this times the in-process run.
+ISOLATION_TARGET = 1.3
+# Random graphs of up to 30 ops per second (isolated), at least.
+THROUGHPUT_TARGET = 150.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class Config:
     detection_examples: int
     mutant_examples: int
     mutants: int | None  # None: every mutant
+    isolation_examples: int = 200  # gradcheck engine's default
+    isolation_repeats: int = 3
 
 
 FULL = Config(
@@ -104,6 +111,8 @@ QUICK = Config(
     detection_examples=5,
     mutant_examples=5,
     mutants=6,
+    isolation_examples=20,
+    isolation_repeats=1,
 )
 
 
@@ -182,6 +191,69 @@ def end_to_end(examples: int, seed: int = SEED) -> dict[str, Any]:
         "random_phase_s": random_phase.seconds,
         "probes_s": seconds - random_phase.seconds,
         "target_graphs_per_s": 20,
+    }
+
+
+def _check_in_process(examples: int, seed: int) -> tuple[float, Any]:
+    """load_engine(isolate=False) + check_engine on it: no worker process."""
+    from gradcheck.checking.check import check_engine
+    from gradcheck.checking.engines import load_engine
+
+    elapsed = _timer()
+    engine = load_engine(None, isolate=False)
+    try:
+        report = check_engine(engine, examples=examples, seed=seed)
+    finally:
+        engine.close()
+    return elapsed(), report
+
+
+def _check_isolated(examples: int, seed: int) -> tuple[float, Any]:
+    """check_engine(None): the default, the engine in its own worker process."""
+    from gradcheck.checking.check import check_engine
+
+    elapsed = _timer()
+    report = check_engine(None, examples=examples, seed=seed)
+    return elapsed(), report
+
+
+def isolation_overhead(
+    examples: int, repeats: int = 1, seed: int = SEED
+) -> dict[str, Any]:
+    """`gradcheck engine` end to end, in-process against isolated, alternated.
+
+    Both sides load the built-in engine and run every probe and `examples`
+    random graphs with default settings; best of `repeats` each.
+    """
+    _check_in_process(2, seed)  # imports and caches outside the timing
+    _check_isolated(2, seed)
+    inside: list[float] = []
+    isolated: list[float] = []
+    statuses = set()
+    phases: dict[str, list[float]] = {"in_process": [], "isolated": []}
+    for _ in range(repeats):
+        for run, times, key in (
+            (_check_in_process, inside, "in_process"),
+            (_check_isolated, isolated, "isolated"),
+        ):
+            seconds, report = run(examples, seed)
+            times.append(seconds)
+            statuses.add(report.status)
+            random_phase = next(
+                (c for c in report.checks if c.name == "random-graphs"), None
+            )
+            phases[key].append(random_phase.seconds if random_phase else 0.0)
+    best_in, best_iso = min(inside), min(isolated)
+    return {
+        "examples": examples,
+        "in_process_s": best_in,
+        "isolated_s": best_iso,
+        "ratio": best_iso / best_in,
+        "random_phase_in_process_s": min(phases["in_process"]),
+        "random_phase_isolated_s": min(phases["isolated"]),
+        "all_runs": {"in_process": inside, "isolated": isolated},
+        "statuses": sorted(statuses),
+        "target_ratio": ISOLATION_TARGET,
     }
 
 
@@ -606,13 +678,22 @@ def mutant_gallery(
 
 
 def run_all(
-    config: Config, seed: int = SEED, log: Callable[[str], None] = print
+    config: Config,
+    seed: int = SEED,
+    log: Callable[[str], None] = print,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Every checker benchmark with the sizes of `config`."""
+    """Every checker benchmark (or those named in `only`) at `config`'s sizes."""
     results: dict[str, Any] = {}
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("throughput", lambda: random_graph_throughput(config.throughput, seed)),
         ("end_to_end", lambda: end_to_end(config.end_to_end_examples, seed)),
+        (
+            "isolation",
+            lambda: isolation_overhead(
+                config.isolation_examples, config.isolation_repeats, seed
+            ),
+        ),
         (
             "symbolic",
             lambda: symbolic_vs_naive(
@@ -633,7 +714,13 @@ def run_all(
             lambda: mutant_gallery(config.mutant_examples, config.mutants, seed),
         ),
     ]
+    known = [name for name, _ in steps]
+    unknown = sorted(set(only or ()) - set(known))
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {known}")
     for name, step in steps:
+        if only and name not in only:
+            continue
         log(f"checker: {name} ...")
         elapsed = _timer()
         results[name] = step()
@@ -664,11 +751,14 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         )
 
     for r in results.get("throughput", []):
+        targeted = r["max_nodes"] == 30
         add(
             f"random graphs, max_nodes={r['max_nodes']} "
             f"(median {r['median_nodes']:g} nodes)",
             f"{r['graphs_per_s']:.1f}",
             "graphs/s",
+            f">= {THROUGHPUT_TARGET:g}" if targeted else "",
+            r["graphs_per_s"] >= THROUGHPUT_TARGET if targeted else None,
         )
     if "end_to_end" in results:
         e = results["end_to_end"]
@@ -678,6 +768,15 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             "graphs/s",
             ">= 20",
             e["graphs_per_s"] >= 20 and e["status"] == "pass",
+        )
+    if "isolation" in results:
+        i = results["isolation"]
+        add(
+            f"gradcheck engine, isolated / in-process (examples={i['examples']})",
+            f"{i['ratio']:.2f}x",
+            f"{_fmt(i['isolated_s'])} vs {_fmt(i['in_process_s'])}",
+            f"<= {i['target_ratio']:g}x",
+            i["ratio"] <= i["target_ratio"] and i["statuses"] == ["pass"],
         )
     if "symbolic" in results:
         s = results["symbolic"]
@@ -792,6 +891,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="CI-sized run")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--only", default=None, help="comma-separated steps, e.g. isolation,throughput"
+    )
     parser.add_argument("--naive", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cold", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -810,7 +912,8 @@ def main(argv: list[str] | None = None) -> int:
         symbolic_reference(graph, {v: POINT[v] for v in graph.variables})
         print(elapsed())
         return 0
-    results = run_all(QUICK if args.quick else FULL, args.seed, log=_log)
+    only = args.only.split(",") if args.only else None
+    results = run_all(QUICK if args.quick else FULL, args.seed, log=_log, only=only)
     print_table(table_rows(results))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")

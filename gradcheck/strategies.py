@@ -6,11 +6,18 @@ every example is usable. Every op node's input is also fed to the final
 sum, so every op type ends up on a reused input: the only way to expose
 gradients that are overwritten instead of accumulated. All choices are plain
 Hypothesis draws, so failures shrink to a few nodes.
+
+Every choice is one bounded integer from a strategy built once (`_index`):
+a fresh `sampled_from` or `integers` per draw costs Hypothesis a lookup and
+a validation each time, which made drawing the graphs most of the random
+phase's time. Integers shrink towards 0, that is towards the first choice,
+as `sampled_from` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import mpmath
 from hypothesis import strategies as st
@@ -25,8 +32,24 @@ CONSTANTS = (2.0, 0.5, -1.0, 3.0, -2.5, 0.1)
 VARIABLES = ("x", "y", "z")
 # Keep intermediate values where float64 is comfortable.
 MAGNITUDE_LIMIT = 1e4
+T = TypeVar("T")
 
 __all__ = ["graphs", "graphs_with_points"]
+
+_INDEX: dict[int, st.SearchStrategy[int]] = {}
+
+
+def _index(size: int) -> st.SearchStrategy[int]:
+    """Integers in [0, size): one strategy per size, built once."""
+    strategy = _INDEX.get(size)
+    if strategy is None:
+        strategy = _INDEX[size] = st.integers(0, size - 1)
+    return strategy
+
+
+def _pick(draw: st.DrawFn, choices: Sequence[T]) -> T:
+    """One of `choices`, shrinking towards the first (like `sampled_from`)."""
+    return choices[draw(_index(len(choices)))]
 
 
 @st.composite
@@ -55,27 +78,27 @@ def graphs_with_points(
     names = list(ops) if ops is not None else list(OPS)
     if not names:
         raise ValueError("graphs_with_points needs at least one op")
-    count = draw(st.integers(1, max(1, max_variables)))
-    point = {VARIABLES[k]: draw(st.sampled_from(VALUES)) for k in range(count)}
+    count = 1 + draw(_index(max(1, max_variables)))
+    point = {VARIABLES[k]: _pick(draw, VALUES) for k in range(count)}
     b = GraphBuilder()
     nodes = [b.var(v) for v in point]
     values = [mpmath.mpf(point[v]) for v in point]
     choices = {**CONSTANT_CHOICES, **(constants or {})}
-    target = draw(st.integers(1, max(1, max_nodes)))
+    target = 1 + draw(_index(max(1, max_nodes)))
     op_inputs: list[int] = []
     tries = 0
     while len(values) - count < target and tries < 4 * target:
         tries += 1
-        name = draw(st.sampled_from(names))
+        name = _pick(draw, names)
         op = OPS[name]
-        args = [draw(st.integers(0, len(nodes) - 1)) for _ in range(op.arity)]
+        args = [draw(_index(len(nodes))) for _ in range(op.arity)]
         # Bias towards recent nodes so the graph grows deep, not only wide.
         args = [len(nodes) - 1 - a for a in args]
         constant = None
         if name in choices:  # exponents, bases, slopes
-            constant = draw(st.sampled_from(choices[name]))
+            constant = _pick(draw, tuple(choices[name]))
         elif op.takes_constant:
-            constant = draw(st.sampled_from(CONSTANTS))
+            constant = _pick(draw, CONSTANTS)
         arg_values = [values[a] for a in args]
         # Every operand is checked, so pow_var needs a positive base *and* a
         # moderate exponent; a draw that misses is skipped, not forced.

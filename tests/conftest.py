@@ -1,13 +1,25 @@
-"""Shared test set-up: Hypothesis profiles.
+"""Shared test set-up: Hypothesis profiles, and one gallery run per session.
 
 `ci` (loaded when the CI environment variable is set) derandomizes, so a CI
 run is reproducible; `dev` keeps Hypothesis's random search for local runs.
 Neither has a deadline or the too-slow health check: timing must never fail
 a test on a busy machine.
+
+Checking a mutant costs seconds (every probe, then the random graphs), and
+several test files check the same mutants with the same settings. The
+session-scoped `gallery` checks each (mutant, examples, seed) once per test
+process and hands out copies; `shared_mutant_checks` routes the CLI's
+`check_engine` calls on mutant sources through it.
 """
 
-import os
+from __future__ import annotations
 
+import copy
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Slow data generation on a loaded machine is not a bug either.
@@ -21,3 +33,91 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, suppress_health_check=_RELAXED)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+# Depth is not what the gallery tests: measuring it to 10,000 nodes is enough
+# (the CLI's `gradcheck mutants` uses the same bound).
+GALLERY_DEPTH = 10_000
+
+
+class Gallery:
+    """Engine reports of mutants, computed once per (source, settings).
+
+    Lazy on purpose: under pytest-xdist each worker has its own session, so
+    checking the whole gallery up front would run it once per worker.
+    """
+
+    def __init__(self) -> None:
+        self._reports: dict[tuple[Any, ...], Any] = {}
+        self.runs = 0  # check_engine calls made, for the fixture's own test
+
+    def check(
+        self,
+        name: str,
+        source: str,
+        *,
+        examples: int,
+        seed: int,
+        max_depth: int = GALLERY_DEPTH,
+        run: Callable[..., Any] | None = None,
+    ) -> Any:
+        """`check_engine(load_source(name, source), ...)`, memoised; a copy."""
+        key = (name, source, examples, seed, max_depth)
+        if key not in self._reports:
+            from gradcheck.checking.check import check_engine
+            from gradcheck.checking.engines import load_source
+
+            checker = run or check_engine
+            self.runs += 1
+            self._reports[key] = checker(
+                load_source(name, source),
+                examples=examples,
+                seed=seed,
+                max_depth=max_depth,
+            )
+        return copy.deepcopy(self._reports[key])
+
+    def mutant(self, mutant: Any, *, examples: int = 25, seed: int = 3) -> Any:
+        """The report on one gallery mutant (`gradcheck.mutants.Mutant`)."""
+        return self.check(mutant.name, mutant.source(), examples=examples, seed=seed)
+
+
+@pytest.fixture(scope="session")
+def gallery() -> Gallery:
+    return Gallery()
+
+
+@pytest.fixture
+def shared_mutant_checks(
+    gallery: Gallery, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Gallery]:
+    """Serve `check_engine(load_source(...), examples=, seed=, max_depth=)`
+    from the session's gallery; any other call goes to the real function.
+
+    For tests that run `gradcheck mutants` more than once with the same
+    mutants and settings (text, then --json): the engine runs once.
+    """
+    import gradcheck.checking.check as check_module
+    from gradcheck.checking.targets import SourceTarget
+
+    real = check_module.check_engine
+    plain = {"examples", "seed", "max_depth"}
+
+    def shared(target: Any = None, **kwargs: Any) -> Any:
+        if (
+            isinstance(target, SourceTarget)
+            and set(kwargs) <= plain
+            and {"examples", "seed"} <= set(kwargs)
+            and kwargs["seed"] is not None
+        ):
+            return gallery.check(
+                target.name,
+                target.source,
+                examples=kwargs["examples"],
+                seed=kwargs["seed"],
+                max_depth=kwargs.get("max_depth", GALLERY_DEPTH),
+                run=real,
+            )
+        return real(target, **kwargs)
+
+    monkeypatch.setattr(check_module, "check_engine", shared)
+    yield gallery

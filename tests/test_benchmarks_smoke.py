@@ -49,6 +49,8 @@ TINY = checker.Config(
     detection_examples=2,
     mutant_examples=2,
     mutants=1,
+    isolation_examples=1,
+    isolation_repeats=1,
 )
 
 
@@ -68,6 +70,15 @@ def test_throughput_restores_judge() -> None:
 
     checker.random_graph_throughput(((5, 1),), seed=2)
     assert gradcheck.checking.random_graphs.judge is gradcheck.checking.judge.judge
+
+
+def test_isolation_overhead_runs_both_ways() -> None:
+    result = checker.isolation_overhead(1, seed=4)
+    assert result["statuses"] == ["pass"]
+    assert result["in_process_s"] > 0 and result["isolated_s"] > 0
+    assert result["ratio"] == result["isolated_s"] / result["in_process_s"]
+    rows = checker.table_rows({"isolation": result})
+    assert rows[0][0].startswith("gradcheck engine, isolated / in-process")
 
 
 def test_end_to_end() -> None:

@@ -4,6 +4,7 @@ with the right category, and tiny derivative errors do not slip through."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,9 +37,10 @@ def test_correct_engines_pass(target: str, seed: int) -> None:
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
-def test_every_mutant_is_caught_with_its_category(mutant: object) -> None:
-    module = load_source(mutant.name, mutant.source())  # type: ignore[attr-defined]
-    report = check_engine(module, examples=25, seed=3, max_depth=10_000)
+def test_every_mutant_is_caught_with_its_category(mutant: object, gallery: Any) -> None:
+    # The session's gallery: check_engine(load_source(...), examples=25,
+    # seed=3, max_depth=10_000), run once per mutant and shared.
+    report = gallery.mutant(mutant, examples=25, seed=3)
     assert not report.ok, f"{mutant.name} was not caught"  # type: ignore[attr-defined]
     first = report.failures[0]
     assert first.category == mutant.category, (first.name, first.message)  # type: ignore[attr-defined]

@@ -578,3 +578,37 @@ def test_gradient_mutants_keep_forward_values(mutant: Mutant) -> None:
     ]
     for program in programs:
         assert program(buggy.Value).data == program(base.Value).data
+
+
+# -- (f): running the gallery cheaply ------------------------------------------
+
+
+def test_session_gallery_checks_each_mutant_once(gallery: Any) -> None:
+    calls: list[tuple[str, int, int, int]] = []
+
+    def fake_check(target: Any, *, examples: int, seed: int, max_depth: int) -> Any:
+        calls.append((target.name, examples, seed, max_depth))
+        return {"checks": [target.name]}
+
+    first = gallery.check("m", "src", examples=2, seed=1, run=fake_check)
+    first["checks"].append("changed by a test")
+    again = gallery.check("m", "src", examples=2, seed=1, run=fake_check)
+    other = gallery.check("m", "src", examples=3, seed=1, run=fake_check)
+    assert calls == [("m", 2, 1, 10_000), ("m", 3, 1, 10_000)]
+    assert again == {"checks": ["m"]}  # a copy: one test cannot spoil another's
+    assert other == {"checks": ["m"]}
+
+
+def test_known_category_cuts_shrinking_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradcheck.checking.random_graphs as rg
+    from gradcheck.checking.engines import load_engine, load_source
+
+    monkeypatch.setattr(rg, "KNOWN_SHRINK_BUDGET", 3)
+    mutant = mutant_named("rsub-forward-reversed")
+    with load_engine(load_source(mutant.name, mutant.source())) as engine:
+        check = rg.run_random_graphs(
+            engine, seed=3, examples=25, max_nodes=30, known_categories={"value"}
+        )
+    assert check.status == "fail" and check.category == "value"
+    assert check.counterexample is not None
+    assert check.message.endswith(rg.CUT_SHORT)

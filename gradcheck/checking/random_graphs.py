@@ -4,12 +4,18 @@ The search runs as a Hypothesis property over `graphs_with_points`; the first
 failure is shrunk (fewer ops, simpler ops, simpler values) and the minimal
 example is judged once more to build the counterexample. The seed makes
 every run reproducible.
+
+Shrinking is the expensive part of a failing run: every candidate is judged
+on the engine and against both references. When a probe has already found
+the first failure's category (`known_categories`), the report already has a
+small counterexample for it, so the search stops after a short shrink budget
+and the failure goes straight to `reduce_failure`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -20,6 +26,18 @@ from gradcheck.checking.judge import Outcome, judge, reduce_failure
 from gradcheck.expr.graph import Graph
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 from gradcheck.strategies import graphs_with_points
+
+# Property calls allowed after a failure whose category a probe already found.
+KNOWN_SHRINK_BUDGET = 25
+CUT_SHORT = " (shrinking cut short: a probe already found this kind of bug)"
+
+
+class _StopSearch(BaseException):
+    """Ends the Hypothesis run at once, shrinking included.
+
+    A BaseException on purpose: Hypothesis treats Exception (and SystemExit,
+    GeneratorExit) as a failure to shrink, and lets anything else through.
+    """
 
 
 class _Failed(Exception):
@@ -37,11 +55,18 @@ def run_random_graphs(
     examples: int,
     max_nodes: int,
     progress: Callable[[int, int], None] | None = None,
+    known_categories: Collection[str] = frozenset(),
 ) -> Check:
-    """Judge `examples` random graphs; shrink and report the first failure."""
+    """Judge `examples` random graphs; shrink and report the first failure.
+
+    `known_categories`: categories earlier checks already failed; a first
+    failure in one of them is shrunk for at most `KNOWN_SHRINK_BUDGET` calls.
+    """
     start = time.perf_counter()
-    counts = {"run": 0, "inconclusive": 0, "generated": 0}
+    counts = {"run": 0, "inconclusive": 0, "generated": 0, "after_failure": 0}
     last_failure: list[Outcome] = []
+    known = frozenset(known_categories)
+    cut_short = [False]
 
     @settings(
         max_examples=examples,
@@ -61,6 +86,11 @@ def run_random_graphs(
     def property_(example: tuple[Graph, dict[str, float]]) -> None:
         graph, point = example
         counts["run"] += 1
+        if last_failure and last_failure[0].category in known:
+            counts["after_failure"] += 1
+            if counts["after_failure"] > KNOWN_SHRINK_BUDGET:
+                cut_short[0] = True
+                raise _StopSearch
         if not last_failure:
             counts["generated"] += 1
             if progress is not None:
@@ -73,7 +103,10 @@ def run_random_graphs(
             raise _Failed(outcome)
 
     try:
-        hypothesis_seed(seed)(property_)()
+        try:
+            hypothesis_seed(seed)(property_)()
+        except _StopSearch:
+            raise _Failed(last_failure[0]) from None
     except Unsatisfiable:
         return Check(
             "random-graphs",
@@ -88,6 +121,8 @@ def run_random_graphs(
             raise
         outcome = reduce_failure(engine, last_failure[0])
         hint = outcome.hint
+        if cut_short[0]:
+            hint += CUT_SHORT
         if not isinstance(err, _Failed):
             hint += (
                 " (the engine fails only sometimes on this graph:"

@@ -157,10 +157,18 @@ def handle(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]
     if handler is None:
         yield {"done": True, "internal": f"unknown request {kind!r}"}
         return
-    try:
-        yield from handler(session, request)
-    except BaseException as err:
-        yield {"done": True, "error": describe_error(err)}
+    answers = handler(session, request)
+    while True:
+        # Only the handler's own code is guarded: a GeneratorExit thrown in at
+        # our `yield` (the in-process caller stops at "done") must propagate.
+        try:
+            answer = next(answers)
+        except StopIteration:
+            return
+        except BaseException as err:
+            yield {"done": True, "error": describe_error(err)}
+            return
+        yield answer
 
 
 def guard_forks(request_fd: int, answer_fd: int) -> Callable[[], None]:
