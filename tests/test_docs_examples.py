@@ -116,6 +116,9 @@ def test_python_examples_run(
     exec(compile(code, f"<{page}>", "exec"), namespace)
     for name, value in list(namespace.items()):
         # Tests that take fixtures (the plugin page) only need to compile.
-        if name.startswith("test_") and callable(value):
-            if not inspect.signature(value).parameters:
-                value()
+        if (
+            name.startswith("test_")
+            and callable(value)
+            and not inspect.signature(value).parameters
+        ):
+            value()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -263,6 +263,9 @@ def _check_loaded(
                 max_nodes=max_nodes,
                 jobs=jobs,
                 progress=progress,
+                known_categories={
+                    c.category for c in report.checks if c.status == FAIL
+                },
             )
         )
     mark_nondeterministic(engine, report.checks)
@@ -369,6 +372,11 @@ def _shape(graph: Graph) -> str:
     return Graph(nodes).to_text()
 
 
+# Random graphs come in blocks with a seed each, so a seed tries the same
+# graphs whatever `jobs` is: jobs only decides who runs which block.
+BLOCK = 50
+
+
 def random_graph_check(
     engine: Engine,
     target: Any,
@@ -378,52 +386,85 @@ def random_graph_check(
     max_nodes: int,
     jobs: int = 1,
     progress: Progress | None = None,
+    known_categories: Collection[str] = frozenset(),
 ) -> Check:
     """7. Random DAGs from Hypothesis; a failure is shrunk to a minimal graph."""
     from gradcheck.checking.random_graphs import run_random_graphs
 
     if not engine.supported:
         return Check("random-graphs", "propagation", SKIP, "the engine supports no op")
-    if jobs > 1 and isinstance(target, str | SourceTarget | None):
-        shares = [
-            examples // jobs + (1 if k < examples % jobs else 0) for k in range(jobs)
-        ]
+    blocks = [
+        (seed * 1000 + k, min(BLOCK, examples - k * BLOCK))
+        for k in range((examples + BLOCK - 1) // BLOCK)
+    ]
+    known = sorted(known_categories)
+    if jobs > 1 and len(blocks) > 1 and isinstance(target, str | SourceTarget | None):
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = [
                 pool.submit(
                     _random_graphs_in_worker,
                     target,
                     list(engine.supported),
-                    seed * 1000 + k,
+                    block_seed,
                     share,
                     max_nodes,
                     engine.time_limit,
+                    known,
                 )
-                for k, share in enumerate(shares)
-                if share
+                for block_seed, share in blocks
             ]
             checks = [f.result() for f in futures]
         if progress is not None:
             progress(examples, examples)
         return _merge(checks)
-    return run_random_graphs(
-        engine, seed=seed, examples=examples, max_nodes=max_nodes, progress=progress
-    )
+    checks = []
+    done = 0
+    for block_seed, share in blocks:
+
+        def block_progress(n: int, total: int, base: int = done) -> None:
+            if progress is not None:
+                progress(base + n, examples)
+
+        check = run_random_graphs(
+            engine,
+            seed=block_seed,
+            examples=share,
+            max_nodes=max_nodes,
+            progress=block_progress,
+            known_categories=known,
+        )
+        done += share
+        checks.append(check)
+        if check.status == FAIL or engine.hung:
+            break  # one shrunk failure is the finding; the rest adds nothing
+    return _merge(checks)
 
 
 def _random_graphs_in_worker(
-    target: Any, ops: list[str], seed: int, examples: int, max_nodes: int, limit: float
+    target: Any,
+    ops: list[str],
+    seed: int,
+    examples: int,
+    max_nodes: int,
+    limit: float,
+    known: list[str],
 ) -> Check:
     from gradcheck.checking.random_graphs import run_random_graphs
 
     with load_engine(target, limit) as engine:
         engine.supported = tuple(n for n in engine.supported if n in set(ops))
         return run_random_graphs(
-            engine, seed=seed, examples=examples, max_nodes=max_nodes
+            engine,
+            seed=seed,
+            examples=examples,
+            max_nodes=max_nodes,
+            known_categories=known,
         )
 
 
 def _merge(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
     failed = [c for c in checks if c.status == FAIL]
     count = sum(c.examples for c in checks)
     inconclusive = sum(c.inconclusive for c in checks)
@@ -434,11 +475,16 @@ def _merge(checks: list[Check]) -> Check:
         )
         best.examples, best.inconclusive = count, inconclusive
         return best
+    if all(c.status == SKIP for c in checks):
+        return checks[0]
+    message = f"{count} random graphs"
+    if inconclusive:
+        message += f", {inconclusive} inconclusive"
     return Check(
         "random-graphs",
         "propagation",
-        PASS,
-        f"{count} random graphs, {inconclusive} inconclusive",
+        INCONCLUSIVE if count and inconclusive >= count else PASS,
+        message,
         None,
         count,
         inconclusive,
