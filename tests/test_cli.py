@@ -492,7 +492,7 @@ def test_an_engine_that_prints_cannot_corrupt_the_json(
     document = json.loads(captured.out)  # one document, whatever the engine prints
     assert document["status"] == "pass"
     assert "backward!" in document["output_tail"]
-    assert "loading my engine" in document["output_tail"]
+    assert len(document["output_tail"]) <= 50  # the last lines only
 
 
 # -- the command line itself (issue 12) --------------------------------------------
