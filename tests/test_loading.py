@@ -31,8 +31,16 @@ VARIANTS = ROOT / "tests" / "engines" / "variants"
 NOTEBOOKS = ROOT / "tests" / "notebooks"
 
 
-def run_cli(*args: str, cwd: Path = ROOT) -> tuple[int, Any, str]:
-    """`gradcheck engine ARGS --json`: exit code, the JSON document, stderr."""
+def run_cli(
+    *args: str, cwd: Path = ROOT, ops: str | None = "add,mul"
+) -> tuple[int, Any, str]:
+    """`gradcheck engine ARGS --json`: exit code, the JSON document, stderr.
+
+    Only `+` and `*` by default, which keeps a run to seconds; loading and
+    detection are the same whatever the ops.
+    """
+    if ops is not None:
+        args = (*args, "--ops", ops)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     done = subprocess.run(
@@ -111,7 +119,9 @@ def test_value_only_arithmetic_with_a_backward_that_does_nothing_fails() -> None
 
 def test_a_micrograd_package_in_the_current_directory_is_the_one_checked() -> None:
     layout = VARIANTS / "karpathy_layout"
-    code, doc, _ = run_cli("micrograd.engine", "--examples", "3", cwd=layout)
+    code, doc, _ = run_cli(
+        "micrograd.engine", "--examples", "3", cwd=layout, ops="add,mul,tanh"
+    )
     assert doc["engine_file"] == str(layout / "micrograd" / "engine.py")
     assert code == 1  # the bundled engine would pass: this one has a tanh bug
     assert "local-derivative[tanh]" in failed(doc)
@@ -170,10 +180,11 @@ EPSILON_LOG = str(VARIANTS / "epsilon_log.py")
 
 def test_an_epsilon_log_fails_as_log_and_passes_when_declared() -> None:
     table_log = OPS["log"]
-    plain = check_engine(EPSILON_LOG, examples=10, seed=0)
+    ops = ["add", "mul", "log"]
+    plain = check_engine(EPSILON_LOG, examples=10, seed=0, ops=ops)
     assert "local-derivative[log]" in [c.name for c in plain.failures]
     with declared_ops({"log": "log(x + 1e-6)"}):
-        declared = check_engine(EPSILON_LOG, examples=10, seed=0)
+        declared = check_engine(EPSILON_LOG, examples=10, seed=0, ops=ops)
     assert declared.ok, declared.failures
     assert OPS["log"] is table_log
 
@@ -184,7 +195,7 @@ def test_an_epsilon_log_fails_as_log_and_passes_when_declared() -> None:
 )
 def test_op_def_on_the_command_line() -> None:
     code, doc, err = run_cli(
-        EPSILON_LOG, "--examples", "3", "--op-def", "log=log(x + 1e-6)"
+        EPSILON_LOG, "--examples", "3", "--op-def", "log=log(x + 1e-6)", ops=None
     )
     assert code == 0, (doc, err)
 
@@ -220,7 +231,8 @@ def test_the_table_is_restored_after_an_error() -> None:
 
 @pytest.fixture(scope="module")
 def failing_report() -> EngineReport:
-    return check_engine(str(VARIANTS / "value_only_bug.py"), examples=5, seed=0)
+    engine = str(VARIANTS / "value_only_bug.py")
+    return check_engine(engine, examples=5, seed=0, ops=["add", "mul"])
 
 
 def test_reprs_are_short(failing_report: EngineReport) -> None:
@@ -260,3 +272,18 @@ def test_text_progress_prints_lines_not_carriage_returns() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "random graphs: 0/100" and lines[-1] == "random graphs: 100/100"
     assert len(lines) == 11 and "\r" not in out.getvalue()
+
+
+def test_the_failing_graph_is_inlined_as_svg_when_dot_exists(
+    failing_report: EngineReport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "dot"  # stands in for Graphviz: reads DOT, writes an SVG
+    fake.write_text(
+        "#!/bin/sh\ncat > /dev/null\n"
+        "echo '<?xml version=\"1.0\"?><!DOCTYPE svg><svg id=\"drawn\"></svg>'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    page = failing_report._repr_html_()
+    assert '<div><svg id="drawn"></svg>' in page
+    assert "<?xml" not in page and "install Graphviz" not in page
