@@ -325,7 +325,9 @@ class ExpressionReport(_Verdict):
         failed = sum(1 for r in self.results if r.status == FAIL)
         return (
             f"<ExpressionReport {self.engine}: {self.status}, "
-            f"{len(self.results)} results" + (f", {failed} failed" if failed else "") + ">"
+            f"{len(self.results)} results"
+            + (f", {failed} failed" if failed else "")
+            + ">"
         )
 
     def _repr_html_(self) -> str:

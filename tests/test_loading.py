@@ -215,15 +215,18 @@ def test_a_declared_op_refers_to_the_table_not_to_itself() -> None:
 
 def test_the_table_is_restored_after_an_error() -> None:
     saved = dict(OPS)
-    with pytest.raises(ExpressionError, match="only x may be used, not y"):
-        with declared_ops({"exp": "exp(x)", "log": "log(x*y)"}):
-            pass  # pragma: no cover
-    assert OPS == saved
+    bad = {"exp": "exp(x)", "log": "log(x*y)"}
+    with (
+        pytest.raises(ExpressionError, match="only x may be used, not y"),
+        declared_ops(bad),
+    ):
+        pass  # pragma: no cover
+    assert saved == OPS
     with pytest.raises(ExpressionError, match="unknown op"):
         declare_op("logarithm", "log(x)")
     with pytest.raises(ExpressionError, match="--op-def log"):
         declare_op("log", "log(x")
-    assert OPS == saved
+    assert saved == OPS
 
 
 # -- Jupyter ------------------------------------------------------------------
@@ -280,7 +283,7 @@ def test_the_failing_graph_is_inlined_as_svg_when_dot_exists(
     fake = tmp_path / "dot"  # stands in for Graphviz: reads DOT, writes an SVG
     fake.write_text(
         "#!/bin/sh\ncat > /dev/null\n"
-        "echo '<?xml version=\"1.0\"?><!DOCTYPE svg><svg id=\"drawn\"></svg>'\n"
+        'echo \'<?xml version="1.0"?><!DOCTYPE svg><svg id="drawn"></svg>\'\n'
     )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")

@@ -106,9 +106,7 @@ def declare_op(name: str, definition: str) -> Op:
 
     original = OPS.get(name)
     if original is None:
-        raise ExpressionError(
-            f"--op-def {name}: unknown op; known: {', '.join(OPS)}"
-        )
+        raise ExpressionError(f"--op-def {name}: unknown op; known: {', '.join(OPS)}")
     try:
         graph = parse(definition)
     except ExpressionError as err:
@@ -175,7 +173,9 @@ def declared_ops(definitions: Mapping[str, str] | None) -> Iterator[dict[str, Op
     saved = dict(OPS)
     local_rule.cache_clear()
     try:
-        yield {name: declare_op(name, text) for name, text in (definitions or {}).items()}
+        yield {
+            name: declare_op(name, text) for name, text in (definitions or {}).items()
+        }
     finally:
         OPS.clear()
         OPS.update(saved)

@@ -93,7 +93,7 @@ def _graphs(checks: list[Check]) -> str:
         if len(shown) == MAX_GRAPHS:
             break
     if shown and shutil.which("dot") is None:
-        shown.append("<p><i>install Graphviz (the `dot` program) to see the graphs</i></p>")
+        shown.append("<p><i>install Graphviz (the `dot` program) to see graphs</i></p>")
     return "".join(shown)
 
 
@@ -128,9 +128,8 @@ def engine_html(report: EngineReport) -> str:
             "<p>not supported: " + _e(", ".join(sorted(report.unsupported))) + "</p>"
         )
     if report.api:
-        parts.append(
-            "<p>api: " + _e(", ".join(f"{k}={v}" for k, v in report.api.items())) + "</p>"
-        )
+        mapped = ", ".join(f"{k}={v}" for k, v in report.api.items())
+        parts.append(f"<p>api: {_e(mapped)}</p>")
     parts.extend(f"<p>note: {_e(note)}</p>" for note in report.notes)
     parts.append(_graphs(report.checks))
     parts.append("</div>")
@@ -171,10 +170,10 @@ class TextProgress:
 
     def __call__(self, done: int, total: int) -> None:
         step = max(1, total // 10)
-        if done == total or done // step != self._last // step:
-            if done != self._last:
-                self.stream.write(f"{self.label}: {done}/{total}\n")
-                self.stream.flush()
+        crossed = done == total or done // step != self._last // step
+        if crossed and done != self._last:
+            self.stream.write(f"{self.label}: {done}/{total}\n")
+            self.stream.flush()
         self._last = done
 
     def __enter__(self) -> TextProgress:

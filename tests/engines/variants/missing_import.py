@@ -1,8 +1,8 @@
 """Imports a plotting module that is not installed; the engine never uses it."""
 
-import matplotlib_not_installed_xyz  # noqa: F401
-
 import math
+
+import matplotlib_not_installed_xyz  # noqa: F401
 
 
 class Value:

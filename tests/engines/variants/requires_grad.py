@@ -1,4 +1,4 @@
-"""Leaves need `requires_grad=True`; without it they keep no gradient (minitorch style)."""
+"""Leaves need `requires_grad=True`; without it they keep no gradient (minitorch)."""
 
 import math
 

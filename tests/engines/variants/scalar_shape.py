@@ -1,10 +1,10 @@
 """A class named `Scalar`, found by its shape (the only candidate)."""
 
+import math
+
+
 def helper(x):
     return x
-
-
-import math
 
 
 class Scalar:

@@ -61,7 +61,7 @@ class Value:
 
 
 w = Value(0.5)
-for step in range(10**12):
+for _step in range(10**12):
     loss = (w * 2.0 + -1.0) * (w * 2.0 + -1.0)
     w.grad = 0.0
     loss.backward()

@@ -12,7 +12,7 @@ class Neuron:
 
     def __call__(self, x):
         total = self.b
-        for wi, xi in zip(self.w, x):
+        for wi, xi in zip(self.w, x, strict=True):
             total = total + wi * xi
         return total.tanh()
 
