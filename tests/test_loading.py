@@ -290,3 +290,21 @@ def test_the_failing_graph_is_inlined_as_svg_when_dot_exists(
     page = failing_report._repr_html_()
     assert '<div><svg id="drawn"></svg>' in page
     assert "<?xml" not in page and "install Graphviz" not in page
+
+
+MINITORCH = VARIANTS / "minitorch_layout"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["minitorch_like.scalar", str(MINITORCH / "minitorch_like" / "scalar.py")],
+)
+def test_a_package_init_importing_a_missing_module_does_not_block(target: str) -> None:
+    code, doc, err = run_cli(
+        target, "--examples", "3", cwd=MINITORCH, ops="add,mul,tanh"
+    )
+    assert code == 0, (doc, err)
+    assert doc["api"]["grad"] == ".derivative"
+    notes = " ".join(doc["notes"])
+    assert "numba_not_installed_xyz" in notes
+    assert "relative imports resolve in minitorch_like" in notes
