@@ -23,7 +23,7 @@ from gradcheck.errors import ExpressionError
 from gradcheck.expr.declared import declare_op, declared_ops
 from gradcheck.expr.ops import OPS
 from gradcheck.output.dot import have_dot
-from gradcheck.output.html import TextProgress, engine_html
+from gradcheck.output.html import TextProgress, engine_html, in_notebook
 from gradcheck.report import FAIL, Check, EngineReport, ExpressionReport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,3 +308,24 @@ def test_a_package_init_importing_a_missing_module_does_not_block(target: str) -
     notes = " ".join(doc["notes"])
     assert "numba_not_installed_xyz" in notes
     assert "relative imports resolve in minitorch_like" in notes
+
+
+def test_expression_reports_render_as_a_table() -> None:
+    from gradcheck.expr.parser import parse
+    from gradcheck.report import ExpressionResult
+
+    result = ExpressionResult("x*y", parse("x*y"), {"x": 1.0}, 1.0, "1", [], FAIL)
+    result.message = "d/dy <wrong>"
+    report = ExpressionReport("eng", 0, [result])
+    assert repr(report) == "<ExpressionReport eng: fail, 1 results, 1 failed>"
+    page = report._repr_html_()
+    assert "<code>x*y</code>" in page and "d/dy &lt;wrong&gt;" in page
+
+
+def test_in_notebook_needs_a_kernel_and_no_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert not in_notebook(io.StringIO())
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # any module stands in
+    assert in_notebook(io.StringIO())

@@ -156,6 +156,16 @@ def expression_html(report: ExpressionReport) -> str:
     )
 
 
+def in_notebook(stream: IO[str] | None = None) -> bool:
+    """True under a Jupyter kernel whose stderr is no terminal (no `\\r` bars)."""
+    stream = stream or sys.stderr
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return "ipykernel" in sys.modules and not tty
+
+
 class TextProgress:
     """Progress as plain lines, for a notebook (where stderr is not a TTY).
 
