@@ -131,6 +131,15 @@ class Check:
     # Name of an earlier failing check with the same minimal counterexample.
     same_as: str | None = None
 
+    def __repr__(self) -> str:
+        message = self.message if len(self.message) <= 80 else self.message[:77] + "..."
+        return f"<Check {self.name} ({self.category}): {self.status}, {message!r}>"
+
+    def _repr_html_(self) -> str:
+        from gradcheck.output.html import check_html
+
+        return check_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (see docs/json.md)."""
         return {
@@ -236,6 +245,11 @@ class EngineReport(_Verdict):
             + ">"
         )
 
+    def _repr_html_(self) -> str:
+        from gradcheck.output.html import engine_html
+
+        return engine_html(self)
+
     @property
     def failures(self) -> list[Check]:
         """The failing checks, in the order they ran (simplest first)."""
@@ -306,6 +320,20 @@ class ExpressionReport(_Verdict):
 
     def _parts(self) -> list[Any]:
         return self.results
+
+    def __repr__(self) -> str:
+        failed = sum(1 for r in self.results if r.status == FAIL)
+        return (
+            f"<ExpressionReport {self.engine}: {self.status}, "
+            f"{len(self.results)} results"
+            + (f", {failed} failed" if failed else "")
+            + ">"
+        )
+
+    def _repr_html_(self) -> str:
+        from gradcheck.output.html import expression_html
+
+        return expression_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (see docs/json.md)."""

@@ -39,6 +39,8 @@ class Api:
     data_is_method: bool = False
     grad: str = "grad"
     grad_is_method: bool = False
+    # Where a `grad()` method keeps its number, so gradients can be reset.
+    grad_store: str | None = None
     backward_name: str = "backward"
     constructor_kwargs: dict[str, Any] = field(default_factory=dict)
     # `+` and `*` take only Values: constants are wrapped as leaves.
@@ -70,7 +72,15 @@ class Api:
         return _float(raw)
 
     def set_grad(self, v: Any, value: Any) -> None:
-        setattr(v, self.grad, value)
+        if not self.grad_is_method:
+            setattr(v, self.grad, value)
+        elif self.grad_store is not None:
+            setattr(v, self.grad_store, value)
+        else:
+            raise ApiError(
+                f"cannot reset gradients read through .{self.grad}() "
+                "(no attribute holds them; use --api grad=ATTRIBUTE)"
+            )
 
     def fresh_zero(self, cls: type) -> Any:
         """A new zero of the engine's own kind, never one shared object."""
@@ -90,6 +100,8 @@ class Api:
             out["constructor"] = ", ".join(
                 f"{k}={v!r}" for k, v in self.constructor_kwargs.items()
             )
+        if self.grad_store is not None:
+            out["grad"] += f" (kept in .{self.grad_store})"
         if self.wrap_constants:
             out["constants"] = "wrapped as Values (no mixed Value/number arithmetic)"
         for op, name in self.op_names.items():
@@ -140,6 +152,8 @@ def detect(cls: type, declared: dict[str, str] | None = None) -> Api:
         raise ApiError(
             "a leaf has no .grad, .gradient or .derivative (use --api grad=NAME)"
         )
+    if api.grad_is_method:
+        api.grad_store = _store_of(leaf, api.grad)
     names = [declared["backward"]] if "backward" in declared else BACKWARD_NAMES
     for name in names:
         if callable(getattr(leaf, name, None)):
@@ -161,6 +175,20 @@ def _find(leaf: Any, declared: str | None, names: tuple[str, ...]) -> tuple[str,
             continue
         return name, callable(found) and not _is_number(found)
     return "", False
+
+
+def _store_of(leaf: Any, name: str) -> str | None:
+    """The attribute a `grad()` method returns: `_grad`, `_name`, or the same object."""
+    try:
+        held = getattr(leaf, name)()
+        fields = dict(vars(leaf))
+    except BaseException:
+        return None
+    for candidate in (f"_{name}", "_grad", f"{name}_", "_g"):
+        if candidate in fields:
+            return candidate
+    same = [k for k, v in fields.items() if v is held and not callable(v)]
+    return same[0] if len(same) == 1 else None
 
 
 def _takes(cls: type, keyword: str) -> bool:

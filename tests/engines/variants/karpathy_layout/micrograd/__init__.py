@@ -1,0 +1,1 @@
+"""A learner's own micrograd package, laid out as in the lecture repository."""

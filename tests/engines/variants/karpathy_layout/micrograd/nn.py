@@ -1,0 +1,3 @@
+"""Imports the engine as the lecture does."""
+
+from micrograd.engine import Value  # noqa: F401
