@@ -40,6 +40,7 @@ from gradcheck.checking.stateful import NN_CHECKS, nn_probes, repeated_backward_
 from gradcheck.checking.supervisor import DEFAULT_MEMORY_LIMIT
 from gradcheck.checking.targets import SourceTarget
 from gradcheck.errors import EngineError, PointError, UsageError
+from gradcheck.expr.declared import declared_ops
 from gradcheck.expr.graph import Graph
 from gradcheck.expr.ops import OPS
 from gradcheck.refs.points import sample_point
@@ -103,6 +104,7 @@ def check_engine(
     op_names: Mapping[str, str] | None = None,
     checks: Sequence[str] | None = None,
     max_depth: int = DEPTH_CAP,
+    op_defs: Mapping[str, str] | None = None,
 ) -> EngineReport:
     """Check an engine: every probe, then `examples` random graphs.
 
@@ -114,14 +116,6 @@ def check_engine(
         raise UsageError("examples >= 0, max_nodes >= 1, jobs >= 1 and time_limit > 0")
     seed = _seed(seed)
     start = time.perf_counter()
-    engine = load_engine(
-        target,
-        time_limit,
-        import_timeout=import_timeout,
-        memory_limit=memory_limit,
-        api=api,
-        op_names=op_names,
-    )
     if checks is not None:
         unknown_families = sorted(set(checks) - set(CHECK_FAMILIES))
         if unknown_families:
@@ -132,22 +126,38 @@ def check_engine(
     options = _Options(
         min_depth, range_limit, strict, tuple(checks) if checks else None, max_depth
     )
-    try:
-        return _check_loaded(
-            engine,
+    if progress is None:
+        from gradcheck.output.html import TextProgress, in_notebook
+
+        progress = TextProgress() if in_notebook() else None
+    with declared_ops(op_defs):  # `--op-def`: what an engine method computes
+        engine = load_engine(
             target,
-            seed,
-            start,
-            examples,
-            max_nodes,
-            ops,
-            jobs,
-            progress,
-            options,
+            time_limit,
+            import_timeout=import_timeout,
+            memory_limit=memory_limit,
+            api=api,
+            op_names=op_names,
         )
-    finally:
-        if not isinstance(target, Engine):
-            engine.close()
+        try:
+            report = _check_loaded(
+                engine,
+                target,
+                seed,
+                start,
+                examples,
+                max_nodes,
+                ops,
+                jobs,
+                progress,
+                options,
+            )
+        finally:
+            if not isinstance(target, Engine):
+                engine.close()
+    for name, text in (op_defs or {}).items():
+        report.api[f"op {name}"] = f"declared {text}"
+    return report
 
 
 def _check_loaded(

@@ -59,6 +59,7 @@ Handler = Callable[[Session, dict[str, Any]], Iterator[dict[str, Any]]]
 def handle_load(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
     session.mark_page(0, LOADING)
     target = request["target"]
+    notes: list[str] = []
     try:
         if target["kind"] == "object":  # a class handed over in memory (fork)
             cls = session.extra["object"]
@@ -73,7 +74,8 @@ def handle_load(session: Session, request: dict[str, Any]) -> Iterator[dict[str,
         api.op_names = dict(request.get("op_names") or {})
         caps = detect_ops(cls, api)
     except (LoadError, ContractError) as err:
-        yield {"done": True, "refused": str(err), "kind": type(err).__name__}
+        stubs = "".join(f"; {n}" for n in notes if "exercise stub" in n)
+        yield {"done": True, "refused": str(err) + stubs, "kind": type(err).__name__}
         return
     session.cls, session.api, session.module = cls, api, module
     try:
