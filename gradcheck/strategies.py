@@ -32,7 +32,7 @@ CONSTANTS = (2.0, 0.5, -1.0, 3.0, -2.5, 0.1)
 VARIABLES = ("x", "y", "z")
 # Keep intermediate values where float64 is comfortable.
 MAGNITUDE_LIMIT = 1e4
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 __all__ = ["graphs", "graphs_with_points"]
 
@@ -47,7 +47,7 @@ def _index(size: int) -> st.SearchStrategy[int]:
     return strategy
 
 
-def _pick(draw: st.DrawFn, choices: Sequence[T]) -> T:
+def _pick(draw: st.DrawFn, choices: Sequence[_T]) -> _T:
     """One of `choices`, shrinking towards the first (like `sampled_from`)."""
     return choices[draw(_index(len(choices)))]
 

@@ -15,6 +15,8 @@ from types import ModuleType
 import mpmath
 import pytest
 
+pytestmark = pytest.mark.slow  # tox runs these on py313 only
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
