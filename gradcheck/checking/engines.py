@@ -189,25 +189,7 @@ class Engine:
         self, items: Sequence[tuple[Graph, Mapping[str, float], bool]]
     ) -> list[Run | EngineFault | WorkerCrash]:
         """Several graphs in one request; a crash costs only its own item."""
-        results: list[Run | EngineFault | WorkerCrash] = []
-        while len(results) < len(items):
-            start = len(results)
-            batch = [program(g, p, b) for g, p, b in items[start:]]
-            try:
-                for answer in self._ask({"op": "run", "items": batch}, self.limit):
-                    if answer.get("done"):
-                        if "error" in answer or "internal" in answer:
-                            detail = answer.get("internal") or answer["error"]
-                            raise EngineError(f"worker error: {detail}")
-                        break
-                    results.append(_as_result(answer))
-            except WorkerFailure as failure:
-                if failure.timeout:
-                    self.hung = True
-                results.append(
-                    WorkerCrash(failure.message, failure.phase, failure.timeout)
-                )
-        return results
+        return self.run_programs([program(g, p, b) for g, p, b in items])
 
     def run_programs(
         self, programs: Sequence[dict[str, Any]]
@@ -219,14 +201,23 @@ class Engine:
             try:
                 for answer in self._ask({"op": "run", "items": batch}, self.limit):
                     if answer.get("done"):
+                        if "error" in answer or "internal" in answer:
+                            detail = answer.get("internal") or answer["error"]
+                            raise EngineError(f"worker error: {detail}")
                         break
                     results.append(_as_result(answer))
+                else:
+                    raise EngineError("the worker ended a batch without answering")
             except WorkerFailure as failure:
                 if failure.timeout:
                     self.hung = True
                 results.append(
                     WorkerCrash(failure.message, failure.phase, failure.timeout)
                 )
+            if len(results) < len(programs) and not isinstance(
+                results[-1] if results else None, WorkerCrash
+            ):
+                raise EngineError("the worker answered fewer graphs than it was sent")
         return results
 
     def recipe(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:

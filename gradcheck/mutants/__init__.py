@@ -295,34 +295,44 @@ class Mutant:
         Raises `ValueError` if an edit's `old` text does not occur exactly
         once, or if the edits leave the engine unchanged.
         """
-        text = BASE_ENGINE
-        for number, (old, new) in enumerate(self.edits, start=1):
-            count = text.count(old)
-            if count != 1:
-                raise ValueError(
-                    f"mutant {self.name!r}: edit {number} expects its text exactly"
-                    f" once in the engine, found it {count} times: {old!r}"
-                )
-            text = text.replace(old, new)
-        if text == BASE_ENGINE:
-            raise ValueError(f"mutant {self.name!r}: the edits change nothing")
-        return text
+        return apply_edits(BASE_ENGINE, self.edits, f"mutant {self.name!r}")
 
     def diff(self) -> str:
         """A unified diff from the correct engine to this mutant."""
-        lines = difflib.unified_diff(
-            BASE_ENGINE.splitlines(keepends=True),
-            self.source().splitlines(keepends=True),
-            fromfile="engine.py",
-            tofile=f"{self.module_name}.py",
-        )
-        return "".join(lines)
+        return unified_diff(BASE_ENGINE, self.source(), "engine.py", self.module_name)
 
     def write(self, directory: Path) -> Path:
         """Write the source to `directory/<module_name>.py` and return the path."""
         path = Path(directory) / f"{self.module_name}.py"
         path.write_text(self.source(), encoding="utf-8")
         return path
+
+
+def apply_edits(base: str, edits: tuple[tuple[str, str], ...], who: str) -> str:
+    """`base` with each `(old, new)` edit applied; each `old` must occur once."""
+    text = base
+    for number, (old, new) in enumerate(edits, start=1):
+        count = text.count(old)
+        if count != 1:
+            raise ValueError(
+                f"{who}: edit {number} expects its text exactly"
+                f" once in the engine, found it {count} times: {old!r}"
+            )
+        text = text.replace(old, new)
+    if text == base:
+        raise ValueError(f"{who}: the edits change nothing")
+    return text
+
+
+def unified_diff(base: str, text: str, fromfile: str, module_name: str) -> str:
+    """A unified diff from a correct engine to one of its mutants."""
+    lines = difflib.unified_diff(
+        base.splitlines(keepends=True),
+        text.splitlines(keepends=True),
+        fromfile=fromfile,
+        tofile=f"{module_name}.py",
+    )
+    return "".join(lines)
 
 
 def _m(

@@ -11,9 +11,10 @@ accumulated. Each names the tensor finding kind the checker must report.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
+
+from gradcheck.mutants import apply_edits, unified_diff
 
 __all__ = [
     "TENSOR_BASE_ENGINE",
@@ -232,27 +233,14 @@ class TensorMutant:
 
     def source(self) -> str:
         """The buggy engine's source; refuses an edit whose text is not there exactly once."""
-        text = TENSOR_BASE_ENGINE
-        for number, (old, new) in enumerate(self.edits, start=1):
-            count = text.count(old)
-            if count != 1:
-                raise ValueError(
-                    f"tensor mutant {self.name!r}: edit {number} expects its text exactly"
-                    f" once in the engine, found it {count} times: {old!r}"
-                )
-            text = text.replace(old, new)
-        if text == TENSOR_BASE_ENGINE:
-            raise ValueError(f"tensor mutant {self.name!r}: the edits change nothing")
-        return text
+        return apply_edits(
+            TENSOR_BASE_ENGINE, self.edits, f"tensor mutant {self.name!r}"
+        )
 
     def diff(self) -> str:
-        lines = difflib.unified_diff(
-            TENSOR_BASE_ENGINE.splitlines(keepends=True),
-            self.source().splitlines(keepends=True),
-            fromfile="tensor_engine.py",
-            tofile=f"{self.module_name}.py",
+        return unified_diff(
+            TENSOR_BASE_ENGINE, self.source(), "tensor_engine.py", self.module_name
         )
-        return "".join(lines)
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / f"{self.module_name}.py"
