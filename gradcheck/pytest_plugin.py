@@ -192,6 +192,14 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 # -- collection: names only ---------------------------------------------------
 
 
+TENSOR_FAMILY = "tensor"
+
+
+def is_tensor_target(target: str) -> bool:
+    """`file.py:Tensor` names a tensor engine: one item checks it whole."""
+    return target.rpartition(":")[2].partition("@")[0].startswith("Tensor")
+
+
 def families() -> tuple[str, ...]:
     """The checker's family names when it is already imported, else ours.
 
@@ -222,7 +230,9 @@ def pytest_collection_modifyitems(
             family=family,
             engine_path=path,
         )
-        for family in families()
+        for family in (
+            (TENSOR_FAMILY,) if is_tensor_target(settings.target) else families()
+        )
     ]
     # Reported like any collected module, so "collected N items" counts them.
     report = pytest.CollectReport(collector.nodeid, "passed", None, list(ours))
@@ -311,6 +321,13 @@ def run_family(config: pytest.Config, family: str) -> list[Check]:
         raise config.stash[_LOAD_ERROR]
     seed, examples = settings.seed, settings.examples
     try:
+        if family == TENSOR_FAMILY:
+            from gradcheck.tensor import check_tensor_engine
+
+            tensor_report = check_tensor_engine(
+                settings.target, seed=seed, examples=min(examples, 30)
+            )
+            return list(tensor_report.checks)
         if _accepts_checks(check_engine):
             report = check_engine(
                 settings.target, checks=[family], seed=seed, examples=examples
@@ -439,10 +456,12 @@ def gradcheck_engine(request: pytest.FixtureRequest) -> EngineUnderTest:
 
 __all__ = [
     "FAMILIES",
+    "TENSOR_FAMILY",
     "EngineUnderTest",
     "GradcheckItem",
     "engine_file",
     "families",
     "in_family",
+    "is_tensor_target",
     "run_family",
 ]

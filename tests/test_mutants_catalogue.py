@@ -521,6 +521,10 @@ MANIFESTS: dict[str, Manifest] = {
     "pow-exponent-dot-data": Manifest(
         grads(lambda x: x**3, 2.0), (12.0,), AttributeError
     ),
+    "rtruediv-misspelt": Manifest(forward(lambda x: 1 / x, 2.0), (0.5,), TypeError),
+    "sub-needs-missing-neg": Manifest(
+        forward(lambda x, y: x - y, 2.0, 0.5), (1.5,), TypeError
+    ),
 }
 
 

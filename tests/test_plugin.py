@@ -463,3 +463,25 @@ def test_assert_gradients_explains_a_wrong_gradient() -> None:
 def test_assert_gradients_with_random_points() -> None:
     report = assert_gradients("log(x) * y", points=2, seed=3)
     assert len(report.results) == 2
+
+
+def test_a_tensor_engine_is_one_item_that_runs_the_tensor_check(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("numpy")
+    from gradcheck.mutants.tensor import TENSOR_BASE_ENGINE, TENSOR_MUTANTS
+
+    (pytester.path / "my_tensor.py").write_text(TENSOR_BASE_ENGINE, encoding="utf-8")
+    buggy = next(m for m in TENSOR_MUTANTS if m.name == "no-unbroadcast")
+    (pytester.path / "buggy_tensor.py").write_text(buggy.source(), encoding="utf-8")
+    good = pytester.runpytest(
+        "--gradcheck-engine", "my_tensor.py:Tensor", "--gradcheck-examples", "0",
+        *NO_RANDOMLY,
+    )  # fmt: skip
+    good.assert_outcomes(passed=1)
+    bad = pytester.runpytest(
+        "--gradcheck-engine", "buggy_tensor.py:Tensor", "--gradcheck-examples", "0",
+        *NO_RANDOMLY,
+    )  # fmt: skip
+    bad.assert_outcomes(failed=1)
+    bad.stdout.fnmatch_lines(["*gradcheck[[]tensor[]]*", "*broadcasting*"])

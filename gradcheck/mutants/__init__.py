@@ -846,6 +846,21 @@ MUTANTS: tuple[Mutant, ...] = (
             "other.data * self.data ** (other.data - 1) * out.grad",
         ),
     ),
+    # -- defined but broken, found in published engines (2026-12) ---------------
+    _m(
+        "rtruediv-misspelt",
+        "crash",
+        "The reflected division is spelt _rtruediv__, so Python never calls it"
+        " and 1 / x raises TypeError: defined, but broken, not unsupported.",
+        ("    def __rtruediv__(self, other):", "    def _rtruediv__(self, other):"),
+    ),
+    _m(
+        "sub-needs-missing-neg",
+        "crash",
+        "__neg__ is spelt _neg__, so __sub__, written as self + (-other),"
+        " raises TypeError on every subtraction.",
+        ("    def __neg__(self):", "    def _neg__(self):"),
+    ),
 )
 """Every buggy engine, grouped by category; names are unique."""
 
