@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     want_json = (
         "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     )
-    code = 2
+    code = 0  # what a closed pipe returns before a command has a result
     try:
         try:
             namespace = parse_args(args)  # --help and --version print here
@@ -457,6 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         except SystemExit as done:  # --help and --version
             code = done.code if isinstance(done.code, int) else 0
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
             return code
         except _ArgumentError as err:
             return _fail(str(err), json_to=stdout if want_json else None)
