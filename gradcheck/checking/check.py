@@ -243,7 +243,14 @@ def _check_loaded(
             )
             report.checks.append(deep_probe(engine, rng("deep-chain"), deep))
     if wanted("range"):
-        range_checks, range_limits = range_findings(engine, range_limit)
+        wrong_ops = frozenset(
+            c.name.partition("[")[2].rstrip("]")
+            for c in report.checks
+            if c.status == FAIL and "[" in c.name
+        )
+        if any(c.name == "value" and c.status == FAIL for c in report.checks):
+            wrong_ops = frozenset(engine.supported)  # values wrong: no limit is news
+        range_checks, range_limits = range_findings(engine, range_limit, wrong_ops)
         report.checks.extend(range_checks)
         report.limits.extend(range_limits)
     if wanted("repeated-backward"):

@@ -239,13 +239,21 @@ def _wrong_at(engine: Engine, op: str, x: float, rel: float) -> str:
 
 
 def range_findings(
-    engine: Engine, range_limit: float | None = None
+    engine: Engine,
+    range_limit: float | None = None,
+    wrong_ops: frozenset[str] = frozenset(),
 ) -> tuple[list[Check], list[Limit]]:
-    """Large and tiny inputs per op; thresholds bisected and reported as limits."""
+    """Large and tiny inputs per op; thresholds bisected and reported as limits.
+
+    Ops already wrong in the normal range (`wrong_ops`) are skipped: a limit
+    is only news about an op that is right where it matters.
+    """
     checks: list[Check] = []
     limits: list[Limit] = []
     rel = max(1e-9, 64 * engine.unit_roundoff)
     for op, points in _RANGE_POINTS.items():
+        if op in wrong_ops:
+            continue
         if op not in engine.supported or OPS[op].doc.startswith("declared:"):
             continue  # a declared op (--op-def) has its own domain
         precision_done = False
