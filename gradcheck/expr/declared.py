@@ -168,10 +168,12 @@ def declared_ops(definitions: Mapping[str, str] | None) -> Iterator[dict[str, Op
     The symbolic rules are cached per op name, so the cache is emptied on
     the way in and on the way out.
     """
+    from gradcheck.refs.references import clear_cache
     from gradcheck.refs.symbolic import local_rule
 
     saved = dict(OPS)
     local_rule.cache_clear()
+    clear_cache()
     try:
         yield {
             name: declare_op(name, text) for name, text in (definitions or {}).items()
@@ -180,3 +182,4 @@ def declared_ops(definitions: Mapping[str, str] | None) -> Iterator[dict[str, Op
         OPS.clear()
         OPS.update(saved)
         local_rule.cache_clear()
+        clear_cache()

@@ -97,6 +97,19 @@ def domain_problem(
     return None
 
 
+# References depend only on the graph, the point and the unit roundoff, and
+# the probes try the same graphs at the same points on every engine: a
+# teacher's batch or the mutant gallery computes each one once. Only the
+# engine's numbers differ, and those are never cached.
+_CACHE: dict[tuple[Graph, tuple[tuple[str, float], ...], float], Reference] = {}
+CACHE_SIZE = 20_000
+
+
+def clear_cache() -> None:
+    """Forget every cached reference (the op table changed: `--op-def`)."""
+    _CACHE.clear()
+
+
 def reference(
     graph: Graph, point: Mapping[str, float], unit_roundoff: float = UNIT
 ) -> Reference:
@@ -106,6 +119,21 @@ def reference(
     float32 engine): the tolerances scale with it, so an engine is judged at
     the precision it stores. The default is float64.
     """
+    if len(graph) > 200:  # deep chains: rare repeats, large entries
+        return _reference(graph, point, unit_roundoff)
+    key = (graph, tuple(sorted((k, float(v)) for k, v in point.items())), unit_roundoff)
+    found = _CACHE.get(key)
+    if found is None:
+        found = _reference(graph, point, unit_roundoff)
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = found
+    return found
+
+
+def _reference(
+    graph: Graph, point: Mapping[str, float], unit_roundoff: float
+) -> Reference:
     problem = domain_problem(graph, point, float_limit(unit_roundoff))
     if problem is not None:
         raise PointError(problem)
