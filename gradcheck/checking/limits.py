@@ -183,6 +183,12 @@ _RANGE_POINTS: dict[str, tuple[float, ...]] = {
     "exp": (1e-12, 700.0, -700.0),
     "log": (1e-300, 1e-12, 1e300),
 }
+_HINTS = {
+    "tanh": "use math.tanh, or a formula in exp(-2|x|); fine for |x| below the bound",
+    "sigmoid": "use exp(x) / (1 + exp(x)) for negative x; fine above the bound",
+    "exp": "inputs this large overflow float64 anyway; guard them before exp",
+    "log": "a log of a value this close to 0 or this large needs no special case",
+}
 _CAUSES = {
     ("tanh", "OverflowError"): "it computes exp(2x); math.tanh has no such limit",
     ("sigmoid", "OverflowError"): "it computes exp(-x); branch on the sign of x",
@@ -318,7 +324,7 @@ def _describe(op: str, x: float, bound: float, why: str) -> Limit:
         "value",
         message,
         bound,
-        cause or "guard the formula against overflow",
+        _HINTS.get(op, "guard the formula against overflow"),
     )
 
 
