@@ -221,8 +221,10 @@ def _check_loaded(
             report.checks.append(check)
     if wanted("accumulation"):
         family_rng = rng("accumulation")
-        # `+` first: every other op is probed combined with it.
-        for name in sorted(engine.supported, key=lambda name: name != "add"):
+        # `+` first: every other op is probed combined with it. Then `*`:
+        # learners build `-`, neg and `/` from it, so its bug is named first.
+        first = {"add": 0, "mul": 1}
+        for name in sorted(engine.supported, key=lambda name: first.get(name, 2)):
             report.checks.append(op_accumulation_probe(engine, family_rng, name))
         report.checks.append(accumulation_probe(engine, family_rng))
     if wanted("propagation"):
