@@ -288,6 +288,7 @@ def _check_loaded(
             )
         )
     mark_nondeterministic(engine, report.checks)
+    mark_derived_failures(engine, report)
     _mark_repeated_failures(report)
     report.output_tail = engine.output
     report.seconds = time.perf_counter() - start
@@ -340,6 +341,43 @@ def broken_op_checks(engine: Engine) -> list[Check]:
     return checks
 
 
+def mark_derived_failures(engine: Engine, report: EngineReport) -> None:
+    """A failing op that the engine builds from another failing op is that bug.
+
+    The lecture builds `-` as self + (-other) and neg as self * -1: a wrong
+    `*` then fails every one of them. The worker traced which of the class's
+    methods each op calls; a failure of such an op, in the category its base
+    op already failed in, is marked `same_as` the base op's check.
+    """
+    from gradcheck.worker.apply import SPELLING
+
+    ops_of: dict[str, list[str]] = {}
+    for op, (_, _, spelling) in SPELLING.items():
+        ops_of.setdefault(spelling.removeprefix("method:"), []).append(op)
+    failed: dict[tuple[str, str], str] = {}  # earlier failures only
+    for check in report.failures:
+        op = check.name.partition("[")[2].rstrip("]")
+        if not op or op not in SPELLING:
+            continue
+        methods = engine.built_from.get(op, [])
+        own = SPELLING[op][2].removeprefix("method:")  # x * 3 is __mul__ too
+        for method in [*methods, own]:
+            base = next(
+                (
+                    failed[(b, check.category)]
+                    for b in ops_of.get(method, [])
+                    if b != op and (b, check.category) in failed
+                ),
+                None,
+            )
+            if base is not None and check.same_as is None:
+                check.same_as = base
+                calls = ", ".join(methods or [own])
+                check.message += f" ({op} calls {calls}: the same bug as {base})"
+                break
+        failed.setdefault((op, check.category), check.name)
+
+
 def _mark_repeated_failures(report: EngineReport) -> None:
     """Mark failures whose minimal example repeats an earlier failure's.
 
@@ -372,6 +410,8 @@ def count_distinct(failures: Sequence[Check]) -> int:
     messages: set[tuple[str, str]] = set()
     count = 0
     for check in failures:
+        if check.same_as is not None and "the same bug as" in check.message:
+            continue  # an op built from another failing op
         example = check.counterexample
         shape = (check.category, _shape(example.graph) if example else check.name)
         message = (check.category, check.message)

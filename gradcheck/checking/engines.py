@@ -116,6 +116,8 @@ class Engine:
     broken: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)
     capabilities: dict[str, str] = field(default_factory=dict)
+    # op -> the engine methods it calls: `-` built as self + (-other).
+    built_from: dict[str, list[str]] = field(default_factory=dict)
     api: dict[str, str] = field(default_factory=dict)
     storage: dict[str, Any] = field(default_factory=dict)
     network: dict[str, Any] | None = None
@@ -327,6 +329,7 @@ def load_engine(
         unsupported={k: v for k, v in answer["unsupported"].items() if k in OPS},
         broken={k: v for k, v in answer["broken"].items() if k in OPS},
         not_checked=list(answer["not_checked"]),
+        built_from={k: list(v) for k, v in answer.get("built_from", {}).items()},
         capabilities=dict(answer["capabilities"]),
         api=dict(answer["api"]),
         storage=dict(answer["storage"]),

@@ -11,12 +11,15 @@ they are never hashed nor tested for truth.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import math
 import re
+import sys
 import traceback
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,8 @@ class Capabilities:
     broken: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)
     capabilities: dict[str, str] = field(default_factory=dict)
+    # op -> the class's own methods it calls (`-` as self + (-other)).
+    built_from: dict[str, list[str]] = field(default_factory=dict)
 
 
 def find_class(module: types.ModuleType, name: str | None) -> tuple[type, list[str]]:
@@ -127,8 +132,10 @@ def detect_ops(cls: type, api: Api) -> Capabilities:
     wrap = (lambda c: api.make(cls, c)) if api.wrap_constants else None
     for op, (arity, _, spelling) in SPELLING.items():
         verdict = _classify(cls, api, op, arity, spelling, wrap)
-        if verdict is None:
+        if verdict is None or verdict[0] == "supported":
             caps.supported.append(op)
+            if verdict is not None:
+                caps.built_from[op] = verdict[1]
         elif verdict[0] == "unsupported":
             caps.unsupported[op] = verdict[1]
         else:
@@ -161,7 +168,8 @@ def _classify(
         return "unsupported", f"the class has no {_shown(name)}"
     args = [api.make(cls, a) for a in _PROBE[arity]]
     try:
-        result = apply_op(op, args, _CONSTANT.get(op, 3), api.op_names, wrap)
+        with _tracing(cls) as called:
+            result = apply_op(op, args, _CONSTANT.get(op, 3), api.op_names, wrap)
     except BaseException as err:
         if op in _NUMBER_ONLY and isinstance(
             err, TypeError | AssertionError | NotImplementedError
@@ -174,7 +182,8 @@ def _classify(
             "type": "TypeError",
             "where": None,
         }
-    return None
+    helpers = sorted({c for c in called if c not in (name, "__init__")})
+    return ("supported", helpers) if helpers else None
 
 
 # Ops that share a dunder with a number form: refusing a Value there is a
@@ -182,6 +191,35 @@ def _classify(
 _NUMBER_ONLY = {
     "pow_var": "__pow__ takes only number exponents (no x ** y with a Value y)",
 }
+
+
+@contextlib.contextmanager
+def _tracing(cls: type) -> Iterator[set[str]]:
+    """The names of the class's own methods called inside the block.
+
+    Learners build `-` as self + (-other) and `/` through `**`: knowing what
+    an op calls lets the report say that its failure is another op's bug.
+    """
+    codes: dict[Any, str] = {}
+    for klass in cls.__mro__:
+        for attribute, value in vars(klass).items():
+            code = getattr(value, "__code__", None)
+            if code is not None:
+                codes.setdefault(code, attribute)
+    called: set[str] = set()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            found = codes.get(frame.f_code)
+            if found is not None:
+                called.add(found)
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield called
+    finally:
+        sys.setprofile(previous)
 
 
 def _defines(cls: type, name: str) -> bool:
