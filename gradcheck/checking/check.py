@@ -255,6 +255,10 @@ def _check_loaded(
         range_checks, range_limits = range_findings(engine, range_limit, wrong_ops)
         report.checks.extend(range_checks)
         report.limits.extend(range_limits)
+        for limit in range_limits:  # later examples past a limit are not errors
+            op = limit.name.partition("[")[2].rstrip("]")
+            if limit.name.startswith("range[") and limit.bound is not None:
+                engine.range_bounds[op] = limit.bound
     if wanted("repeated-backward"):
         repeated, semantics = repeated_backward_probe(engine, rng("repeated"))
         report.checks.append(repeated)
@@ -469,6 +473,7 @@ def random_graph_check(
                     max_nodes,
                     engine.time_limit,
                     known,
+                    dict(engine.range_bounds),
                 )
                 for block_seed, share in blocks
             ]
@@ -507,11 +512,13 @@ def _random_graphs_in_worker(
     max_nodes: int,
     limit: float,
     known: list[str],
+    range_bounds: dict[str, float],
 ) -> Check:
     from gradcheck.checking.random_graphs import run_random_graphs
 
     with load_engine(target, limit) as engine:
         engine.supported = tuple(n for n in engine.supported if n in set(ops))
+        engine.range_bounds = range_bounds
         return run_random_graphs(
             engine,
             seed=seed,

@@ -116,6 +116,8 @@ class Engine:
     broken: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)
     capabilities: dict[str, str] = field(default_factory=dict)
+    # op -> the input beyond which it fails (a measured range limit).
+    range_bounds: dict[str, float] = field(default_factory=dict)
     # op -> the engine methods it calls: `-` built as self + (-other).
     built_from: dict[str, list[str]] = field(default_factory=dict)
     api: dict[str, str] = field(default_factory=dict)

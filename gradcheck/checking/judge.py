@@ -66,6 +66,9 @@ def judge(
             return Outcome(INCONCLUSIVE, hint=str(err))
     if not ref.conclusive:
         return Outcome(INCONCLUSIVE, hint=ref.disagreement or "", reference=ref)
+    beyond = beyond_limits(engine, graph, ref)
+    if beyond:
+        return Outcome(INCONCLUSIVE, hint=beyond, reference=ref)
     try:
         run = engine.run(graph, point, backward=not values_only)
     except EngineFault as fault:
@@ -106,6 +109,23 @@ def judge(
             smaller.counterexample.hint = hint
             return Outcome(FAIL, category, hint, smaller.counterexample, run, ref)
     return _fail(graph, point, run, ref, rows, category, hint, divergent)
+
+
+def beyond_limits(engine: Engine, graph: Graph, ref: Reference) -> str:
+    """Why this example is past a measured range limit ('' when it is not).
+
+    A random graph can feed tanh an input of 16,000 (x + x, fifteen times);
+    an engine whose tanh overflows above 355 then fails there, but that is
+    the limit already reported, not a new error.
+    """
+    for node in graph.nodes:
+        bound = engine.range_bounds.get(node.op)
+        if bound is None or not node.args:
+            continue
+        x = ref.value(node.args[0])
+        if (bound > 0 and x >= bound * 0.999) or (bound < 0 and x <= bound * 0.999):
+            return f"{node.op} at {x:.4g}, past its measured limit ({bound:.4g})"
+    return ""
 
 
 def fault_hint(fault: EngineFault, graph: Graph) -> tuple[str, str]:

@@ -93,6 +93,8 @@ class Worker:
         self, *, memory_limit: int = DEFAULT_MEMORY_LIMIT, obj: Any = None
     ) -> None:
         self._pid = 0
+        # A process forked from ours (a --jobs pool) must not kill our worker.
+        self._owner = os.getpid()
         self.memory_limit = memory_limit
         self.obj = obj  # a class to hand over by fork, or None
         self.token = secrets.token_hex(16)
@@ -179,7 +181,7 @@ class Worker:
 
     def close(self) -> None:
         """Kill the worker, its process group and anything it started."""
-        if not self._pid:
+        if not self._pid or os.getpid() != self._owner:
             return
         pid, self._pid = self._pid, 0
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -232,6 +234,9 @@ class Worker:
         Raises `WorkerFailure` when the worker dies or is killed on a
         deadline; the worker is then gone and restarts on the next request.
         """
+        if os.getpid() != self._owner:  # a fork of ours starts its own worker
+            self._pid, self._popen, self._owner = 0, None, os.getpid()
+            self.output = _Output(collections.deque(maxlen=OUTPUT_LINES))
         if not self.alive:
             self.start()
         reader = protocol.FrameReader()
