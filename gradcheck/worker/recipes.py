@@ -130,6 +130,14 @@ def _zeroer(model: Any, api: Api, cls: type) -> tuple[Callable[[], None], str]:
     return by_hand, "zeroed by hand (no zero_grad())"
 
 
+def _network(module: Any, params: dict[str, Any]) -> tuple[type, tuple[Any, str]]:
+    """The engine's network class and a model of it built from the run's seed."""
+    net = find_network(module)
+    if net is None:
+        raise RecipeError("the engine has no MLP")
+    return net, build_network(net, params["seed"])
+
+
 def network_info(module: Any) -> dict[str, Any] | None:
     net = find_network(module)
     if net is None:
@@ -143,10 +151,7 @@ def network_info(module: Any) -> dict[str, Any] | None:
 def zero_grad(
     cls: type, api: Api, module: Any, params: dict[str, Any]
 ) -> dict[str, Any]:
-    net = find_network(module)
-    if net is None:
-        raise RecipeError("the engine has no MLP")
-    model, shown = build_network(net, params["seed"])
+    _, (model, shown) = _network(module, params)
     zero, how = _zeroer(model, api, cls)
     api.backward(_loss(model, SAMPLES[0]))
     ps = list(model.parameters())
@@ -171,10 +176,7 @@ def parameters(
     cls: type, api: Api, module: Any, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Leaves of two forward passes that persist, and whether parameters() has them."""
-    net = find_network(module)
-    if net is None:
-        raise RecipeError("the engine has no MLP")
-    model, shown = build_network(net, params["seed"])
+    _, (model, shown) = _network(module, params)
     first = _loss(model, SAMPLES[0])
     second = _loss(model, SAMPLES[1])
     owned = {id(p) for p in model.parameters()}
@@ -196,11 +198,8 @@ def training_loop(
     cls: type, api: Api, module: Any, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Two steps with zeroing in between against a fresh model at step 2's weights."""
-    net = find_network(module)
-    if net is None:
-        raise RecipeError("the engine has no MLP")
     lr = 0.05
-    model, shown = build_network(net, params["seed"])
+    net, (model, shown) = _network(module, params)
     zero, how = _zeroer(model, api, cls)
     ps = list(model.parameters())
     api.backward(_loss(model, SAMPLES[0]))
