@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.errors import PointError
-from gradcheck.report import FAIL, PASS, SKIP, Check, EngineReport
+from gradcheck.report import FAIL, PASS, SKIP, Check, EngineReport, Limit
 from gradcheck.tensor.diagnose import TITLES, Finding, diagnose
 from gradcheck.tensor.engine import TensorEngine, load_tensor_engine
 from gradcheck.tensor.judge import Verdict, judge_run
@@ -157,10 +157,18 @@ def check_tensor_engine(
         if engine is not target:
             engine.close()
     info = {f"api {k}": v for k, v in engine.api.items()}
+    limits = []
     if engine.unit_roundoff > 2.0**-53:
-        info["limit"] = (
-            f"{engine.dtype} engine: judged at its own unit roundoff ({engine.unit_roundoff:.3g}); "
-            "errors smaller than that are not visible"
+        limits.append(
+            Limit(
+                "precision",
+                "value",
+                f"values are stored as {engine.dtype} (unit roundoff "
+                f"{engine.unit_roundoff:.3g}): gradients are judged at that "
+                "precision, and errors smaller than it are not visible",
+                engine.unit_roundoff,
+                "store float64 arrays where the precision matters",
+            )
         )
     report = EngineReport(
         engine=engine.target,
@@ -169,6 +177,8 @@ def check_tensor_engine(
         unsupported=dict(engine.unsupported),
         checks=list(checks),
         info=info,
+        limits=limits,
+        api=dict(engine.api),
     )
     report.seconds = time.perf_counter() - start
     return report
