@@ -106,12 +106,33 @@ def _depth_works(engine: Engine, length: int) -> tuple[bool, str, str]:
 def measure_depth(
     engine: Engine, cap: int = DEPTH_CAP, start: int = 2500
 ) -> DepthResult | None:
-    """The deepest undo-chain that backpropagates right: double, then bisect."""
+    """The deepest undo-chain that backpropagates right: double, then bisect.
+
+    Most engines either fail near 1,000 (recursion) or work at any depth, so
+    after `start` the cap itself is tried first: a correct engine then costs
+    two chains, not seven doublings.
+    """
     if undo_chain(engine, 2) is None:
         return None
     good, bad, failure, cause = 0, None, "", ""
+    cap_failure = ("", "")
     length = min(start, cap)
-    while True:
+    ok, why, because = _depth_works(engine, length)
+    if ok and length < cap:
+        good = length
+        ok, why, because = _depth_works(engine, cap)
+        if ok:
+            return DepthResult(cap, None)
+        cap_failure = (why, because)
+        length = min(cap, length * 2)  # it fails somewhere between: double up
+    elif ok:
+        return DepthResult(length, None)
+    else:
+        bad, failure, cause = length, why, because
+    while bad is None:
+        if length >= cap:  # already known to fail there
+            bad, (failure, cause) = cap, cap_failure
+            break
         ok, why, because = _depth_works(engine, length)
         if ok:
             good = length
