@@ -1,7 +1,7 @@
 """A gallery of buggy numpy tensor engines: one real bug each (`gradcheck mutants --tensor`).
 
 Every mutant is the correct closure-style engine `TENSOR_BASE_ENGINE` (the
-same text as tests/tensor/closure_engine.py) with one small edit taken from
+tests check it as one of the correct engines) with one small edit taken from
 the bugs measured in public tensor engines (issue 13): no unbroadcast, an
 unbroadcast that sums over axis 0 only, `.T` of a 1-D operand in matmul,
 `mean(axis)` not divided by the axis length, the sigmoid derivative taken at
