@@ -165,19 +165,21 @@ def _op_from(original: Op, parsed: _Definition, definition: str) -> Op:
 def declared_ops(definitions: Mapping[str, str] | None) -> Iterator[dict[str, Op]]:
     """Declare each op for the duration of the block; restore the table after.
 
-    The symbolic rules are cached per op name, so the cache is emptied on
-    the way in and on the way out.
+    The symbolic rules are cached per op name, so when anything is declared
+    the caches are emptied on the way in and on the way out; with nothing
+    declared they are kept, so a batch of engines shares its references.
     """
     from gradcheck.refs.references import clear_cache
     from gradcheck.refs.symbolic import local_rule
 
+    if not definitions:  # nothing declared: the caches stay valid, keep them
+        yield {}
+        return
     saved = dict(OPS)
     local_rule.cache_clear()
     clear_cache()
     try:
-        yield {
-            name: declare_op(name, text) for name, text in (definitions or {}).items()
-        }
+        yield {name: declare_op(name, text) for name, text in definitions.items()}
     finally:
         OPS.clear()
         OPS.update(saved)
