@@ -121,3 +121,57 @@ def shared_mutant_checks(
 
     monkeypatch.setattr(check_module, "check_engine", shared)
     yield gallery
+
+
+# -- spreading the heavy tests over CI's interpreters -------------------------
+#
+# A `heavy` test checks a whole engine end to end (a worker process, every
+# probe, often a subprocess): together they are most of the suite's time, and
+# they exercise the interpreter through the same code paths as the many light
+# tests, which every interpreter runs. With GRADCHECK_TEST_SHARD=K/N (tox.ini
+# gives each CI interpreter its own K) a run keeps every light test and the
+# K-th of N equal slices of the heavy ones, so the N interpreters together run
+# the whole suite once, and each of them runs real end-to-end checks. Without
+# the variable, as for a plain `pytest`, everything runs.
+
+SHARD_VARIABLE = "GRADCHECK_TEST_SHARD"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4); a one-line UsageError for anything else."""
+    parts = text.split("/")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        index, count = int(parts[0]), int(parts[1])
+        if 1 <= index <= count:
+            return index, count
+    raise pytest.UsageError(f"{SHARD_VARIABLE} must look like 2/4, not {text!r}")
+
+
+def shard_of(heavy_ids: list[str], index: int, count: int) -> set[str]:
+    """The heavy tests slice `index` of `count` runs: every count-th in id order.
+
+    Sorted ids make the choice the same in every xdist worker, and dealing
+    them out in turn puts a parametrized family on all the interpreters.
+    """
+    ordered = sorted(heavy_ids)
+    return {test_id for i, test_id in enumerate(ordered) if i % count == index - 1}
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    text = os.environ.get(SHARD_VARIABLE, "").strip()
+    if not text:
+        return
+    index, count = parse_shard(text)
+    heavy = [item.nodeid for item in items if item.get_closest_marker("heavy")]
+    keep = shard_of(heavy, index, count)
+    dropped = [
+        item
+        for item in items
+        if item.get_closest_marker("heavy") and item.nodeid not in keep
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = {id(item) for item in dropped}
+        items[:] = [item for item in items if id(item) not in gone]

@@ -15,7 +15,7 @@ from types import ModuleType
 import mpmath
 import pytest
 
-pytestmark = pytest.mark.slow  # tox runs these on py313 only
+pytestmark = pytest.mark.heavy  # CI runs each on one interpreter
 
 ROOT = Path(__file__).resolve().parent.parent
 

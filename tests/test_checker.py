@@ -24,6 +24,7 @@ def _lecture() -> object:
     return load_source("lecture", BASE_ENGINE)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("target", ["micrograd", TAPE_ENGINE, "lecture"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_correct_engines_pass(target: str, seed: int) -> None:
@@ -36,6 +37,7 @@ def test_correct_engines_pass(target: str, seed: int) -> None:
     assert random_check.name == "random-graphs" and random_check.examples == 150
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_every_mutant_is_caught_with_its_category(mutant: object, gallery: Any) -> None:
     # The session's gallery: check_engine(load_source(...), examples=25,
@@ -47,6 +49,7 @@ def test_every_mutant_is_caught_with_its_category(mutant: object, gallery: Any) 
     assert all(c.category in CATEGORIES for c in report.failures)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("relative_error", [1e-3, 1e-5, 1e-7])
 def test_a_tanh_derivative_off_by_a_tiny_relative_error_is_caught(
     relative_error: float,
@@ -118,6 +121,7 @@ def test_unloadable_engines_raise_engine_error(tmp_path: Path) -> None:
         load_engine("no_such_package_xyz")
 
 
+@pytest.mark.heavy
 def test_engine_that_hangs_is_reported_as_crash(tmp_path: Path) -> None:
     source = BASE_ENGINE.replace(TANH_LINE, "while True: pass")
     path = tmp_path / "hangs.py"
@@ -129,6 +133,7 @@ def test_engine_that_hangs_is_reported_as_crash(tmp_path: Path) -> None:
     assert random_phase.name == "random-graphs" and random_phase.status == "skip"
 
 
+@pytest.mark.heavy
 def test_missing_ops_are_unsupported_not_failures(tmp_path: Path) -> None:
     path = tmp_path / "tiny.py"
     path.write_text(
@@ -171,12 +176,14 @@ def test_bad_arguments_are_usage_errors() -> None:
         check_engine(ops=["tanh", "cosh"], examples=0)
 
 
+@pytest.mark.heavy
 def test_ops_restriction_limits_what_is_generated() -> None:
     report = check_engine(ops=["mul", "tanh"], examples=20, seed=0)
     assert report.supported == ["mul", "tanh"]
     assert report.ok
 
 
+@pytest.mark.heavy
 def test_an_engine_that_calls_sys_exit_is_a_crash_not_our_death(tmp_path: Path) -> None:
     path = tmp_path / "exits.py"
     path.write_text(BASE_ENGINE.replace(TANH_LINE, "raise SystemExit(3)"))

@@ -45,6 +45,7 @@ def test_the_docs_have_examples() -> None:
     assert len(EXAMPLES) >= 5
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("page", "command", "shown"), EXAMPLES, ids=[f"{p}:{c}" for p, c, _ in EXAMPLES]
 )
@@ -94,6 +95,7 @@ def _python_examples() -> list[tuple[str, str]]:
 PYTHON_EXAMPLES = _python_examples()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("page", "code"), PYTHON_EXAMPLES, ids=[p for p, _ in PYTHON_EXAMPLES]
 )

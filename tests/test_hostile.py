@@ -29,9 +29,13 @@ import gradcheck
 from gradcheck.checking.engines import WorkerCrash, load_engine
 from gradcheck.expr.parser import parse
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="signals, fork and /proc are Linux's"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"),
+        reason="signals, fork and /proc are Linux's",
+    ),
+    pytest.mark.heavy,
+]
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 ROOT = str(Path(gradcheck.__file__).resolve().parents[1])

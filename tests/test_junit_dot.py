@@ -126,6 +126,7 @@ def buggy_report() -> EngineReport:
     return check_engine(module, examples=0, seed=2)
 
 
+@pytest.mark.heavy
 def test_junit_has_one_testcase_per_check(
     buggy_report: EngineReport, tmp_path: Path
 ) -> None:

@@ -152,6 +152,7 @@ def test_a_module_target_is_found_on_sys_path_without_importing(
     assert engine_file("/abs/eng.py", tmp_path) == Path("/abs/eng.py")
 
 
+@pytest.mark.heavy
 def test_families_cover_every_check_the_checker_runs() -> None:
     import gradcheck.checking.check as check_module
 
@@ -239,6 +240,7 @@ def test_inconclusive_fails_unless_allowed(pytester: pytest.Pytester) -> None:
     pytester.runpytest(*args).assert_outcomes(passed=1, deselected=len(FAMILIES))
 
 
+@pytest.mark.heavy
 def test_xdist_workers_run_only_their_items(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     _project(pytester, {"deep-chain": "fail"})
@@ -253,6 +255,7 @@ def test_xdist_workers_run_only_their_items(pytester: pytest.Pytester) -> None:
     assert "Different tests were collected" not in result.stdout.str()
 
 
+@pytest.mark.heavy
 def test_xdist_workers_get_the_controllers_random_seed(
     pytester: pytest.Pytester,
 ) -> None:
@@ -283,6 +286,7 @@ def test_options_come_from_the_ini_file(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["gradcheck[[]value[]] PASSED*"])
 
 
+@pytest.mark.heavy
 def test_seed_last_reuses_the_previous_runs_seed(pytester: pytest.Pytester) -> None:
     _project(pytester)
     args = ("--gradcheck-engine", "my_engine.py", "--co", *NO_RANDOMLY)
@@ -389,6 +393,7 @@ def test_marker_with_a_bad_option_is_an_error(pytester: pytest.Pytester) -> None
 # -- end to end with the real checker ------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_buggy_engine_families_fail_with_the_explanation(
     pytester: pytest.Pytester,
 ) -> None:
@@ -465,6 +470,7 @@ def test_assert_gradients_with_random_points() -> None:
     assert len(report.results) == 2
 
 
+@pytest.mark.heavy
 def test_a_tensor_engine_is_one_item_that_runs_the_tensor_check(
     pytester: pytest.Pytester,
 ) -> None:

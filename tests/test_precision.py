@@ -185,6 +185,7 @@ def test_float32_tolerances_scale_with_the_unit_roundoff() -> None:
 # -- whole engines ---------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_a_correct_float32_engine_passes(judged_at: object) -> None:
     judged_at(FLOAT32, {"leaky_relu": (0.1,)})  # type: ignore[operator]
     report = check_engine(str(ENGINE), examples=20, seed=0)
@@ -192,6 +193,7 @@ def test_a_correct_float32_engine_passes(judged_at: object) -> None:
     assert report.status == PASS
 
 
+@pytest.mark.heavy
 def test_a_float32_relu_with_a_leaky_backward_fails_as_relu(
     tmp_path: Path, judged_at: object
 ) -> None:
@@ -226,6 +228,7 @@ def test_a_float32_relu_leaky_in_its_forward_is_a_value_error_on_relu(
     assert "relu(x)" in check.message  # blames relu, not the leaf x
 
 
+@pytest.mark.heavy
 def test_numpy_float64_with_in_place_array_grads_passes(
     tmp_path: Path, judged_at: object
 ) -> None:
@@ -240,6 +243,7 @@ def test_numpy_float64_with_in_place_array_grads_passes(
 # -- op forms --------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(("form", "other"), [("erf", "tanh"), ("tanh", "erf")])
 def test_each_gelu_form_is_detected_and_passes(
     tmp_path: Path, judged_at: object, form: str, other: str
@@ -308,6 +312,7 @@ def test_a_gelu_that_sends_its_gradient_to_the_wrong_node_fails(
     assert set(failures(report)) == {"local-derivative[gelu_erf]"}
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("slope", [0.1, 0.2, 0.01])
 def test_leaky_relu_is_held_to_its_measured_slope(
     tmp_path: Path, judged_at: object, slope: float

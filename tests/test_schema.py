@@ -40,6 +40,7 @@ def test_schemas_are_valid_and_share_their_parts() -> None:
         json_doc.schema("nope")
 
 
+@pytest.mark.heavy
 def test_builtin_engine_document(capsys: pytest.CaptureFixture[str]) -> None:
     doc = cli_json(capsys, "engine", "--examples", "5", "--seed", "1", "--json")
     validate(doc)
@@ -48,6 +49,7 @@ def test_builtin_engine_document(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(isinstance(c["seconds"], float) for c in doc["checks"])
 
 
+@pytest.mark.heavy
 def test_failing_mutant_document(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -70,6 +72,7 @@ def test_failing_mutant_document(
     assert example["output"] == len(example["nodes"]) - 1
 
 
+@pytest.mark.heavy
 def test_unsupported_ops_carry_reasons(capsys: pytest.CaptureFixture[str]) -> None:
     from gradcheck.checking.check import check_engine
     from gradcheck.checking.engines import load_source
@@ -96,6 +99,7 @@ def test_expression_documents(
     assert doc["status"] == "fail" and doc["results"][0]["category"]
 
 
+@pytest.mark.heavy
 def test_mutants_and_error_documents(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("mutants", "--only", "tanh-one-minus-t", "--examples", "2", "--seed", "1")
     doc = cli_json(capsys, *argv, "--json")

@@ -133,6 +133,7 @@ def test_a_module_without_a_tensor_class_is_refused() -> None:
         load_tensor_engine(load_source("empty", "import numpy as np\nX = 1\n"))
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("target", [CLOSURE, str(TAPE)], ids=["closure", "tape"])
 def test_correct_engines_pass(target: object) -> None:
     report = check_tensor_engine(target, examples=15, seed=11)
@@ -140,6 +141,7 @@ def test_correct_engines_pass(target: object) -> None:
     assert "limit" not in report.info
 
 
+@pytest.mark.heavy
 def test_float32_engine_is_judged_at_float32_and_says_so() -> None:
     source = TAPE.read_text(encoding="utf-8").replace(
         "DTYPE = np.float64", "DTYPE = np.float32"
@@ -149,6 +151,7 @@ def test_float32_engine_is_judged_at_float32_and_says_so() -> None:
     assert any("float32" in limit.message for limit in report.limits)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("mutant", TENSOR_MUTANTS, ids=lambda m: m.name)
 def test_every_tensor_mutant_is_caught_and_named(mutant) -> None:  # type: ignore[no-untyped-def]
     report = check_tensor_engine(

@@ -190,20 +190,35 @@ class Engine:
         return result
 
     def run_many(
-        self, items: Sequence[tuple[Graph, Mapping[str, float], bool]]
+        self,
+        items: Sequence[tuple[Graph, Mapping[str, float], bool]],
+        *,
+        stop_at_crash: bool = False,
     ) -> list[Run | EngineFault | WorkerCrash]:
         """Several graphs in one request; a crash costs only its own item."""
-        return self.run_programs([program(g, p, b) for g, p, b in items])
+        programs = [program(g, p, b) for g, p, b in items]
+        return self.run_programs(programs, stop_at_crash=stop_at_crash)
 
     def run_programs(
-        self, programs: Sequence[dict[str, Any]]
+        self,
+        programs: Sequence[dict[str, Any]],
+        deadline: float | None = None,
+        *,
+        stop_at_crash: bool = False,
     ) -> list[Run | EngineFault | WorkerCrash]:
-        """Programs already in the worker's plain form (see `program`)."""
+        """Programs already in the worker's plain form (see `program`).
+
+        `deadline`: seconds per program instead of the engine's `limit`, for
+        programs known to take long (a 100,000-deep chain). `stop_at_crash`:
+        answer nothing after a dead or hung worker (the list is then shorter),
+        so that an engine that hangs on every example costs one deadline.
+        """
+        limit = self.limit if deadline is None else deadline
         results: list[Run | EngineFault | WorkerCrash] = []
         while len(results) < len(programs):
             batch = list(programs[len(results) :])
             try:
-                for answer in self._ask({"op": "run", "items": batch}, self.limit):
+                for answer in self._ask({"op": "run", "items": batch}, limit):
                     if answer.get("done"):
                         if "error" in answer or "internal" in answer:
                             detail = answer.get("internal") or answer["error"]
@@ -218,6 +233,8 @@ class Engine:
                 results.append(
                     WorkerCrash(failure.message, failure.phase, failure.timeout)
                 )
+                if stop_at_crash:
+                    break
             if len(results) < len(programs) and not isinstance(
                 results[-1] if results else None, WorkerCrash
             ):

@@ -53,24 +53,25 @@ def judge(
     formulas: Mapping[str, str] | None = None,
     diagnose: bool = True,
     values_only: bool = False,
+    ran: Run | EngineFault | WorkerCrash | None = None,
 ) -> Outcome:
     """Run `graph` on `engine` at `point` and compare with both references.
 
     With `values_only`, only the forward values are judged (no backward).
+    `ran`: the engine's answer on this example, already asked for in a batch
+    (see `prepare`); it is then not run again.
     """
     point = {k: float(v) for k, v in point.items()}
-    if ref is None:
-        try:
-            ref = reference(graph, point, unit_roundoff=engine.unit_roundoff)
-        except PointError as err:
-            return Outcome(INCONCLUSIVE, hint=str(err))
-    if not ref.conclusive:
-        return Outcome(INCONCLUSIVE, hint=ref.disagreement or "", reference=ref)
-    beyond = beyond_limits(engine, graph, ref)
-    if beyond:
-        return Outcome(INCONCLUSIVE, hint=beyond, reference=ref)
+    early = (
+        prepare(engine, graph, point) if ref is None else _screen(engine, graph, ref)
+    )
+    if isinstance(early, Outcome):
+        return early
+    ref = early
     try:
-        run = engine.run(graph, point, backward=not values_only)
+        if isinstance(ran, BaseException):
+            raise ran
+        run = ran if ran is not None else engine.run(graph, point, not values_only)
     except EngineFault as fault:
         category, hint = fault_hint(fault, graph)
         return _crashed(graph, point, ref, category, hint, fault.text)
@@ -109,6 +110,30 @@ def judge(
             smaller.counterexample.hint = hint
             return Outcome(FAIL, category, hint, smaller.counterexample, run, ref)
     return _fail(graph, point, run, ref, rows, category, hint, divergent)
+
+
+def prepare(
+    engine: Engine, graph: Graph, point: Mapping[str, float]
+) -> Reference | Outcome:
+    """The example's reference, or the verdict it gets without running it.
+
+    An example outside the domain, where the references disagree, or past a
+    measured limit is inconclusive before the engine sees it.
+    """
+    try:
+        ref = reference(graph, point, unit_roundoff=engine.unit_roundoff)
+    except PointError as err:
+        return Outcome(INCONCLUSIVE, hint=str(err))
+    return _screen(engine, graph, ref)
+
+
+def _screen(engine: Engine, graph: Graph, ref: Reference) -> Reference | Outcome:
+    if not ref.conclusive:
+        return Outcome(INCONCLUSIVE, hint=ref.disagreement or "", reference=ref)
+    beyond = beyond_limits(engine, graph, ref)
+    if beyond:
+        return Outcome(INCONCLUSIVE, hint=beyond, reference=ref)
+    return ref
 
 
 def beyond_limits(engine: Engine, graph: Graph, ref: Reference) -> str:

@@ -42,6 +42,7 @@ class DepthResult:
     fails: int | None
     failure: str = ""
     cause: str = ""
+    timed_out: bool = False
 
 
 def _pairs(engine: Engine) -> list[tuple[tuple[str, float | None], ...]]:
@@ -78,15 +79,26 @@ def _plain(constant: float | None) -> Any:
     return constant
 
 
-def _depth_works(engine: Engine, length: int) -> tuple[bool, str, str]:
+# A deep chain is slow to build, not hung: its deadline grows with its
+# length (100,000 links get 6 s), and never falls below the engine's own.
+CHAIN_SECONDS = 1.0
+CHAIN_SECONDS_PER_LINK = 5e-5
+
+
+def chain_deadline(engine: Engine, length: int) -> float:
+    return max(engine.limit, CHAIN_SECONDS + CHAIN_SECONDS_PER_LINK * length)
+
+
+def _depth_works(engine: Engine, length: int) -> tuple[bool, str, str, bool]:
+    """(works, what went wrong, its cause, whether it was a timeout)."""
     length += length % 2  # whole pairs only: the gradient is then exactly 1
     chain = undo_chain(engine, length)
     assert chain is not None
-    result = engine.run_programs([chain])[0]
+    result = engine.run_programs([chain], chain_deadline(engine, length))[0]
     if isinstance(result, Run):
         grad = result.grads[0]
         ok = abs(grad - 1.0) <= 1e-6 and abs(result.data[-1] - 0.5) <= 1e-6
-        return ok, "" if ok else f"d/dx is {grad!r}, should be 1", ""
+        return ok, "" if ok else f"d/dx is {grad!r}, should be 1", "", False
     if isinstance(result, EngineFault):
         cause = ""
         if result.type_name == "RecursionError":
@@ -98,9 +110,11 @@ def _depth_works(engine: Engine, length: int) -> tuple[bool, str, str]:
             )
             if function:
                 cause += f" in {function}"
-        return False, f"{result.text.split(':')[0]} {result.phase}".strip(), cause
+        text = f"{result.text.split(':')[0]} {result.phase}".strip()
+        return False, text, cause, False
     assert isinstance(result, WorkerCrash)
-    return False, f"{result.message} {result.phase}".strip(), "the worker died"
+    cause = "" if result.timeout else "the worker died"
+    return False, f"{result.message} {result.phase}".strip(), cause, result.timeout
 
 
 def measure_depth(
@@ -110,46 +124,48 @@ def measure_depth(
 
     Most engines either fail near 1,000 (recursion) or work at any depth, so
     after `start` the cap itself is tried first: a correct engine then costs
-    two chains, not seven doublings.
+    two chains, not seven doublings. A chain that runs past its deadline ends
+    the search: every further try would cost a whole deadline, so the bound
+    is given as it stands (within a factor of two).
     """
     if undo_chain(engine, 2) is None:
         return None
-    good, bad, failure, cause = 0, None, "", ""
-    cap_failure = ("", "")
+    good, bad, failure, cause, timed_out = 0, None, "", "", False
+    cap_failure: tuple[str, str, bool] = ("", "", False)
     length = min(start, cap)
-    ok, why, because = _depth_works(engine, length)
+    ok, why, because, late = _depth_works(engine, length)
     if ok and length < cap:
         good = length
-        ok, why, because = _depth_works(engine, cap)
+        ok, why, because, late = _depth_works(engine, cap)
         if ok:
             return DepthResult(cap, None)
-        cap_failure = (why, because)
+        cap_failure = (why, because, late)
         length = min(cap, length * 2)  # it fails somewhere between: double up
     elif ok:
         return DepthResult(length, None)
     else:
-        bad, failure, cause = length, why, because
+        bad, failure, cause, timed_out = length, why, because, late
     while bad is None:
         if length >= cap:  # already known to fail there
-            bad, (failure, cause) = cap, cap_failure
+            bad, (failure, cause, timed_out) = cap, cap_failure
             break
-        ok, why, because = _depth_works(engine, length)
+        ok, why, because, late = _depth_works(engine, length)
         if ok:
             good = length
             if length >= cap:
                 return DepthResult(good, None)
             length = min(cap, length * 2)
         else:
-            bad, failure, cause = length, why, because
+            bad, failure, cause, timed_out = length, why, because, late
             break
-    while bad - good > max(1, good // 200):  # 0.5% is precise enough
+    while not timed_out and bad - good > max(1, good // 200):  # 0.5% will do
         middle = (good + bad) // 2
-        ok, why, because = _depth_works(engine, middle)
+        ok, why, because, late = _depth_works(engine, middle)
         if ok:
             good = middle
         else:
-            bad, failure, cause = middle, why, because
-    return DepthResult(good, bad, failure, cause)
+            bad, failure, cause, timed_out = middle, why, because, late
+    return DepthResult(good, bad, failure, cause, timed_out)
 
 
 def depth_findings(
