@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -89,6 +90,25 @@ def test_write_github_appends_the_summary(tmp_path: Path) -> None:
     assert stream.getvalue().count("::error ") == 2
 
 
+def _check_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's check_engine runs once; later calls get copies of its report.
+
+    For a test that runs the same engine twice to see what the output does
+    with it: the verdict cannot change, only what is written.
+    """
+    import gradcheck.checking.check as check_module
+
+    real = check_module.check_engine
+    reports: list[object] = []
+
+    def once(*args: object, **kwargs: object) -> object:
+        if not reports:
+            reports.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return copy.deepcopy(reports[0])
+
+    monkeypatch.setattr(check_module, "check_engine", once)
+
+
 def test_cli_on_github_actions(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -99,6 +119,7 @@ def test_cli_on_github_actions(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     monkeypatch.setenv("NO_COLOR", "1")
     engine = mutant_named("mul-grad-overwrites").write(tmp_path)
+    _check_once(monkeypatch)
     code = main(["engine", str(engine), "--examples", "0", "--seed", "1", "--json"])
     out, err = capsys.readouterr()
     assert code == 1

@@ -1,8 +1,10 @@
 """Every engine a learner writes loads: one engine of our own per pattern.
 
 The engines are in tests/engines/variants/ (each a copy of `plain.py` with
-one thing changed); they go through the command line in a subprocess, as a
-user runs them, except where the library call is the point.
+one thing changed); they go through the command line, as a user runs them,
+except where the library call is the point. The command line runs in this
+process (tests/cli_runner.py); each engine still loads in its own worker
+process, started in the folder and with the PYTHONPATH a user would have.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import inspect
 import io
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import cli_runner
 import pytest
 
 from gradcheck.checking.check import check_engine
@@ -41,18 +43,11 @@ def run_cli(
     """
     if ops is not None:
         args = (*args, "--ops", ops)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    done = subprocess.run(
-        [sys.executable, "-m", "gradcheck", "engine", *args, "--seed", "0", "--json"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    code, out, err = cli_runner.run_cli(
+        "engine", *args, "--seed", "0", "--json", cwd=cwd, env={"PYTHONPATH": path}
     )
-    return done.returncode, json.loads(done.stdout), done.stderr
+    return code, json.loads(out), err
 
 
 def failed(doc: dict[str, Any]) -> list[str]:
