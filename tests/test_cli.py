@@ -232,6 +232,7 @@ def test_parse_point() -> None:
 # -- engine ---------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_engine_json_and_junit_and_dot(
     capsys: pytest.CaptureFixture[str], buggy_engine: Path, tmp_path: Path
 ) -> None:
@@ -270,6 +271,7 @@ def test_engine_json_and_junit_and_dot(
         assert "accumulation.svg" in written
 
 
+@pytest.mark.heavy
 def test_engine_human_output(
     capsys: pytest.CaptureFixture[str], buggy_engine: Path
 ) -> None:
@@ -285,6 +287,7 @@ def test_engine_human_output(
     assert err == ""  # no progress bar when not on a terminal
 
 
+@pytest.mark.heavy
 def test_engine_passes_on_a_correct_engine(
     capsys: pytest.CaptureFixture[str], good_engine: Path
 ) -> None:
@@ -318,6 +321,7 @@ def test_engine_ops_restricts_checks(
 # -- mutants ----------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_mutants_gallery_subset(
     capsys: pytest.CaptureFixture[str], shared_mutant_checks: object
 ) -> None:
@@ -485,6 +489,7 @@ def test_unsupported_op_is_an_input_error_not_a_bug(
     assert "does not support rsub" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.heavy
 def test_an_engine_that_prints_cannot_corrupt_the_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -760,6 +765,7 @@ def test_several_targets_give_reports_and_a_summary(
     assert run(capsys, "engine", "good.py", "good.py")[0] == 0
 
 
+@pytest.mark.heavy
 def test_several_real_targets_over_processes(
     capsys: pytest.CaptureFixture[str],
     good_engine: Path,

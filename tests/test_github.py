@@ -109,6 +109,7 @@ def _check_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(check_module, "check_engine", once)
 
 
+@pytest.mark.heavy
 def test_cli_on_github_actions(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

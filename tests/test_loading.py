@@ -136,6 +136,7 @@ def test_an_unused_missing_module_loads_with_a_notice() -> None:
     assert "definitions only" in notes
 
 
+@pytest.mark.heavy
 def test_training_at_import_past_the_timeout_loads_definitions_only() -> None:
     code, doc, _ = run_cli(
         str(VARIANTS / "trains_at_import.py"),
@@ -184,6 +185,7 @@ def test_an_epsilon_log_fails_as_log_and_passes_when_declared() -> None:
     assert OPS["log"] is table_log
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(
     "op_defs" not in inspect.signature(check_engine).parameters,
     reason="check_engine does not take op_defs yet (the lead wires it)",

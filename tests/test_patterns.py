@@ -98,6 +98,7 @@ def test_leaf_only_gradients_are_judged_on_the_leaves_by_the_op_probes() -> None
     assert report.info["distinct problems found"] == "3"
 
 
+@pytest.mark.heavy
 def test_a_backward_that_walks_every_path_is_an_error() -> None:
     report = check("every_path", ["complexity"])
     [complexity] = report.checks
@@ -113,6 +114,7 @@ def test_the_every_path_engine_has_right_gradients() -> None:
     assert report.failures == [], [(c.name, c.message) for c in report.failures]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["base", "unhashable", "falsy_zero"])
 def test_correct_engines_pass(name: str) -> None:
     report = check(name, examples=20)
@@ -127,6 +129,7 @@ def test_a_correct_engine_passes_the_complexity_probe() -> None:
     assert "n=24" in complexity.message
 
 
+@pytest.mark.heavy
 def test_the_built_in_engine_exits_0_in_a_real_process() -> None:
     """End to end, as a shell runs it: `python -m gradcheck engine`."""
     command = [sys.executable, "-m", "gradcheck", "engine", "--examples", "20"]
@@ -134,6 +137,7 @@ def test_the_built_in_engine_exits_0_in_a_real_process() -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
+@pytest.mark.heavy
 def test_the_tape_engine_exits_0() -> None:
     target = str(ENGINES / "tape_engine.py")
     code, out, err = run_cli("engine", target, "--examples", "20")
