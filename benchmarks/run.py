@@ -177,8 +177,12 @@ def run(
     engine: bool,
     output: Path,
     plot: Path | None,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmarks, print the table, write JSON (and the plot)."""
+    """Run the benchmarks, print the table, write JSON (and the plot).
+
+    `only`: the checker steps to run (all when None), as in `checker.py --only`.
+    """
     checker = _load("checker")
     results: dict[str, Any] = {
         "date": datetime.date.today().isoformat(),
@@ -201,7 +205,10 @@ def run(
                 written = plot_engine(results["engine"], plot)
                 results["plot"] = str(written) if written else None
     results["checker"] = checker.run_all(
-        checker_config, seed, log=lambda m: print(m, file=sys.stderr, flush=True)
+        checker_config,
+        seed,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+        only=only,
     )
     rows += checker.table_rows(results["checker"])
     results["table"] = [
@@ -231,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--output", type=Path, default=RESULTS / "results.json")
     parser.add_argument(
+        "--only", default=None, help="comma-separated checker steps, e.g. throughput"
+    )
+    parser.add_argument(
         "--plot",
         type=Path,
         default=None,
@@ -247,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         engine=not args.skip_engine,
         output=args.output,
         plot=plot,
+        only=args.only.split(",") if args.only else None,
     )
     return 0
 

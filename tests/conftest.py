@@ -130,9 +130,11 @@ def shared_mutant_checks(
 # they exercise the interpreter through the same code paths as the many light
 # tests, which every interpreter runs. With GRADCHECK_TEST_SHARD=K/N (tox.ini
 # gives each CI interpreter its own K) a run keeps every light test and the
-# K-th of N equal slices of the heavy ones, so the N interpreters together run
+# K-th of N slices of the heavy ones, so the N interpreters together run
 # the whole suite once, and each of them runs real end-to-end checks. Without
-# the variable, as for a plain `pytest`, everything runs.
+# the variable, as for a plain `pytest`, everything runs. A heavy test that
+# takes much longer than most says so, `@pytest.mark.heavy(seconds=6)`, so
+# that the slices take about as long.
 
 SHARD_VARIABLE = "GRADCHECK_TEST_SHARD"
 
@@ -147,14 +149,26 @@ def parse_shard(text: str) -> tuple[int, int]:
     raise pytest.UsageError(f"{SHARD_VARIABLE} must look like 2/4, not {text!r}")
 
 
-def shard_of(heavy_ids: list[str], index: int, count: int) -> set[str]:
-    """The heavy tests slice `index` of `count` runs: every count-th in id order.
+# What a heavy test costs when its marker gives no `seconds=`: most heavy
+# tests check one engine in one to three seconds.
+HEAVY_SECONDS = 2.0
 
-    Sorted ids make the choice the same in every xdist worker, and dealing
-    them out in turn puts a parametrized family on all the interpreters.
+
+def shard_of(heavy: dict[str, float], index: int, count: int) -> set[str]:
+    """The heavy tests (id -> seconds) that slice `index` of `count` runs.
+
+    Longest first, each to the slice with the least so far (ties: the
+    lowest slice), so the interpreters finish together. Ordering by
+    (seconds, id) makes the choice the same in every xdist worker.
     """
-    ordered = sorted(heavy_ids)
-    return {test_id for i, test_id in enumerate(ordered) if i % count == index - 1}
+    loads = [0.0] * count
+    mine: set[str] = set()
+    for test_id, seconds in sorted(heavy.items(), key=lambda kv: (-kv[1], kv[0])):
+        slot = min(range(count), key=lambda k: (loads[k], k))
+        loads[slot] += seconds
+        if slot == index - 1:
+            mine.add(test_id)
+    return mine
 
 
 def pytest_collection_modifyitems(
@@ -164,7 +178,11 @@ def pytest_collection_modifyitems(
     if not text:
         return
     index, count = parse_shard(text)
-    heavy = [item.nodeid for item in items if item.get_closest_marker("heavy")]
+    heavy = {}
+    for item in items:
+        marker = item.get_closest_marker("heavy")
+        if marker is not None:
+            heavy[item.nodeid] = float(marker.kwargs.get("seconds", HEAVY_SECONDS))
     keep = shard_of(heavy, index, count)
     dropped = [
         item

@@ -74,6 +74,7 @@ def test_throughput_restores_judge() -> None:
     assert gradcheck.checking.random_graphs.judge is gradcheck.checking.judge.judge
 
 
+@pytest.mark.heavy(seconds=5)
 def test_isolation_overhead_runs_both_ways() -> None:
     result = checker.isolation_overhead(1, seed=4)
     assert result["statuses"] == ["pass"]
@@ -178,6 +179,7 @@ def test_perturbed_tanh_source_changes_one_line() -> None:
     assert "(1 - t**2) * (1 + 1e-07) * out.grad" in source
 
 
+@pytest.mark.heavy(seconds=5)
 def test_detection_tiny() -> None:
     rows = checker.detection_threshold((1e-3,), examples=2, seed=5)
     assert [r["eps"] for r in rows] == [0.0, 1e-3]
@@ -193,18 +195,27 @@ def test_torch_acceptance_formula() -> None:
     assert checker.torch_threshold() == pytest.approx(1e-2)
 
 
+@pytest.mark.heavy(seconds=6)
 def test_mutant_gallery_tiny() -> None:
     result = checker.mutant_gallery(examples=2, limit=2, seed=6)
     assert result["mutants"] == 2
     assert all(r["error"] is None for r in result["rows"])
 
 
+@pytest.mark.heavy(seconds=3)
 def test_run_writes_json_and_prints_one_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "results.json"
+    # Two cheap steps: each step has its own smoke test above.
     results = runner.run(
-        TINY, quick=True, seed=7, engine=False, output=output, plot=None
+        TINY,
+        quick=True,
+        seed=7,
+        engine=False,
+        output=output,
+        plot=None,
+        only=["throughput", "mutants"],
     )
     printed = capsys.readouterr().out
     assert printed.count("| ok?") == 1

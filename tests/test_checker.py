@@ -24,7 +24,7 @@ def _lecture() -> object:
     return load_source("lecture", BASE_ENGINE)
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=3)
 @pytest.mark.parametrize("target", ["micrograd", TAPE_ENGINE, "lecture"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_correct_engines_pass(target: str, seed: int) -> None:
@@ -121,7 +121,7 @@ def test_unloadable_engines_raise_engine_error(tmp_path: Path) -> None:
         load_engine("no_such_package_xyz")
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=7)
 def test_engine_that_hangs_is_reported_as_crash(tmp_path: Path) -> None:
     source = BASE_ENGINE.replace(TANH_LINE, "while True: pass")
     path = tmp_path / "hangs.py"

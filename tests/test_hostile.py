@@ -187,6 +187,7 @@ def assert_others_pass(outcome: Outcome, *names: str) -> None:
 # -- tampering -----------------------------------------------------------------
 
 
+@pytest.mark.heavy(seconds=4)
 def test_a_wrong_engine_that_rigs_the_references_still_fails() -> None:
     outcome = run_checker("tamper_references")
     assert outcome.code == 1
@@ -195,6 +196,7 @@ def test_a_wrong_engine_that_rigs_the_references_still_fails() -> None:
     assert check["category"] == "local-derivative"
 
 
+@pytest.mark.heavy(seconds=3)
 def test_a_correct_engine_that_breaks_math_sympy_and_recursion_passes() -> None:
     assert_passes(run_checker("tamper_modules"))
 
@@ -202,6 +204,7 @@ def test_a_correct_engine_that_breaks_math_sympy_and_recursion_passes() -> None:
 # -- signals and C calls --------------------------------------------------------
 
 
+@pytest.mark.heavy(seconds=5)
 @pytest.mark.parametrize("engine", ["signal_tricks", "c_call_hang"])
 def test_a_hang_that_ignores_signals_is_killed_at_the_deadline(engine: str) -> None:
     outcome = run_checker(engine, limits=True, ops="add,mul,exp,log")
@@ -246,6 +249,7 @@ def test_what_an_engine_prints_forks_or_leaves_running_changes_nothing(
 # -- exceptions that are not Exceptions ----------------------------------------------
 
 
+@pytest.mark.heavy(seconds=4)
 def test_base_exceptions_raised_in_backward_are_crashes() -> None:
     outcome = run_checker("base_exceptions")
     assert outcome.code == 1
@@ -260,6 +264,7 @@ def test_base_exceptions_raised_in_backward_are_crashes() -> None:
     assert "random-graphs" in outcome.names
 
 
+@pytest.mark.heavy(seconds=4)
 def test_base_exceptions_raised_when_an_op_is_called_are_crashes() -> None:
     outcome = run_checker("base_exceptions_forward")
     assert outcome.code == 1

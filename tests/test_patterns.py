@@ -114,7 +114,7 @@ def test_the_every_path_engine_has_right_gradients() -> None:
     assert report.failures == [], [(c.name, c.message) for c in report.failures]
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=3)
 @pytest.mark.parametrize("name", ["base", "unhashable", "falsy_zero"])
 def test_correct_engines_pass(name: str) -> None:
     report = check(name, examples=20)
@@ -129,7 +129,7 @@ def test_a_correct_engine_passes_the_complexity_probe() -> None:
     assert "n=24" in complexity.message
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=3)
 def test_the_built_in_engine_exits_0_in_a_real_process() -> None:
     """End to end, as a shell runs it: `python -m gradcheck engine`."""
     command = [sys.executable, "-m", "gradcheck", "engine", "--examples", "20"]

@@ -240,7 +240,7 @@ def test_inconclusive_fails_unless_allowed(pytester: pytest.Pytester) -> None:
     pytester.runpytest(*args).assert_outcomes(passed=1, deselected=len(FAMILIES))
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=4)
 def test_xdist_workers_run_only_their_items(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     _project(pytester, {"deep-chain": "fail"})
@@ -255,7 +255,7 @@ def test_xdist_workers_run_only_their_items(pytester: pytest.Pytester) -> None:
     assert "Different tests were collected" not in result.stdout.str()
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=4)
 def test_xdist_workers_get_the_controllers_random_seed(
     pytester: pytest.Pytester,
 ) -> None:

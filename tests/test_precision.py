@@ -185,7 +185,7 @@ def test_float32_tolerances_scale_with_the_unit_roundoff() -> None:
 # -- whole engines ---------------------------------------------------------------
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=4)
 def test_a_correct_float32_engine_passes(judged_at: object) -> None:
     judged_at(FLOAT32, {"leaky_relu": (0.1,)})  # type: ignore[operator]
     report = check_engine(str(ENGINE), examples=20, seed=0)
@@ -228,7 +228,7 @@ def test_a_float32_relu_leaky_in_its_forward_is_a_value_error_on_relu(
     assert "relu(x)" in check.message  # blames relu, not the leaf x
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=3)
 def test_numpy_float64_with_in_place_array_grads_passes(
     tmp_path: Path, judged_at: object
 ) -> None:
@@ -243,7 +243,7 @@ def test_numpy_float64_with_in_place_array_grads_passes(
 # -- op forms --------------------------------------------------------------------
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=4)
 @pytest.mark.parametrize(("form", "other"), [("erf", "tanh"), ("tanh", "erf")])
 def test_each_gelu_form_is_detected_and_passes(
     tmp_path: Path, judged_at: object, form: str, other: str

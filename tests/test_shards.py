@@ -16,7 +16,7 @@ CONFTEST = Path(__file__).with_name("conftest.py")
 SUITE = """
 import pytest
 
-@pytest.mark.heavy
+@pytest.mark.heavy(seconds=3)
 @pytest.mark.parametrize("n", range(7))
 def test_heavy(n):
     pass
@@ -30,10 +30,17 @@ def test_light_two():
 
 
 def test_every_heavy_test_lands_in_exactly_one_shard() -> None:
-    ids = [f"t.py::test_heavy[{n}]" for n in range(10)]
+    ids = {f"t.py::test_heavy[{n}]": 2.0 for n in range(10)}
     shards = [shard_of(ids, k, 4) for k in range(1, 5)]
     assert sorted(i for shard in shards for i in shard) == sorted(ids)
     assert [len(s) for s in shards] == [3, 3, 2, 2]
+
+
+def test_long_tests_are_spread_so_the_shards_take_about_as_long() -> None:
+    costs = {"a": 10.0, "b": 6.0, "c": 5.0, "d": 4.0, "e": 3.0, "f": 2.0, "g": 2.0}
+    shards = [shard_of(costs, k, 3) for k in range(1, 4)]
+    totals = sorted(sum(costs[t] for t in shard) for shard in shards)
+    assert totals == [10.0, 11.0, 11.0]
     assert parse_shard(" 3/4") == (3, 4)
 
 
