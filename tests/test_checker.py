@@ -61,6 +61,7 @@ def test_a_tanh_derivative_off_by_a_tiny_relative_error_is_caught(
     assert categories.get("local-derivative[tanh]") == "local-derivative"
 
 
+@pytest.mark.heavy
 def test_counterexample_explains_an_overwritten_gradient() -> None:
     mutant = next(m for m in MUTANTS if m.name == "tanh-grad-overwrites")
     engine = load_engine(load_source(mutant.name, mutant.source()))
@@ -99,6 +100,7 @@ def test_check_expression_on_a_formula() -> None:
     assert grads["b"].symbolic is not None and "tanh" in grads["b"].symbolic
 
 
+@pytest.mark.heavy
 def test_check_expression_rejects_points_outside_the_domain() -> None:
     b = GraphBuilder()
     b.op("log", b.var("x"))
@@ -108,6 +110,7 @@ def test_check_expression_rejects_points_outside_the_domain() -> None:
         check_expression(b.build(), {})
 
 
+@pytest.mark.heavy
 def test_unloadable_engines_raise_engine_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
     broken.write_text("class Value(:\n")

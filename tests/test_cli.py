@@ -87,6 +87,7 @@ def test_reference_strings_carry_many_digits(
     assert len(digits) >= 25
 
 
+@pytest.mark.heavy
 def test_random_points_are_seeded(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("x**2 + log(y)", "--points", "3", "--seed", "7", "--json")
     _, first, _ = run(capsys, *argv)
@@ -111,6 +112,7 @@ def test_expression_starting_with_minus(capsys: pytest.CaptureFixture[str]) -> N
     assert json.loads(out)["results"][0]["gradients"]["x"]["backprop"] == 3.0
 
 
+@pytest.mark.heavy
 def test_wrong_gradient_exits_1(
     capsys: pytest.CaptureFixture[str], buggy_engine: Path
 ) -> None:
@@ -298,6 +300,7 @@ def test_engine_passes_on_a_correct_engine(
     assert "result: PASS" in out
 
 
+@pytest.mark.heavy
 def test_engine_ops_restricts_checks(
     capsys: pytest.CaptureFixture[str], good_engine: Path
 ) -> None:
@@ -380,6 +383,7 @@ def test_program_help_does_not_import_sympy() -> None:
     assert done.stderr.strip() == "False"
 
 
+@pytest.mark.heavy
 def test_program_bad_expression() -> None:
     done = program("x + foo(y)")
     assert done.returncode == 2
@@ -406,6 +410,7 @@ class _Terminal(io.StringIO):
         return True
 
 
+@pytest.mark.heavy
 def test_rich_and_plain_renderings_agree_on_content(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -476,6 +481,7 @@ class Value:
 """
 
 
+@pytest.mark.heavy
 def test_unsupported_op_is_an_input_error_not_a_bug(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -531,6 +537,7 @@ def test_help_names_no_repository_paths(capsys: pytest.CaptureFixture[str]) -> N
     assert "see the grammar page of the docs" in " ".join(out.split())
 
 
+@pytest.mark.heavy
 def test_check_word_is_the_default_form(capsys: pytest.CaptureFixture[str]) -> None:
     plain = run(capsys, "x*y", "--at", "x=1,y=2", "--json")
     worded = run(capsys, "check", "x*y", "--at", "x=1,y=2", "--json")
@@ -834,6 +841,7 @@ def test_expression_inconclusive_exits_3(
     assert code == 3 and json.loads(out)["status"] == "inconclusive"
 
 
+@pytest.mark.heavy
 def test_expressions_and_mutants_write_junit(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, buggy_engine: Path
 ) -> None:
@@ -852,6 +860,7 @@ def test_expressions_and_mutants_write_junit(
     assert case.get("name") == "mul-grad-overwrites" and len(case) == 0
 
 
+@pytest.mark.heavy
 def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     read, write = os.pipe()
     os.close(read)  # every write to stdout now fails with EPIPE

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gradcheck.checking.engines import EngineFault, Run, WorkerCrash
 from gradcheck.checking.limits import chain_deadline, measure_depth
 
@@ -46,6 +48,7 @@ def test_a_recursion_limit_is_bisected_to_half_a_percent() -> None:
     assert not result.timed_out
 
 
+@pytest.mark.heavy
 def test_a_chain_past_its_deadline_ends_the_search() -> None:
     engine = ChainEngine(works=40_000, failure="timeout")
     result = measure_depth(engine, cap=100_000)  # type: ignore[arg-type]
@@ -56,6 +59,7 @@ def test_a_chain_past_its_deadline_ends_the_search() -> None:
     assert (result.works, result.fails) == (40_000, 80_000)
 
 
+@pytest.mark.heavy
 def test_long_chains_get_a_longer_deadline_than_one_example() -> None:
     engine = ChainEngine(works=10**6, failure="timeout")
     assert measure_depth(engine, cap=100_000) is not None  # type: ignore[arg-type]

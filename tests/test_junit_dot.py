@@ -192,6 +192,7 @@ def test_junit_limits_fail_only_when_strict() -> None:
     assert out is not None and "1,003" in (out.text or "")
 
 
+@pytest.mark.heavy
 def test_junit_for_several_engines_expressions_and_mutants() -> None:
     from gradcheck.checking.check import check_expression
 
@@ -282,6 +283,7 @@ def test_dot_cuts_big_graphs_down() -> None:
     assert "showing" in text
 
 
+@pytest.mark.heavy
 def test_write_dot_writes_dot_and_maybe_svg(tmp_path: Path) -> None:
     paths = write_dot(_example_with_divergence(), tmp_path, "local-derivative[mul]")
     assert paths[0] == tmp_path / "local-derivative-mul.dot"
@@ -300,6 +302,7 @@ def test_safe_names() -> None:
     assert safe_name("[]") == "counterexample"
 
 
+@pytest.mark.heavy
 def test_report_counterexamples_render(buggy_report: EngineReport) -> None:
     examples = [c.counterexample for c in buggy_report.failures if c.counterexample]
     assert examples

@@ -205,6 +205,7 @@ def test_diamond(engine: types.ModuleType) -> None:
     assert close(a.grad, 3 * expected_u)
 
 
+@pytest.mark.heavy
 def test_deep_chain(engine: types.ModuleType) -> None:
     V = engine.Value
     x = V(0.5)
@@ -565,6 +566,7 @@ def test_almost_right_mutants_are_off_by_about_1e_minus_7(name: str) -> None:
     assert 1e-9 < abs(got - right) / abs(right) < 1e-5
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     "mutant",
     [m for m in MUTANTS if m.category in ("accumulation", "local-derivative")],
@@ -603,6 +605,7 @@ def test_session_gallery_checks_each_mutant_once(gallery: Any) -> None:
     assert other == {"checks": ["m"]}
 
 
+@pytest.mark.heavy
 def test_known_category_cuts_shrinking_short(monkeypatch: pytest.MonkeyPatch) -> None:
     import gradcheck.checking.random_graphs as rg
     from gradcheck.checking.engines import load_engine, load_source

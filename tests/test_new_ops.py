@@ -215,6 +215,7 @@ def test_random_graphs_draw_pow_var_with_two_operands() -> None:
 # -- a correct engine passes, a wrong one does not ----------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", NEW_OPS)
 def test_the_correct_wide_engine_is_within_tolerance(name: str) -> None:
     for k, graph in enumerate((single(name), composite(name))):
@@ -307,6 +308,7 @@ def _wide_points(
     return points
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", NEW_OPS)
 def test_correct_formulas_stay_within_tolerance_over_the_whole_domain(
     name: str,

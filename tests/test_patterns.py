@@ -34,6 +34,7 @@ def messages(report: EngineReport, category: str) -> list[str]:
     return [c.message for c in report.failures if c.category == category]
 
 
+@pytest.mark.heavy
 def test_pow_overwrite_is_reported_beside_the_mul_bug() -> None:
     report = check("pow_overwrites_and_mul", GRADIENT_FAMILIES)
     derivative = messages(report, "local-derivative")
@@ -51,6 +52,7 @@ def test_pow_overwrite_is_reported_beside_the_mul_bug() -> None:
     assert int(report.info["distinct problems found"]) >= 2
 
 
+@pytest.mark.heavy
 def test_a_set_ordered_topological_sort_fails_only_in_some_rebuilds() -> None:
     report = check("set_topo", ["accumulation"])
     assert not report.ok
@@ -63,12 +65,14 @@ def test_a_set_ordered_topological_sort_fails_only_in_some_rebuilds() -> None:
     assert 0 < failed < runs
 
 
+@pytest.mark.heavy
 def test_a_deterministic_bug_is_not_called_nondeterministic() -> None:
     report = check("pow_overwrites_and_mul", ["accumulation"])
     assert report.failures
     assert not any(" rebuilds: " in c.message for c in report.failures)
 
 
+@pytest.mark.heavy
 def test_a_backward_that_does_nothing_has_its_own_diagnosis() -> None:
     report = check("backward_noop", ["local-derivative"])
     first = report.failures[0]
@@ -80,6 +84,7 @@ def test_a_backward_that_does_nothing_has_its_own_diagnosis() -> None:
     assert report.info["distinct problems found"] == "1"
 
 
+@pytest.mark.heavy
 def test_leaf_only_gradients_are_judged_on_the_leaves_by_the_op_probes() -> None:
     report = check("leaf_only", GRADIENT_FAMILIES)
     found = {
@@ -109,6 +114,7 @@ def test_a_backward_that_walks_every_path_is_an_error() -> None:
     assert "with each y = y + y (n=" in complexity.message
 
 
+@pytest.mark.heavy
 def test_the_every_path_engine_has_right_gradients() -> None:
     report = check("every_path", GRADIENT_FAMILIES)
     assert report.failures == [], [(c.name, c.message) for c in report.failures]

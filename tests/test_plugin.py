@@ -105,6 +105,7 @@ def _header_seed(result: pytest.RunResult) -> int:
 # -- collection ----------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_collection_names_one_item_per_family_and_runs_nothing(
     pytester: pytest.Pytester,
 ) -> None:
@@ -201,6 +202,7 @@ def test_keyword_selects_families_and_runs_only_those(
     assert [c["families"] for c in _calls(pytester)] == [["local-derivative"]]
 
 
+@pytest.mark.heavy
 def test_last_failed_reruns_only_the_failed_families(
     pytester: pytest.Pytester,
 ) -> None:
@@ -225,6 +227,7 @@ def test_an_old_check_engine_runs_once_and_items_pick_their_checks(
     assert [c["families"] for c in _calls(pytester)] == [None]
 
 
+@pytest.mark.heavy
 def test_inconclusive_fails_unless_allowed(pytester: pytest.Pytester) -> None:
     _project(pytester, {"random-graphs": "unverified"})
     args = ("--gradcheck-engine", "my_engine.py", "-k", "random", *FAST)
@@ -325,6 +328,7 @@ def test_missing_engine_file_is_a_usage_error(pytester: pytest.Pytester) -> None
     result.stderr.fnmatch_lines(["*gradcheck: engine file not found*missing_engine.py"])
 
 
+@pytest.mark.heavy
 def test_engine_that_cannot_load_fails_every_item_in_one_line(
     pytester: pytest.Pytester,
 ) -> None:
@@ -421,6 +425,7 @@ def no_autoload(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 
+@pytest.mark.heavy
 @pytest.mark.usefixtures("no_autoload")
 def test_plugin_start_up_imports_no_checker(pytester: pytest.Pytester) -> None:
     """`-p gradcheck.pytest_plugin --co` with an engine: no SymPy, no engine."""

@@ -121,6 +121,7 @@ def failures(report: object) -> dict[str, str]:
 # -- storage --------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_float32_storage_is_detected_and_reported_as_a_limit() -> None:
     with load_engine(str(ENGINE)) as engine:
         assert engine.storage["type"] == "float32"
@@ -131,6 +132,7 @@ def test_float32_storage_is_detected_and_reported_as_a_limit() -> None:
     assert "float32" in limit.message and "6e-08" in limit.message
 
 
+@pytest.mark.heavy
 def test_numpy_float64_storage_is_float64_and_no_limit(tmp_path: Path) -> None:
     path = variant(tmp_path, "np64", **FLOAT64_NUMPY)
     with load_engine(path) as engine:
@@ -139,6 +141,7 @@ def test_numpy_float64_storage_is_float64_and_no_limit(tmp_path: Path) -> None:
         assert storage_limit(engine) is None
 
 
+@pytest.mark.heavy
 def test_zero_d_array_data_is_read_with_its_dtype(tmp_path: Path) -> None:
     path = variant(
         tmp_path,
@@ -150,6 +153,7 @@ def test_zero_d_array_data_is_read_with_its_dtype(tmp_path: Path) -> None:
         assert engine.unit_roundoff == FLOAT32
 
 
+@pytest.mark.heavy
 def test_float64_leaves_with_float32_ops_are_measured(tmp_path: Path) -> None:
     path = variant(
         tmp_path,
@@ -208,6 +212,7 @@ def test_a_float32_relu_with_a_leaky_backward_fails_as_relu(
     assert "0.2" in check.message  # the leaky slope it found
 
 
+@pytest.mark.heavy
 def test_a_float32_relu_leaky_in_its_forward_is_a_value_error_on_relu(
     tmp_path: Path, judged_at: object
 ) -> None:
@@ -267,12 +272,14 @@ def test_each_gelu_form_is_detected_and_passes(
     )
 
 
+@pytest.mark.heavy
 def test_the_gelu_form_is_detected_at_float32(tmp_path: Path) -> None:
     path = variant(tmp_path, "gelu32", **{'GELU_FORM = "erf"': 'GELU_FORM = "tanh"'})
     with load_engine(path) as engine:
         assert "gelu_tanh" in engine.supported and "gelu_erf" not in engine.supported
 
 
+@pytest.mark.heavy
 def test_a_gelu_of_neither_form_is_a_value_failure(tmp_path: Path) -> None:
     path = variant(
         tmp_path,
@@ -291,6 +298,7 @@ def test_a_gelu_of_neither_form_is_a_value_failure(tmp_path: Path) -> None:
     assert "matches none of its forms" in check.message
 
 
+@pytest.mark.heavy
 def test_a_gelu_that_sends_its_gradient_to_the_wrong_node_fails(
     tmp_path: Path, judged_at: object
 ) -> None:
@@ -332,6 +340,7 @@ def test_leaky_relu_is_held_to_its_measured_slope(
     assert failures(report) == {}
 
 
+@pytest.mark.heavy
 def test_a_leaky_relu_whose_backward_has_another_slope_fails(
     tmp_path: Path, judged_at: object
 ) -> None:
@@ -346,6 +355,7 @@ def test_a_leaky_relu_whose_backward_has_another_slope_fails(
     assert failures(report).get("local-derivative[leaky_relu]") == "local-derivative"
 
 
+@pytest.mark.heavy
 def test_unchecked_methods_are_listed(tmp_path: Path) -> None:
     extra = """
     def sin(self) -> Value:

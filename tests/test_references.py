@@ -93,6 +93,7 @@ def test_cancellation_widens_the_tolerance() -> None:
     assert ref.bounds.grad_tolerance(0) > 1e8 * UNIT
 
 
+@pytest.mark.heavy
 @settings(max_examples=60, deadline=None)
 @given(graphs_with_points(max_nodes=15))
 def test_references_agree_on_random_graphs(

@@ -86,6 +86,7 @@ def test_unsupported_ops_carry_reasons(capsys: pytest.CaptureFixture[str]) -> No
     assert doc["ops"]["unsupported"]["tanh"]  # a reason, not just the name
 
 
+@pytest.mark.heavy
 def test_expression_documents(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

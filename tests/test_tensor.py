@@ -116,6 +116,7 @@ def test_gallery_kinds_are_diagnosis_kinds() -> None:
         tensor_mutant_named("nope")
 
 
+@pytest.mark.heavy
 def test_detection_reports_what_was_mapped() -> None:
     with load_tensor_engine(str(TAPE)) as engine:
         assert engine.api["data"] == ".value"
@@ -128,6 +129,7 @@ def test_detection_reports_what_was_mapped() -> None:
         assert engine.api["constructor"] == "ndarray, requires_grad=True"
 
 
+@pytest.mark.heavy
 def test_a_module_without_a_tensor_class_is_refused() -> None:
     with pytest.raises(EngineError, match="no class Tensor"):
         load_tensor_engine(load_source("empty", "import numpy as np\nX = 1\n"))
@@ -164,6 +166,7 @@ def test_every_tensor_mutant_is_caught_and_named(mutant) -> None:  # type: ignor
     assert first.to_dict()["tensor"]["kind"] == mutant.category
 
 
+@pytest.mark.heavy
 def test_float32_mutant_is_still_caught() -> None:
     source = (
         tensor_mutant_named("mean-axis-not-divided")
@@ -174,6 +177,7 @@ def test_float32_mutant_is_still_caught() -> None:
     assert "reduction-scaling" in {c.kind for c in report.failures}
 
 
+@pytest.mark.heavy
 def test_random_programs_alone_find_and_shrink_a_broadcasting_bug() -> None:
     mutant = tensor_mutant_named("no-unbroadcast")
     with load_tensor_engine(load_source(mutant.module_name, mutant.source())) as engine:
@@ -183,6 +187,7 @@ def test_random_programs_alone_find_and_shrink_a_broadcasting_bug() -> None:
     assert check.program.count("=") <= 3  # shrunk to a couple of ops
 
 
+@pytest.mark.heavy
 def test_named_findings_say_which_elements_are_wrong() -> None:
     mutant = tensor_mutant_named("mean-axis-not-divided")
     report = check_tensor_engine(

@@ -9,6 +9,7 @@ bisect) and reported with its bound; it fails the run only when asked
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,11 +55,19 @@ def undo_chain(engine: Engine, length: int) -> dict[str, Any] | None:
     """x -> ... of `length` links in pairs that undo each other: d out/dx = 1.
 
     Built as the worker's plain program directly: a 100,000-link Graph
-    object would cost more than running it.
+    object would cost more than running it. Read-only: the same program is
+    handed out again for the same pairs and length.
     """
-    pairs = _pairs(engine)
+    pairs = tuple(_pairs(engine))
     if not pairs:
         return None
+    return _undo_chain(pairs, length)
+
+
+@functools.lru_cache(maxsize=4)
+def _undo_chain(
+    pairs: tuple[tuple[tuple[str, float | None], ...], ...], length: int
+) -> dict[str, Any]:
     nodes: list[list[Any]] = [["var", [], None, "x"]]
     k = 0
     while len(nodes) - 1 < length:
