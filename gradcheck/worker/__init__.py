@@ -10,6 +10,9 @@ plain numbers back; the worker's stdout and stderr are only captured text.
 * `api`: how an engine spells data, gradient, backward and its constructor;
 * `apply`: how each op of the table is applied to engine values;
 * `loading`: import a target (file, module, notebook, source text);
+* `sources`: a notebook or a .py file that will not import, as definitions-only
+  source; its stages are `notebook_cells`, `definition_filter`,
+  `definition_choice` and `source_notes`, sharing `source_common`;
 * `contract`: what a leaf must do, and which ops exist, are missing or broken;
 * `runner`: build graph programs on the engine and read values and gradients;
 * `recipes`: the stateful and nn probes, run on engine objects;
