@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import run_cli
+from engines import patterns
 
 from gradcheck import check_engine
 from gradcheck.checking.check import count_distinct
@@ -18,16 +19,20 @@ from gradcheck.checking.complexity import Timing, exponential
 from gradcheck.report import FAIL, Check, EngineReport
 
 ENGINES = Path(__file__).parent / "engines"
-PATTERNS = ENGINES / "patterns"
 GRADIENT_FAMILIES = ["value", "local-derivative", "accumulation", "propagation"]
+Files = dict[str, Path]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
+    """Every pattern engine as a file, as a user would hand it over."""
+    return patterns.write_all(tmp_path_factory.mktemp("patterns"))
 
 
 def check(
-    name: str, checks: list[str] | None = None, examples: int = 0
+    file: Path, checks: list[str] | None = None, examples: int = 0
 ) -> EngineReport:
-    return check_engine(
-        str(PATTERNS / f"{name}.py"), examples=examples, seed=0, checks=checks
-    )
+    return check_engine(str(file), examples=examples, seed=0, checks=checks)
 
 
 def messages(report: EngineReport, category: str) -> list[str]:
@@ -35,8 +40,8 @@ def messages(report: EngineReport, category: str) -> list[str]:
 
 
 @pytest.mark.heavy
-def test_pow_overwrite_is_reported_beside_the_mul_bug() -> None:
-    report = check("pow_overwrites_and_mul", GRADIENT_FAMILIES)
+def test_pow_overwrite_is_reported_beside_the_mul_bug(files: Files) -> None:
+    report = check(files["pow_overwrites_and_mul"], GRADIENT_FAMILIES)
     derivative = messages(report, "local-derivative")
     assert any(m.startswith("mul has a wrong derivative") for m in derivative)
     overwrite = [
@@ -53,8 +58,10 @@ def test_pow_overwrite_is_reported_beside_the_mul_bug() -> None:
 
 
 @pytest.mark.heavy
-def test_a_set_ordered_topological_sort_fails_only_in_some_rebuilds() -> None:
-    report = check("set_topo", ["accumulation"])
+def test_a_set_ordered_topological_sort_fails_only_in_some_rebuilds(
+    files: Files,
+) -> None:
+    report = check(files["set_topo"], ["accumulation"])
     assert not report.ok
     flaky = [m for m in messages(report, "accumulation") if " rebuilds: " in m]
     assert flaky, [c.message for c in report.failures]
@@ -66,15 +73,15 @@ def test_a_set_ordered_topological_sort_fails_only_in_some_rebuilds() -> None:
 
 
 @pytest.mark.heavy
-def test_a_deterministic_bug_is_not_called_nondeterministic() -> None:
-    report = check("pow_overwrites_and_mul", ["accumulation"])
+def test_a_deterministic_bug_is_not_called_nondeterministic(files: Files) -> None:
+    report = check(files["pow_overwrites_and_mul"], ["accumulation"])
     assert report.failures
     assert not any(" rebuilds: " in c.message for c in report.failures)
 
 
 @pytest.mark.heavy
-def test_a_backward_that_does_nothing_has_its_own_diagnosis() -> None:
-    report = check("backward_noop", ["local-derivative"])
+def test_a_backward_that_does_nothing_has_its_own_diagnosis(files: Files) -> None:
+    report = check(files["backward_noop"], ["local-derivative"])
     first = report.failures[0]
     assert first.category == "propagation"
     assert first.message.startswith(
@@ -85,8 +92,10 @@ def test_a_backward_that_does_nothing_has_its_own_diagnosis() -> None:
 
 
 @pytest.mark.heavy
-def test_leaf_only_gradients_are_judged_on_the_leaves_by_the_op_probes() -> None:
-    report = check("leaf_only", GRADIENT_FAMILIES)
+def test_leaf_only_gradients_are_judged_on_the_leaves_by_the_op_probes(
+    files: Files,
+) -> None:
+    report = check(files["leaf_only"], GRADIENT_FAMILIES)
     found = {
         c.name: (c.category, c.message) for c in report.failures if c.same_as is None
     }
@@ -104,8 +113,8 @@ def test_leaf_only_gradients_are_judged_on_the_leaves_by_the_op_probes() -> None
 
 
 @pytest.mark.heavy
-def test_a_backward_that_walks_every_path_is_an_error() -> None:
-    report = check("every_path", ["complexity"])
+def test_a_backward_that_walks_every_path_is_an_error(files: Files) -> None:
+    report = check(files["every_path"], ["complexity"])
     [complexity] = report.checks
     assert complexity.status == FAIL and complexity.category == "propagation"
     assert complexity.message.startswith(
@@ -115,21 +124,21 @@ def test_a_backward_that_walks_every_path_is_an_error() -> None:
 
 
 @pytest.mark.heavy
-def test_the_every_path_engine_has_right_gradients() -> None:
-    report = check("every_path", GRADIENT_FAMILIES)
+def test_the_every_path_engine_has_right_gradients(files: Files) -> None:
+    report = check(files["every_path"], GRADIENT_FAMILIES)
     assert report.failures == [], [(c.name, c.message) for c in report.failures]
 
 
 @pytest.mark.heavy(seconds=3)
 @pytest.mark.parametrize("name", ["base", "unhashable", "falsy_zero"])
-def test_correct_engines_pass(name: str) -> None:
-    report = check(name, examples=20)
+def test_correct_engines_pass(files: Files, name: str) -> None:
+    report = check(files[name], examples=20)
     assert report.failures == [], [(c.name, c.message) for c in report.failures]
     assert report.exit_code() == 0
 
 
-def test_a_correct_engine_passes_the_complexity_probe() -> None:
-    report = check("base", ["complexity"])
+def test_a_correct_engine_passes_the_complexity_probe(files: Files) -> None:
+    report = check(files["base"], ["complexity"])
     [complexity] = report.checks
     assert complexity.status == "pass"
     assert "n=24" in complexity.message
@@ -148,6 +157,33 @@ def test_the_tape_engine_exits_0() -> None:
     target = str(ENGINES / "tape_engine.py")
     code, out, err = run_cli("engine", target, "--examples", "20")
     assert code == 0, out[-2000:] + err[-2000:]
+
+
+# -- the pattern engines are the base engine with their edits ----------------
+
+
+@pytest.mark.parametrize("name", sorted(patterns.PATTERNS))
+def test_each_pattern_is_the_base_engine_with_its_edits(
+    files: Files, name: str
+) -> None:
+    text = files[name].read_text(encoding="utf-8")
+    assert text == patterns.source(name)
+    description, _ = patterns.PATTERNS[name]
+    assert text.startswith(f'"""{description}\n"""\n')
+    # Undone in reverse order, the edits give back base.py and nothing else.
+    for old, new in reversed(patterns.edits(name)):
+        assert text.count(new) == 1, new
+        text = text.replace(new, old)
+    assert text == patterns.BASE
+
+
+def test_a_pattern_whose_edit_no_longer_fits_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    changed = patterns.BASE.replace("self._prev = tuple(_children)", "self._prev = []")
+    monkeypatch.setattr(patterns, "BASE", changed)
+    with pytest.raises(ValueError, match="pattern set_topo: edit 2 expects its text"):
+        patterns.source("set_topo")
 
 
 # -- the pieces, on made-up numbers --------------------------------------------

@@ -1,7 +1,8 @@
 """A correct scalar engine, the starting point of every pattern engine here.
 
-Each file next to it is this engine with one or two planted faults, written
-out in full so that the checker loads it as a user's file.
+Each pattern in `__init__.py` is this engine plus a few text edits that
+plant a fault or two, or an oddity a correct engine may have; the tests
+write each one out as a user's file.
 """
 
 import math
