@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gradcheck.checking.families import CHECK_FAMILIES
 from gradcheck.errors import GradcheckError
 from gradcheck.seeds import parse_seed, resolve_seed
 
@@ -36,25 +37,9 @@ if TYPE_CHECKING:
     from gradcheck.report import Check, EngineReport
 
 DEFAULT_EXAMPLES = 100
-# The probe families, in the order `check_engine` runs them. The checker's own
-# tuple (gradcheck.checking.check.CHECK_FAMILIES) wins when it exists, but
-# collection must not import the checker, so the plugin keeps this copy.
-FAMILIES = (
-    "defined",
-    "value",
-    "local-derivative",
-    "accumulation",
-    "propagation",
-    "complexity",
-    "depth",
-    "deep-chain",
-    "range",
-    "repeated-backward",
-    "zero-grad",
-    "parameters",
-    "training-loop",
-    "random-graphs",
-)
+# One item per family of checks, named at collection time (the tuple lives
+# in a module that imports nothing, so collection imports no checker).
+FAMILIES = CHECK_FAMILIES
 CACHE_KEY = "gradcheck/seed"
 MARKER = "gradcheck"
 
@@ -201,14 +186,8 @@ def is_tensor_target(target: str) -> bool:
 
 
 def families() -> tuple[str, ...]:
-    """The checker's family names when it is already imported, else ours.
-
-    Importing the checker here would import SymPy at collection time, so the
-    checker's tuple is only used when something else already loaded it.
-    """
-    module = sys.modules.get("gradcheck.checking.check")
-    found = getattr(module, "CHECK_FAMILIES", None)
-    return tuple(found) if found else FAMILIES
+    """The family names, one pytest item each."""
+    return FAMILIES
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k, -m and --lf select among the items

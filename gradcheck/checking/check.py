@@ -23,6 +23,7 @@ from gradcheck.checking.engines import (
     EngineFault,
     load_engine,
 )
+from gradcheck.checking.families import CHECK_FAMILIES
 from gradcheck.checking.judge import gradient_rows, judge
 from gradcheck.checking.limits import DEPTH_CAP, depth_findings, range_findings
 from gradcheck.checking.opforms import storage_limit
@@ -57,25 +58,6 @@ from gradcheck.report import (
 )
 
 Progress = Callable[[int, int], None]
-
-# The families of checks, in the order they run; `checks=` picks among them
-# (the pytest plugin makes one item of each).
-CHECK_FAMILIES = (
-    "defined",
-    "value",
-    "local-derivative",
-    "accumulation",
-    "propagation",
-    "complexity",
-    "depth",
-    "deep-chain",
-    "range",
-    "repeated-backward",
-    "zero-grad",
-    "parameters",
-    "training-loop",
-    "random-graphs",
-)
 
 
 def _seed(seed: int | str | None) -> int:
