@@ -30,9 +30,14 @@ def _read_bytes(path: str, max_bytes: int) -> bytes:
                 f"{max_bytes // (1024 * 1024)} MB are refused"
             )
         with open(path, "rb") as handle:
-            return handle.read()
+            data = handle.read(max_bytes + 1)  # a file that grew meanwhile
     except OSError as err:
         raise SourceError(f"cannot read {path}: {err.strerror or err}") from err
+    if len(data) > max_bytes:
+        raise SourceError(
+            f"{path} is over {max_bytes // (1024 * 1024)} MB; such files are refused"
+        )
+    return data
 
 
 def _text_of(value: object, path: str, number: int) -> str:

@@ -141,7 +141,7 @@ def notebook_source(path: str, pick: str | None = None) -> Source:
 
 def definitions_only(text: str, filename: str) -> Source:
     """The definitions of a .py file whose import failed, as engine source."""
-    if len(text) > MAX_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise SourceError(f"{filename} is over {MAX_BYTES // (1024 * 1024)} MB")
     try:
         found = collect([(1, text)], from_notebook=False)
