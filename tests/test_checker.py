@@ -13,7 +13,7 @@ from gradcheck.checking.engines import load_engine, load_source
 from gradcheck.checking.judge import judge
 from gradcheck.errors import EngineError, PointError, UsageError
 from gradcheck.expr.graph import GraphBuilder
-from gradcheck.mutants import BASE_ENGINE, MUTANTS
+from gradcheck.mutants import BASE_ENGINE, MUTANTS, mutant_named
 from gradcheck.report import CATEGORIES
 
 TAPE_ENGINE = str(Path(__file__).parent / "engines" / "tape_engine.py")
@@ -194,3 +194,29 @@ def test_an_engine_that_calls_sys_exit_is_a_crash_not_our_death(tmp_path: Path) 
     tanh = next(c for c in report.checks if c.name == "local-derivative[tanh]")
     assert tanh.status == "fail" and tanh.category == "crash"
     assert "SystemExit" in tanh.message
+
+
+@pytest.mark.heavy
+def test_one_overwrite_bug_is_one_problem_however_many_checks_it_fails(
+    gallery: Any,
+) -> None:
+    report = gallery.mutant(mutant_named("mul-grad-overwrites"))
+    failures = report.failures
+    assert failures[0].name == "accumulation[mul]"
+    assert len(failures) > 1  # the bug shows in other checks too ...
+    # ... each of which is marked as the same bug, not counted again.
+    assert all(f.same_as is not None for f in failures[1:]), [
+        (f.name, f.message[:80]) for f in failures if f.same_as is None
+    ]
+    assert report.info["distinct problems found"] == "1"
+    composite = [f for f in failures if f.name in ("propagation", "random-graphs")]
+    assert all("the same bug as" in f.message for f in composite)
+
+
+def test_an_overwrite_hint_names_its_op_and_can_be_read_back() -> None:
+    from gradcheck.checking.judge import blamed_symbol, overwrite_hint
+
+    assert blamed_symbol(overwrite_hint("*") + "x is used 2 times") == "*"
+    assert blamed_symbol(overwrite_hint("**") + "...") == "**"
+    assert blamed_symbol("fails in 8 of 20 rebuilds: " + overwrite_hint("*")) is None
+    assert blamed_symbol("the gradients are wrong") is None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gradcheck.checking.complexity import complexity_probe
+from gradcheck.checking.consequences import mark_consequences
 from gradcheck.checking.engines import (
     DEFAULT_IMPORT_TIMEOUT,
     DEFAULT_TIME_LIMIT,
@@ -275,6 +276,7 @@ def _check_loaded(
         )
     mark_nondeterministic(engine, report.checks)
     mark_derived_failures(engine, report)
+    mark_consequences(report)
     _mark_repeated_failures(report)
     report.output_tail = engine.output
     report.seconds = time.perf_counter() - start

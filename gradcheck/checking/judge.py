@@ -306,6 +306,23 @@ NOTHING_CHANGED = (
 )
 
 
+_OVERWRITE = "`=` instead of `+=` in the backward of `{}`: "
+
+
+def overwrite_hint(symbol: str) -> str:
+    """How a hint that blames one op's overwritten gradient begins."""
+    return _OVERWRITE.format(symbol)
+
+
+def blamed_symbol(hint: str) -> str | None:
+    """The op symbol an `overwrite_hint` blames, if the hint starts with one."""
+    head, tail = _OVERWRITE.split("{}")
+    if not hint.startswith(head):
+        return None
+    symbol, found, _ = hint[len(head) :].partition(tail)
+    return symbol if found else None
+
+
 def op_symbol(name: str) -> str:
     """How an op reads in source: `**` for pow, `tanh` for tanh."""
     template = OPS[name].template if name in OPS else name
@@ -440,11 +457,7 @@ def _overwrite_hint(graph: Graph, ref: Reference, index: int, got: float) -> str
         for c, part in zip(consumers, contributions, strict=True)
         if _close(got, part, 1e-7)
     ]
-    where = (
-        f"`=` instead of `+=` in the backward of `{op_symbol(writer[0])}`: "
-        if len(set(writer)) == 1
-        else ""
-    )
+    where = overwrite_hint(op_symbol(writer[0])) if len(set(writer)) == 1 else ""
     return (
         f"{where}{graph.node_labels()[index]} is used {uses} times, but its gradient "
         f"{got!r} equals the contribution of only some of its uses (all together: "
@@ -509,7 +522,7 @@ def _isolated(
             return (
                 "accumulation",
                 (
-                    f"`=` instead of `+=` in the backward of `{op_symbol(node.op)}`: "
+                    f"{overwrite_hint(op_symbol(node.op))}"
                     f"{shared.to_text()} uses one node twice: the engine is right with "
                     "two separate operands but wrong when they are the same node: one "
                     "contribution overwrites the other (= instead of +=)"

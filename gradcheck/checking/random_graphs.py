@@ -23,6 +23,7 @@ from hypothesis.errors import Unsatisfiable
 
 from gradcheck.checking.engines import Engine
 from gradcheck.checking.judge import Outcome, judge, reduce_failure
+from gradcheck.checking.local_constants import no_local_constants
 from gradcheck.expr.graph import Graph
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 from gradcheck.strategies import graphs_with_points
@@ -104,7 +105,8 @@ def run_random_graphs(
 
     try:
         try:
-            hypothesis_seed(seed)(property_)()
+            with no_local_constants():
+                hypothesis_seed(seed)(property_)()
         except _StopSearch:
             raise _Failed(last_failure[0]) from None
     except Unsatisfiable:

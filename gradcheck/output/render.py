@@ -260,6 +260,20 @@ def explain_counterexample(example: Counterexample, message: str = "") -> list[s
     return lines
 
 
+def same_as_line(check: Check, where: str = "") -> str:
+    """Why a failure is not shown in full: its minimal example, or its bug, repeats.
+
+    An op built from a failing op, or a composite check that fails on an
+    op's bug, says "the same bug as"; its own example is named, since it
+    differs from the one shown above.
+    """
+    if "the same bug as" in check.message:
+        example = check.counterexample
+        seen = f", seen here on {example.expression}" if example is not None else ""
+        return f"the same bug as {check.same_as}{where}{seen}"
+    return f"same minimal example and cause as {check.same_as}{where}"
+
+
 def explain_check(check: Check) -> str:
     """Plain text of one check: verdict, category, message, counterexample."""
     example = check.counterexample
@@ -268,7 +282,7 @@ def explain_check(check: Check) -> str:
         message = message.split(":")[0]  # the whole hint follows below
     lines = [f"{check.status.upper()} {check.name} [{check.category}]: {message}"]
     if check.same_as is not None:
-        lines.append(f"  same minimal example and cause as {check.same_as}")
+        lines.append(f"  {same_as_line(check)}")
     if example is not None:
         explained = explain_counterexample(example, check.message)
         lines += ["  " + line for line in explained]
@@ -310,7 +324,7 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
         out.line()
         out.line(f"{check.name}: {check.category}", "bold red")
         if check.same_as is not None:
-            out.line(f"  same minimal example and cause as {check.same_as} (above)")
+            out.line(f"  {same_as_line(check, ' (above)')}")
             continue
         example = check.counterexample
         if check.message and (example is None or check.message != example.hint):

@@ -32,7 +32,13 @@ def repeated_backward(cls: type, api: Api, params: dict[str, Any]) -> dict[str, 
         api.set_grad(v, api.fresh_zero(cls))
     second = t * y + x
     api.backward(second)
-    return {"x": api.read_grad(x), "y": api.read_grad(y)}
+    got = {"x": api.read_grad(x), "y": api.read_grad(y)}
+    # The control: the second graph built from fresh leaves, backpropagated
+    # once. State kept from the first backward shows as a difference from it;
+    # gradients that are wrong anyway show in both.
+    x2, y2 = api.make(cls, params["x"]), api.make(cls, params["y"])
+    api.backward((x2 * y2) * y2 + x2)
+    return {**got, "control": {"x": api.read_grad(x2), "y": api.read_grad(y2)}}
 
 
 def semantics(cls: type, api: Api, params: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +225,17 @@ def training_loop(
     fresh = [api.read_grad(q) for q in fresh_ps]
     api.backward(_loss(fresh_model, SAMPLES[0]))  # what forgetting to zero does
     without = [api.read_grad(q) for q in fresh_ps]
+    # A second fresh model: when two fresh models with the same weights get
+    # different gradients, the engine's gradients depend on how the graph was
+    # built (set order), and step 2 against a fresh model proves nothing.
+    again_model, _ = build_network(net, params["seed"])
+    again_ps = list(again_model.parameters())
+    for p, q in zip(ps, again_ps, strict=False):
+        setattr(q, api.data, api.read_data(p))
+    for q in again_ps:
+        api.set_grad(q, api.fresh_zero(cls))
+    api.backward(_loss(again_model, SAMPLES[1]))
+    again = [api.read_grad(q) for q in again_ps]
     return {
         "built": shown,
         "zeroing": how,
@@ -226,6 +243,7 @@ def training_loop(
         "step2": step2,
         "fresh": fresh,
         "without": without,
+        "again": again,
     }
 
 

@@ -1,0 +1,63 @@
+"""Failures that follow from a bug an op probe already found, marked as that bug.
+
+A `*` whose backward overwrites (`=` instead of `+=`) fails its own probe,
+`accumulation[mul]`, on x*x. The same bug then fails the mixed graphs, the
+chains and the random graphs (each blaming `*` in its hint), makes a second
+backward over shared nodes look like kept state, and makes a training step
+differ from a fresh model. Each of those is the one bug seen again: it is
+marked `same_as` the op's check, says so, and is not counted as another
+problem. Only failures whose words say they follow are marked: a composite
+failure that blames another op, or that has a cause of its own (a stale
+gradient from zeroing), stays a problem of its own.
+"""
+
+from __future__ import annotations
+
+from gradcheck.checking.judge import blamed_symbol, op_symbol
+from gradcheck.report import Check, EngineReport
+
+# Checks over graphs of several ops: a failure there can be an op's bug again.
+COMPOSITE = ("accumulation", "propagation", "deep-chain", "random-graphs")
+# Checks of state across backward passes and training steps: with wrong
+# gradients on shared nodes already found, their failure proves nothing new.
+STATEFUL = ("repeated-backward", "training-loop")
+# What a stateful failure says when it found a cause of its own.
+OWN_CAUSE = ("stale gradient",)
+
+
+def mark_consequences(report: EngineReport) -> None:
+    """Mark the failures that an op probe's failure already explains."""
+    by_symbol: dict[str, str] = {}
+    first_op_failure: str | None = None
+    for check in report.failures:
+        family, _, op = check.name.partition("[")
+        op = op.rstrip("]")
+        if not op or family not in ("accumulation", "local-derivative"):
+            continue
+        if first_op_failure is None and check.category == "accumulation":
+            first_op_failure = check.name
+        if family == "accumulation":
+            by_symbol.setdefault(op_symbol(op), check.name)
+    for check in report.failures:
+        if check.same_as is not None:
+            continue
+        base = _explained_by(check, by_symbol, first_op_failure)
+        if base is not None:
+            check.same_as = base
+            check.message += f" (the same bug as {base})"
+
+
+def _explained_by(
+    check: Check, by_symbol: dict[str, str], first_op_failure: str | None
+) -> str | None:
+    family = check.name.partition("[")[0]
+    if (check.name == family and family in COMPOSITE) or family == "deep-chain":
+        if check.category != "accumulation":
+            return None
+        symbol = blamed_symbol(check.message)
+        return by_symbol.get(symbol) if symbol is not None else None
+    if family in STATEFUL and first_op_failure is not None:
+        if any(cause in check.message for cause in OWN_CAUSE):
+            return None
+        return first_op_failure
+    return None
