@@ -200,6 +200,19 @@ def parameters(
     }
 
 
+def _fresh_copy(
+    net: type, seed: float, weights: list[Any], api: Api, cls: type
+) -> tuple[Any, list[Any]]:
+    """A new network of the same shape with `weights`' data and zero gradients."""
+    model, _ = build_network(net, seed)
+    parameters = list(model.parameters())
+    for p, q in zip(weights, parameters, strict=False):
+        setattr(q, api.data, api.read_data(p))
+    for q in parameters:
+        api.set_grad(q, api.fresh_zero(cls))
+    return model, parameters
+
+
 def training_loop(
     cls: type, api: Api, module: Any, params: dict[str, Any]
 ) -> dict[str, Any]:
@@ -215,12 +228,7 @@ def training_loop(
     zero()
     api.backward(_loss(model, SAMPLES[1]))
     step2 = [api.read_grad(p) for p in ps]
-    fresh_model, _ = build_network(net, params["seed"])
-    fresh_ps = list(fresh_model.parameters())
-    for p, q in zip(ps, fresh_ps, strict=False):
-        setattr(q, api.data, api.read_data(p))
-    for q in fresh_ps:
-        api.set_grad(q, api.fresh_zero(cls))
+    fresh_model, fresh_ps = _fresh_copy(net, params["seed"], ps, api, cls)
     api.backward(_loss(fresh_model, SAMPLES[1]))
     fresh = [api.read_grad(q) for q in fresh_ps]
     api.backward(_loss(fresh_model, SAMPLES[0]))  # what forgetting to zero does
@@ -228,12 +236,7 @@ def training_loop(
     # A second fresh model: when two fresh models with the same weights get
     # different gradients, the engine's gradients depend on how the graph was
     # built (set order), and step 2 against a fresh model proves nothing.
-    again_model, _ = build_network(net, params["seed"])
-    again_ps = list(again_model.parameters())
-    for p, q in zip(ps, again_ps, strict=False):
-        setattr(q, api.data, api.read_data(p))
-    for q in again_ps:
-        api.set_grad(q, api.fresh_zero(cls))
+    again_model, again_ps = _fresh_copy(net, params["seed"], ps, api, cls)
     api.backward(_loss(again_model, SAMPLES[1]))
     again = [api.read_grad(q) for q in again_ps]
     return {
