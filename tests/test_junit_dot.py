@@ -22,7 +22,14 @@ from gradcheck.output.junit import (
     mutants_suite,
     write_junit,
 )
-from gradcheck.report import FAIL, SKIP, Check, Counterexample, EngineReport
+from gradcheck.report import (
+    FAIL,
+    INCONCLUSIVE,
+    SKIP,
+    Check,
+    Counterexample,
+    EngineReport,
+)
 
 # -- a structural validator of the JUnit format Jenkins and GitLab read ----------
 # (after Jenkins' junit-10 XSD: required attributes, allowed children, order)
@@ -144,7 +151,12 @@ def test_junit_has_one_testcase_per_check(
     assert failure.get("type") in ("accumulation", "local-derivative", "propagation")
     assert "seed: 2" in (failure.text or "")
     skipped = [c for c in cases if c.find("skipped") is not None]
-    assert len(skipped) == 1 and suite.get("skipped") == "1"
+    # The appended skip, and any inconclusive check (training-loop can be,
+    # when this engine's set order makes two fresh models disagree).
+    not_run = [c.name for c in buggy_report.checks if c.status in (SKIP, INCONCLUSIVE)]
+    assert "skipped-probe" in not_run
+    assert [c.get("name") for c in skipped] == not_run
+    assert suite.get("skipped") == str(len(not_run))
     properties = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert properties["seed"] == "2"
     assert junit_problems(root) == []
