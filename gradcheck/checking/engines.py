@@ -130,6 +130,9 @@ class Engine:
     time_limit: float = DEFAULT_TIME_LIMIT
     propagates: bool | None = field(default=None, repr=False)
     hung: bool = field(default=False, repr=False)
+    # Ops that hung alone (a graph of that op only): later examples that use
+    # them are not run, each would cost a whole deadline for nothing new.
+    hung_ops: set[str] = field(default_factory=set, repr=False)
     channel: Any = field(default=None, repr=False)
     load_request: dict[str, Any] = field(default_factory=dict, repr=False)
     import_timeout: float = DEFAULT_IMPORT_TIMEOUT

@@ -76,6 +76,8 @@ def judge(
         category, hint = fault_hint(fault, graph)
         return _crashed(graph, point, ref, category, hint, fault.text)
     except WorkerCrash as crash:
+        if crash.timeout and len(graph.ops_used()) == 1:
+            engine.hung_ops |= graph.ops_used()
         hint = crash_hint(crash, graph)
         return _crashed(graph, point, ref, "crash", hint, crash.message)
 
@@ -127,7 +129,18 @@ def prepare(
     return _screen(engine, graph, ref)
 
 
+# How the hint of an example left out because one of its ops hangs begins.
+NOT_RUN = "not run: "
+
+
 def _screen(engine: Engine, graph: Graph, ref: Reference) -> Reference | Outcome:
+    hung = sorted(graph.ops_used() & engine.hung_ops)
+    if hung:
+        return Outcome(
+            INCONCLUSIVE,
+            hint=f"{NOT_RUN}{', '.join(hung)} hangs on its own (see above)",
+            reference=ref,
+        )
     if not ref.conclusive:
         return Outcome(INCONCLUSIVE, hint=ref.disagreement or "", reference=ref)
     beyond = beyond_limits(engine, graph, ref)

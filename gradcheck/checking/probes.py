@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from gradcheck.checking.engines import Engine
-from gradcheck.checking.judge import Outcome, judge, prepare
+from gradcheck.checking.judge import NOT_RUN, Outcome, judge, prepare
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.expr.ops import OPS, POW_EXPONENTS
 from gradcheck.refs.points import SPREAD, sample_point
@@ -64,11 +64,15 @@ def run_examples(
 ) -> Check:
     """Judge examples in order; the first failure is the counterexample."""
     start = time.perf_counter()
-    count = inconclusive = 0
+    count = inconclusive = not_run = 0
+    not_run_why = ""
     for outcome in _judged(engine, examples, values_only):
         count += 1
         if outcome.status == INCONCLUSIVE:
             inconclusive += 1
+            if outcome.hint.startswith(NOT_RUN):
+                not_run += 1
+                not_run_why = not_run_why or outcome.hint.removeprefix(NOT_RUN)
         elif outcome.status == FAIL:
             assert outcome.category is not None
             return Check(
@@ -87,14 +91,26 @@ def run_examples(
             name, category, SKIP, "no example: the ops it needs are unsupported"
         )
     if inconclusive == count:
+        if not_run == count:
+            why = f"all {count} examples not run: {not_run_why}"
+        elif not_run:
+            why = (
+                f"{not_run} of {count} examples not run ({not_run_why}), the "
+                "references disagreed on the others"
+            )
+        else:
+            why = f"the references disagreed on all {count} examples"
         return Check(
-            name, category, INCONCLUSIVE,
-            f"verified nothing: the references disagreed on all {count} examples",
+            name, category, INCONCLUSIVE, f"verified nothing: {why}",
             None, count, inconclusive, seconds,
         )  # fmt: skip
     message = f"{count} examples"
-    if inconclusive:
-        message += f", {inconclusive} inconclusive (references disagree at a kink)"
+    if inconclusive - not_run:
+        message += (
+            f", {inconclusive - not_run} inconclusive (references disagree at a kink)"
+        )
+    if not_run:
+        message += f", {not_run} not run: {not_run_why}"
     return Check(name, category, PASS, message, None, count, inconclusive, seconds)
 
 
