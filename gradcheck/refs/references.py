@@ -127,14 +127,8 @@ def reference(
     the precision it stores. The default is float64.
     """
     key = (graph, tuple(sorted((k, float(v)) for k, v in point.items())), unit_roundoff)
-    cache, size = (
-        (_LARGE, LARGE_CACHE_SIZE)
-        if len(graph) > LARGE_GRAPH
-        else (
-            _CACHE,
-            CACHE_SIZE,
-        )
-    )
+    large = len(graph) > LARGE_GRAPH
+    cache, size = (_LARGE, LARGE_CACHE_SIZE) if large else (_CACHE, CACHE_SIZE)
     found = cache.get(key)
     if found is None:
         found = _reference(graph, point, unit_roundoff)
