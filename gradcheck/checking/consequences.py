@@ -27,17 +27,15 @@ OWN_CAUSE = ("stale gradient",)
 
 def mark_consequences(report: EngineReport) -> None:
     """Mark the failures that an op probe's failure already explains."""
-    by_symbol: dict[str, str] = {}
-    first_op_failure: str | None = None
+    by_symbol: dict[str, str] = {}  # op symbol -> its failed accumulation[op]
+    first_op_failure: str | None = None  # the first of those in that category
     for check in report.failures:
         family, _, op = check.name.partition("[")
-        op = op.rstrip("]")
-        if not op or family not in ("accumulation", "local-derivative"):
+        if family != "accumulation" or not op:
             continue
         if first_op_failure is None and check.category == "accumulation":
             first_op_failure = check.name
-        if family == "accumulation":
-            by_symbol.setdefault(op_symbol(op), check.name)
+        by_symbol.setdefault(op_symbol(op.rstrip("]")), check.name)
     for check in report.failures:
         if check.same_as is not None:
             continue
@@ -50,8 +48,9 @@ def mark_consequences(report: EngineReport) -> None:
 def _explained_by(
     check: Check, by_symbol: dict[str, str], first_op_failure: str | None
 ) -> str | None:
-    family = check.name.partition("[")[0]
-    if (check.name == family and family in COMPOSITE) or family == "deep-chain":
+    family, per_op, _ = check.name.partition("[")
+    # accumulation[op] and the like are an op's own probe; deep-chain[N] is not.
+    if family in COMPOSITE and (not per_op or family == "deep-chain"):
         if check.category != "accumulation":
             return None
         symbol = blamed_symbol(check.message)
