@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gradcheck.checking.chains import Pair
 from gradcheck.checking.complexity import complexity_probe
 from gradcheck.checking.consequences import mark_consequences
 from gradcheck.checking.engines import (
@@ -26,7 +27,12 @@ from gradcheck.checking.engines import (
 )
 from gradcheck.checking.families import CHECK_FAMILIES
 from gradcheck.checking.judge import gradient_rows, judge
-from gradcheck.checking.limits import DEPTH_CAP, depth_findings, range_findings
+from gradcheck.checking.limits import (
+    DEPTH_CAP,
+    depth_findings,
+    depth_pairs,
+    range_findings,
+)
 from gradcheck.checking.opforms import storage_limit
 from gradcheck.checking.probes import (
     DEEP,
@@ -56,6 +62,7 @@ from gradcheck.report import (
     EngineReport,
     ExpressionReport,
     ExpressionResult,
+    Limit,
 )
 
 Progress = Callable[[int, int], None]
@@ -214,28 +221,26 @@ def _check_loaded(
         report.checks.append(propagation_probe(engine, rng("propagation")))
     if wanted("complexity"):
         report.checks.append(complexity_probe(engine))
+    # Ops that failed a check of their own: depth chains are built without
+    # them, and their range probes would only repeat the error.
+    failed_ops = _ops_that_failed(report.checks)
+    good_ops = [op for op in engine.supported if op not in failed_ops]
     if wanted("depth") or wanted("deep-chain"):
         depth_check, depth_limit = depth_findings(
-            engine, options.max_depth, min_depth=min_depth
+            engine, options.max_depth, min_depth=min_depth, good_ops=good_ops
         )
         if wanted("depth"):
             report.checks.append(depth_check)
             if depth_limit is not None:
                 report.limits.append(depth_limit)
         if wanted("deep-chain"):
-            deep = (
-                DEEP if depth_limit is None else min(DEEP, int(depth_limit.bound or 0))
+            report.checks.append(
+                _deep_chain_check(engine, depth_pairs(engine, good_ops), depth_limit)
             )
-            report.checks.append(deep_probe(engine, rng("deep-chain"), deep))
     if wanted("range"):
-        wrong_ops = frozenset(
-            c.name.partition("[")[2].rstrip("]")
-            for c in report.checks
-            if c.status == FAIL and "[" in c.name
+        range_checks, range_limits = range_findings(
+            engine, range_limit, frozenset(failed_ops)
         )
-        if any(c.name == "value" and c.status == FAIL for c in report.checks):
-            wrong_ops = frozenset(engine.supported)  # values wrong: no limit is news
-        range_checks, range_limits = range_findings(engine, range_limit, wrong_ops)
         report.checks.extend(range_checks)
         report.limits.extend(range_limits)
         for limit in range_limits:  # later examples past a limit are not errors
@@ -281,6 +286,60 @@ def _check_loaded(
     report.output_tail = engine.output
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _ops_that_failed(checks: Sequence[Check]) -> set[str]:
+    """Ops named by a failing check (`local-derivative[tanh]`), or whose
+    graph is the failing value check's counterexample."""
+    failed: set[str] = set()
+    for check in checks:
+        if check.status != FAIL:
+            continue
+        op = check.name.partition("[")[2].rstrip("]")
+        if op in OPS:
+            failed.add(op)
+        elif check.counterexample is not None and not check.name.startswith(
+            ("accumulation", "propagation")
+        ):
+            failed |= check.counterexample.graph.ops_used()
+    return failed
+
+
+# The deep chain runs this far below a measured depth limit: the search ran
+# the same chain in a worker whose stack may be a few frames shallower.
+DEPTH_MARGIN = 0.95
+
+
+def _deep_chain_check(
+    engine: Engine, pairs: tuple[Pair, ...], depth_limit: Limit | None
+) -> Check:
+    """The deep probe: the depth search's chain, judged against the references.
+
+    Below a measured depth limit, on the very chain the search measured. A
+    recursion error or a dead worker there is still the limit (reported
+    once, under `depth`), never a second error.
+    """
+    depth = DEEP
+    if depth_limit is not None:
+        depth = min(DEEP, int((depth_limit.bound or 0) * DEPTH_MARGIN))
+    depth -= depth % 2  # whole pairs: the chain gives back its input
+    check = deep_probe(engine, pairs, depth)
+    if depth_limit is not None and check.status == FAIL:
+        example = check.counterexample
+        text = f"{check.message} {example.error if example else ''}"
+        if (
+            "RecursionError" in text
+            or "worker died" in text
+            or check.category == "crash"
+        ):
+            return Check(
+                check.name,
+                "propagation",
+                SKIP,
+                "not judged: the chain is near the measured depth limit "
+                f"({text.strip()})",
+            )
+    return check
 
 
 @dataclass(frozen=True)

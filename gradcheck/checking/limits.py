@@ -9,14 +9,14 @@ bisect) and reported with its bound; it fails the run only when asked
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 import mpmath
 
+from gradcheck.checking.chains import Pair, chain_pairs, chain_program
 from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.expr.ops import OPS
@@ -28,11 +28,7 @@ NORMAL_DEPTH = 100
 LECTURE_MLP_DEPTH = 27
 # Inputs up to this magnitude are the normal range.
 NORMAL_RANGE = 10.0
-_PAIRS = (
-    (("neg", None), ("neg", None)),
-    (("add_const", 0.25), ("sub_const", 0.25)),
-    (("mul_const", 2.0), ("mul_const", 0.5)),
-)
+Pairs = tuple[Pair, ...]
 
 
 @dataclass
@@ -46,46 +42,17 @@ class DepthResult:
     timed_out: bool = False
 
 
-def _pairs(engine: Engine) -> list[tuple[tuple[str, float | None], ...]]:
-    ops = set(engine.supported)
-    return [p for p in _PAIRS if {p[0][0], p[1][0]} <= ops]
+def depth_pairs(engine: Engine, good_ops: Collection[str] | None = None) -> Pairs:
+    """The chain links to measure depth with: supported ops that passed.
 
-
-def undo_chain(engine: Engine, length: int) -> dict[str, Any] | None:
-    """x -> ... of `length` links in pairs that undo each other: d out/dx = 1.
-
-    Built as the worker's plain program directly: a 100,000-link Graph
-    object would cost more than running it. Read-only: the same program is
-    handed out again for the same pairs and length.
+    A broken `neg` must not make a right engine "work only up to depth 0":
+    ops that failed their own checks (`good_ops` leaves them out) build no
+    chain.
     """
-    pairs = tuple(_pairs(engine))
-    if not pairs:
-        return None
-    return _undo_chain(pairs, length)
-
-
-@functools.lru_cache(maxsize=4)
-def _undo_chain(
-    pairs: tuple[tuple[tuple[str, float | None], ...], ...], length: int
-) -> dict[str, Any]:
-    nodes: list[list[Any]] = [["var", [], None, "x"]]
-    k = 0
-    while len(nodes) - 1 < length:
-        for op, constant in pairs[k % len(pairs)]:
-            nodes.append([op, [len(nodes) - 1], _plain(constant), ""])
-        k += 1
-    return {
-        "nodes": nodes[: length + 1],
-        "point": {"x": 0.5},
-        "backward": True,
-        "ends_only": True,
-    }
-
-
-def _plain(constant: float | None) -> Any:
-    if constant is not None and float(constant).is_integer():
-        return int(constant)
-    return constant
+    ops = set(engine.supported)
+    if good_ops is not None:
+        ops &= set(good_ops)
+    return chain_pairs(ops)
 
 
 # A deep chain is slow to build, not hung: its deadline grows with its
@@ -98,11 +65,12 @@ def chain_deadline(engine: Engine, length: int) -> float:
     return max(engine.limit, CHAIN_SECONDS + CHAIN_SECONDS_PER_LINK * length)
 
 
-def _depth_works(engine: Engine, length: int) -> tuple[bool, str, str, bool]:
+def _depth_works(
+    engine: Engine, pairs: Pairs, length: int
+) -> tuple[bool, str, str, bool]:
     """(works, what went wrong, its cause, whether it was a timeout)."""
     length += length % 2  # whole pairs only: the gradient is then exactly 1
-    chain = undo_chain(engine, length)
-    assert chain is not None
+    chain = chain_program(pairs, length)
     result = engine.run_programs([chain], chain_deadline(engine, length))[0]
     if isinstance(result, Run):
         grad = result.grads[0]
@@ -127,7 +95,10 @@ def _depth_works(engine: Engine, length: int) -> tuple[bool, str, str, bool]:
 
 
 def measure_depth(
-    engine: Engine, cap: int = DEPTH_CAP, start: int = 2500
+    engine: Engine,
+    cap: int = DEPTH_CAP,
+    start: int = 2500,
+    good_ops: Collection[str] | None = None,
 ) -> DepthResult | None:
     """The deepest undo-chain that backpropagates right: double, then bisect.
 
@@ -137,15 +108,16 @@ def measure_depth(
     the search: every further try would cost a whole deadline, so the bound
     is given as it stands (within a factor of two).
     """
-    if undo_chain(engine, 2) is None:
+    pairs = depth_pairs(engine, good_ops)
+    if not pairs:
         return None
     good, bad, failure, cause, timed_out = 0, None, "", "", False
     cap_failure: tuple[str, str, bool] = ("", "", False)
     length = min(start, cap)
-    ok, why, because, late = _depth_works(engine, length)
+    ok, why, because, late = _depth_works(engine, pairs, length)
     if ok and length < cap:
         good = length
-        ok, why, because, late = _depth_works(engine, cap)
+        ok, why, because, late = _depth_works(engine, pairs, cap)
         if ok:
             return DepthResult(cap, None)
         cap_failure = (why, because, late)
@@ -158,7 +130,7 @@ def measure_depth(
         if length >= cap:  # already known to fail there
             bad, (failure, cause, timed_out) = cap, cap_failure
             break
-        ok, why, because, late = _depth_works(engine, length)
+        ok, why, because, late = _depth_works(engine, pairs, length)
         if ok:
             good = length
             if length >= cap:
@@ -169,7 +141,7 @@ def measure_depth(
             break
     while not timed_out and bad - good > max(1, good // 200):  # 0.5% will do
         middle = (good + bad) // 2
-        ok, why, because, late = _depth_works(engine, middle)
+        ok, why, because, late = _depth_works(engine, pairs, middle)
         if ok:
             good = middle
         else:
@@ -178,13 +150,21 @@ def measure_depth(
 
 
 def depth_findings(
-    engine: Engine, cap: int = DEPTH_CAP, min_depth: int | None = None
+    engine: Engine,
+    cap: int = DEPTH_CAP,
+    min_depth: int | None = None,
+    good_ops: Collection[str] | None = None,
 ) -> tuple[Check, Limit | None]:
     """The depth check (an error below the normal depth) and the depth limit."""
     name = "depth"
-    result = measure_depth(engine, max(cap, min_depth or 0))
+    result = measure_depth(engine, max(cap, min_depth or 0), good_ops=good_ops)
     if result is None:
-        return Check(name, "propagation", SKIP, "no op pairs to build a chain"), None
+        return Check(
+            name,
+            "propagation",
+            SKIP,
+            "no pair of ops that passed their own checks to build a chain",
+        ), None
     if result.fails is None:
         return Check(
             name,
@@ -222,23 +202,48 @@ def depth_findings(
 
 # -- range and precision ------------------------------------------------------
 
-# (op, magnitudes tried in order, sign) ; the first magnitudes are in range.
-_RANGE_POINTS: dict[str, tuple[float, ...]] = {
-    "tanh": (1e-12, 20.0, -20.0, 400.0, -400.0, 1e4, -1e4),
-    "sigmoid": (1e-12, 20.0, -20.0, 800.0, -800.0),
-    "exp": (1e-12, 700.0, -700.0),
-    "log": (1e-300, 1e-12, 1e300),
-}
-_HINTS = {
-    "tanh": "use math.tanh, or a formula in exp(-2|x|); fine for |x| below the bound",
-    "sigmoid": "use exp(x) / (1 + exp(x)) for negative x; fine above the bound",
-    "exp": "inputs this large overflow float64 anyway; guard them before exp",
-    "log": "a log of a value this close to 0 or this large needs no special case",
-}
-_CAUSES = {
-    ("tanh", "OverflowError"): "it computes exp(2x); math.tanh has no such limit",
-    ("sigmoid", "OverflowError"): "it computes exp(-x); branch on the sign of x",
-}
+# Relative size, in unit roundoffs, of the error that rounding inside an op's
+# own formula can make: cancellation in 1 - t**2 or exp(2x) - 1 costs a few
+# units of the largest term (of size about 1), whatever the result's size.
+ROUNDING_UNITS = 64
+# Exceptions that floating point explains: an overflow, a division by a
+# result that underflowed to 0, a math domain error from an argument that
+# overflowed. Any other exception is a crash, wherever it happens.
+_FLOAT_FAULTS = frozenset(
+    {"OverflowError", "ZeroDivisionError", "FloatingPointError", "ValueError"}
+)
+
+
+@dataclass(frozen=True)
+class Miss:
+    """What the engine got wrong at one point, and whether rounding explains it.
+
+    `explained` is True for an overflow (an exception of `_FLOAT_FAULTS`,
+    inf or nan) and for a finite error no larger than rounding in the op's
+    formula can make; False for anything else, an error at any |x|.
+    """
+
+    x: float
+    what: str  # "value", "gradient", or the exception's type name
+    got: float | None
+    want: float | None
+    explained: bool
+    overflow: bool
+
+    @property
+    def text(self) -> str:
+        if self.got is None:
+            return f"raises {self.what}"
+        if not math.isfinite(self.got):
+            return f"gives {self.what} {self.got!r}"
+        assert self.want is not None
+        return f"gives {self.what} {self.got!r}, should be {self.want:.17g}"
+
+    @property
+    def category(self) -> str:
+        if self.got is None:
+            return "crash"
+        return "local-derivative" if self.what == "gradient" else "value"
 
 
 def _reference(op: str, x: float) -> tuple[mpmath.mpf, mpmath.mpf]:
@@ -258,36 +263,39 @@ def _single(op: str) -> Graph:
     return b.build()
 
 
-def _wrong_at(engine: Engine, op: str, x: float, rel: float) -> str:
-    """'' when the engine is right at x; else what went wrong, in words."""
-    value, slope = _reference(op, x)
-    result = engine.run_many([(_single(op), {"x": x}, True)])[0]
+def _misses(engine: Engine, op: str, xs: list[float], rel: float) -> list[Miss | None]:
+    """For each x, None when the engine is right there, else its Miss (one batch)."""
+    graph = _single(op)
+    results = engine.run_many([(graph, {"x": x}, True) for x in xs])
+    return [_miss(engine, op, x, rel, r) for x, r in zip(xs, results, strict=True)]
+
+
+def _miss(engine: Engine, op: str, x: float, rel: float, result: Any) -> Miss | None:
     if isinstance(result, EngineFault):
-        return result.type_name
+        overflow = result.type_name in _FLOAT_FAULTS
+        return Miss(x, result.type_name, None, None, overflow, overflow)
     if isinstance(result, WorkerCrash):
-        return result.message
-    got_value, got_slope = result.data[-1], result.grads[0]
-    # Near 0 the value must keep its relative digits; elsewhere results below
-    # one rounding unit of 1 (1 - tanh(20)**2) are as good as float64 gets.
-    floor = 1e-300 if abs(x) < 1e-6 else 64 * engine.unit_roundoff
+        return Miss(x, result.message, None, None, False, False)
+    value, slope = _reference(op, x)
+    u = engine.unit_roundoff
+    near_zero = abs(x) < 1e-6
     for got, want, what in (
-        (got_value, value, "value"),
-        (got_slope, slope, "gradient"),
+        (result.data[-1], value, "value"),
+        (result.grads[0], slope, "gradient"),
     ):
         want_f = float(want)
         if math.isinf(want_f):
             continue  # the true result is not finite in float64: nothing to hold to
-        tolerance = rel * abs(want_f) + (
-            floor if what == "gradient" or abs(x) >= 1e-6 else 1e-300
-        )
-        if not (abs(got - want_f) <= tolerance):
-            error = abs(got - want_f) / abs(want_f) if want_f else abs(got)
-            return (
-                f"{what} {got!r} (relative error {error:.1e})"
-                if math.isfinite(got)
-                else f"{what} {got!r}"
-            )
-    return ""
+        if not math.isfinite(got):
+            return Miss(x, what, got, want_f, True, True)
+        # Near 0 the value keeps its relative digits; elsewhere results below
+        # rounding of 1 (1 - tanh(20)**2) are as good as float64 gets.
+        rounding = ROUNDING_UNITS * u * max(1.0, abs(want_f))
+        floor = 1e-300 if near_zero and what == "value" else rounding
+        if abs(got - want_f) <= rel * abs(want_f) + floor:
+            continue
+        return Miss(x, what, got, want_f, abs(got - want_f) <= rounding, False)
+    return None
 
 
 def range_findings(
@@ -295,83 +303,102 @@ def range_findings(
     range_limit: float | None = None,
     wrong_ops: frozenset[str] = frozenset(),
 ) -> tuple[list[Check], list[Limit]]:
-    """Large and tiny inputs per op; thresholds bisected and reported as limits.
+    """Large and tiny inputs per op, from the op table's `far_points`.
 
-    Ops already wrong in the normal range (`wrong_ops`) are skipped: a limit
-    is only news about an op that is right where it matters.
+    An error that rounding or overflow cannot explain (a finite gradient off
+    by 1e-6 at x = 20) is an error at any |x|. An overflow, or lost digits
+    near 0, is a limit, bisected to its bound; it is an error when the bound
+    is in the normal range (or within `range_limit`). Ops already wrong in
+    the normal range (`wrong_ops`) are skipped: a limit is only news about
+    an op that is right where it matters. Every other op is probed.
     """
     checks: list[Check] = []
     limits: list[Limit] = []
     rel = max(1e-9, 64 * engine.unit_roundoff)
-    for op, points in _RANGE_POINTS.items():
-        if op in wrong_ops:
+    for op in engine.supported:
+        table = OPS[op]
+        if op in wrong_ops or not table.far_points:
             continue
-        if op not in engine.supported or OPS[op].doc.startswith("declared:"):
+        if table.doc.startswith("declared:"):
             continue  # a declared op (--op-def) has its own domain
-        precision_done = False
-        for x in points:
-            why = _wrong_at(engine, op, x, rel)
-            if not why:
+        points = list(table.far_points)
+        misses = [m for m in _misses(engine, op, points, rel) if m is not None]
+        error = next((m for m in misses if not m.explained), None)
+        if error is not None:
+            checks.append(_error_check(op, error))
+            continue
+        if not misses:
+            continue
+        first = misses[0]
+        if abs(first.x) < 1e-6:
+            limits.append(_precision_limit(op, first))
+            misses = [m for m in misses if abs(m.x) >= 1e-6]
+            if not misses:
                 continue
-            if abs(x) < 1e-6 and not precision_done:
-                precision_done = True
-                limits.append(_describe(op, x, x, why))
-                continue
-            bound = _threshold(engine, op, x, rel)
-            limit = _describe(op, x, bound, why)
-            inside = (
-                abs(bound) <= max(NORMAL_RANGE, range_limit or 0.0) and abs(x) >= 1e-6
+            first = misses[0]
+        bound, at_bound = _threshold(engine, op, first, rel)
+        if not at_bound.explained:
+            checks.append(_error_check(op, at_bound))
+            continue
+        inside = abs(bound) <= max(NORMAL_RANGE, range_limit or 0.0)
+        limit = _range_limit(op, bound, at_bound)
+        if inside or (range_limit is not None and abs(first.x) <= range_limit):
+            checks.append(
+                Check(f"range[{op}]", "value", FAIL, limit.message, examples=1)
             )
-            if inside or (range_limit is not None and abs(x) <= range_limit):
-                checks.append(
-                    Check(f"range[{op}]", "value", FAIL, limit.message, examples=1)
-                )
-            else:
-                limits.append(limit)
-            break  # one finding per op: the first bound it meets
+        else:
+            limits.append(limit)
     return checks, limits
 
 
-def _threshold(engine: Engine, op: str, x: float, rel: float) -> float:
-    """The smallest magnitude, towards x, where the op goes wrong (bisected)."""
-    if abs(x) < 1.0:
-        return x
+def _error_check(op: str, miss: Miss) -> Check:
+    """A wrong result that no rounding explains, at whatever |x|."""
+    message = f"{op} {miss.text} at x = {miss.x:g}"
+    if miss.got is not None and miss.want is not None and math.isfinite(miss.got):
+        error = abs(miss.got - miss.want)
+        message += (
+            f" (an error of {error:.2g}, far more than rounding in float64 "
+            "can make there)"
+        )
+    return Check(f"range[{op}]", miss.category, FAIL, message, examples=1)
+
+
+def _threshold(engine: Engine, op: str, miss: Miss, rel: float) -> tuple[float, Miss]:
+    """The smallest magnitude, towards miss.x, where the op goes wrong (bisected)."""
+    x = miss.x
     sign = 1.0 if x > 0 else -1.0
-    good, bad = 1.0, abs(x)
+    good, bad, at_bad = 1.0, abs(x), miss
     for _ in range(40):
         if bad - good <= 0.002 * good:
             break
         middle = math.sqrt(good * bad) if bad / good > 4 else (good + bad) / 2
-        if _wrong_at(engine, op, sign * middle, rel):
-            bad = middle
+        found = _misses(engine, op, [sign * middle], rel)[0]
+        if found is not None:
+            bad, at_bad = middle, found
         else:
             good = middle
-    return sign * bad
+    return sign * bad, at_bad
 
 
-def _describe(op: str, x: float, bound: float, why: str) -> Limit:
-    cause = _CAUSES.get((op, why), "")
-    if abs(x) < 1e-6:
-        message = f"{op} loses digits near 0: at x = {x:g} its {why}"
-        hint = "compute it without cancellation near 0"
-        if op == "tanh":
-            hint = (
-                "a formula that cancels near 0, such as (exp(2x) - 1)/(exp(2x) + 1); "
-                "use math.tanh"
-            )
-        return Limit(f"precision[{op}]", "value", message, abs(x), hint)
+def _precision_limit(op: str, miss: Miss) -> Limit:
+    message = f"{op} loses digits near 0: at x = {miss.x:g} it {miss.text}"
+    hint = "compute it without cancellation near 0"
+    if op == "tanh":
+        hint = (
+            "a formula that cancels near 0, such as (exp(2x) - 1)/(exp(2x) + 1); "
+            "use math.tanh"
+        )
+    return Limit(f"precision[{op}]", "value", message, abs(miss.x), hint)
+
+
+def _range_limit(op: str, bound: float, miss: Miss) -> Limit:
+    table = OPS[op]
     side = "x ≥" if bound > 0 else "x ≤"
-    what = f"raises {why}" if why.endswith("Error") else f"gives a wrong {why}"
+    what = f"raises {miss.what}" if miss.got is None else f"gives a wrong {miss.what}"
     message = f"{op} {what} for {side} {bound:.4g}"
-    if cause:
-        message += f": {cause}"
-    return Limit(
-        f"range[{op}]",
-        "value",
-        message,
-        bound,
-        _HINTS.get(op, "guard the formula against overflow"),
-    )
+    if table.overflow_cause and miss.what == "OverflowError":
+        message += f": {table.overflow_cause}"
+    return Limit(f"range[{op}]", "value", message, bound, table.far_hint)
 
 
 Finder = Callable[[Engine], tuple[list[Check], list[Limit]]]

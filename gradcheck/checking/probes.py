@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from gradcheck.checking.chains import CHAIN_START, Pair, chain_graph, chain_pairs
 from gradcheck.checking.engines import Engine
 from gradcheck.checking.judge import NOT_RUN, Outcome, judge, prepare
 from gradcheck.expr.graph import Graph, GraphBuilder
@@ -343,26 +344,15 @@ def accumulation_probe(engine: Engine, rng: random.Random) -> Check:
     return run_examples(engine, "accumulation", "accumulation", examples())
 
 
-# Pairs of links that undo each other, so a long chain stays bounded and its
-# gradient stays near 1 in size; a `tanh` every 100 links adds curvature.
-_PAIRS = (
-    (("rsub", 0.5), ("rsub", 0.5)),
-    (("neg", None), ("neg", None)),
-    (("add_const", 0.25), ("sub_const", 0.25)),
-    (("mul_const", 1.25), ("div_const", 1.25)),
-    (("mul_const", 2.0), ("mul_const", 0.5)),
-)
-CHAIN_START = 0.5
-
-
 def _chain(engine: Engine, length: int, rng: random.Random) -> Graph | None:
-    """A chain x -> f1 -> f2 -> ... of `length` smooth unary ops, no reuse.
+    """A short chain x -> f1 -> f2 -> ... of smooth unary ops, no reuse.
 
-    Values stay near the start and the gradient far from 0 and from
-    overflow, so a wrong step anywhere along it shows in the input's gradient.
+    Random undo pairs of the op table, and a `tanh` for curvature: values
+    stay near the start and the gradient far from 0 and from overflow, so a
+    wrong step anywhere along it shows in the input's gradient.
     """
     ops = set(engine.supported)
-    pairs = [p for p in _PAIRS if {p[0][0], p[1][0]} <= ops]
+    pairs = chain_pairs(ops)
     if not pairs and "tanh" not in ops:
         return None
     b = GraphBuilder()
@@ -449,13 +439,16 @@ def _cancellation(engine: Engine) -> Iterator[Graph]:
         yield b.build()
 
 
-def deep_probe(engine: Engine, rng: random.Random, depth: int = DEEP) -> Check:
-    """4b. A chain deeper than the default recursion limit."""
+def deep_probe(engine: Engine, pairs: tuple[Pair, ...], depth: int = DEEP) -> Check:
+    """4b. A chain deeper than the default recursion limit.
+
+    The chain is the depth search's own (`chains.chain_graph`), so at a
+    measured depth limit it is exactly the graph that just worked there.
+    """
 
     def examples() -> Iterator[Example]:
-        chain = _chain(engine, depth, rng)
-        if chain is not None:
-            yield Example(chain, {"x": CHAIN_START})
+        if pairs:
+            yield Example(chain_graph(pairs, depth), {"x": CHAIN_START})
 
     return run_examples(engine, f"deep-chain[{depth}]", "propagation", examples())
 

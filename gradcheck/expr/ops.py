@@ -52,6 +52,17 @@ class Op:
     # apart by the forward value.
     method: str | None = None
     dunder: str | None = None
+    # A chain link: this op with constant `undo[0]`, then op `undo[1]` with
+    # constant `undo[2]`, gives back the input exactly in value and slope.
+    # The depth search and the deep probe both build their chains from these
+    # links, so the two measure the same graphs.
+    undo: tuple[float | None, str, float | None] | None = None
+    # Points beyond the normal range (and near 0) where the op is probed for
+    # overflow and lost digits; both signs where the op is defined for both.
+    far_points: tuple[float, ...] = ()
+    # What to do about a range limit of this op, and why an overflow happens.
+    far_hint: str = "guard the formula against overflow"
+    overflow_cause: str = ""
 
     def apply_engine(self, args: Sequence[Any], constant: float | None) -> Any:
         return (
@@ -219,6 +230,11 @@ def _always(*_: Any) -> bool:
     return True
 
 
+TANH_HINT = "use math.tanh, or a formula in exp(-2|x|); fine for |x| below the bound"
+SIGMOID_HINT = "use exp(x) / (1 + exp(x)) for negative x; fine above the bound"
+EXP_2X = "it computes exp(2x); math.tanh has no such limit"
+EXP_MINUS_X = "it computes exp(-x); branch on the sign of x"
+
 OPS: dict[str, Op] = {}
 
 
@@ -242,7 +258,8 @@ _register(
        lambda a, b: _away_from_zero(b), "a / b", dunder="__truediv__"),
     Op("neg", 1, False, "-{0}", UNARY,
        lambda a: -a, lambda a: -a, lambda a: -a,
-       _always, "-a", dunder="__neg__"),
+       _always, "-a", dunder="__neg__",
+       undo=(None, "neg", None)),
     Op("pow", 1, True, "{0}**{c}", POWER,
        lambda a, n: a**n, lambda a, n: a ** mpmath.mpf(n), lambda a, n: a**n,
        _pow_domain, "a ** n for a constant n", dunder="__pow__"),
@@ -252,22 +269,26 @@ _register(
        dunder="__pow__"),
     Op("add_const", 1, True, "{0} + {c}", SUM,
        lambda a, c: a + c, lambda a, c: a + c, lambda a, c: a + c,
-       _always, "a + c", dunder="__add__"),
+       _always, "a + c", dunder="__add__",
+       undo=(0.25, "sub_const", 0.25)),
     Op("sub_const", 1, True, "{0} - {c}", SUM,
        lambda a, c: a - c, lambda a, c: a - c, lambda a, c: a - c,
        _always, "a - c", dunder="__sub__"),
     Op("mul_const", 1, True, "{0}*{c}", PRODUCT,
        lambda a, c: a * c, lambda a, c: a * c, lambda a, c: a * c,
-       _always, "a * c", dunder="__mul__"),
+       _always, "a * c", dunder="__mul__",
+       undo=(2.0, "mul_const", 0.5)),
     Op("div_const", 1, True, "{0}/{c}", PRODUCT,
        lambda a, c: a / c, lambda a, c: a / c, lambda a, c: a / c,
-       lambda a, c: c != 0, "a / c", dunder="__truediv__"),
+       lambda a, c: c != 0, "a / c", dunder="__truediv__",
+       undo=(1.25, "mul_const", 1.25)),
     Op("radd", 1, True, "{c} + {0}", SUM,
        lambda a, c: c + a, lambda a, c: c + a, lambda a, c: c + a,
        _always, "c + a (reflected)", dunder="__radd__"),
     Op("rsub", 1, True, "{c} - {0}", SUM,
        lambda a, c: c - a, lambda a, c: c - a, lambda a, c: c - a,
-       _always, "c - a (reflected)", dunder="__rsub__"),
+       _always, "c - a (reflected)", dunder="__rsub__",
+       undo=(0.5, "rsub", 0.5)),
     Op("rmul", 1, True, "{c}*{0}", PRODUCT,
        lambda a, c: c * a, lambda a, c: c * a, lambda a, c: c * a,
        _always, "c * a (reflected)", dunder="__rmul__"),
@@ -281,48 +302,65 @@ _register(
        dunder="__rpow__"),
     Op("tanh", 1, False, "tanh({0})", ATOM,
        _method("tanh"), mpmath.tanh, _sym("tanh"),
-       _always, "tanh(a)", method="tanh"),
+       _always, "tanh(a)", method="tanh",
+       far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 400.0, -400.0, 1e4, -1e4),
+       far_hint=TANH_HINT, overflow_cause=EXP_2X),
     Op("exp", 1, False, "exp({0})", ATOM,
        _method("exp"), mpmath.exp, _sym("exp"),
-       lambda a: a < EXP_LIMIT, "exp(a)", method="exp"),
+       lambda a: a < EXP_LIMIT, "exp(a)", method="exp",
+       far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 700.0, -700.0),
+       far_hint="inputs this large overflow float64 anyway; guard them before exp"),
     Op("log", 1, False, "log({0})", ATOM,
        _method("log"), mpmath.log, _sym("log"),
-       lambda a: a > EDGE, "natural log(a)", method="log"),
+       lambda a: a > EDGE, "natural log(a)", method="log",
+       far_points=(1e-300, 1e-12, 12.0, 20.0, 1e3, 1e300),
+       far_hint="a log this close to 0 or this large needs no special case"),
     Op("relu", 1, False, "relu({0})", ATOM,
        _method("relu"), _mp_relu, _sym_relu,
-       _away_from_zero, "max(a, 0)", method="relu"),
+       _away_from_zero, "max(a, 0)", method="relu",
+       far_points=(12.0, -12.0, 20.0, -20.0)),
     Op("sigmoid", 1, False, "sigmoid({0})", ATOM,
        _method("sigmoid"), _mp_sigmoid, _sym_sigmoid,
-       _always, "1 / (1 + exp(-a))", method="sigmoid"),
+       _always, "1 / (1 + exp(-a))", method="sigmoid",
+       far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 800.0, -800.0),
+       far_hint=SIGMOID_HINT, overflow_cause=EXP_MINUS_X),
     Op("sin", 1, False, "sin({0})", ATOM,
        _method("sin"), mpmath.sin, _sym("sin"),
-       _below(1e4), "sin(a)", method="sin"),
+       _below(1e4), "sin(a)", method="sin",
+       far_points=(12.0, -12.0, 20.0, -20.0)),
     Op("cos", 1, False, "cos({0})", ATOM,
        _method("cos"), mpmath.cos, _sym("cos"),
-       _below(1e4), "cos(a)", method="cos"),
+       _below(1e4), "cos(a)", method="cos",
+       far_points=(12.0, -12.0, 20.0, -20.0)),
     Op("sqrt", 1, False, "sqrt({0})", ATOM,
        _method("sqrt"), mpmath.sqrt, _sym("sqrt"),
-       lambda a: a > EDGE, "square root of a", method="sqrt"),
+       lambda a: a > EDGE, "square root of a", method="sqrt",
+       far_points=(12.0, 20.0, 1e3, 1e300)),
     Op("abs", 1, False, "abs({0})", ATOM,
        abs, _mp_abs, _sym_abs,
-       _away_from_zero, "|a|, through the builtin abs()", dunder="__abs__"),
+       _away_from_zero, "|a|, through the builtin abs()", dunder="__abs__",
+       far_points=(12.0, -12.0, 20.0, -20.0)),
     Op("softplus", 1, False, "softplus({0})", ATOM,
        _method("softplus"), _mp_softplus, _sym_softplus,
-       _below(EXP_LIMIT), "log(1 + exp(a))", method="softplus"),
+       _below(EXP_LIMIT), "log(1 + exp(a))", method="softplus",
+       far_points=(12.0, -12.0, 20.0, -20.0, 800.0, -800.0)),
     Op("leaky_relu", 1, True, "leaky_relu({0}, {c})", ATOM,
        lambda a, s: a.leaky_relu(s), _mp_leaky_relu, _sym_leaky_relu,
        lambda a, s: _away_from_zero(a), "a if a > 0 else slope * a",
        method="leaky_relu"),
     Op("gelu_erf", 1, False, "gelu({0})", ATOM,
        _method("gelu"), _mp_gelu_erf, _sym_gelu_erf,
-       _below(20.0), "a * Phi(a) = a/2 * (1 + erf(a/sqrt(2)))", method="gelu"),
+       _below(20.0), "a * Phi(a) = a/2 * (1 + erf(a/sqrt(2)))", method="gelu",
+       far_points=(12.0, -12.0, 20.0, -20.0)),
     Op("gelu_tanh", 1, False, "gelu_tanh({0})", ATOM,
        _method("gelu"), _mp_gelu_tanh, _sym_gelu_tanh,
        _below(20.0), "a/2 * (1 + tanh(sqrt(2/pi) * (a + 0.044715 a**3)))",
-       method="gelu"),
+       method="gelu",
+       far_points=(12.0, -12.0, 20.0, -20.0)),
     Op("erf", 1, False, "erf({0})", ATOM,
        _method("erf"), mpmath.erf, _sym("erf"),
-       _below(20.0), "the error function erf(a)", method="erf"),
+       _below(20.0), "the error function erf(a)", method="erf",
+       far_points=(12.0, -12.0)),
 )  # fmt: skip
 
 # The functions a user may call by name in an expression, and their ops.
@@ -361,3 +399,12 @@ def _spellings() -> dict[str, tuple[str, ...]]:
 # `gelu` serves both gelu forms, `__pow__` both pow and pow_var. A public
 # method of an engine's class that is not a key here is not checked.
 SPELLINGS: dict[str, tuple[str, ...]] = _spellings()
+
+
+# A pair of chain links: ((op, constant), (op, constant)) that undo each other.
+Link = tuple[str, float | None]
+CHAIN_PAIRS: tuple[tuple[Link, Link], ...] = tuple(
+    ((op.name, op.undo[0]), (op.undo[1], op.undo[2]))
+    for op in OPS.values()
+    if op.undo is not None
+)
