@@ -20,14 +20,15 @@ from gradcheck.checking.chains import Pair, chain_pairs, chain_program
 from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.expr.ops import OPS
+from gradcheck.refs.points import NORMAL_MAGNITUDE
 from gradcheck.report import FAIL, PASS, SKIP, Check, Limit
 
 DEPTH_CAP = 100_000
 # Below this depth a failure is an error: ordinary graphs are this deep.
 NORMAL_DEPTH = 100
 LECTURE_MLP_DEPTH = 27
-# Inputs up to this magnitude are the normal range.
-NORMAL_RANGE = 10.0
+# Inputs up to this magnitude are the normal range (the probes draw them).
+NORMAL_RANGE = NORMAL_MAGNITUDE
 Pairs = tuple[Pair, ...]
 
 

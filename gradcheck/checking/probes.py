@@ -188,8 +188,8 @@ def value_probe(engine: Engine, rng: random.Random) -> Check:
     """1. Forward values of every op alone, across its domain."""
 
     def examples() -> Iterator[Example]:
-        for name, constant in unary_forms(engine):
-            yield from _points(_single(name, constant, 1), rng, 5)
+        for name, constant in unary_forms(engine):  # all of SPREAD: |x| <= 10
+            yield from _points(_single(name, constant, 1), rng, len(SPREAD))
         for name in binary_ops(engine):
             yield from _points(_single(name, None, 2), rng, 5)
 
@@ -212,8 +212,9 @@ def local_derivative_probe(
             if op.arity == 1
             else [None]
         )
+        count = len(SPREAD) if op.arity == 1 else 6  # one operand: |x| <= 10
         for constant in forms:
-            yield from _points(_single(op_name, constant, op.arity), rng, 6)
+            yield from _points(_single(op_name, constant, op.arity), rng, count)
         if scale and "mul_const" in engine.supported and op_name != "mul_const":
             for constant in forms:
                 b = GraphBuilder()
