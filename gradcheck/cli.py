@@ -1082,7 +1082,11 @@ def _run_mutant(
         else:
             module = load_source(mutant.name, mutant.source())
             report = check_engine(
-                module, examples=examples, seed=seed, max_depth=MUTANT_DEPTH
+                module,
+                examples=examples,
+                seed=seed,
+                max_depth=MUTANT_DEPTH,
+                min_depth=mutant.min_depth,
             )
     except Exception as err:  # one broken run must not stop the gallery
         message = str(err).splitlines()[0] if str(err) else ""

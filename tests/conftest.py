@@ -59,9 +59,10 @@ class Gallery:
         seed: int,
         max_depth: int = GALLERY_DEPTH,
         run: Callable[..., Any] | None = None,
+        min_depth: int | None = None,
     ) -> Any:
         """`check_engine(load_source(name, source), ...)`, memoised; a copy."""
-        key = (name, source, examples, seed, max_depth)
+        key = (name, source, examples, seed, max_depth, min_depth)
         if key not in self._reports:
             from gradcheck.checking.check import check_engine
             from gradcheck.checking.engines import load_source
@@ -73,12 +74,19 @@ class Gallery:
                 examples=examples,
                 seed=seed,
                 max_depth=max_depth,
+                **({"min_depth": min_depth} if min_depth is not None else {}),
             )
         return copy.deepcopy(self._reports[key])
 
     def mutant(self, mutant: Any, *, examples: int = 25, seed: int = 3) -> Any:
         """The report on one gallery mutant (`gradcheck.mutants.Mutant`)."""
-        return self.check(mutant.name, mutant.source(), examples=examples, seed=seed)
+        return self.check(
+            mutant.name,
+            mutant.source(),
+            examples=examples,
+            seed=seed,
+            min_depth=mutant.min_depth,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +108,7 @@ def shared_mutant_checks(
     from gradcheck.checking.targets import SourceTarget
 
     real = check_module.check_engine
-    plain = {"examples", "seed", "max_depth"}
+    plain = {"examples", "seed", "max_depth", "min_depth"}
 
     def shared(target: Any = None, **kwargs: Any) -> Any:
         if (
@@ -115,6 +123,7 @@ def shared_mutant_checks(
                 examples=kwargs["examples"],
                 seed=kwargs["seed"],
                 max_depth=kwargs.get("max_depth", GALLERY_DEPTH),
+                min_depth=kwargs.get("min_depth"),
                 run=real,
             )
         return real(target, **kwargs)

@@ -124,7 +124,8 @@ def test_new_ops_have_tolerances_near_float_precision(name: str) -> None:
         ref = reference(graph, point)
         assert ref.conclusive, ref.disagreement
         for i, var in enumerate(graph.variables):
-            scale = max(1.0, abs(float(ref.gradient(var))))
+            # Terms such as 0.044715 x**3 in gelu grow with |x| (up to 10).
+            scale = max(1.0, abs(float(ref.gradient(var))), *map(abs, point.values()))
             assert ref.bounds.grad_tolerance(i) < 1e3 * UNIT * scale
 
 

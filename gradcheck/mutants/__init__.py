@@ -276,6 +276,10 @@ class Mutant:
     the same bug can legitimately show up as, when no black-box test can tell
     them apart (a visited set keyed by value also breaks graphs without reuse
     whenever two nodes happen to share a value).
+
+    `min_depth` is for a mutant whose flaw is a limit, not an error (a
+    recursive topological sort): it is caught only when the check asks for
+    graphs that deep (`--min-depth`), as a user who needs them would.
     """
 
     name: str
@@ -283,6 +287,7 @@ class Mutant:
     description: str
     edits: tuple[tuple[str, str], ...]
     also: tuple[str, ...] = ()
+    min_depth: int | None = None
 
     @property
     def module_name(self) -> str:
@@ -341,8 +346,9 @@ def _m(
     description: str,
     *edits: tuple[str, str],
     also: tuple[str, ...] = (),
+    min_depth: int | None = None,
 ) -> Mutant:
-    return Mutant(name, category, description, tuple(edits), also)
+    return Mutant(name, category, description, tuple(edits), also, min_depth)
 
 
 # -- text shared by several edits ----------------------------------------------
@@ -761,7 +767,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "recursive-topo",
         "propagation",
         "The topological sort is the lecture's recursive build_topo, which"
-        " raises RecursionError on a graph a few thousand nodes deep.",
+        " raises RecursionError on a graph a few thousand nodes deep: a limit,"
+        " an error for a user who asks for graphs 2,500 deep (--min-depth).",
         (
             _BACKWARD_METHOD,
             "    def backward(self):\n"
@@ -780,6 +787,7 @@ MUTANTS: tuple[Mutant, ...] = (
             "        # go one variable at a time and apply the chain rule\n"
             + _CHAIN_RULE,
         ),
+        min_depth=2500,
     ),
     # -- zero-grad: the nn helpers leave stale gradients ------------------------
     _m(
