@@ -10,6 +10,7 @@ bisect) and reported with its bound; it fails the run only when asked
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,16 @@ ROUNDING_UNITS = 64
 _FLOAT_FAULTS = frozenset(
     {"OverflowError", "ZeroDivisionError", "FloatingPointError", "ValueError"}
 )
+# Beyond this |x|, exp(4x) overflows and exp(-4x) underflows to 0: formulas
+# built from exp (tanh as a quotient of exps, whose backward squares them)
+# lose every digit without raising. A finite error past it is an overflow
+# limit; nearer in, only rounding explains an error, and a wrong result is
+# an error (tanh' = 1e-6 for |x| > 12 is a bug, not float64).
+OVERFLOW_EXPLAINS = math.log(sys.float_info.max) / 4
+# Inputs this close to 0 are probed for lost digits: what goes wrong there
+# (cancellation in exp(2x) - 1, a log that clamps its input at 1e-10) is a
+# precision limit, reported with what was seen.
+NEAR_ZERO = 1e-6
 
 
 @dataclass(frozen=True)
@@ -279,7 +290,7 @@ def _miss(engine: Engine, op: str, x: float, rel: float, result: Any) -> Miss | 
         return Miss(x, result.message, None, None, False, False)
     value, slope = _reference(op, x)
     u = engine.unit_roundoff
-    near_zero = abs(x) < 1e-6
+    near_zero = abs(x) < NEAR_ZERO
     for got, want, what in (
         (result.data[-1], value, "value"),
         (result.grads[0], slope, "gradient"),
@@ -295,7 +306,10 @@ def _miss(engine: Engine, op: str, x: float, rel: float, result: Any) -> Miss | 
         floor = 1e-300 if near_zero and what == "value" else rounding
         if abs(got - want_f) <= rel * abs(want_f) + floor:
             continue
-        return Miss(x, what, got, want_f, abs(got - want_f) <= rounding, False)
+        explained = (
+            near_zero or abs(x) >= OVERFLOW_EXPLAINS or abs(got - want_f) <= rounding
+        )
+        return Miss(x, what, got, want_f, explained, abs(x) >= OVERFLOW_EXPLAINS)
     return None
 
 
@@ -331,9 +345,9 @@ def range_findings(
         if not misses:
             continue
         first = misses[0]
-        if abs(first.x) < 1e-6:
+        if abs(first.x) < NEAR_ZERO:
             limits.append(_precision_limit(op, first))
-            misses = [m for m in misses if abs(m.x) >= 1e-6]
+            misses = [m for m in misses if abs(m.x) >= NEAR_ZERO]
             if not misses:
                 continue
             first = misses[0]
@@ -382,7 +396,7 @@ def _threshold(engine: Engine, op: str, miss: Miss, rel: float) -> tuple[float, 
 
 
 def _precision_limit(op: str, miss: Miss) -> Limit:
-    message = f"{op} loses digits near 0: at x = {miss.x:g} it {miss.text}"
+    message = f"{op} is inexact near 0: at x = {miss.x:g} it {miss.text}"
     hint = "compute it without cancellation near 0"
     if op == "tanh":
         hint = (
@@ -399,6 +413,11 @@ def _range_limit(op: str, bound: float, miss: Miss) -> Limit:
     message = f"{op} {what} for {side} {bound:.4g}"
     if table.overflow_cause and miss.what == "OverflowError":
         message += f": {table.overflow_cause}"
+    elif miss.got is not None and miss.overflow:
+        message += (
+            f" (past |x| = {OVERFLOW_EXPLAINS:.0f}, exp(4x) overflows float64: "
+            "formulas built from exp lose every digit there)"
+        )
     return Limit(f"range[{op}]", "value", message, bound, table.far_hint)
 
 

@@ -1,0 +1,166 @@
+"""Verdicts on depth and range: a lecture engine passes with its limits, and a
+wrong derivative hiding outside a narrow range is an error on every seed.
+
+The engines are `engines/verdicts/lecture.py` (recursive topological sort,
+`c - x` as `c + (-x)`, tanh and sigmoid through exp) and one-line edits of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gradcheck import check_engine
+from gradcheck.checking.chains import chain_graph, chain_links, chain_pairs
+from gradcheck.checking.limits import depth_pairs
+from gradcheck.expr.ops import CHAIN_PAIRS, OPS
+from gradcheck.mutants import apply_edits
+from gradcheck.refs.points import SPREAD
+from gradcheck.report import EngineReport
+
+LECTURE = Path(__file__).parent / "engines" / "verdicts" / "lecture.py"
+SEEDS = range(5)
+# Every family but the random graphs, which the bugs here do not need.
+PROBES = [
+    "defined",
+    "value",
+    "local-derivative",
+    "accumulation",
+    "propagation",
+    "depth",
+    "deep-chain",
+    "range",
+]
+
+EDITS: dict[str, tuple[str, str]] = {
+    "tanh_beyond_12": (
+        "self.grad += (1 - t**2) * out.grad",
+        "self.grad += (1e-6 if abs(self.data) > 12 else 1 - t**2) * out.grad",
+    ),
+    "exp_below_minus_5": (
+        "self.grad += out.data * out.grad",
+        "self.grad += (0.0 if self.data < -5 else out.data) * out.grad",
+    ),
+    "sigmoid_at_minus_10": (
+        "self.grad += s * (1 - s) * out.grad",
+        "self.grad += (s if self.data <= -10 else s * (1 - s)) * out.grad",
+    ),
+    "sigmoid_below_minus_10": (
+        "self.grad += s * (1 - s) * out.grad",
+        "self.grad += (s if self.data < -10 else s * (1 - s)) * out.grad",
+    ),
+    "log_beyond_10": (
+        "self.grad += (1 / self.data) * out.grad",
+        "self.grad += (1 / (self.data + 1) if self.data > 10 else 1 / self.data)"
+        " * out.grad",
+    ),
+    "neg_broken": ("        return self * -1\n", "        return self * -1.0001\n"),
+}
+# The op each bug is in, and the categories its failure may carry.
+BLAMED = {
+    "tanh_beyond_12": "tanh",
+    "exp_below_minus_5": "exp",
+    "sigmoid_at_minus_10": "sigmoid",
+    "sigmoid_below_minus_10": "sigmoid",
+    "log_beyond_10": "log",
+}
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("verdicts")
+    base = LECTURE.read_text(encoding="utf-8")
+    files = {"lecture": LECTURE}
+    for name, edit in EDITS.items():
+        path = folder / f"{name}.py"
+        path.write_text(apply_edits(base, (edit,), name), encoding="utf-8")
+        files[name] = path
+    return files
+
+
+def run(path: Path, seed: int, checks: list[str] | None = None) -> EngineReport:
+    return check_engine(str(path), examples=0, seed=seed, checks=checks or PROBES)
+
+
+def limit_names(report: EngineReport) -> set[str]:
+    return {limit.name for limit in report.limits}
+
+
+@pytest.mark.heavy(seconds=4)
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_recursive_lecture_engine_passes_with_its_limits(
+    engines: dict[str, Path], seed: int
+) -> None:
+    report = check_engine(str(engines["lecture"]), examples=30, seed=seed)
+    assert [(c.name, c.message) for c in report.failures] == []
+    assert report.ok
+    names = limit_names(report)
+    assert {"depth", "range[tanh]", "range[sigmoid]", "precision[tanh]"} <= names
+    deep = next(c for c in report.checks if c.name.startswith("deep-chain["))
+    depth = next(limit for limit in report.limits if limit.name == "depth")
+    # The deep chain runs below the measured bound, on the searched chain.
+    assert deep.status == "pass"
+    assert int(deep.name[len("deep-chain[") : -1]) < (depth.bound or 0)
+
+
+@pytest.mark.heavy(seconds=6)
+@pytest.mark.parametrize("name", sorted(BLAMED))
+def test_a_derivative_wrong_outside_a_narrow_range_is_an_error_on_every_seed(
+    engines: dict[str, Path], name: str
+) -> None:
+    op = BLAMED[name]
+    for seed in SEEDS:
+        report = run(engines[name], seed)
+        assert not report.ok, (name, seed)
+        named = [c for c in report.failures if f"[{op}]" in c.name]
+        assert named, (seed, [(c.name, c.message) for c in report.failures])
+        assert named[0].category == "local-derivative", named[0].message
+        # Never a limit: no float64 rounding makes these errors.
+        assert f"range[{op}]" not in limit_names(report)
+
+
+@pytest.mark.heavy(seconds=3)
+def test_a_broken_neg_does_not_shorten_the_depth(engines: dict[str, Path]) -> None:
+    report = run(engines["neg_broken"], 0)
+    assert any(c.name == "local-derivative[neg]" for c in report.failures)
+    depth = next(c for c in report.checks if c.name == "depth")
+    assert depth.status == "pass", depth.message
+    limit = next(limit for limit in report.limits if limit.name == "depth")
+    assert (limit.bound or 0) > 500
+    # A wrong value in neg stops the range probes of no other op.
+    assert {"range[tanh]", "range[sigmoid]"} <= limit_names(report)
+
+
+def test_the_chain_links_come_from_the_op_table() -> None:
+    assert CHAIN_PAIRS, "the op table defines no chain links"
+    for (first, c1), (second, c2) in CHAIN_PAIRS:
+        assert OPS[first].undo == (c1, second, c2)
+    pairs = chain_pairs(OPS)
+    assert pairs == CHAIN_PAIRS
+    # The Graph and the link list are one chain, pairs in turn.
+    graph = chain_graph(pairs, 12)
+    ops = [node.op for node in graph.nodes[1:]]
+    assert ops == [op for op, _ in chain_links(pairs, 12)]
+    assert ops[:2] == [pairs[0][0][0], pairs[0][1][0]]
+
+
+class _Ops:
+    def __init__(self, supported: tuple[str, ...]) -> None:
+        self.supported = supported
+
+
+def test_depth_chains_leave_out_ops_that_failed() -> None:
+    engine = _Ops(("add", "mul", "neg", "mul_const", "rsub"))
+    every = depth_pairs(engine)  # type: ignore[arg-type]
+    assert {p[0][0] for p in every} == {"neg", "mul_const", "rsub"}
+    without = depth_pairs(engine, ["add", "mul", "mul_const", "rsub"])  # type: ignore[arg-type]
+    assert {p[0][0] for p in without} == {"mul_const", "rsub"}
+
+
+def test_the_probe_points_cover_the_normal_range_on_both_sides() -> None:
+    assert min(SPREAD) == -10.0 and max(SPREAD) == 10.0
+    assert any(-8 < x < -4 for x in SPREAD) and any(4 < x < 8 for x in SPREAD)
+    for op in ("tanh", "sigmoid", "exp"):
+        points = OPS[op].far_points
+        assert any(x > 10 for x in points) and any(x < -10 for x in points), op
