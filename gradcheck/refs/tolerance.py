@@ -5,9 +5,9 @@ of 1e-7 and still fails correct engines on cancellation. Instead, this module
 runs a first-order rounding-error analysis over the very graph being checked:
 
 * forward: each node's absolute error is bounded by its own rounding
-  (`ULPS[op]` units of 2**-53, relative to |value| plus a floor for ops whose
-  textbook formulas lose relative accuracy) plus the errors of its operands
-  times |local derivative|;
+  (the op table's `rounding`, in units of 2**-53, relative to |value| plus
+  a floor for ops whose textbook formulas lose relative accuracy) plus the
+  errors of its operands times |local derivative|;
 * local derivatives: their error comes from operand errors through the second
   derivatives, plus their own rounding;
 * backward: each adjoint's error is |local derivative| times the consumer's
@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 from gradcheck.expr.graph import Graph
+from gradcheck.expr.ops import OPS
 
 UNIT = 2.0**-53
 FLOAT32 = 2.0**-24
@@ -40,24 +41,6 @@ FLOOR = 1e-300
 # The same for narrower formats: the smallest subnormal of each (an engine
 # may underflow to zero below it). Keyed by unit roundoff.
 FLOORS = {FLOAT32: 2.0**-149, 2.0**-11: 2.0**-24, 2.0**-8: 2.0**-133}
-
-# Rounding of each op, in units of UNIT: (value ulps, value floor,
-# derivative ulps, derivative floor). A floor of 1 means the error is allowed
-# to be absolute near zero (e.g. tanh written with exp(2x) loses relative
-# accuracy at small x, and 1 - t**2 near |x| large).
-ULPS: dict[str, tuple[float, float, float, float]] = {
-    "add": (1, 0, 0, 0), "sub": (1, 0, 0, 0), "mul": (1, 0, 0, 0),
-    "div": (2, 0, 3, 0), "neg": (0, 0, 0, 0), "pow": (4, 0, 6, 0),
-    "pow_var": (4, 0, 6, 0), "rpow": (4, 0, 6, 0),
-    "add_const": (1, 0, 0, 0), "sub_const": (1, 0, 0, 0),
-    "mul_const": (1, 0, 0, 0), "div_const": (2, 0, 2, 0),
-    "radd": (1, 0, 0, 0), "rsub": (1, 0, 0, 0), "rmul": (1, 0, 0, 0),
-    "rdiv": (2, 0, 4, 0), "tanh": (4, 1, 4, 1), "exp": (4, 0, 4, 0),
-    "log": (4, 1, 3, 0), "relu": (0, 0, 0, 0), "sigmoid": (4, 1, 4, 1),
-    "sin": (2, 0, 2, 0), "cos": (2, 0, 2, 0), "sqrt": (1, 0, 4, 0),
-    "abs": (0, 0, 0, 0), "softplus": (4, 1, 4, 1), "leaky_relu": (1, 0, 1, 0),
-    "gelu_erf": (6, 1, 6, 1), "gelu_tanh": (8, 1, 8, 1), "erf": (2, 0, 4, 0),
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -123,7 +106,7 @@ def error_bounds(
             if inputs_rounded:
                 value_err[i] = u * abs(values[i])
             continue
-        ulps, floor, d_ulps, d_floor = ULPS[node.op]
+        ulps, floor, d_ulps, d_floor = OPS[node.op].rounding
         args = node.args
         arg_vals = [abs(values[a]) for a in args]
         extra = _exponent_growth(node.op, [values[a] for a in args], node.constant)
@@ -197,7 +180,7 @@ def _exponent_growth(op: str, args: list[float], constant: float | None) -> floa
 
 
 def _floor_scales(op: str, args: list[float]) -> tuple[float, float]:
-    """What the absolute floors of `ULPS` are relative to, for value and slope.
+    """What the op table's `rounding` floors are relative to: value, slope.
 
     gelu is x * Phi(x) with Phi computed as 1 + erf (or 1 + tanh): that sum
     loses its relative accuracy where it is small, so the value's error is
