@@ -201,7 +201,9 @@ def test_not_implemented_is_unsupported(tmp_path: Path) -> None:
         (  # float ** Value inside the arithmetic: a crash
             "exp_mixed",
             {
-                "e = math.exp(self.data)  # exp forward": "e = math.exp(self.data) ** self"
+                "e = math.exp(self.data)  # exp forward": (
+                    "e = math.exp(self.data) ** self"
+                )
             },
             "TypeError",
         ),
