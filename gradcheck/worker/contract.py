@@ -289,7 +289,12 @@ def _refusal(cls: type, name: str, err: BaseException, called: set[str]) -> str 
             return None
     elif code is not own or not _message(err):
         return None
-    if called - {name, "__init__", code.co_name}:
+    # Nothing computed first: no other method ran (building a Value counts,
+    # except before a NotImplementedError, which wrapping a constant may precede).
+    allowed = {name, code.co_name}
+    if isinstance(err, NotImplementedError):
+        allowed.add("__init__")
+    if called - allowed:
         return None
     if not _is_raise(code, tb.tb_lineno):
         return None
