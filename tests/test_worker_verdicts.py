@@ -122,6 +122,27 @@ def test_a_float32_engine_with_a_wrong_product_is_still_float32(
         assert engine.unit_roundoff == FLOAT32
 
 
+def test_float32_results_with_a_wrong_product_are_float32(tmp_path: Path) -> None:
+    # Float64 leaves, every sum rounded exactly as float32: the storage; the
+    # products match no format and are judged (at float32) as a wrong `*`.
+    path = variant(tmp_path, "f32_results_bad_mul", FLOAT32_RESULTS, MUL_5E_4)
+    with load_engine(path) as engine:
+        assert engine.unit_roundoff == FLOAT32
+
+
+def test_only_products_rounded_to_float32_is_float64(tmp_path: Path) -> None:
+    # Sums kept at float64: the storage is float64, and a `*` that rounds its
+    # result to float32 is a wrong `*` (an error of 3e-8), not a format.
+    change = {
+        MUL: (
+            'out = Value(struct.unpack("f", struct.pack("f", self.data * o.data))[0],'
+            " (self, o))"
+        )
+    }
+    with load_engine(variant(tmp_path, "mul_f32", change)) as engine:
+        assert engine.unit_roundoff == UNIT
+
+
 @pytest.mark.heavy(seconds=4)
 def test_a_product_off_by_one_ulp_does_not_hide_a_tanh_gradient_bug(
     tmp_path: Path,

@@ -22,7 +22,7 @@ import sys
 import textwrap
 import traceback
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -583,7 +583,10 @@ FORMATS = (
 # exact in any narrower format, so each one tells the formats apart.
 _LEAVES = (0.1, 0.3, 0.7, 1.3, 1.1, -2.9, 0.37, 5.3)
 _PAIRS = ((0.1, 0.3), (0.7, 1.3), (1.1, -2.9), (0.37, 5.3))
-_ARITHMETIC = {"mul": lambda a, b: a * b, "add": lambda a, b: a + b}
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "mul": lambda a, b: a * b,
+    "add": lambda a, b: a + b,
+}
 
 
 def _measured_unit(cls: type, api: Api, ops: tuple[str, ...]) -> float:
@@ -595,43 +598,60 @@ def _measured_unit(cls: type, api: Api, ops: tuple[str, ...]) -> float:
     struct round-trip after each op). Each is predicted exactly, per format,
     for several sums and products. Rounded leaves are evidence by
     themselves, so a majority of exact results is enough there (a wrong op
-    is then judged at that format); float64 leaves need every result exact.
+    is then judged at that format); with float64 leaves, see `_rounded_once`.
     """
     try:
         leaves = [(x, _float(read_data(api, api.make(cls, x)))) for x in _LEAVES]
     except BaseException:
         return UNIT64
-    results = []
+    results: dict[str, list[tuple[float, float, float]]] = {}
     for op in ("mul", "add"):
         if op not in ops:
             continue
+        rows = results.setdefault(op, [])
         for a, b in _PAIRS:
             try:
-                held = _float(
-                    read_data(api, _ARITHMETIC[op](api.make(cls, a), api.make(cls, b)))
-                )
+                made = _ARITHMETIC[op](api.make(cls, a), api.make(cls, b))
+                rows.append((a, b, _float(read_data(api, made))))
             except BaseException:
                 continue
-            results.append((op, a, b, held))
     for _, rounding, unit in FORMATS:
-        rounded = all(held == rounding(x) for x, held in leaves)
-        exact = all(held == x for x, held in leaves)
-        if not (rounded or exact):
-            continue
-        first = rounding if rounded else (lambda v: v)
-        hits = sum(
-            held == rounding(_ARITHMETIC[op](first(a), first(b)))
-            for op, a, b, held in results
-        )
-        if rounded and 2 * hits >= len(results):
-            return unit
-        narrower = any(
-            rounding(_ARITHMETIC[op](a, b)) != _ARITHMETIC[op](a, b)
-            for op, a, b, _ in results
-        )
-        if exact and narrower and hits == len(results) and len(results) >= 3:
+        if all(held == rounding(x) for x, held in leaves):
+            hits = [
+                held == rounding(_ARITHMETIC[op](rounding(a), rounding(b)))
+                for op, rows in results.items()
+                for a, b, held in rows
+            ]
+            if 2 * sum(hits) >= len(hits):
+                return unit
+        elif all(held == x for x, held in leaves) and _rounded_once(results, rounding):
             return unit
     return UNIT64
+
+
+def _rounded_once(
+    results: dict[str, list[tuple[float, float, float]]],
+    rounding: Callable[[float], float],
+) -> bool:
+    """float64 leaves, each result rounded once to the format.
+
+    One op kind (every sum, or every product) must round exactly as the
+    format rounds the float64 result, and no kind may keep every result at
+    float64: an engine whose sums are float64 has float64 storage, and its
+    products, whatever their error, are a wrong `*`.
+    """
+    kinds = []
+    for op, rows in results.items():
+        if len(rows) < 3:
+            continue
+        f = _ARITHMETIC[op]
+        kinds.append(
+            (
+                all(held == rounding(f(a, b)) for a, b, held in rows),
+                all(held == f(a, b) for a, b, held in rows),
+            )
+        )
+    return any(narrow for narrow, _ in kinds) and not any(wide for _, wide in kinds)
 
 
 def describe_error(err: BaseException, cause: str | None = None) -> dict[str, Any]:
