@@ -2,11 +2,15 @@
 
 Refusing to load is only for what makes checking impossible: a leaf cannot
 be built, its data cannot be read, or backward() on it fails. Everything
-else is a finding about an op. An op is *unsupported* only when the class
-does not define it (no method, or Python's NotImplemented dispatch because
-a reflected method is missing); a defined op that raises is *broken*, which
-the checker reports as a crash error. Engine values are tracked by `id()`:
-they are never hashed nor tested for truth.
+else is a finding about an op. An op is *unsupported* when the class does
+not define it (no method, or Python's NotImplemented dispatch because a
+reflected method is missing) or refuses it on purpose (a `raise` with its
+own message in the op's method, or NotImplementedError, before computing
+anything); a defined op that raises otherwise is *broken*, which the checker
+reports as a crash error. An op whose result holds a Value in `.data` is
+supported: the number inside is read, and the nesting reported as a wrong
+value of that op. Engine values are tracked by `id()`: they are never hashed
+nor tested for truth.
 """
 
 from __future__ import annotations

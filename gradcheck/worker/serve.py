@@ -1,4 +1,4 @@
-"""The worker's request loop: load once, then run batches until told to stop.
+"""The worker's request loop: load, detect ops, run batches until told to stop.
 
 Requests and answers are frames on two private pipes (`protocol`). A batch
 answers item by item, so the parent's deadline runs per item and a crash
