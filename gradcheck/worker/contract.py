@@ -27,7 +27,6 @@ import textwrap
 import traceback
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,21 +46,6 @@ NESTING = 8
 
 class ContractError(Exception):
     """The engine cannot be checked at all; the message is one line."""
-
-
-@dataclass
-class Capabilities:
-    """What detection found, as plain data for the parent."""
-
-    supported: list[str] = field(default_factory=list)
-    unsupported: dict[str, str] = field(default_factory=dict)
-    broken: dict[str, dict[str, Any]] = field(default_factory=dict)
-    not_checked: list[str] = field(default_factory=list)
-    capabilities: dict[str, str] = field(default_factory=dict)
-    # op -> the class's own methods it calls (`-` as self + (-other)).
-    built_from: dict[str, list[str]] = field(default_factory=dict)
-    # op -> what is wrong with its result's `.data` (it is itself a Value).
-    nested: dict[str, str] = field(default_factory=dict)
 
 
 def find_class(module: types.ModuleType, name: str | None) -> tuple[type, list[str]]:
@@ -132,21 +116,6 @@ def check_contract(cls: type, declared: dict[str, str] | None) -> Api:
     return api
 
 
-def detect_ops(cls: type, api: Api) -> Capabilities:
-    """Sort every op of the table into supported, unsupported and broken.
-
-    In one process, with no deadline: the worker answers `detect_mixed` and
-    each `detect_op` as separate items instead, so that an op that hangs or
-    kills the worker is a finding about that op (`serve.handle_detect`).
-    """
-    caps = Capabilities()
-    caps.capabilities.update(detect_mixed(cls, api))
-    for op in SPELLING:
-        add_verdict(caps, op, detect_op(cls, api, op))
-    caps.not_checked = unchecked_methods(cls, api)
-    return caps
-
-
 def detect_mixed(cls: type, api: Api) -> dict[str, str]:
     """Whether constants must be wrapped as Values; sets `api.wrap_constants`."""
     x, y = api.make(cls, 0.7), api.make(cls, 1.3)
@@ -162,25 +131,17 @@ def detect_mixed(cls: type, api: Api) -> dict[str, str]:
 
 
 def detect_op(cls: type, api: Api, op: str) -> dict[str, Any]:
-    """One op's verdict as plain data: {"verdict": ..., "detail": ...}."""
+    """One op's verdict as plain data.
+
+    {"verdict": "supported", "built_from": [...], "nested": text?},
+    {"verdict": "unsupported", "detail": reason} or
+    {"verdict": "broken", "detail": error}. The worker answers each op as
+    its own item (`serve.handle_detect`), so that an op that hangs or kills
+    the worker is a finding about that op.
+    """
     arity, _, spelling = SPELLING[op]
     wrap = (lambda c: api.make(cls, c)) if api.wrap_constants else None
     return _classify(cls, api, op, arity, spelling, wrap)
-
-
-def add_verdict(caps: Capabilities, op: str, verdict: dict[str, Any]) -> None:
-    """File one op's verdict (`detect_op`) into the capabilities."""
-    kind = verdict["verdict"]
-    if kind == "supported":
-        caps.supported.append(op)
-        if verdict.get("built_from"):
-            caps.built_from[op] = list(verdict["built_from"])
-        if verdict.get("nested"):
-            caps.nested[op] = str(verdict["nested"])
-    elif kind == "unsupported":
-        caps.unsupported[op] = str(verdict["detail"])
-    else:
-        caps.broken[op] = dict(verdict["detail"])
 
 
 def _works(thunk: Any) -> bool:
