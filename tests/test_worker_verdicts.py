@@ -30,7 +30,7 @@ import pytest
 
 import gradcheck
 from gradcheck.checking.check import check_engine
-from gradcheck.checking.engines import load_engine
+from gradcheck.checking.engines import load_engine, load_source
 from gradcheck.checking.opforms import storage_limit
 from gradcheck.refs.tolerance import FLOAT32, UNIT
 from gradcheck.report import FAIL, PASS
@@ -198,6 +198,15 @@ def test_a_deliberate_refusal_is_unsupported_with_its_message(tmp_path: Path) ->
         assert "pow_var" not in engine.broken
         assert "Only int/float exponents are supported" in engine.unsupported["pow_var"]
         assert "pow" in engine.supported  # x ** 2 still works
+
+
+def test_a_refusal_in_an_engine_given_as_text_is_unsupported() -> None:
+    # No file to read the `raise` from: the bytecode says it.
+    source = ENGINE.read_text()
+    for old, new in POW_REFUSES.items():
+        source = source.replace(old, new)
+    with load_engine(load_source("pow_refuses", source)) as engine:
+        assert "Only int/float exponents are supported" in engine.unsupported["pow_var"]
 
 
 def test_not_implemented_is_unsupported(tmp_path: Path) -> None:

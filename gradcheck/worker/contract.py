@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
+import dis
 import inspect
 import math
 import re
@@ -261,7 +262,7 @@ def _refusal(cls: type, name: str, err: BaseException, called: set[str]) -> str 
         allowed.add("__init__")
     if called - allowed:
         return None
-    if not _is_raise(code, tb.tb_lineno):
+    if not _is_raise(code, tb.tb_lasti, tb.tb_lineno):
         return None
     text = _message(err) or "not implemented"
     return f"{text} ({type(err).__name__} raised on purpose by {_shown(name)})"
@@ -283,8 +284,18 @@ def _message(err: BaseException) -> str:
     return text.splitlines()[0][:300] if text.strip() else ""
 
 
-def _is_raise(code: Any, line: int) -> bool:
-    """Whether `line` of the function `code` is inside a `raise` statement."""
+def _is_raise(code: Any, offset: int, line: int) -> bool:
+    """Whether the instruction that raised is a `raise` statement.
+
+    Read from the bytecode (sources given as text or notebook cells have no
+    file to read); from the source when the offset matches no instruction.
+    """
+    try:
+        for instruction in dis.get_instructions(code):
+            if instruction.offset == offset:
+                return instruction.opname == "RAISE_VARARGS"
+    except (TypeError, ValueError):
+        pass
     try:
         lines, first = inspect.getsourcelines(code)
         tree = ast.parse(textwrap.dedent("".join(lines)))
