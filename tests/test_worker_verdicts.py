@@ -98,6 +98,7 @@ def test_values_that_round_exactly_as_a_format_are_that_format(
         limit = storage_limit(engine)
     assert limit is not None and limit.bound == unit
     assert format_name in limit.message
+    assert f"exactly as {format_name} does" in limit.message  # the evidence
 
 
 @pytest.mark.parametrize(

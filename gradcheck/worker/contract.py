@@ -486,13 +486,15 @@ def storage(
             product = _raw_data(api.make(cls, 0.1) * api.make(cls, 0.3), api)
         except BaseException:  # mul is judged later as an op; here only storage
             product = None
+    evidence = "the dtype of .data"
     if product is not None and _dtype_unit(product) is not None:
         unit = max(unit or 0.0, _dtype_unit(product) or 0.0)
         if _kind(product) != kind:
             kind = f"{kind}, results {_kind(product)}"
+            evidence = "the dtype of results"
     if unit is None:
-        unit = _measured_unit(cls, api, ops)
-    return {"type": kind, "unit_roundoff": unit}
+        unit, evidence = _measured_unit(cls, api, ops)
+    return {"type": kind, "unit_roundoff": unit, "evidence": evidence}
 
 
 def _kind(raw: Any) -> str:
@@ -565,7 +567,7 @@ _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _measured_unit(cls: type, api: Api, ops: tuple[str, ...]) -> float:
+def _measured_unit(cls: type, api: Api, ops: tuple[str, ...]) -> tuple[float, str]:
     """float64, unless values round exactly as a narrower format rounds.
 
     Two ways an engine stores a narrower format: its leaves are rounded
@@ -579,7 +581,7 @@ def _measured_unit(cls: type, api: Api, ops: tuple[str, ...]) -> float:
     try:
         leaves = [(x, _float(read_data(api, api.make(cls, x)))) for x in _LEAVES]
     except BaseException:
-        return UNIT64
+        return UNIT64, "Value(x).data cannot be read as a number"
     results: dict[str, list[tuple[float, float, float]]] = {}
     for op in ("mul", "add"):
         if op not in ops:
@@ -591,7 +593,7 @@ def _measured_unit(cls: type, api: Api, ops: tuple[str, ...]) -> float:
                 rows.append((a, b, _float(read_data(api, made))))
             except BaseException:
                 continue
-    for _, rounding, unit in FORMATS:
+    for name, rounding, unit in FORMATS:
         if all(held == rounding(x) for x, held in leaves):
             hits = [
                 held == rounding(_ARITHMETIC[op](rounding(a), rounding(b)))
@@ -599,10 +601,10 @@ def _measured_unit(cls: type, api: Api, ops: tuple[str, ...]) -> float:
                 for a, b, held in rows
             ]
             if 2 * sum(hits) >= len(hits):
-                return unit
+                return unit, f"leaves and results round exactly as {name} does"
         elif all(held == x for x, held in leaves) and _rounded_once(results, rounding):
-            return unit
-    return UNIT64
+            return unit, f"float64 leaves, every result rounded exactly as {name} does"
+    return UNIT64, "values do not round as a narrower format rounds"
 
 
 def _rounded_once(
