@@ -32,6 +32,7 @@ import gradcheck
 from gradcheck.checking.check import check_engine
 from gradcheck.checking.engines import load_engine, load_source
 from gradcheck.checking.opforms import storage_limit
+from gradcheck.expr.graph import GraphBuilder
 from gradcheck.refs.tolerance import FLOAT32, UNIT
 from gradcheck.report import FAIL, PASS
 
@@ -344,3 +345,32 @@ def test_ops_that_hang_or_kill_the_worker_are_crash_findings(tmp_path: Path) -> 
     assert "segmentation fault" in log["message"], log
     assert checks["local-derivative[relu]"]["status"] == "pass"
     assert elapsed < 60
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals are Linux's")
+def test_the_worker_restarted_after_a_hang_still_wraps_constants(
+    tmp_path: Path,
+) -> None:
+    # Values-only arithmetic (constants wrapped as leaves), and a tanh that
+    # hangs while detected: the restarted worker must wrap constants too.
+    values_only = {
+        "    return x if isinstance(x, Value) else Value(x)": (
+            "    if not isinstance(x, Value):\n"
+            '        raise TypeError("only Values")\n'
+            "    return x"
+        ),
+        "t = math.tanh(self.data)": "while True:\n            pass",
+    }
+    path = variant(tmp_path, "values_only_hang", values_only)
+    started = time.monotonic()
+    with load_engine(path, 1.0) as engine:
+        assert time.monotonic() - started < 30
+        assert "mixed arithmetic" in engine.capabilities
+        assert engine.broken["tanh"]["message"].startswith(
+            "tanh did not answer within 1 s"
+        )
+        assert "exp" in engine.supported  # detection went on after the restart
+        b = GraphBuilder()
+        b.op("add_const", b.var("x"), constant=3.0)
+        run = engine.run(b.build(), {"x": 0.5})
+    assert run.data[-1] == 3.5 and run.grads[0] == 1.0
