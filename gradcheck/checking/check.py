@@ -374,17 +374,23 @@ def _new_report(engine: Engine, seed: int) -> EngineReport:
 
 
 def broken_op_checks(engine: Engine) -> list[Check]:
-    """Ops the class defines but that raise: crash errors, not "unsupported"."""
+    """Ops the class defines but that raise, hang or kill the worker: crash
+    errors, not "unsupported"; and ops whose result holds a Value in `.data`:
+    value errors of that op (its derivative is still judged)."""
     checks = []
     for op, broken in engine.broken.items():
         fault = EngineFault(broken)
         where = f" at {fault.location}" if fault.location else ""
         message = f"{op} is defined but raises {fault.text}{where}"
-        if fault.cause:
+        if broken.get("crash"):  # hung or killed the worker while detected
+            message = fault.text
+        elif fault.cause:
             message += f": {fault.cause}"
         elif fault.type_name == "NameError":
             message = f"{op}: {fault.text}"
         checks.append(Check(f"defined[{op}]", "crash", FAIL, message, examples=1))
+    for op, nested in engine.nested.items():
+        checks.append(Check(f"value[{op}]", "value", FAIL, nested, examples=1))
     return checks
 
 

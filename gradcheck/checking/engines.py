@@ -120,6 +120,9 @@ class Engine:
     range_bounds: dict[str, float] = field(default_factory=dict)
     # op -> the engine methods it calls: `-` built as self + (-other).
     built_from: dict[str, list[str]] = field(default_factory=dict)
+    # op -> what is wrong with its result: `.data` is itself a Value. The
+    # worker reads the number inside, so its derivative is still judged.
+    nested: dict[str, str] = field(default_factory=dict)
     api: dict[str, str] = field(default_factory=dict)
     storage: dict[str, Any] = field(default_factory=dict)
     network: dict[str, Any] | None = None
@@ -244,6 +247,76 @@ class Engine:
                 raise EngineError("the worker answered fewer graphs than it was sent")
         return results
 
+    def detect(self) -> None:
+        """Sort the ops into supported, unsupported and broken, and measure storage.
+
+        Each op is one item under the per-request deadline (`limit`): an op
+        that hangs or kills the worker is broken, as a crash finding that
+        names it, and the worker is restarted for the next op.
+        """
+        from gradcheck.worker.apply import SPELLING
+
+        items: list[dict[str, Any]] = [{"kind": "mixed"}]
+        items += [{"kind": "op", "op": op} for op in SPELLING]
+        supported: list[str] = []
+        for item, answer in zip(items, self._detect(items), strict=True):
+            if item["kind"] == "mixed":
+                if isinstance(answer, dict) and answer.get("capabilities"):
+                    self.capabilities.update(answer["capabilities"])
+                    self.api.update(answer.get("api", {}))
+                continue
+            op = item["op"]
+            if isinstance(answer, WorkerFailure):
+                self.broken[op] = _crash_in(op, answer)
+                continue
+            verdict = answer.get("verdict")
+            if verdict == "supported":
+                supported.append(op)
+                if answer.get("built_from"):
+                    self.built_from[op] = list(answer["built_from"])
+                if answer.get("nested"):
+                    self.nested[op] = str(answer["nested"])
+            elif verdict == "unsupported":
+                self.unsupported[op] = str(answer["detail"])
+            else:
+                self.broken[op] = dict(answer.get("detail") or {})
+        self.supported = tuple(supported)
+        usable = [op for op in ("add", "mul") if op in supported]
+        [answer] = self._detect([{"kind": "storage", "ops": usable}])
+        if isinstance(answer, dict) and "storage" in answer:
+            self.storage = dict(answer["storage"])
+        else:
+            self.storage = {"type": "unknown", "unit_roundoff": 2.0**-53}
+
+    def _detect(
+        self, items: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any] | WorkerFailure]:
+        """The worker's answer to each detection item, or how it failed there."""
+        answers: list[dict[str, Any] | WorkerFailure] = []
+        while len(answers) < len(items):
+            batch = list(items[len(answers) :])
+            try:
+                for answer in self._ask({"op": "detect", "items": batch}, self.limit):
+                    if answer.get("done"):
+                        if "error" in answer or "internal" in answer:
+                            detail = answer.get("internal") or answer["error"]
+                            raise EngineError(f"worker error: {detail}")
+                        break
+                    answers.append(answer)
+                    if batch[answer["i"]]["kind"] == "mixed":
+                        # A reload after a crash must wrap constants too.
+                        wrap = bool(answer.get("capabilities"))
+                        self.load_request["wrap_constants"] = wrap
+            except WorkerFailure as failure:
+                if failure.timeout:
+                    self.hung = True
+                answers.append(failure)
+            if len(answers) < len(items) and not isinstance(
+                answers[-1] if answers else None, WorkerFailure
+            ):
+                raise EngineError("the worker answered fewer items than it was sent")
+        return answers
+
     def recipe(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Run a state or nn probe in the worker: {'result'|'skip'|'error': ...}."""
         try:
@@ -295,6 +368,27 @@ def _as_result(answer: Mapping[str, Any]) -> Run | EngineFault:
     )
 
 
+def _crash_in(op: str, failure: WorkerFailure) -> dict[str, Any]:
+    """An op whose detection hung or killed the worker, as a broken entry."""
+    if failure.timeout:
+        text = f"{op} did not answer within {_seconds(failure.message)}"
+    else:
+        text = f"the worker died in {op}: {failure.message}"
+    return {
+        "message": text,
+        "type": "WorkerCrash",
+        "where": None,
+        "crash": True,
+        "timeout": failure.timeout,
+    }
+
+
+def _seconds(message: str) -> str:
+    """ "no answer within 2 s: killed" -> "2 s (killed)"."""
+    found = message.partition("within ")[2]
+    return found.replace(": killed", " (killed)") if found else message
+
+
 def _plain(constant: float | None) -> Any:
     """Integral constants go to the engine as ints, as a user would write them."""
     if constant is None:
@@ -343,18 +437,12 @@ def load_engine(
     except BaseException:
         channel.close()
         raise
-    from gradcheck.expr.ops import OPS  # ops the references know; the rest wait
-
     engine = Engine(
         target=resolved.shown,
-        supported=tuple(op for op in answer["supported"] if op in OPS),
-        unsupported={k: v for k, v in answer["unsupported"].items() if k in OPS},
-        broken={k: v for k, v in answer["broken"].items() if k in OPS},
+        supported=(),
+        unsupported={},
         not_checked=list(answer["not_checked"]),
-        built_from={k: list(v) for k, v in answer.get("built_from", {}).items()},
-        capabilities=dict(answer["capabilities"]),
         api=dict(answer["api"]),
-        storage=dict(answer["storage"]),
         network=answer.get("network"),
         file=answer.get("file") or answer.get("module_file"),
         class_name=str(answer.get("class", "Value")),
@@ -365,6 +453,17 @@ def load_engine(
         load_request=request,
         import_timeout=import_timeout,
     )
+    try:
+        engine.detect()
+    except BaseException:
+        engine.close()
+        raise
+    from gradcheck.expr.ops import OPS  # ops the references know; the rest wait
+
+    engine.supported = tuple(op for op in engine.supported if op in OPS)
+    engine.unsupported = {k: v for k, v in engine.unsupported.items() if k in OPS}
+    engine.broken = {k: v for k, v in engine.broken.items() if k in OPS}
+    engine.nested = {k: v for k, v in engine.nested.items() if k in OPS}
     from gradcheck.checking.opforms import detect_forms
 
     try:

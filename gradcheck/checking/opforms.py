@@ -68,14 +68,18 @@ def storage_limit(engine: Engine) -> Limit | None:
     if u <= UNIT:
         return None
     shown = str(engine.storage.get("type", "float"))
-    name = _FORMATS.get(u, f"{shown} (measured)")
-    if name not in shown:
-        name = f"{name} ({shown})"
+    name = _FORMATS.get(u, shown)
+    # How it was decided (a dtype, or values that round exactly as it does);
+    # never from an error, which is judged at float64 instead.
+    about = [shown] if name not in shown else []
+    if engine.storage.get("evidence"):
+        about.append(str(engine.storage["evidence"]))
+    about.append(f"unit roundoff {u:.1g}")
     return Limit(
         name="precision",
         category="value",
         message=(
-            f"values are stored as {name} (unit roundoff {u:.1g}): gradients are "
+            f"values are stored as {name} ({'; '.join(about)}): gradients are "
             "judged at that precision; relative errors below about "
             f"{forms.MATCH_ULPS * u:.0e} cannot be told from rounding"
         ),

@@ -43,6 +43,7 @@ _PHASES = {
     3: "in backward()",
     4: "while reading gradients",
     5: "in a probe",
+    6: "while detecting ops",
 }
 _SIGNALS = {
     signal.SIGSEGV: "segmentation fault",

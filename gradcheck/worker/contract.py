@@ -2,25 +2,32 @@
 
 Refusing to load is only for what makes checking impossible: a leaf cannot
 be built, its data cannot be read, or backward() on it fails. Everything
-else is a finding about an op. An op is *unsupported* only when the class
-does not define it (no method, or Python's NotImplemented dispatch because
-a reflected method is missing); a defined op that raises is *broken*, which
-the checker reports as a crash error. Engine values are tracked by `id()`:
-they are never hashed nor tested for truth.
+else is a finding about an op. An op is *unsupported* when the class does
+not define it (no method, or Python's NotImplemented dispatch because a
+reflected method is missing) or refuses it on purpose (a `raise` with its
+own message in the op's method, or NotImplementedError, before computing
+anything); a defined op that raises otherwise is *broken*, which the checker
+reports as a crash error. An op whose result holds a Value in `.data` is
+supported: the number inside is read, and the nesting reported as a wrong
+value of that op. Engine values are tracked by `id()`: they are never hashed
+nor tested for truth.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import difflib
+import dis
 import inspect
 import math
 import re
+import struct
 import sys
+import textwrap
 import traceback
 import types
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,23 +39,14 @@ _PROBE = {1: (0.7,), 2: (0.7, 1.3)}
 _CONSTANT = {"pow": 2, "rpow": 2, "leaky_relu": 0.01}
 _float = float
 _isclose = math.isclose  # bound now: an engine may replace math functions
+_pack, _unpack = struct.pack, struct.unpack
+_frexp, _ldexp, _isfinite = math.frexp, math.ldexp, math.isfinite
+# How deep a Value held in `.data` is unwrapped (Value(Value(Value(x)))).
+NESTING = 8
 
 
 class ContractError(Exception):
     """The engine cannot be checked at all; the message is one line."""
-
-
-@dataclass
-class Capabilities:
-    """What detection found, as plain data for the parent."""
-
-    supported: list[str] = field(default_factory=list)
-    unsupported: dict[str, str] = field(default_factory=dict)
-    broken: dict[str, dict[str, Any]] = field(default_factory=dict)
-    not_checked: list[str] = field(default_factory=list)
-    capabilities: dict[str, str] = field(default_factory=dict)
-    # op -> the class's own methods it calls (`-` as self + (-other)).
-    built_from: dict[str, list[str]] = field(default_factory=dict)
 
 
 def find_class(module: types.ModuleType, name: str | None) -> tuple[type, list[str]]:
@@ -119,29 +117,32 @@ def check_contract(cls: type, declared: dict[str, str] | None) -> Api:
     return api
 
 
-def detect_ops(cls: type, api: Api) -> Capabilities:
-    """Sort every op of the table into supported, unsupported and broken."""
-    caps = Capabilities()
+def detect_mixed(cls: type, api: Api) -> dict[str, str]:
+    """Whether constants must be wrapped as Values; sets `api.wrap_constants`."""
     x, y = api.make(cls, 0.7), api.make(cls, 1.3)
     values_only = not (_works(lambda: x + 3) and _works(lambda: x * 3))
     if _works(lambda: x + y) and _works(lambda: x * y) and values_only:
         api.wrap_constants = True
-        caps.capabilities["mixed arithmetic"] = (
-            "no mixed Value/number arithmetic: constants are checked as Values"
-        )
+        return {
+            "mixed arithmetic": (
+                "no mixed Value/number arithmetic: constants are checked as Values"
+            )
+        }
+    return {}
+
+
+def detect_op(cls: type, api: Api, op: str) -> dict[str, Any]:
+    """One op's verdict as plain data.
+
+    {"verdict": "supported", "built_from": [...], "nested": text?},
+    {"verdict": "unsupported", "detail": reason} or
+    {"verdict": "broken", "detail": error}. The worker answers each op as
+    its own item (`serve.handle_detect`), so that an op that hangs or kills
+    the worker is a finding about that op.
+    """
+    arity, _, spelling = SPELLING[op]
     wrap = (lambda c: api.make(cls, c)) if api.wrap_constants else None
-    for op, (arity, _, spelling) in SPELLING.items():
-        verdict = _classify(cls, api, op, arity, spelling, wrap)
-        if verdict is None or verdict[0] == "supported":
-            caps.supported.append(op)
-            if verdict is not None:
-                caps.built_from[op] = verdict[1]
-        elif verdict[0] == "unsupported":
-            caps.unsupported[op] = verdict[1]
-        else:
-            caps.broken[op] = verdict[1]
-    caps.not_checked = _not_checked(cls, api)
-    return caps
+    return _classify(cls, api, op, arity, spelling, wrap)
 
 
 def _works(thunk: Any) -> bool:
@@ -154,36 +155,160 @@ def _works(thunk: Any) -> bool:
 
 def _classify(
     cls: type, api: Api, op: str, arity: int, spelling: str, wrap: Any
-) -> tuple[str, Any] | None:
+) -> dict[str, Any]:
     name = method_name(op, api.op_names) or spelling
     if not _defines(cls, name):
         near = _near_miss(cls, name)
         if near:
-            return "broken", {
-                "message": f"the class defines {near}, which Python never calls: "
-                f"rename it {name}",
-                "type": "NameError",
-                "where": None,
-            }
-        return "unsupported", f"the class has no {_shown(name)}"
+            return _broken(
+                f"the class defines {near}, which Python never calls: rename it {name}",
+                "NameError",
+            )
+        return {"verdict": "unsupported", "detail": f"the class has no {_shown(name)}"}
     args = [api.make(cls, a) for a in _PROBE[arity]]
+    called: set[str] = set()
     try:
         with _tracing(cls) as called:
             result = apply_op(op, args, _CONSTANT.get(op, 3), api.op_names, wrap)
     except BaseException as err:
+        refusal = _refusal(cls, name, err, called)
+        if refusal is not None:
+            return {"verdict": "unsupported", "detail": refusal}
         if op in _NUMBER_ONLY and isinstance(
             err, TypeError | AssertionError | NotImplementedError
         ):
-            return "unsupported", _NUMBER_ONLY[op]
-        return "broken", describe_error(err, cause=_cause(cls, op, name, err))
-    if result is NotImplemented or not _is_value(result, api):
-        return "broken", {
-            "message": f"{_shown(name)} returned {type(result).__name__}, not a Value",
-            "type": "TypeError",
-            "where": None,
+            return {"verdict": "unsupported", "detail": _NUMBER_ONLY[op]}
+        return {
+            "verdict": "broken",
+            "detail": describe_error(err, cause=_cause(cls, op, name, err)),
         }
+    if result is NotImplemented or not _is_value(result, api):
+        return _broken(
+            f"{_shown(name)} returned {type(result).__name__}, not a Value",
+            "TypeError",
+        )
     helpers = sorted({c for c in called if c not in (name, "__init__")})
-    return ("supported", helpers) if helpers else None
+    out: dict[str, Any] = {"verdict": "supported", "built_from": helpers}
+    depth = nesting(result, api)
+    if depth:
+        out["nested"] = (
+            f".data of {_called_as(op, name)} is itself a Value"
+            + (f" ({depth + 1} levels deep)" if depth > 1 else "")
+            + ": the number is read from inside it"
+        )
+    return out
+
+
+def _broken(message: str, type_name: str) -> dict[str, Any]:
+    return {
+        "verdict": "broken",
+        "detail": {"message": message, "type": type_name, "where": None},
+    }
+
+
+_WRITTEN = {
+    "add": "x + y",
+    "sub": "x - y",
+    "mul": "x * y",
+    "div": "x / y",
+    "pow_var": "x ** y",
+    "neg": "-x",
+    "pow": "x ** 2",
+    "rpow": "2 ** x",
+    "add_const": "x + 3",
+    "sub_const": "x - 3",
+    "mul_const": "x * 3",
+    "div_const": "x / 3",
+    "radd": "3 + x",
+    "rsub": "3 - x",
+    "rmul": "3 * x",
+    "rdiv": "3 / x",
+    "abs": "abs(x)",
+}
+
+
+def _called_as(op: str, name: str) -> str:
+    """How the op reads in a message: tanh(x), x * y, 3 - x."""
+    return _WRITTEN.get(op, f"{name}(x)")
+
+
+def _refusal(cls: type, name: str, err: BaseException, called: set[str]) -> str | None:
+    """The engine's own message when the op refused on purpose, else None.
+
+    On purpose: the innermost frame is the op's own method (any method of the
+    class for NotImplementedError), on a `raise` statement, and no other
+    method of the class ran first (nothing was computed). A TypeError from
+    `float + Value` or an AttributeError from a typo is raised by Python, not
+    by a `raise` statement, and stays a crash.
+    """
+    if not isinstance(err, Exception):
+        return None
+    tb = err.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    own = getattr(getattr(cls, name, None), "__code__", None)
+    if isinstance(err, NotImplementedError):
+        if code is not own and code not in _codes(cls):
+            return None
+    elif code is not own or not _message(err):
+        return None
+    # Nothing computed first: no other method ran (building a Value counts,
+    # except before a NotImplementedError, which wrapping a constant may precede).
+    allowed = {name, code.co_name}
+    if isinstance(err, NotImplementedError):
+        allowed.add("__init__")
+    if called - allowed:
+        return None
+    if not _is_raise(code, tb.tb_lasti, tb.tb_lineno):
+        return None
+    text = _message(err) or "not implemented"
+    return f"{text} ({type(err).__name__} raised on purpose by {_shown(name)})"
+
+
+def _codes(cls: type) -> set[Any]:
+    return {
+        getattr(value, "__code__", None)
+        for klass in cls.__mro__
+        for value in vars(klass).values()
+    } - {None}
+
+
+def _message(err: BaseException) -> str:
+    try:
+        text = str(err)
+    except BaseException:
+        return ""
+    return text.splitlines()[0][:300] if text.strip() else ""
+
+
+def _is_raise(code: Any, offset: int, line: int) -> bool:
+    """Whether the instruction that raised is a `raise` statement.
+
+    Read from the bytecode (sources given as text or notebook cells have no
+    file to read); from the source when the offset matches no instruction.
+    """
+    try:
+        for instruction in dis.get_instructions(code):
+            if instruction.offset == offset:
+                return instruction.opname == "RAISE_VARARGS"
+    except (TypeError, ValueError):
+        pass
+    try:
+        lines, first = inspect.getsourcelines(code)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return False
+    first = max(first, 1)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise):
+            start = node.lineno + first - 1
+            end = (node.end_lineno or node.lineno) + first - 1
+            if start <= line <= end:
+                return True
+    return False
 
 
 # Ops that share a dunder with a number form: refusing a Value there is a
@@ -276,13 +401,47 @@ def _cause(cls: type, op: str, name: str, err: BaseException) -> str | None:
 
 def _is_value(result: Any, api: Api) -> bool:
     try:
-        api.read_data(result)
+        read_data(api, result)
     except BaseException:
         return False
     return True
 
 
-def _not_checked(cls: type, api: Api) -> list[str]:
+def read_data(api: Api, value: Any) -> float:
+    """`.data` as a float, from inside a Value held there (`Value(Value(t))`)."""
+    raw = _raw_data(value, api)
+    for _ in range(NESTING):
+        if not _holds_value(raw, api):
+            break
+        raw = _raw_data(raw, api)
+    return _float(raw)
+
+
+def nesting(value: Any, api: Api) -> int:
+    """How many Values deep the number in `value.data` sits (0: not nested)."""
+    try:
+        raw = _raw_data(value, api)
+        depth = 0
+        while depth < NESTING and _holds_value(raw, api):
+            raw = _raw_data(raw, api)
+            depth += 1
+    except BaseException:
+        return 0
+    return depth
+
+
+def _holds_value(raw: Any, api: Api) -> bool:
+    """Whether a `.data` is itself an engine value (not a number, not an array)."""
+    if isinstance(raw, int | float) or hasattr(raw, "dtype"):
+        return False
+    try:
+        inner = getattr(raw, api.data)
+    except BaseException:
+        return False
+    return inner is not None and (api.data_is_method or not callable(inner))
+
+
+def unchecked_methods(cls: type, api: Api) -> list[str]:
     """Public methods of the class that no op of the table covers."""
     covered = {api.data, api.grad, api.backward_name, "zero_grad", "parameters"}
     for op, (_, _, spelling) in SPELLING.items():
@@ -304,29 +463,46 @@ def _arity(function: Any) -> int:
     return sum(1 for p in parameters if p.default is inspect.Parameter.empty)
 
 
-def storage(cls: type, api: Api) -> dict[str, Any]:
+def storage(
+    cls: type, api: Api, ops: tuple[str, ...] = ("add", "mul")
+) -> dict[str, Any]:
     """How values are stored: the type of .data and its unit roundoff.
 
     `.data` may be a float, a numpy scalar (numpy.float32, numpy.float64) or
     a 0-d array: it is read with float() and named by its type (and dtype),
-    without importing numpy. The unit roundoff is measured, not looked up:
-    from how Value(0.1) holds 0.1, and from one product, for engines that
-    keep a float64 leaf but round every op's result (struct round-trips).
+    without importing numpy. A dtype says the storage outright. A Python
+    float is float64 unless the values are rounded *exactly* as a narrower
+    format rounds (`_measured_unit`): an error is never taken for a format,
+    since a wrong value must be judged, and reported, at float64. `ops` are
+    the operators that may be used to measure (those that did not crash).
     """
     leaf = api.make(cls, 0.1)
     raw = _raw_data(leaf, api)
+    kind = _kind(raw)
+    unit = _dtype_unit(raw)
+    product = None
+    if "mul" in ops:
+        try:  # float64 leaves with float32 results: the results' dtype
+            product = _raw_data(api.make(cls, 0.1) * api.make(cls, 0.3), api)
+        except BaseException:  # mul is judged later as an op; here only storage
+            product = None
+    evidence = "the dtype of .data"
+    if product is not None and _dtype_unit(product) is not None:
+        unit = max(unit or 0.0, _dtype_unit(product) or 0.0)
+        if _kind(product) != kind:
+            kind = f"{kind}, results {_kind(product)}"
+            evidence = "the dtype of results"
+    if unit is None:
+        unit, evidence = _measured_unit(cls, api, ops)
+    return {"type": kind, "unit_roundoff": unit, "evidence": evidence}
+
+
+def _kind(raw: Any) -> str:
     kind = type(raw).__name__
     dtype = getattr(raw, "dtype", None)
     if dtype is not None and str(dtype) != kind:
         kind = f"{kind}[{dtype}]"
-    unit = _roundoff(_float(raw), 0.1)
-    try:
-        product = _float(_raw_data(api.make(cls, 0.1) * api.make(cls, 0.3), api))
-    except BaseException:  # mul is judged later as an op; here only precision
-        product = None
-    if product is not None and unit < 2.0**-24:
-        unit = max(unit, _roundoff(product, 0.1 * 0.3, leaf=False))
-    return {"type": kind, "unit_roundoff": unit}
+    return kind
 
 
 def _raw_data(value: Any, api: Api) -> Any:
@@ -334,25 +510,126 @@ def _raw_data(value: Any, api: Api) -> Any:
     return raw() if api.data_is_method else raw
 
 
-# 0.1 in each format: float32, float16 (bfloat16 comes out by measurement).
-_TENTH = ((0.10000000149011612, 2.0**-24), (0.0999755859375, 2.0**-11))
+def _dtype_unit(raw: Any) -> float | None:
+    """The unit roundoff a numpy (or ml_dtypes) dtype stores with; None: no dtype."""
+    dtype = getattr(raw, "dtype", None)
+    if dtype is None:
+        return None
+    return _DTYPE_UNITS.get(str(dtype), UNIT64)
 
 
-def _roundoff(value: float, wanted: float, leaf: bool = True) -> float:
-    """The unit roundoff that explains holding the float64 `wanted` as `value`."""
-    if value == wanted:
-        return 2.0**-53
-    if leaf:
-        for held, unit in _TENTH:
-            if abs(value - held) < 1e-12:
-                return unit
-    relative = abs(value - wanted) / abs(wanted)
-    if not relative < 1e-3:  # not rounding: a wrong value, judged as one later
-        return 2.0**-53
-    for unit in (2.0**-53, 2.0**-24, 2.0**-11, 2.0**-8):
-        if relative <= 1.01 * unit:
-            return unit
-    return relative
+UNIT64 = 2.0**-53
+_DTYPE_UNITS = {"float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+
+
+def round_float32(x: float) -> float:
+    try:
+        return float(_unpack("<f", _pack("<f", x))[0])
+    except (OverflowError, struct.error):
+        return math.copysign(math.inf, x)
+
+
+def round_float16(x: float) -> float:
+    try:
+        return float(_unpack("<e", _pack("<e", x))[0])
+    except (OverflowError, struct.error):
+        return math.copysign(math.inf, x)
+
+
+def round_bits(x: float, bits: int) -> float:
+    """`x` rounded to `bits` significant bits, half to even (bfloat16: 8).
+
+    Normal numbers only (no subnormals, no overflow): enough for the probes.
+    """
+    if x == 0.0 or not _isfinite(x):
+        return x
+    mantissa, exponent = _frexp(x)  # 0.5 <= |mantissa| < 1
+    return _ldexp(round(mantissa * (1 << bits)), exponent - bits)
+
+
+def round_bfloat16(x: float) -> float:
+    return round_bits(x, 8)
+
+
+# name, rounding, unit roundoff
+FORMATS = (
+    ("float32", round_float32, 2.0**-24),
+    ("float16", round_float16, 2.0**-11),
+    ("bfloat16", round_bfloat16, 2.0**-8),
+)
+# Leaves and operand pairs for measuring: none of their sums and products is
+# exact in any narrower format, so each one tells the formats apart.
+_LEAVES = (0.1, 0.3, 0.7, 1.3, 1.1, -2.9, 0.37, 5.3)
+_PAIRS = ((0.1, 0.3), (0.7, 1.3), (1.1, -2.9), (0.37, 5.3))
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "mul": lambda a, b: a * b,
+    "add": lambda a, b: a + b,
+}
+
+
+def _measured_unit(cls: type, api: Api, ops: tuple[str, ...]) -> tuple[float, str]:
+    """float64, unless values round exactly as a narrower format rounds.
+
+    Two ways an engine stores a narrower format: its leaves are rounded
+    (Value(0.1).data is float32's 0.1) and every result is rounded from
+    those, or its leaves stay float64 and each result is rounded once (a
+    struct round-trip after each op). Each is predicted exactly, per format,
+    for several sums and products. Rounded leaves are evidence by
+    themselves, so a majority of exact results is enough there (a wrong op
+    is then judged at that format); with float64 leaves, see `_rounded_once`.
+    """
+    try:
+        leaves = [(x, _float(read_data(api, api.make(cls, x)))) for x in _LEAVES]
+    except BaseException:
+        return UNIT64, "Value(x).data cannot be read as a number"
+    results: dict[str, list[tuple[float, float, float]]] = {}
+    for op in ("mul", "add"):
+        if op not in ops:
+            continue
+        rows = results.setdefault(op, [])
+        for a, b in _PAIRS:
+            try:
+                made = _ARITHMETIC[op](api.make(cls, a), api.make(cls, b))
+                rows.append((a, b, _float(read_data(api, made))))
+            except BaseException:
+                continue
+    for name, rounding, unit in FORMATS:
+        if all(held == rounding(x) for x, held in leaves):
+            hits = [
+                held == rounding(_ARITHMETIC[op](rounding(a), rounding(b)))
+                for op, rows in results.items()
+                for a, b, held in rows
+            ]
+            if 2 * sum(hits) >= len(hits):
+                return unit, f"leaves and results round exactly as {name} does"
+        elif all(held == x for x, held in leaves) and _rounded_once(results, rounding):
+            return unit, f"float64 leaves, every result rounded exactly as {name} does"
+    return UNIT64, "values do not round as a narrower format rounds"
+
+
+def _rounded_once(
+    results: dict[str, list[tuple[float, float, float]]],
+    rounding: Callable[[float], float],
+) -> bool:
+    """float64 leaves, each result rounded once to the format.
+
+    One op kind (every sum, or every product) must round exactly as the
+    format rounds the float64 result, and no kind may keep every result at
+    float64: an engine whose sums are float64 has float64 storage, and its
+    products, whatever their error, are a wrong `*`.
+    """
+    kinds = []
+    for op, rows in results.items():
+        if len(rows) < 3:
+            continue
+        f = _ARITHMETIC[op]
+        kinds.append(
+            (
+                all(held == rounding(f(a, b)) for a, b, held in rows),
+                all(held == f(a, b) for a, b, held in rows),
+            )
+        )
+    return any(narrow for narrow, _ in kinds) and not any(wide for _, wide in kinds)
 
 
 def describe_error(err: BaseException, cause: str | None = None) -> dict[str, Any]:

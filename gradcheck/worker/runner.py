@@ -2,8 +2,9 @@
 
 A program is plain data from the parent: nodes in topological order, each
 `[op, operand indices, constant, variable name]`, and the point. The answer
-is plain data too: per-node values and gradients (None where the engine
-keeps no gradient), or the engine's exception and where it was raised.
+is plain data too: per-node values (read from inside a Value that an op
+left in `.data`) and gradients (None where the engine keeps no gradient),
+or the engine's exception and where it was raised.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from gradcheck.worker.api import Api
 from gradcheck.worker.apply import apply_op
-from gradcheck.worker.contract import describe_error
+from gradcheck.worker.contract import describe_error, read_data
 
 # Phases, written to the status page so a crash can say where it happened.
 BUILD, BACKWARD, READ = 2, 3, 4
@@ -66,9 +67,9 @@ def _run_program(
                 operands = [handles[a] for a in args]
                 handles.append(apply_op(op, operands, constant, api.op_names, wrap))
         data = (
-            [api.read_data(h) for h in handles[-1:]]
+            [read_data(api, h) for h in handles[-1:]]
             if program.get("ends_only")
-            else [api.read_data(h) for h in handles]
+            else [read_data(api, h) for h in handles]
         )
         if program.get("backward", True):
             phase = BACKWARD

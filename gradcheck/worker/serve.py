@@ -1,4 +1,4 @@
-"""The worker's request loop: load once, then run batches until told to stop.
+"""The worker's request loop: load, detect ops, run batches until told to stop.
 
 Requests and answers are frames on two private pipes (`protocol`). A batch
 answers item by item, so the parent's deadline runs per item and a crash
@@ -25,16 +25,18 @@ from gradcheck.worker.contract import (
     ContractError,
     check_contract,
     describe_error,
-    detect_ops,
+    detect_mixed,
+    detect_op,
     find_class,
     storage,
+    unchecked_methods,
 )
 from gradcheck.worker.loading import LoadError, load
 from gradcheck.worker.recipes import NN_RECIPES, RECIPES, RecipeError, network_info
 from gradcheck.worker.runner import run_program
 
 STATUS = struct.Struct("<ii")  # item index, phase
-LOADING, RECIPE = 1, 5
+LOADING, RECIPE, DETECT = 1, 5, 6
 _getpid, _exit = os.getpid, os._exit  # bound now: an engine may replace them
 
 
@@ -57,6 +59,13 @@ Handler = Callable[[Session, dict[str, Any]], Iterator[dict[str, Any]]]
 
 
 def handle_load(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Import the engine and build a leaf; its ops are detected by `detect`.
+
+    Loading is only what every check needs: the module, the class, a leaf
+    whose data and gradient can be read, and backward() on it. What the ops
+    do is found by separate `detect` requests, each op under the parent's
+    per-request deadline, so that an op that hangs is a finding about it.
+    """
     session.mark_page(0, LOADING)
     target = request["target"]
     notes: list[str] = []
@@ -72,7 +81,8 @@ def handle_load(session: Session, request: dict[str, Any]) -> Iterator[dict[str,
             notes += found_notes
         api = check_contract(cls, request.get("api"))
         api.op_names = dict(request.get("op_names") or {})
-        caps = detect_ops(cls, api)
+        # Found by an earlier `detect` (this is a reload after a crash).
+        api.wrap_constants = bool(request.get("wrap_constants"))
     except (LoadError, ContractError) as err:
         stubs = "".join(f"; {n}" for n in notes if "exercise stub" in n)
         yield {"done": True, "refused": str(err) + stubs, "kind": type(err).__name__}
@@ -89,16 +99,41 @@ def handle_load(session: Session, request: dict[str, Any]) -> Iterator[dict[str,
         "module_file": file,
         "notes": notes,
         "api": api.describe(),
-        "supported": caps.supported,
-        "unsupported": caps.unsupported,
-        "broken": caps.broken,
-        "not_checked": caps.not_checked,
-        "built_from": caps.built_from,
-        "capabilities": caps.capabilities,
-        "storage": storage(cls, api),
+        "not_checked": unchecked_methods(cls, api),
         "network": network_info(module) if module is not None else None,
         "python": sys.version.split()[0],
     }
+
+
+def handle_detect(
+    session: Session, request: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """What the ops do, item by item: `mixed`, one `op` each, then `storage`.
+
+    Answered per item like a batch of programs: the parent's deadline runs
+    per item, and an op that hangs or kills the worker costs only its item.
+    """
+    assert session.cls is not None and session.api is not None
+    cls, api = session.cls, session.api
+    for index, item in enumerate(request["items"]):
+        session.item = index
+        session.mark(DETECT)
+        yield {"i": index, **_detect_item(cls, api, item)}
+    yield {"done": True}
+
+
+def _detect_item(cls: type, api: Api, item: dict[str, Any]) -> dict[str, Any]:
+    kind = item["kind"]
+    try:
+        if kind == "mixed":
+            return {"capabilities": detect_mixed(cls, api), "api": api.describe()}
+        if kind == "op":
+            return detect_op(cls, api, item["op"])
+        return {"storage": storage(cls, api, tuple(item.get("ops", ())))}
+    except BaseException as err:  # building the probe's leaves failed
+        if kind == "op":
+            return {"verdict": "broken", "detail": describe_error(err)}
+        return {"error": describe_error(err)}
 
 
 def _source_file(cls: type) -> str | None:
@@ -144,6 +179,7 @@ def handle_recipe(
 
 HANDLERS: dict[str, Handler] = {
     "load": handle_load,
+    "detect": handle_detect,
     "run": handle_run,
     "recipe": handle_recipe,
 }
