@@ -56,6 +56,10 @@ EDITS: dict[str, tuple[str, str]] = {
         " * out.grad",
     ),
     "neg_broken": ("        return self * -1\n", "        return self * -1.0001\n"),
+    "mul_off_5e_4": (
+        'out = Value(self.data * other.data, (self, other), "*")',
+        'out = Value(self.data * other.data * (1 + 5e-4), (self, other), "*")',
+    ),
 }
 # The op each bug is in, and the categories its failure may carry.
 BLAMED = {
@@ -81,6 +85,11 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def run(path: Path, seed: int, checks: list[str] | None = None) -> EngineReport:
     return check_engine(str(path), examples=0, seed=seed, checks=checks or PROBES)
+
+
+def engine_precision(report: EngineReport) -> str | None:
+    """The storage-format limit's message, if the report has one."""
+    return next((x.message for x in report.limits if x.name == "precision"), None)
 
 
 def limit_names(report: EngineReport) -> set[str]:
@@ -164,3 +173,15 @@ def test_the_probe_points_cover_the_normal_range_on_both_sides() -> None:
     for op in ("tanh", "sigmoid", "exp"):
         points = OPS[op].far_points
         assert any(x > 10 for x in points) and any(x < -10 for x in points), op
+
+
+@pytest.mark.heavy(seconds=2)
+def test_a_wrong_product_in_a_lecture_engine_is_named_as_the_product(
+    engines: dict[str, Path],
+) -> None:
+    """neg is `self * -1` here: the wrong `*` must be named, not `-x`."""
+    report = run(engines["mul_off_5e_4"], 0, ["value"])
+    value = next(c for c in report.checks if c.name == "value")
+    assert value.status == "fail" and value.counterexample is not None
+    assert value.counterexample.graph.ops_used() == {"mul"}
+    assert engine_precision(report) is None

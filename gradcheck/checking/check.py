@@ -199,6 +199,7 @@ def _check_loaded(
     if wanted("defined"):
         report.checks.extend(broken_op_checks(engine))
     if wanted("value"):
+        report.checks.extend(nested_value_checks(engine))
         report.checks.append(value_probe(engine, rng("value")))
     if wanted("local-derivative"):
         # x * c goes first: the other ops are scaled by it to test out.grad use.
@@ -375,8 +376,7 @@ def _new_report(engine: Engine, seed: int) -> EngineReport:
 
 def broken_op_checks(engine: Engine) -> list[Check]:
     """Ops the class defines but that raise, hang or kill the worker: crash
-    errors, not "unsupported"; and ops whose result holds a Value in `.data`:
-    value errors of that op (its derivative is still judged)."""
+    errors, not "unsupported"."""
     checks = []
     for op, broken in engine.broken.items():
         fault = EngineFault(broken)
@@ -389,9 +389,16 @@ def broken_op_checks(engine: Engine) -> list[Check]:
         elif fault.type_name == "NameError":
             message = f"{op}: {fault.text}"
         checks.append(Check(f"defined[{op}]", "crash", FAIL, message, examples=1))
-    for op, nested in engine.nested.items():
-        checks.append(Check(f"value[{op}]", "value", FAIL, nested, examples=1))
     return checks
+
+
+def nested_value_checks(engine: Engine) -> list[Check]:
+    """Ops whose result holds a Value in `.data`: value errors of that op
+    (the worker reads the number inside, so its derivative is still judged)."""
+    return [
+        Check(f"value[{op}]", "value", FAIL, nested, examples=1)
+        for op, nested in engine.nested.items()
+    ]
 
 
 def mark_derived_failures(engine: Engine, report: EngineReport) -> None:

@@ -185,13 +185,18 @@ def _single(name: str, constant: float | None, arity: int) -> Graph:
 
 
 def value_probe(engine: Engine, rng: random.Random) -> Check:
-    """1. Forward values of every op alone, across its domain."""
+    """1. Forward values of every op alone, across its domain.
+
+    The two-operand ops go first: learners build neg, `x * 3` and `-` from
+    `*` and `+`, so a wrong `*` is named as itself, not as a wrong `-x`.
+    """
 
     def examples() -> Iterator[Example]:
+        first = {"add": 0, "mul": 1}
+        for name in sorted(binary_ops(engine), key=lambda n: first.get(n, 2)):
+            yield from _points(_single(name, None, 2), rng, 5)
         for name, constant in unary_forms(engine):  # all of SPREAD: |x| <= 10
             yield from _points(_single(name, constant, 1), rng, len(SPREAD))
-        for name in binary_ops(engine):
-            yield from _points(_single(name, None, 2), rng, 5)
 
     return run_examples(engine, "value", "value", examples(), values_only=True)
 
