@@ -16,7 +16,9 @@ from itertools import combinations
 
 import mpmath
 
+from gradcheck.checking import hypotheses
 from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
+from gradcheck.checking.hypotheses import op_symbol as op_symbol
 from gradcheck.errors import PointError
 from gradcheck.expr.graph import Graph, GraphBuilder, subgraph
 from gradcheck.expr.ops import OPS
@@ -336,14 +338,6 @@ def blamed_symbol(hint: str) -> str | None:
     return symbol if found else None
 
 
-def op_symbol(name: str) -> str:
-    """How an op reads in source: `**` for pow, `tanh` for tanh."""
-    template = OPS[name].template if name in OPS else name
-    for part in ("{0}", "{1}", "{c}", "(", ")", ",", " "):
-        template = template.replace(part, "")
-    return template or name
-
-
 def _diagnose_leaves(
     engine: Engine, graph: Graph, run: Run, ref: Reference
 ) -> tuple[str, str, Outcome | None]:
@@ -358,27 +352,75 @@ def _diagnose_leaves(
             return verdict
     for i, node in enumerate(graph.nodes):
         if node.op == "var" and not _grad_ok(run, ref, i):
-            overwritten = _overwrite_hint(graph, ref, i, run.grads[i])
+            overwritten = _overwrite_hint(engine, graph, ref, i, run.grads[i])
             if overwritten is not None:
                 return "accumulation", overwritten, None
+    found = _tested_cause(engine, graph, run)
+    if found is not None:
+        return found
     wrong = [r for r in gradient_rows(graph, run, ref) if not r.ok]
     shown = "; ".join(
         f"{r.variable} gets {r.backprop!r} instead of {float(r.reference)!r}"
         for r in wrong
     )
     category = "accumulation" if graph.has_reuse else "propagation"
-    why = (
-        "with shared nodes, some contribution is overwritten or counted twice"
-        if graph.has_reuse
-        else "the chain rule is applied out of order"
-    )
     return (
         category,
         (
             f"{shown}, although every op is right on its own (judged on the "
-            f"leaves: the engine keeps no gradient on inner nodes): {why}"
+            f"leaves: the engine keeps no gradient on inner nodes){_reuse_note(graph)}"
         ),
         None,
+    )
+
+
+def _reuse_note(graph: Graph) -> str:
+    """'; the graph uses t1 2 times' when it shares nodes, else ''."""
+    labels = graph.node_labels()
+    shared = [
+        f"{labels[i]} {graph.fanout(i)} times"
+        for i in range(len(graph.nodes))
+        if graph.fanout(i) > 1
+    ]
+    if not shared:
+        return ""
+    return (
+        "; the graph uses "
+        + ", ".join(shared[:3])
+        + (", ..." if len(shared) > 3 else "")
+    )
+
+
+def _tested_cause(
+    engine: Engine, graph: Graph, run: Run
+) -> tuple[str, str, Outcome | None] | None:
+    """A cause of a failure with every op right alone, confirmed on the engine."""
+    found = None
+    if hypotheses.has_equal_values(run):
+        found = hypotheses.equal_values(engine)
+    if found is None:
+        found = hypotheses.lost_backward(engine, graph)
+    if found is None:
+        found = hypotheses.out_of_order(engine)
+    if found is None:
+        return None
+    return found.category, found.hint, _trial_outcome(found)
+
+
+def _trial_outcome(found: hypotheses.Finding) -> Outcome:
+    """The small graph a finding was confirmed on, as a failing outcome."""
+    trial = found.trial
+    rows = gradient_rows(trial.graph, trial.run, trial.ref)
+    divergent = _first_divergent(trial.graph, trial.run, trial.ref)
+    return _fail(
+        trial.graph,
+        trial.point,
+        trial.run,
+        trial.ref,
+        rows,
+        found.category,
+        found.hint,
+        divergent,
     )
 
 
@@ -421,35 +463,31 @@ def _diagnose(
             return verdict
     name = labels[index]
     got, want = run.grads[index], ref.adjoint(index)
-    overwritten = _overwrite_hint(graph, ref, index, got)
+    overwritten = _overwrite_hint(engine, graph, ref, index, got)
     if overwritten is not None:
         return "accumulation", overwritten, None
-    if graph.has_reuse:
-        ratio = f" ({got / want:.3g} times the right value)" if want else ""
-        return (
-            "accumulation",
-            (
-                f"{name} gets {got!r} instead of {want!r}{ratio} "
-                "although every op is right on its own: with shared nodes, some "
-                "contribution is counted twice or taken before all uses are summed "
-                "(a topological sort without a visited set, a visited set keyed by "
-                "value, or a backward that recurses into children immediately)"
-            ),
-            None,
-        )
+    found = _tested_cause(engine, graph, run)
+    if found is not None:
+        return found
+    ratio = f" ({got / want:.3g} times the right value)" if want and got else ""
     return (
-        "propagation",
+        "accumulation" if graph.has_reuse else "propagation",
         (
-            f"{name} gets {got!r} instead of {want!r}, although every op is right on "
-            "its own: the chain rule is applied out of order; backward() must visit "
-            "nodes in reverse topological order, from the output"
+            f"{name} gets {got!r} instead of {want!r}{ratio}, although every op "
+            f"is right on its own{_reuse_note(graph)}"
         ),
         None,
     )
 
 
-def _overwrite_hint(graph: Graph, ref: Reference, index: int, got: float) -> str | None:
-    """The hint when node `index` kept only some of its uses' contributions."""
+def _overwrite_hint(
+    engine: Engine, graph: Graph, ref: Reference, index: int, got: float
+) -> str | None:
+    """The hint when node `index` kept only some of its uses' contributions.
+
+    Said only when the engine confirms it: the op whose contribution alone
+    was kept, run with its input reused, again keeps only its own.
+    """
     uses = graph.fanout(index)
     if uses < 2:
         return None
@@ -465,18 +503,27 @@ def _overwrite_hint(graph: Graph, ref: Reference, index: int, got: float) -> str
         contributions.append(ref.adjoint(c) * share)
     if not _matches_part(got, contributions):
         return None
-    writer = [
-        graph.nodes[c].op
-        for c, part in zip(consumers, contributions, strict=True)
-        if _close(got, part, 1e-7)
-    ]
-    where = overwrite_hint(op_symbol(writer[0])) if len(set(writer)) == 1 else ""
-    return (
-        f"{where}{graph.node_labels()[index]} is used {uses} times, but its gradient "
-        f"{got!r} equals the contribution of only some of its uses (all together: "
-        f"{ref.adjoint(index)!r}): gradients are overwritten (=) instead of "
-        "accumulated (+=)"
+    writers = list(
+        dict.fromkeys(
+            (graph.nodes[c].op, graph.nodes[c].constant)
+            for c, part in zip(consumers, contributions, strict=True)
+            if _close(got, part, 1e-7)
+        )
     )
+    for op, constant in writers:
+        confirmed = hypotheses.overwrite(engine, op, constant, ref.value(index))
+        if confirmed is None:
+            continue
+        trial = confirmed.trial
+        return (
+            f"{overwrite_hint(op_symbol(op))}{graph.node_labels()[index]} is used "
+            f"{uses} times, but its gradient {got!r} equals the contribution of "
+            f"only some of its uses (all together: {ref.adjoint(index)!r}); "
+            f"{op} alone is right, and on {trial.graph.to_text()} at {trial.at()} "
+            f"{'; '.join(trial.wrong_leaves())}, {op}'s own share alone: gradients "
+            "are overwritten (=) instead of accumulated (+=)"
+        )
+    return None
 
 
 def _matches_part(got: float, parts: list[float]) -> bool:
@@ -512,13 +559,16 @@ def _isolated(
         outcome = judge(engine, scaled, spread_point, diagnose=False)
         if outcome.status == FAIL:
             if _all_zero(outcome):
+                found = hypotheses.lost_backward(engine, scaled)
+                if found is None:
+                    found = hypotheses.out_of_order(engine)
+                if found is not None:
+                    return found.category, found.hint, _trial_outcome(found)
                 return (
                     "propagation",
                     (
                         f"{node.op} is right alone but passes no gradient on in "
-                        f"{scaled.to_text()}: its backward ran before the gradient of "
-                        "its output arrived; backward() must visit nodes in reverse "
-                        "topological order, from the output"
+                        f"{scaled.to_text()}"
                     ),
                     outcome,
                 )
@@ -532,17 +582,45 @@ def _isolated(
         if outcome.status == FAIL:
             if outcome.category in ("crash", "value"):
                 return str(outcome.category), outcome.hint, outcome
-            return (
-                "accumulation",
-                (
-                    f"{overwrite_hint(op_symbol(node.op))}"
-                    f"{shared.to_text()} uses one node twice: the engine is right with "
-                    "two separate operands but wrong when they are the same node: one "
-                    "contribution overwrites the other (= instead of +=)"
-                ),
-                outcome,
-            )
+            return "accumulation", _shared_hint(node.op, shared, outcome), outcome
     return None
+
+
+def _shared_hint(op: str, shared: Graph, outcome: Outcome) -> str:
+    """Why op(x, x) fails when op(x, y) is right: overwritten only if it shows.
+
+    Overwritten means the shared node kept one operand's share alone.
+    """
+    run, ref = outcome.run, outcome.reference
+    example = outcome.counterexample
+    wrong = "; ".join(
+        f"d/d{r.variable} is {r.backprop!r}, should be {float(r.reference)!r}"
+        for r in (example.gradients if example else [])
+        if not r.ok
+    )
+    observed = (
+        f"{shared.to_text()} uses one node twice: the engine is right with two "
+        f"separate operands but wrong when they are the same node ({wrong})"
+    )
+    if run is None or ref is None:
+        return observed
+    op_index = len(shared.nodes) - 1
+    shares = [
+        ref.adjoint(op_index) * float(ref.symbolic.partials[op_index][k])
+        for k, _ in enumerate(shared.nodes[op_index].args)
+    ]
+    for i, node in enumerate(shared.nodes):
+        if node.op != "var" or shared.fanout(i) < 2:
+            continue
+        got = run.grads[i]
+        mine = [s for k, s in enumerate(shares) if shared.nodes[op_index].args[k] == i]
+        if len(mine) > 1 and any(_close(got, s, 1e-7) for s in mine):
+            return (
+                f"{overwrite_hint(op_symbol(op))}{observed}: the node keeps one "
+                "operand's share alone, one contribution overwrites the other "
+                "(= instead of +=)"
+            )
+    return observed
 
 
 def _mini(
@@ -572,6 +650,12 @@ def _fails_only_on_equal_values(engine: Engine, mini: Graph, outcome: Outcome) -
     return judge(engine, mini, point, diagnose=False).status == PASS
 
 
+def example_point(outcome: Outcome) -> dict[str, float]:
+    """The point of an outcome's counterexample ({} when it has none)."""
+    example = outcome.counterexample
+    return dict(example.point) if example is not None else {}
+
+
 def _all_zero(outcome: Outcome) -> bool:
     example = outcome.counterexample
     return example is not None and all(
@@ -588,12 +672,24 @@ def _blame_op(
         return (
             "accumulation",
             (
-                f"{mini.to_text()} is right at most points but wrong here, where two "
-                "different nodes hold the same value: the topological sort's visited "
-                "set compares values (==, or a hash of .data) instead of identity"
+                f"nodes with equal values are treated as one: {mini.to_text()} is "
+                "right at other points but wrong here, where two different nodes "
+                "hold the same value (a visited set keyed by .data, or an "
+                "__eq__/__hash__ that compares values?)"
             ),
             outcome,
         )
+    if (
+        outcome.run is not None
+        and outcome.reference is not None
+        and example_point(outcome)
+    ):
+        trial = hypotheses.Trial(
+            mini, example_point(outcome), outcome.run, outcome.reference
+        )
+        dropped = hypotheses.dropped_operand(engine, op, trial)
+        if dropped is not None:
+            return dropped.category, dropped.hint, outcome
     if _all_zero(outcome) and not _anything_propagates(engine):
         return (
             "propagation",
