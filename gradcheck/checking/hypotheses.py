@@ -65,10 +65,15 @@ class Trial:
 
     @property
     def ok(self) -> bool:
-        n = len(self.graph.nodes)
-        return all(self.value_ok(i) for i in range(n)) and all(
-            self.grad_ok(i) for i in range(n)
+        """Passes as `judge` passes: every value, and every variable's gradient."""
+        nodes = self.graph.nodes
+        return all(self.value_ok(i) for i in range(len(nodes))) and all(
+            self.grad_ok(i) for i, node in enumerate(nodes) if node.op == "var"
         )
+
+    def kept(self, i: int) -> bool:
+        """The engine keeps a gradient on node `i` (None is not 0)."""
+        return not (self.run.missing and self.run.missing[i])
 
     def leaf(self, name: str) -> int:
         return next(
@@ -384,19 +389,20 @@ def _lost_in(
     control = _control(engine, outer, inner, inner_constant, trial.point)
     if control is None or not control.ok:
         return None
-    inner_right = trial.grad_ok(t)
-    below = [composite.nodes[a].name for a in composite.nodes[t].args]
     hint = (
         f"the backward of {shown(outer)} is lost when its input is computed: "
         f"{outer_alone.graph.to_text()} and {inner_alone.graph.to_text()} are right "
         f"alone, and so is {control.graph.to_text()}, but on "
         f"{composite.to_text()} at {trial.at()}: {'; '.join(trial.wrong_leaves())}"
     )
-    if inner_right and all(not trial.grad_ok(trial.leaf(n)) for n in below):
+    below = [trial.leaf(composite.nodes[a].name) for a in composite.nodes[t].args]
+    if trial.kept(t) and trial.grad_ok(t) and not any(trial.grad_ok(i) for i in below):
+        # The computed input got its own gradient, and passed nothing on.
         hint += (
-            f" ({inner_alone.graph.to_text()} gets its gradient from {outer}, but "
-            f"passes none on: is {outer}'s backward attached to `self` instead of "
-            "`out`, replacing its input's own backward?)"
+            f" ({inner_alone.graph.to_text()} gets its gradient from "
+            f"{shown(outer)} but passes none on: is {shown(outer)}'s backward "
+            "attached to `self` instead of `out`, replacing its input's own "
+            "backward?)"
         )
     return Finding("propagation", hint, trial)
 
@@ -447,7 +453,12 @@ def out_of_order(engine: Engine) -> Finding | None:
         if trial is None or alone is None or not alone.ok:
             return None
         t = next(i for i, n in enumerate(graph.nodes) if n.op == inner)
-        if trial.ok or not trial.grad_ok(t) or trial.grad_ok(trial.leaf("x")):
+        if (
+            trial.ok
+            or not trial.kept(t)
+            or not trial.grad_ok(t)
+            or trial.grad_ok(trial.leaf("x"))
+        ):
             return None
         trials.append(trial)
     if len(trials) < 2:

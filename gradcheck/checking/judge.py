@@ -75,6 +75,12 @@ def judge(
             raise ran
         run = ran if ran is not None else engine.run(graph, point, not values_only)
     except EngineFault as fault:
+        if fault.type_name == "ApiError":  # the checker's adapter, not the engine
+            return Outcome(
+                INCONCLUSIVE,
+                hint=f"not checked: the checker's adapter failed ({fault.text})",
+                reference=ref,
+            )
         category, hint = fault_hint(fault, graph)
         return _crashed(graph, point, ref, category, hint, fault.text)
     except WorkerCrash as crash:

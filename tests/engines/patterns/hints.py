@@ -22,14 +22,13 @@ import ast
 from pathlib import Path
 
 from engines.patterns import BASE
-
 from gradcheck.mutants import apply_edits
 
 __all__ = ["HINT_PATTERNS", "edits", "source", "write_all"]
 
 Edits = tuple[tuple[str, str], ...]
 
-_POW_NUMBER = '''\
+_POW_NUMBER = """\
     def __pow__(self, n):
         assert isinstance(n, (int, float))
         out = Value(self.data**n, (self,), f"**{n}")
@@ -39,8 +38,8 @@ _POW_NUMBER = '''\
 
         out._backward = _backward
         return out
-'''
-_POW_EITHER = '''\
+"""
+_POW_EITHER = """\
     def __pow__(self, n):
         if isinstance(n, Value):
             out = Value(self.data**n.data, (self, n), "**")
@@ -70,7 +69,7 @@ _POW_EITHER = '''\
 
         out._backward = _backward
         return out
-'''
+"""
 # The extra ops, right: `**` with a Value exponent, and gelu.
 _EXTRA: Edits = ((_POW_NUMBER, _POW_EITHER),)
 
