@@ -473,6 +473,27 @@ def out_of_order(engine: Engine) -> Finding | None:
     return Finding("propagation", hint, trials[0])
 
 
+# How the hint of each confirmed cause begins, up to the op it names.
+_CAUSES = (
+    ("the backward of ", " is lost when its input is computed"),
+    ("", " passes no gradient to its "),
+    ("nodes with equal values are treated as one", ""),
+)
+
+
+def confirmed_cause(hint: str) -> str | None:
+    """The cause (with its op) a hint of this module states, else None."""
+    for head, tail in _CAUSES:
+        if not hint.startswith(head):
+            continue
+        if not tail:
+            return head
+        op, found, _ = hint[len(head) :].partition(tail)
+        if found and op and " " not in op:
+            return f"{head}{op}{tail}"
+    return None
+
+
 def op_symbol(name: str) -> str:
     """How an op reads in source: `**` for pow, `tanh` for tanh."""
     template = OPS[name].template if name in OPS else name
