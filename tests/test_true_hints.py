@@ -285,6 +285,9 @@ def test_the_checkers_own_error_is_never_the_engine_raising() -> None:
     assert check.message.startswith(
         "not checked: the checker's adapter failed while resetting (ApiError: "
     )
+    assert check.message.endswith(
+        "raised in the checker's own code, not in a line of the engine"
+    )
     # A read-only property fails in setattr: no line of the engine's code.
     readonly = {
         "error": {

@@ -56,8 +56,8 @@ def _crash(
             category,
             INCONCLUSIVE,
             f"not checked: the checker's adapter failed while {doing} "
-            f"({fault.text}; raised in the checker's own code, not in a line of "
-            "the engine): it could not reset or read this engine's gradients",
+            f"({fault.text}): raised in the checker's own code, not in a line of "
+            "the engine",
         )
     where = f" at {fault.location}" if fault.location else ""
     return Check(
