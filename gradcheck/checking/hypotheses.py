@@ -494,6 +494,23 @@ def confirmed_cause(hint: str) -> str | None:
     return None
 
 
+_OVERWRITE = "`=` instead of `+=` in the backward of `{}`: "
+
+
+def overwrite_hint(symbol: str) -> str:
+    """How a hint that blames one op's overwritten gradient begins."""
+    return _OVERWRITE.format(symbol)
+
+
+def blamed_symbol(hint: str) -> str | None:
+    """The op symbol an `overwrite_hint` blames, if the hint starts with one."""
+    head, tail = _OVERWRITE.split("{}")
+    if not hint.startswith(head):
+        return None
+    symbol, found, _ = hint[len(head) :].partition(tail)
+    return symbol if found else None
+
+
 def op_symbol(name: str) -> str:
     """How an op reads in source: `**` for pow, `tanh` for tanh."""
     template = OPS[name].template if name in OPS else name
