@@ -100,6 +100,29 @@ def test_a_backward_attached_to_the_input_is_named_as_lost(
 
 @pytest.mark.heavy
 @pytest.mark.parametrize("seed", SEEDS)
+def test_a_mul_attached_to_its_first_operand_is_not_called_an_overwrite(
+    files: Files, seed: int
+) -> None:
+    report = check_engine(
+        str(files["mul_self_backward"]),
+        seed=seed,
+        examples=10,
+        checks=["local-derivative", "accumulation"],
+    )
+    found = failures(report)
+    first = report.failures[0]
+    assert first.category == "propagation", found
+    assert first.message.startswith(
+        "the backward of `*` is lost when its input is computed: "
+    )
+    assert "is `*`'s backward attached to `self` instead of `out`" in first.message
+    # x / x is x * x**-1 here: one share is kept, but not by an overwrite.
+    assert not any("instead of `+=`" in m for _, _, m in found), found
+    no_false_claims(report)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("seed", SEEDS)
 def test_an_exponent_left_out_of_the_children_is_a_dropped_operand(
     files: Files, seed: int
 ) -> None:

@@ -288,16 +288,19 @@ def _isolated(
         if outcome.status == FAIL:
             if outcome.category in ("crash", "value"):
                 return str(outcome.category), outcome.hint, outcome
-            return "accumulation", _shared_hint(node.op, shared, outcome), outcome
+            hint = _shared_hint(engine, node.op, node.constant, shared, outcome)
+            return "accumulation", hint, outcome
     return None
 
 
-def _shared_hint(op: str, shared: Graph, outcome: Outcome) -> str:
+def _shared_hint(
+    engine: Engine, op: str, constant: float | None, shared: Graph, outcome: Outcome
+) -> str:
     """Why op(x, x) fails when op(x, y) is right: overwritten only if it shows.
 
-    Overwritten means the shared node kept one operand's share alone.
+    Overwritten is said when the op, rerun with its input reused beside `+`
+    (b(x, y) + x, y + b(x, y)), keeps its own share alone there too.
     """
-    run, ref = outcome.run, outcome.reference
     example = outcome.counterexample
     wrong = "; ".join(
         f"d/d{r.variable} is {r.backprop!r}, should be {float(r.reference)!r}"
@@ -308,23 +311,12 @@ def _shared_hint(op: str, shared: Graph, outcome: Outcome) -> str:
         f"{shared.to_text()} uses one node twice: the engine is right with two "
         "separate operands but wrong when they are the same node"
     )
-    if run is None or ref is None:
-        return f"{same} ({wrong})"
-    op_index = len(shared.nodes) - 1
-    shares = [
-        ref.adjoint(op_index) * float(ref.symbolic.partials[op_index][k])
-        for k, _ in enumerate(shared.nodes[op_index].args)
-    ]
-    for i, node in enumerate(shared.nodes):
-        if node.op != "var" or shared.fanout(i) < 2:
-            continue
-        got = run.grads[i]
-        mine = [s for k, s in enumerate(shares) if shared.nodes[op_index].args[k] == i]
-        if len(mine) > 1 and any(close(got, s, 1e-7) for s in mine):
-            return (
-                f"{overwrite_hint(op_symbol(op))}{same}: one contribution "
-                "overwrites the other (= instead of +=)"
-            )
+    value = next(iter(example.point.values()), None) if example else None
+    if value is not None and hypotheses.overwrite(engine, op, constant, value):
+        return (
+            f"{overwrite_hint(op_symbol(op))}{same}: one contribution "
+            "overwrites the other (= instead of +=)"
+        )
     return f"{same} ({wrong})"
 
 

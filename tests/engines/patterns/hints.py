@@ -9,6 +9,7 @@ exponent, written correctly (`_EXTRA`), and then plant one bug:
 * `pow_base_only`: `**` records only the base as a child and gives the
   exponent no gradient;
 * `gelu_self_backward`: gelu overwrites its input's backward function;
+* `mul_self_backward`: `*` does the same to its first operand;
 * `visited_by_data`: the topological sort's visited set holds `.data`;
 * `set_topo_and_tanh`: a set-ordered topological sort (as `set_topo`)
   beside a wrong tanh derivative, so no order of the set gets it right;
@@ -134,6 +135,16 @@ _VISIT_ONCE_TOO_LATE = """\
                 if child not in visited:
                     stack.append((child, False))
 """
+_MUL_OUT = """\
+            other.grad += self.data * out.grad
+
+        out._backward = _backward
+"""
+_MUL_ON_SELF = """\
+            other.grad += self.data * out.grad
+
+        self._backward = _backward
+"""
 _SET_TOPO: Edits = (
     ("self._prev = tuple(_children)\n", "self._prev = set(_children)\n"),
     (_VISIT, _VISIT_ONCE_TOO_LATE),
@@ -159,6 +170,12 @@ HINT_PATTERNS: dict[str, tuple[str, Edits]] = {
         "gelu() assigns its backward to its input (`self._backward`), replacing\n"
         "the input's own: right on a leaf, wrong on a computed input.",
         (*_EXTRA, (_GELU_OUT, _GELU_ON_SELF)),
+    ),
+    "mul_self_backward": (
+        "`*` assigns its backward to its first operand (`self._backward`): right\n"
+        "when that operand is a leaf, and it replaces the backward of a computed\n"
+        "one, as in (x + y) * z. `x * 2` goes through the same `__mul__`.",
+        ((_MUL_OUT, _MUL_ON_SELF),),
     ),
     "visited_by_data": (
         "The topological sort's visited set holds each node's `.data`: two\n"
