@@ -169,6 +169,11 @@ def _diagnose(
             return verdict
     name = labels[index]
     got, want = run.grads[index], ref.adjoint(index)
+    if hypotheses.has_equal_values(run):
+        # Equal values can make a node look overwritten: ask that first.
+        merged = hypotheses.equal_values(engine)
+        if merged is not None:
+            return merged.category, merged.hint, _trial_outcome(merged)
     overwritten = _overwrite_hint(engine, graph, ref, index, got)
     if overwritten is not None:
         return "accumulation", overwritten, None

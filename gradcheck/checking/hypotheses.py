@@ -138,9 +138,11 @@ def overwrite(
 ) -> Finding | None:
     """Does `op` overwrite its input's gradient? Tested with its input reused.
 
-    On f(x) + x, x + f(x) (or b(x, y) + x, y + b(x, y)) the reused leaf
-    must get f's contribution alone, the last one written, while f is right
-    when x is not reused.
+    On f(x) + x, x + f(x), f(x)*3 + x (or b(x, y) + x, y + b(x, y),
+    b(x, y)*3 + x) the reused leaf must get f's contribution alone, the last
+    one written, while every other leaf is right and f is right when x is
+    not reused. A graph where f's share equals the other use's proves
+    nothing and is passed over.
     """
     arity = OPS[op].arity
     names = _LETTERS[:arity]
@@ -149,43 +151,48 @@ def overwrite(
     alone = attempt(engine, _single(op, constant, names), point)
     if alone is None or not alone.ok or "add" not in engine.supported:
         return None
-    for graph in _reuse_graphs(op, constant, arity):
+    for graph in _reuse_graphs(op, constant, arity, "mul_const" in engine.supported):
         trial = attempt(engine, graph, point)
         if trial is None or trial.ok:
             continue
         inner = next(i for i, n in enumerate(graph.nodes) if n.op == op)
-        [reused] = [i for i, n in enumerate(graph.nodes) if graph.fanout(i) > 1]
+        reused = trial.leaf("x" if graph.variable_uses("x") > 1 else "y")
+        got, total = trial.run.grads[reused], trial.ref.adjoint(reused)
         share = sum(
             trial.ref.adjoint(inner) * float(trial.ref.symbolic.partials[inner][k])
             for k, a in enumerate(graph.nodes[inner].args)
             if a == reused
         )
-        # The op runs after `+` (it is deeper): its share alone was written last.
-        if _close(trial.run.grads[reused], share):
+        others = [
+            i for i, node in enumerate(graph.nodes) if node.op == "var" and i != reused
+        ]
+        if _close(share, total - share) or not all(trial.grad_ok(i) for i in others):
+            continue
+        # The op is deeper than `+`, so its backward runs last: its share
+        # alone means it wrote over what `+` had added.
+        if _close(got, share):
             return Finding("accumulation", "", trial)
     return None
 
 
-def _reuse_graphs(op: str, constant: float | None, arity: int) -> list[Graph]:
+def _reuse_graphs(
+    op: str, constant: float | None, arity: int, scale: bool
+) -> list[Graph]:
+    """The op's input reused beside `+`, the op deeper than `+`."""
     graphs = []
-    if arity == 1:
-        for op_first in (True, False):
+    names = ("x",) if arity == 1 else ("x", "y")
+    orders = [True, False] + ([None] if scale else [])
+    for reused in names:
+        for op_first in orders:
             b = GraphBuilder()
-            x = b.var("x")
-            t = b.op(op, x, constant=constant)
-            b.op("add", *((t, x) if op_first else (x, t)))
+            leaves = [b.var(n) for n in names]
+            t = b.op(op, *leaves, constant=constant)
+            x = b.var(reused)
+            if op_first is None:  # f(x)*3 + x: the shares differ for `+` too
+                b.op("add", b.op("mul_const", t, constant=3.0), x)
+            else:
+                b.op("add", *((t, x) if op_first else (x, t)))
             graphs.append(b.build())
-        return graphs
-    # Not b(x, x): an op built from two others (x / x as x * x**-1) can keep
-    # one share there for another reason, a backward run before its input's.
-    b = GraphBuilder()
-    x, y = b.var("x"), b.var("y")
-    b.op("add", b.op(op, x, y), x)
-    graphs.append(b.build())
-    b = GraphBuilder()
-    x, y = b.var("x"), b.var("y")
-    b.op("add", y, b.op(op, x, y))
-    graphs.append(b.build())
     return graphs
 
 
@@ -200,7 +207,8 @@ def dropped_operand(engine: Engine, op: str, trial: Trial) -> Finding | None:
     if OPS[op].arity != 2:
         return None
     first = _dropped(trial)
-    if first is None:
+    if first is None or out_of_order(engine) is not None:
+        # With backward run out of order, x - y built as x + (-y) drops y too.
         return None
     names = trial.graph.variables
     again = attempt(
@@ -244,7 +252,14 @@ def has_equal_values(run: Run) -> bool:
 
 
 def equal_values(engine: Engine) -> Finding | None:
-    """Is u(x) + u(y) right at x != y and wrong at x == y?"""
+    """Is u(x) + u(y) right at x != y and wrong at x == y? (cached per engine)"""
+    store: dict[str, Finding | None] = vars(engine).setdefault("_hypotheses", {})
+    if "equal" not in store:
+        store["equal"] = _equal_values(engine)
+    return store["equal"]
+
+
+def _equal_values(engine: Engine) -> Finding | None:
     combine = "add" if "add" in engine.supported else "mul"
     for op, constant in _CONTROLS:
         if op not in engine.supported or OPS[op].arity != 1:
@@ -422,6 +437,14 @@ def _control(
 
 
 def out_of_order(engine: Engine) -> Finding | None:
+    """Chains of two right ops wrong whatever the outer op (cached per engine)."""
+    store: dict[str, Finding | None] = vars(engine).setdefault("_hypotheses", {})
+    if "order" not in store:
+        store["order"] = _out_of_order(engine)
+    return store["order"]
+
+
+def _out_of_order(engine: Engine) -> Finding | None:
     """Are chains of two right ops wrong for two different outer ops alike?
 
     The signature of a backward that runs before its output's gradient is
