@@ -17,7 +17,7 @@ from engines import patterns
 from engines.patterns import hints
 
 from gradcheck import check_engine
-from gradcheck.checking.engines import Engine, load_engine
+from gradcheck.checking.engines import Engine, EngineFault, load_engine
 from gradcheck.checking.judge import judge
 from gradcheck.checking.rebuild import (
     Rebuilt,
@@ -333,6 +333,19 @@ def test_the_checkers_own_error_is_never_the_engine_raising() -> None:
     assert check.message == (
         "the engine raised TypeError: bad operand at engine.py:3 in __mul__ while "
         "calling backward()"
+    )
+
+
+def test_an_adapter_error_on_a_graph_is_inconclusive_not_a_crash() -> None:
+    b = GraphBuilder()
+    b.op("mul", b.var("x"), b.var("y"))
+    fault = EngineFault(
+        {"type": "ApiError", "message": "ApiError: a leaf has no .data", "where": None}
+    )
+    outcome = judge(_engine(), b.build(), {"x": 0.5, "y": 2.0}, ran=fault)
+    assert outcome.status == INCONCLUSIVE and outcome.category is None
+    assert outcome.hint == (
+        "not checked: the checker's adapter failed (ApiError: a leaf has no .data)"
     )
 
 
