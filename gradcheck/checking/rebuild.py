@@ -32,9 +32,10 @@ def mark_nondeterministic(engine: Engine, checks: list[Check]) -> None:
     """Rerun every failing counterexample; say so when its result changes.
 
     A note is added only when rebuilds of the same graph give different
-    results. It blames set order only when the result changes back and
-    forth (one change, then stable, is state kept between calls, not
-    order), and says a list would fix it only when some build was right.
+    numbers. It names set order only when the numbers change back and forth
+    (a single change could be chance or state kept between calls: it is
+    described, not explained), and says a list or a sort could help only
+    when some build was right. When none was, the note follows the message.
     """
     for check in checks:
         example = check.counterexample
