@@ -9,11 +9,15 @@ marked `same_as` the op's check, says so, and is not counted as another
 problem. Only failures whose words say they follow are marked: a composite
 failure that blames another op, or that has a cause of its own (a stale
 gradient from zeroing), stays a problem of its own.
+
+A cause confirmed on the engine (a lost backward of one op, equal values
+merged, an operand dropped by one op) is one bug wherever it is found: the
+later checks that confirm it again are marked `same_as` the first.
 """
 
 from __future__ import annotations
 
-from gradcheck.checking.judge import blamed_symbol, op_symbol
+from gradcheck.checking.hypotheses import blamed_symbol, confirmed_cause, op_symbol
 from gradcheck.report import Check, EngineReport
 
 # Checks over graphs of several ops: a failure there can be an op's bug again.
@@ -36,10 +40,16 @@ def mark_consequences(report: EngineReport) -> None:
         if first_op_failure is None and check.category == "accumulation":
             first_op_failure = check.name
         by_symbol.setdefault(op_symbol(op.rstrip("]")), check.name)
+    by_cause: dict[str, str] = {}  # a confirmed cause -> its first check
     for check in report.failures:
         if check.same_as is not None:
             continue
         base = _explained_by(check, by_symbol, first_op_failure)
+        cause = confirmed_cause(check.message)
+        if base is None and cause is not None:
+            base = by_cause.setdefault(cause, check.name)
+            if base == check.name:
+                base = None
         if base is not None:
             check.same_as = base
             check.message += f" (the same bug as {base})"

@@ -1,25 +1,23 @@
-"""Judge one engine on one graph at one point, and say what kind of bug it is.
+"""Judge one engine on one graph at one point: pass, fail or inconclusive.
 
-The verdict is one of pass, fail or inconclusive. A failure is explained by
-walking the graph from the output to the first node whose engine gradient
-leaves the reference adjoint: its consumers are all right, so the fault is in
-how this node's gradient was formed. Re-running each consumer op alone on the
-engine then separates a wrong local derivative from contributions that were
-overwritten, counted twice, or combined in the wrong order.
+A failure gets its category and hint from `gradcheck.checking.diagnosis`,
+which reruns small graphs on the engine; this module gives the verdict, the
+counterexample, and the words for crashes, hangs and wrong forward values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import combinations
 
 import mpmath
 
 from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
+from gradcheck.checking.hypotheses import blamed_symbol as blamed_symbol
+from gradcheck.checking.hypotheses import op_symbol as op_symbol
+from gradcheck.checking.hypotheses import overwrite_hint as overwrite_hint
 from gradcheck.errors import PointError
-from gradcheck.expr.graph import Graph, GraphBuilder, subgraph
-from gradcheck.expr.ops import OPS
+from gradcheck.expr.graph import Graph, subgraph
 from gradcheck.refs.references import Reference, reference
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, Counterexample, GradientRow
 
@@ -73,6 +71,12 @@ def judge(
             raise ran
         run = ran if ran is not None else engine.run(graph, point, not values_only)
     except EngineFault as fault:
+        if fault.type_name == "ApiError":  # the checker's adapter, not the engine
+            return Outcome(
+                INCONCLUSIVE,
+                hint=f"not checked: the checker's adapter failed ({fault.text})",
+                reference=ref,
+            )
         category, hint = fault_hint(fault, graph)
         return _crashed(graph, point, ref, category, hint, fault.text)
     except WorkerCrash as crash:
@@ -84,7 +88,7 @@ def judge(
     rows = gradient_rows(graph, run, ref, formulas)
     bad_value = _first_wrong_value(graph, run, ref)
     if bad_value is not None:
-        return _fail(
+        return failed_outcome(
             graph,
             point,
             run,
@@ -96,22 +100,19 @@ def judge(
         )
     if values_only or all(row.ok for row in rows):
         return Outcome(PASS, run=run, reference=ref)
-    divergent: int | None = _first_divergent(graph, run, ref)
+    divergent: int | None = first_divergent(graph, run, ref)
     category, hint = "", "the gradients are wrong"  # no category without diagnosis
     if diagnose:
-        if leaf_only(graph, run):
-            # The engine keeps no gradient inside the graph: judge the leaves
-            # and let the ops alone say which one is wrong.
-            divergent = None
-            category, hint, smaller = _diagnose_leaves(engine, graph, run, ref)
-        else:
-            assert divergent is not None
-            category, hint, smaller = _diagnose(engine, graph, run, ref, divergent)
+        from gradcheck.checking.diagnosis import diagnose_failure
+
+        category, hint, smaller, divergent = diagnose_failure(
+            engine, graph, run, ref, divergent
+        )
         if smaller is not None and smaller.counterexample is not None:
-            # The op alone already fails: that is the minimal counterexample.
+            # A smaller graph already fails: that is the minimal counterexample.
             smaller.counterexample.hint = hint
             return Outcome(FAIL, category, hint, smaller.counterexample, run, ref)
-    return _fail(graph, point, run, ref, rows, category, hint, divergent)
+    return failed_outcome(graph, point, run, ref, rows, category, hint, divergent)
 
 
 def prepare(
@@ -247,7 +248,7 @@ def _counterexample(
     )
 
 
-def _fail(
+def failed_outcome(
     graph: Graph,
     point: dict[str, float],
     run: Run,
@@ -291,7 +292,7 @@ def _value_hint(graph: Graph, run: Run, ref: Reference, index: int) -> str:
     if node.op in ("rsub", "rdiv") and node.args:
         a, c = ref.value(node.args[0]), node.constant or 0.0
         swapped = a - c if node.op == "rsub" else (a / c if c else None)
-        if swapped is not None and _close(run.data[index], swapped):
+        if swapped is not None and close(run.data[index], swapped):
             dunder = "__rsub__" if node.op == "rsub" else "__rtruediv__"
             sign = "-" if node.op == "rsub" else "/"
             hint += (
@@ -307,86 +308,12 @@ def leaf_only(graph: Graph, run: Run) -> bool:
     )
 
 
-def _nothing_changed(run: Run) -> bool:
-    """backward() left every gradient at 0 or None, the output's included."""
-    return all(g == 0.0 for g in run.grads)
-
-
-NOTHING_CHANGED = (
-    "backward() changes no gradient at all, not even the output's: its loop "
-    "never runs (is it indented inside build_topo?), or it never seeds "
-    "out.grad = 1 before walking the graph"
-)
-
-
-_OVERWRITE = "`=` instead of `+=` in the backward of `{}`: "
-
-
-def overwrite_hint(symbol: str) -> str:
-    """How a hint that blames one op's overwritten gradient begins."""
-    return _OVERWRITE.format(symbol)
-
-
-def blamed_symbol(hint: str) -> str | None:
-    """The op symbol an `overwrite_hint` blames, if the hint starts with one."""
-    head, tail = _OVERWRITE.split("{}")
-    if not hint.startswith(head):
-        return None
-    symbol, found, _ = hint[len(head) :].partition(tail)
-    return symbol if found else None
-
-
-def op_symbol(name: str) -> str:
-    """How an op reads in source: `**` for pow, `tanh` for tanh."""
-    template = OPS[name].template if name in OPS else name
-    for part in ("{0}", "{1}", "{c}", "(", ")", ",", " "):
-        template = template.replace(part, "")
-    return template or name
-
-
-def _diagnose_leaves(
-    engine: Engine, graph: Graph, run: Run, ref: Reference
-) -> tuple[str, str, Outcome | None]:
-    """Diagnose from the op probes alone: the engine keeps leaf gradients only."""
-    if _nothing_changed(run):
-        return "propagation", NOTHING_CHANGED, None
-    for c in range(len(graph.nodes) - 1, -1, -1):
-        if graph.nodes[c].is_leaf:
-            continue
-        verdict = _isolated(engine, graph, ref, c)
-        if verdict is not None:
-            return verdict
-    for i, node in enumerate(graph.nodes):
-        if node.op == "var" and not _grad_ok(run, ref, i):
-            overwritten = _overwrite_hint(graph, ref, i, run.grads[i])
-            if overwritten is not None:
-                return "accumulation", overwritten, None
-    wrong = [r for r in gradient_rows(graph, run, ref) if not r.ok]
-    shown = "; ".join(
-        f"{r.variable} gets {r.backprop!r} instead of {float(r.reference)!r}"
-        for r in wrong
-    )
-    category = "accumulation" if graph.has_reuse else "propagation"
-    why = (
-        "with shared nodes, some contribution is overwritten or counted twice"
-        if graph.has_reuse
-        else "the chain rule is applied out of order"
-    )
-    return (
-        category,
-        (
-            f"{shown}, although every op is right on its own (judged on the "
-            f"leaves: the engine keeps no gradient on inner nodes): {why}"
-        ),
-        None,
-    )
-
-
-def _grad_ok(run: Run, ref: Reference, i: int) -> bool:
+def grad_ok(run: Run, ref: Reference, i: int) -> bool:
+    """Node `i`'s gradient is within its tolerance of the reference adjoint."""
     return abs(run.grads[i] - ref.adjoint(i)) <= ref.bounds.grad_tolerance(i)
 
 
-def _first_divergent(graph: Graph, run: Run, ref: Reference) -> int:
+def first_divergent(graph: Graph, run: Run, ref: Reference) -> int:
     """The first node, walking back from the output, with a wrong gradient."""
     for i in range(len(graph.nodes) - 1, -1, -1):
         if not abs(run.grads[i] - ref.adjoint(i)) <= ref.bounds.grad_tolerance(i):
@@ -394,293 +321,9 @@ def _first_divergent(graph: Graph, run: Run, ref: Reference) -> int:
     return graph.output  # cannot happen when some variable is wrong
 
 
-def _close(a: float, b: float, rel: float = 1e-9) -> bool:
+def close(a: float, b: float, rel: float = 1e-9) -> bool:
+    """Equal to a relative `rel`."""
     return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
-
-
-def _diagnose(
-    engine: Engine, graph: Graph, run: Run, ref: Reference, index: int
-) -> tuple[str, str, Outcome | None]:
-    """(category, hint, the smaller failing example if one was found)."""
-    labels = graph.node_labels()
-    if index == graph.output and _nothing_changed(run):
-        return "propagation", NOTHING_CHANGED, None
-    if index == graph.output:
-        return (
-            "propagation",
-            (
-                f"after backward() the output's own gradient is {run.grads[index]!r}, "
-                "not 1: seed it with out.grad = 1 before walking the graph"
-            ),
-            None,
-        )
-    consumers = [c for c, node in enumerate(graph.nodes) if index in node.args]
-    for c in consumers:
-        verdict = _isolated(engine, graph, ref, c)
-        if verdict is not None:
-            return verdict
-    name = labels[index]
-    got, want = run.grads[index], ref.adjoint(index)
-    overwritten = _overwrite_hint(graph, ref, index, got)
-    if overwritten is not None:
-        return "accumulation", overwritten, None
-    if graph.has_reuse:
-        ratio = f" ({got / want:.3g} times the right value)" if want else ""
-        return (
-            "accumulation",
-            (
-                f"{name} gets {got!r} instead of {want!r}{ratio} "
-                "although every op is right on its own: with shared nodes, some "
-                "contribution is counted twice or taken before all uses are summed "
-                "(a topological sort without a visited set, a visited set keyed by "
-                "value, or a backward that recurses into children immediately)"
-            ),
-            None,
-        )
-    return (
-        "propagation",
-        (
-            f"{name} gets {got!r} instead of {want!r}, although every op is right on "
-            "its own: the chain rule is applied out of order; backward() must visit "
-            "nodes in reverse topological order, from the output"
-        ),
-        None,
-    )
-
-
-def _overwrite_hint(graph: Graph, ref: Reference, index: int, got: float) -> str | None:
-    """The hint when node `index` kept only some of its uses' contributions."""
-    uses = graph.fanout(index)
-    if uses < 2:
-        return None
-    consumers = [c for c, node in enumerate(graph.nodes) if index in node.args]
-    contributions = []
-    for c in consumers:
-        node = graph.nodes[c]
-        share = sum(
-            float(ref.symbolic.partials[c][k])
-            for k, a in enumerate(node.args)
-            if a == index
-        )
-        contributions.append(ref.adjoint(c) * share)
-    if not _matches_part(got, contributions):
-        return None
-    writer = [
-        graph.nodes[c].op
-        for c, part in zip(consumers, contributions, strict=True)
-        if _close(got, part, 1e-7)
-    ]
-    where = overwrite_hint(op_symbol(writer[0])) if len(set(writer)) == 1 else ""
-    return (
-        f"{where}{graph.node_labels()[index]} is used {uses} times, but its gradient "
-        f"{got!r} equals the contribution of only some of its uses (all together: "
-        f"{ref.adjoint(index)!r}): gradients are overwritten (=) instead of "
-        "accumulated (+=)"
-    )
-
-
-def _matches_part(got: float, parts: list[float]) -> bool:
-    """True when `got` equals the sum of a proper, non-empty subset of `parts`."""
-    if len(parts) > 8:
-        return any(_close(got, p, 1e-7) for p in parts)
-    for size in range(1, len(parts)):
-        for subset in combinations(parts, size):
-            if _close(got, sum(subset), 1e-7):
-                return True
-    return False
-
-
-def _isolated(
-    engine: Engine, graph: Graph, ref: Reference, consumer: int
-) -> tuple[str, str, Outcome | None] | None:
-    """Re-run one op alone on the engine, at the values it saw, with its upstream.
-
-    Returns (category, hint, failing outcome) when the op is wrong on its own:
-    first the op alone, then scaled by its upstream gradient, then with a
-    shared operand used twice (x*x) when the graph used it that way.
-    """
-    node = graph.nodes[consumer]
-    upstream = ref.adjoint(consumer)
-    letters = ("x", "y")
-    spread_point = {letters[k]: ref.value(a) for k, a in enumerate(node.args)}
-    alone = _mini(node.op, node.constant, letters[: len(node.args)], None)
-    outcome = judge(engine, alone, spread_point, diagnose=False)
-    if outcome.status == FAIL:
-        return _blame_op(engine, node.op, alone, outcome, 1.0)
-    if upstream != 1.0 and "mul_const" in engine.supported and _finite(upstream):
-        scaled = _mini(node.op, node.constant, letters[: len(node.args)], upstream)
-        outcome = judge(engine, scaled, spread_point, diagnose=False)
-        if outcome.status == FAIL:
-            if _all_zero(outcome):
-                return (
-                    "propagation",
-                    (
-                        f"{node.op} is right alone but passes no gradient on in "
-                        f"{scaled.to_text()}: its backward ran before the gradient of "
-                        "its output arrived; backward() must visit nodes in reverse "
-                        "topological order, from the output"
-                    ),
-                    outcome,
-                )
-            return _blame_op(engine, node.op, scaled, outcome, upstream)
-    distinct = list(dict.fromkeys(node.args))
-    if len(distinct) < len(node.args):
-        names = [letters[distinct.index(a)] for a in node.args]
-        shared = _mini(node.op, node.constant, names, None)
-        point = {letters[k]: ref.value(a) for k, a in enumerate(distinct)}
-        outcome = judge(engine, shared, point, diagnose=False)
-        if outcome.status == FAIL:
-            if outcome.category in ("crash", "value"):
-                return str(outcome.category), outcome.hint, outcome
-            return (
-                "accumulation",
-                (
-                    f"{overwrite_hint(op_symbol(node.op))}"
-                    f"{shared.to_text()} uses one node twice: the engine is right with "
-                    "two separate operands but wrong when they are the same node: one "
-                    "contribution overwrites the other (= instead of +=)"
-                ),
-                outcome,
-            )
-    return None
-
-
-def _mini(
-    op: str,
-    constant: float | None,
-    names: list[str] | tuple[str, ...],
-    upstream: float | None,
-) -> Graph:
-    b = GraphBuilder()
-    out = b.op(op, *[b.var(n) for n in names], constant=constant)
-    if upstream is not None:
-        b.op("mul_const", out, constant=upstream)
-    return b.build()
-
-
-def _fails_only_on_equal_values(engine: Engine, mini: Graph, outcome: Outcome) -> bool:
-    """A failure that needs two distinct nodes with equal data, and nothing else."""
-    run = outcome.run
-    if run is None:
-        return False
-    # Engines make hidden nodes too (-y inside x - y), so equal up to sign counts.
-    data = [abs(d) for d in run.data]
-    if len(set(data)) == len(data):
-        return False
-    generic = {"x": 0.8125, "y": -1.3671875}
-    point = {v: generic[v] for v in mini.variables}
-    return judge(engine, mini, point, diagnose=False).status == PASS
-
-
-def _all_zero(outcome: Outcome) -> bool:
-    example = outcome.counterexample
-    return example is not None and all(
-        row.backprop == 0.0 for row in example.gradients if not row.ok
-    )
-
-
-def _blame_op(
-    engine: Engine, op: str, mini: Graph, outcome: Outcome, upstream: float
-) -> tuple[str, str, Outcome]:
-    if outcome.category in ("crash", "value"):
-        return str(outcome.category), outcome.hint, outcome
-    if _fails_only_on_equal_values(engine, mini, outcome):
-        return (
-            "accumulation",
-            (
-                f"{mini.to_text()} is right at most points but wrong here, where two "
-                "different nodes hold the same value: the topological sort's visited "
-                "set compares values (==, or a hash of .data) instead of identity"
-            ),
-            outcome,
-        )
-    if _all_zero(outcome) and not _anything_propagates(engine):
-        return (
-            "propagation",
-            (
-                "no gradient reaches the inputs of any op (every op alone gives 0): "
-                "the output's gradient is not seeded to 1 before the backward loop "
-                "runs, or the loop never calls the ops' backward functions"
-            ),
-            outcome,
-        )
-    return "local-derivative", _derivative_hint(op, mini, outcome, upstream), outcome
-
-
-_BASIC = (
-    ("mul", ("x", "y")),
-    ("add", ("x", "y")),
-    ("tanh", ("x",)),
-    ("exp", ("x",)),
-    ("sub", ("x", "y")),
-    ("mul_const", ("x",)),
-)
-
-
-def _anything_propagates(engine: Engine) -> bool:
-    """Does any basic op alone give a correct gradient on this engine?"""
-    if engine.propagates is not None:
-        return engine.propagates
-    answer = False
-    for op, names in _BASIC:
-        if op not in engine.supported:
-            continue
-        constant = 3.0 if OPS[op].takes_constant else None
-        mini = _mini(op, constant, names, None)
-        point = {"x": 0.8, "y": -1.3}
-        if (
-            judge(engine, mini, {n: point[n] for n in names}, diagnose=False).status
-            == PASS
-        ):
-            answer = True
-            break
-    engine.propagates = answer
-    return answer
-
-
-def _finite(x: float) -> bool:
-    return abs(x) < 1e300 and abs(x) > 1e-300
-
-
-def _derivative_hint(
-    op_name: str, mini: Graph, outcome: Outcome, upstream: float
-) -> str:
-    example = outcome.counterexample
-    assert example is not None
-    parts = []
-    for row in example.gradients:
-        if not row.ok:
-            want = float(row.reference)
-            parts.append(f"d/d{row.variable} is {row.backprop!r}, should be {want!r}")
-    hint = (
-        f"{op_name} has a wrong derivative: on {mini.to_text()} at "
-        + ", ".join(f"{k}={v!r}" for k, v in example.point.items())
-        + ": "
-        + "; ".join(parts)
-    )
-    bad = [r for r in example.gradients if not r.ok]
-    if bad and all(r.backprop == 0 for r in bad):
-        hint += " (no gradient flows: is its backward missing or masked wrongly?)"
-    elif (
-        bad
-        and upstream != 1.0
-        and all(
-            _close((r.backprop or 0.0) * upstream, float(r.reference), 1e-7)
-            for r in bad
-        )
-    ):
-        hint += " (the upstream gradient out.grad is not multiplied in)"
-    elif bad and all(
-        abs((r.backprop or 0.0) - float(r.reference)) <= 1e-4 * abs(float(r.reference))
-        for r in bad
-    ):
-        worst = max(
-            abs((r.backprop or 0.0) / float(r.reference) - 1)
-            for r in bad
-            if float(r.reference)
-        )
-        hint += f" (off by a relative {worst:.1e}: an approximated derivative?)"
-    return hint
 
 
 def reduce_failure(engine: Engine, outcome: Outcome, budget: int = 80) -> Outcome:

@@ -127,8 +127,8 @@ def run_random_graphs(
             hint += CUT_SHORT
         if not isinstance(err, _Failed):
             hint += (
-                " (the engine fails only sometimes on this graph:"
-                " it keeps state between calls)"
+                " (the engine failed on this graph only some of the times it"
+                " ran: its result is not the same on every run)"
             )
         return Check(
             "random-graphs",

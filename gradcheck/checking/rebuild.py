@@ -11,6 +11,8 @@ not land at the addresses the last ones had and the set order can change.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
@@ -27,7 +29,14 @@ _SET_ATTRIBUTE = re.compile(r"self\.(\w+)\s*=\s*set\(")
 
 
 def mark_nondeterministic(engine: Engine, checks: list[Check]) -> None:
-    """Rerun every failing counterexample; say so when it fails only sometimes."""
+    """Rerun every failing counterexample; say so when its result changes.
+
+    A note is added only when rebuilds of the same graph give different
+    numbers. It names set order only when the numbers change back and forth
+    (a single change could be chance or state kept between calls: it is
+    described, not explained), and says a list or a sort could help only
+    when some build was right. When none was, the note follows the message.
+    """
     for check in checks:
         example = check.counterexample
         if (
@@ -39,29 +48,74 @@ def mark_nondeterministic(engine: Engine, checks: list[Check]) -> None:
         ):
             continue
         values_only = check.name == "value"
-        failed = count_failures(
-            engine, example.graph, example.point, REBUILDS, values_only
-        )
-        if failed is None or failed == REBUILDS:
+        results = rebuild(engine, example.graph, example.point, REBUILDS, values_only)
+        if results is None:
             continue
-        # The shown counterexample failed once already: count it in.
-        runs, failed = (REBUILDS + 1, 1) if failed == 0 else (REBUILDS, failed)
-        note = f"fails in {failed} of {runs} rebuilds: {set_cause(engine)}"
-        check.message = f"{note}. On one that failed: {check.message}"
-        example.hint = f"{note}. On one that failed: {example.hint}"
+        if not values_only and example.engine_grads is not None:
+            # The shown build failed already: it counts, first.
+            results.insert(0, Rebuilt(True, _signature(example.engine_grads)))
+        note = nondeterminism_note(engine, results)
+        if note is None:
+            continue
+        if all(build.failed for build in results):
+            # Wrong in every order: the message's own cause stays first (other
+            # checks read it), the changing numbers come after.
+            check.message = f"{check.message} ({note})"
+            example.hint = f"{example.hint} ({note})"
+        else:
+            check.message = f"{note}. On one that failed: {check.message}"
+            example.hint = f"{note}. On one that failed: {example.hint}"
 
 
-def set_cause(engine: Engine) -> str:
-    """Why a failure comes and goes; names the set attribute the source shows."""
-    text = "the result depends on the iteration order of a set"
+@dataclass(frozen=True)
+class Rebuilt:
+    """One build of a graph: did it fail, and what numbers did it give."""
+
+    failed: bool
+    signature: tuple[object, ...]
+
+
+def nondeterminism_note(engine: Engine, builds: list[Rebuilt]) -> str | None:
+    """What the builds of one graph show, in order (the shown one first)."""
+    if len({b.signature for b in builds}) < 2:
+        return None  # the same numbers every time: deterministic
+    failed = sum(b.failed for b in builds)
+    runs = len(builds)
+    head = f"fails in {failed} of {runs} rebuilds"
+    changes = sum(1 for a, b in pairwise(builds) if a.signature != b.signature)
+    right = failed < runs
+    if changes == 1:
+        # One change and then the same numbers: chance, or state kept between
+        # calls; nothing here tells which, so say only what was seen.
+        return f"{head}: the result is not the same on every build"
+    return f"{head}: {set_cause(engine, right)}"
+
+
+def set_cause(engine: Engine, right: bool = True) -> str:
+    """Why a result changes from build to build; a fix only if one was right.
+
+    `right`: some build of the graph got the right result, so an order that
+    does not change would be right at least sometimes.
+    """
     attribute = _set_attribute(engine.file)
     if attribute is None:
-        return (
-            f"{text} (sets of nodes hash by id, so their order changes from one "
-            "build to the next); walk a list, or sort"
+        where = (
+            "the result changes back and forth from one build to the next: it "
+            "depends on something that changes with the build, such as the "
+            "iteration order of a set of nodes (their hashes are ids)"
         )
+        fix = "; walk a list, or sort"
+    else:
+        where = (
+            "the result depends on the iteration order of a set; your topological "
+            f"sort walks `{attribute}`, a set"
+        )
+        fix = "; use a list or sort"
+    if right:
+        return where + fix
     return (
-        f"{text}; your topological sort walks `{attribute}`, a set; use a list or sort"
+        f"{where}; no build is right, so a fixed order alone will not fix it: "
+        "there is another bug"
     )
 
 
@@ -76,14 +130,14 @@ def _set_attribute(file: str | None) -> str | None:
     return found.group(1) if found else None
 
 
-def count_failures(
+def rebuild(
     engine: Engine,
     graph: Graph,
     point: dict[str, float],
     times: int,
     values_only: bool = False,
-) -> int | None:
-    """How many of `times` fresh builds of `graph` fail (None: cannot tell)."""
+) -> list[Rebuilt] | None:
+    """`times` fresh builds of `graph`, in order (None: cannot tell)."""
     try:
         ref = reference(graph, point)
     except PointError:
@@ -97,7 +151,35 @@ def count_failures(
     results = engine.run_many(items)[1::2]
     if any(isinstance(r, WorkerCrash) for r in results):
         return None
-    return sum(_fails(graph, r, ref, values_only) for r in results)
+    return [
+        Rebuilt(_fails(graph, r, ref, values_only), _result_signature(r, values_only))
+        for r in results
+    ]
+
+
+def count_failures(
+    engine: Engine,
+    graph: Graph,
+    point: dict[str, float],
+    times: int,
+    values_only: bool = False,
+) -> int | None:
+    """How many of `times` fresh builds of `graph` fail (None: cannot tell)."""
+    builds = rebuild(engine, graph, point, times, values_only)
+    return None if builds is None else sum(b.failed for b in builds)
+
+
+def _result_signature(
+    result: Run | EngineFault | WorkerCrash, values_only: bool
+) -> tuple[object, ...]:
+    if isinstance(result, Run):
+        return _signature(result.data if values_only else result.grads)
+    return ("raised", str(result))
+
+
+def _signature(numbers: list[float]) -> tuple[object, ...]:
+    """Numbers equal to 12 digits compare equal (no noise from rounding)."""
+    return tuple(float(f"{n:.12g}") if n == n else "nan" for n in numbers)
 
 
 def _fails(

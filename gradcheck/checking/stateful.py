@@ -19,13 +19,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from gradcheck.checking.engines import Engine, EngineFault, WorkerCrash
-from gradcheck.expr.graph import GraphBuilder
+from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.refs.references import reference
 from gradcheck.refs.tolerance import relative_tolerance
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 
 
-def _crash(engine: Engine, name: str, answer: Mapping[str, Any], doing: str) -> Check:
+def _crash(
+    engine: Engine,
+    name: str,
+    answer: Mapping[str, Any],
+    doing: str,
+    category: str = "crash",
+) -> Check:
+    """The check for a recipe that did not finish: the engine's fault or ours.
+
+    An exception with no line of the engine's code in its traceback (or the
+    adapter's own ApiError) came from the checker's side: resetting or
+    reading gradients the way this engine spells them failed. That is said
+    as such, and the check is inconclusive, never "the engine raised".
+    `category`: the family of the check, for the inconclusive case.
+    """
     crash = answer.get("crash")
     if isinstance(crash, WorkerCrash):
         if crash.timeout:
@@ -36,10 +50,24 @@ def _crash(engine: Engine, name: str, answer: Mapping[str, Any], doing: str) -> 
     fault = EngineFault(answer["error"])
     if fault.type_name == "RecursionError":
         return Check(name, "propagation", FAIL, f"RecursionError while {doing}")
+    if checker_fault(fault):
+        return Check(
+            name,
+            category,
+            INCONCLUSIVE,
+            f"not checked: the checker's adapter failed while {doing} "
+            f"({fault.text}): raised in the checker's own code, not in a line of "
+            "the engine",
+        )
     where = f" at {fault.location}" if fault.location else ""
     return Check(
         name, "crash", FAIL, f"the engine raised {fault.text}{where} while {doing}"
     )
+
+
+def checker_fault(fault: EngineFault) -> bool:
+    """The exception came from the checker's adapter, not from the engine."""
+    return fault.type_name == "ApiError" or fault.where is None
 
 
 def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, str]:
@@ -50,7 +78,8 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
     x0, y0 = 0.8, -1.3
     answer = engine.recipe("repeated_backward", {"x": x0, "y": y0})
     if "result" not in answer:
-        return _crash(engine, name, answer, "calling backward() twice"), "unknown"
+        doing = "calling backward() twice"
+        return _crash(engine, name, answer, doing, "accumulation"), "unknown"
     got = answer["result"]
     b = GraphBuilder()
     xs, ys = b.var("x"), b.var("y")
@@ -80,8 +109,8 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
         message = (
             "after gradients were reset, a second backward() over a graph that "
             f"shares nodes (t = x*y) with the first gave {'; '.join(kept or wrong)}: "
-            "state kept from the first backward (a visited set stored on the "
-            "nodes or in a default argument) skips the shared nodes"
+            "state kept from the first backward changes the second (a visited "
+            "set stored on the nodes, or in a default argument?)"
         )
         return Check(name, "accumulation", FAIL, message, examples=1), semantics
     return Check(
@@ -91,6 +120,19 @@ def repeated_backward_probe(engine: Engine, rng: random.Random) -> tuple[Check, 
         f"fresh gradients; semantics: {semantics}",
         examples=1,
     ), semantics
+
+
+# The graph of the worker's `semantics` recipe (gradcheck.worker.recipes),
+# rebuilt here to show it and to predict what kept gradients would give.
+SEMANTICS_X = 1.5
+
+
+def semantics_graph() -> Graph:
+    """t = x*x; out = t*t + t, as the `semantics` recipe builds it."""
+    b = GraphBuilder()
+    t = b.op("mul", b.var("x"), b.var("x"))
+    b.op("add", b.op("mul", t, t), t)
+    return b.build()
 
 
 def _semantics(engine: Engine) -> str:
@@ -108,10 +150,41 @@ def _semantics(engine: Engine) -> str:
         return "linear: a second backward() adds the same gradient again (as PyTorch)"
     if math.isclose(ratio, 1.0, rel_tol=rel):
         return "reset: every backward() starts from zero"
-    return (
-        f"non-linear: the second backward() multiplies leaf gradients by {ratio:.4g}, "
-        "because intermediate gradients are kept and propagated again"
+    graph = semantics_graph()
+    message = (
+        f"non-linear: on {graph.to_text()} at x = {SEMANTICS_X}, a second "
+        f"backward() multiplies x's gradient by {ratio:.4g} ({once!r} after one "
+        f"call, {twice!r} after two)"
     )
+    kept = kept_gradients_predict(graph, {"x": SEMANTICS_X})
+    if any(math.isclose(twice, p, rel_tol=max(rel, 1e-9)) for p in kept):
+        message += (
+            ", as keeping the intermediate gradients and propagating them again "
+            "predicts"
+        )
+    return message
+
+
+def kept_gradients_predict(graph: Graph, point: Mapping[str, float]) -> list[float]:
+    """The leaf gradient of `graph`'s first variable after two backward() calls.
+
+    The second call keeps every gradient of the first and propagates each
+    node's whole gradient again; the output is seeded `= 1` or `+= 1` (one
+    prediction each).
+    """
+    ref = reference(graph, point)
+    partials = ref.symbolic.partials
+    first = [ref.adjoint(i) for i in range(len(graph.nodes))]
+    leaf = next(i for i, node in enumerate(graph.nodes) if node.op == "var")
+    predictions = []
+    for seed in (1.0, first[-1] + 1.0):
+        grads = list(first)
+        grads[-1] = seed
+        for c in range(len(graph.nodes) - 1, -1, -1):
+            for k, a in enumerate(graph.nodes[c].args):
+                grads[a] += float(partials[c][k]) * grads[c]
+        predictions.append(grads[leaf])
+    return predictions
 
 
 # -- nn probes -----------------------------------------------------------
@@ -138,7 +211,7 @@ def _run(
     if "skip" in answer:
         return Check(name, "zero-grad", SKIP, f"skipped: {answer['skip']}")
     if "result" not in answer:
-        return _crash(engine, name, answer, doing)
+        return _crash(engine, name, answer, doing, "zero-grad")
     result: dict[str, Any] = answer["result"]
     return result
 
