@@ -294,9 +294,16 @@ def _definitions_of(path: Path, notes: list[str], missing: str | None = None) ->
 def _refuse_missing(what: str, needs: dict[str, list[str]]) -> None:
     """A module not installed that the engine class needs is the load error."""
     for module, users in needs.items():
+        ours = (
+            f"; gradcheck's own {BUNDLED} is never used in place of yours: put "
+            "your package beside the file or in a folder above it, up to the "
+            "repository root"
+            if module.split(".")[0] == BUNDLED
+            else ""
+        )
         raise LoadError(
             f"cannot load {what}: {', '.join(users[:3])} needs module {module}, "
-            f"which is not installed ({pip_hint(module)})"
+            f"which is not installed ({pip_hint(module)}){ours}"
         )
 
 

@@ -169,14 +169,19 @@ def _engine_shaped(stmt: Stmt) -> bool:
 
 
 def engine_needs(
-    builder: Builder, order: list[Stmt], place: str
+    builder: Builder, order: list[Stmt], place: str, target: str = "Value"
 ) -> dict[str, list[str]]:
     """Module not installed -> engine classes that need it, with where they are.
 
-    A class left out because a definition-time name comes from the module, or
-    a kept class whose methods use such a name when they run.
+    The engine class itself imported from it (`target`), a class left out
+    because a definition-time name comes from the module, or a kept class
+    whose methods use such a name when they run.
     """
     needs: dict[str, list[str]] = {}
+    binders = [s for s in order if target in s.binds]
+    if binders and target in binders[-1].missing:  # the engine itself
+        last = binders[-1]
+        needs[last.missing[target]] = [f"{target} ({place} {last.where})"]
     for stmt, _, module in builder.removed:
         if module and _engine_shaped(stmt):
             label = f"{_label(stmt)} ({place} {stmt.where})"

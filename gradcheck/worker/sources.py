@@ -157,7 +157,7 @@ def _build(
         notes=notes,
         cells_used=used if place == "cell" else [],
         parts=parts,
-        engine_needs=engine_needs(builder, order, place),
+        engine_needs=engine_needs(builder, order, place, name or "Value"),
     )
 
 
