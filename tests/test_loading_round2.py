@@ -508,3 +508,18 @@ def test_the_suggested_op_def_declares_exactly_the_engines_value() -> None:
     with declared_ops({name: definition}):
         declared = float(OPS["log"].apply_mp([0.07], None))
     assert declared == pytest.approx(math.log(0.07 + 1e-6), rel=1e-15)
+
+
+def test_an_engine_class_that_fails_to_define_is_the_error_with_cell_and_line(
+    tmp_path: Path,
+) -> None:
+    cells = [
+        "import math",
+        engine_text().replace("    def _wrap", "    LIMIT = 1 / 0\n\n    def _wrap"),
+    ]
+    with pytest.raises(EngineError) as caught:
+        load_engine(str(notebook(tmp_path / "nb.ipynb", cells)))
+    message = str(caught.value)
+    assert "nb.ipynb" in message
+    assert "cell 2, line 2 (class Value:): ZeroDivisionError" in message
+    assert "\n" not in message

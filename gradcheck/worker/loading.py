@@ -68,7 +68,8 @@ def load(target: dict[str, Any]) -> Loaded:
     if kind == "builtin":
         return _load_builtin()
     if kind == "file":
-        refuse_bundled()
+        if not _is_bundled(Path(target["path"])):  # unless it is the one asked for
+            refuse_bundled()
         loaded = _load_file(Path(target["path"]), bool(target.get("definitions_only")))
     elif kind == "module":
         if target["module"].split(".")[0] != BUNDLED:  # unless it is asked for
@@ -83,6 +84,10 @@ def load(target: dict[str, Any]) -> Loaded:
         raise LoadError(f"unknown target kind {kind!r}")
     _name_the_shaped_class(loaded)
     return loaded
+
+
+def _is_bundled(path: Path) -> bool:
+    return path.resolve().is_relative_to(BUILTIN_ROOT / BUNDLED)
 
 
 def _name_the_shaped_class(loaded: Loaded) -> None:
@@ -397,6 +402,9 @@ def _exec_source(
             # dont_inherit: this module's own `from __future__` must not leak in
             code = compile(text, filename, "exec", dont_inherit=True)
             exec(code, module.__dict__)
+    except _EngineFailed as err:
+        sys.modules.pop(module_name, None)
+        raise LoadError(f"cannot load engine {filename}: {err}") from None
     except BaseException as err:
         sys.modules.pop(module_name, None)
         raise LoadError(f"cannot load engine {name!r}: {_one_line(err)}") from None
@@ -423,7 +431,8 @@ def _run_each(
     flags = _future_flags(tree)
     starts = [line for line, _ in parts]
     lines = text.splitlines()
-    notes = []
+    notes: list[str] = []
+    failed: list[str] = []
     for stmt in tree.body:
         first = min(
             [stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))]
@@ -445,8 +454,33 @@ def _run_each(
             if shown == "try:" and first < len(lines):  # a guarded import
                 shown = lines[first].strip()
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            notes.append(f"skipped {parts[at][1]} ({shown}): {_one_line(err)}")
+            note = f"skipped {parts[at][1]} ({shown}): {_one_line(err)}"
+            if _defines_engine(stmt) and not _has_engine(namespace):
+                # Nothing else to check: the failure is the load error.
+                failed.append(note)
+            notes.append(note)
+    if failed and not _has_engine(namespace):
+        raise _EngineFailed(failed[-1].removeprefix("skipped "))
     return notes
+
+
+class _EngineFailed(Exception):
+    """The engine class's own definition failed; the message says where."""
+
+
+def _defines_engine(stmt: ast.stmt) -> bool:
+    if not isinstance(stmt, ast.ClassDef):
+        return False
+    names = {m.name for m in stmt.body if isinstance(m, ast.FunctionDef)}
+    return stmt.name == "Value" or bool(names & {"__add__", "__mul__", "backward"})
+
+
+def _has_engine(namespace: dict[str, Any]) -> bool:
+    if isinstance(namespace.get("Value"), type):
+        return True
+    module = types.ModuleType(str(namespace.get("__name__", "engine")))
+    module.__dict__.update(namespace)
+    return bool(shaped_classes(module))
 
 
 def _one_line(err: BaseException) -> str:
