@@ -523,3 +523,9 @@ def test_an_engine_class_that_fails_to_define_is_the_error_with_cell_and_line(
     assert "nb.ipynb" in message
     assert "cell 2, line 2 (class Value:): ZeroDivisionError" in message
     assert "\n" not in message
+
+
+def test_a_left_out_call_that_wraps_a_name_does_not_end_it(tmp_path: Path) -> None:
+    cells = [engine_text(), "import functools\nValue = functools.total_ordering(Value)"]
+    src = notebook_source(str(notebook(tmp_path / "nb.ipynb", cells)))
+    assert "class Value" in src.text

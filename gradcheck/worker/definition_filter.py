@@ -385,10 +385,19 @@ def _has_lazy_annotations(trees: list[ast.Module]) -> bool:
 
 
 def _dropped_binds(stmt: ast.stmt, category: str) -> frozenset[str]:
-    """Names a left-out statement would have rebound when the notebook ran."""
+    """Names a left-out statement would have rebound when the notebook ran.
+
+    A name the statement also reads is left alone: `Value = dataclass(Value)`
+    or `lr = lr * 0.9` change what the name holds, they do not replace it.
+    """
     if category == "main":  # not run on import
         return frozenset()
-    return _bound_names(stmt)
+    reads = {
+        n.id
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    return _bound_names(stmt) - reads
 
 
 def collect(cells: list[tuple[int, str]], from_notebook: bool) -> Collected:
