@@ -148,6 +148,8 @@ class Api:
             out["grad"] += " (a read-only property; gradients cannot be reset)"
         elif self.grad_store is not None:
             out["grad"] += f" (kept in .{self.grad_store})"
+        elif self.grad_is_method:
+            out["grad"] += " (no attribute holds it; gradients cannot be reset)"
         if self.wrap_constants:
             out["constants"] = "wrapped as Values (no mixed Value/number arithmetic)"
         for op, name in self.op_names.items():
@@ -156,14 +158,14 @@ class Api:
 
 
 def _cannot_reset(message: str) -> None:
-    """The checker cannot reset gradients: a probe that needs it is skipped.
+    """The checker cannot reset gradients; the report's api says so already.
 
-    Only the recipes reset gradients, and a RecipeError makes the probe a
-    "skipped, because ..." note instead of an exception the engine raised.
+    This is the checker's limit, not the engine's fault. It should make the
+    probe that needs it "skipped" (a RecipeError, which the worker answers
+    with "skip"); that waits until every caller of the recipes reads "skip"
+    (the repeated-backward probe does not yet), so for now it stays ApiError.
     """
-    from gradcheck.worker.recipes import RecipeError  # imports this module
-
-    raise RecipeError(message)
+    raise ApiError(message)
 
 
 def _is_number(x: Any) -> bool:
