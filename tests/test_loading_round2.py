@@ -546,3 +546,15 @@ def test_a_left_out_call_that_wraps_a_name_does_not_end_it(tmp_path: Path) -> No
     cells = [engine_text(), "import functools\nValue = functools.total_ordering(Value)"]
     src = notebook_source(str(notebook(tmp_path / "nb.ipynb", cells)))
     assert "class Value" in src.text
+
+
+def test_a_missing_module_only_a_drawing_method_uses_still_loads(
+    tmp_path: Path, loaded: list[Engine]
+) -> None:
+    text = "import graphviz_not_here_xyz as gv\n" + engine_text().replace(
+        "    def _wrap",
+        "    def draw(self):\n        return gv.Digraph()\n\n    def _wrap",
+    )
+    engine = load(loaded, str(write(tmp_path / "engine.py", text)))
+    assert gradient_works(engine)
+    assert any("graphviz_not_here_xyz" in n for n in engine.notes)

@@ -156,6 +156,11 @@ _ENGINE_METHODS = frozenset(
 )
 
 
+# Methods that every check needs: a missing module used in one stops it all.
+# One used only by tanh or a drawing method is that op's failure, or none.
+_CORE = _ENGINE_METHODS | {"__init__", "__radd__", "__rmul__", "data", "grad"}
+
+
 def _engine_shaped(stmt: Stmt) -> bool:
     """A class defining arithmetic or backward: a missing module there is fatal."""
     if not isinstance(stmt.node, ast.ClassDef):
@@ -175,7 +180,7 @@ def engine_needs(
 
     The engine class itself imported from it (`target`), a class left out
     because a definition-time name comes from the module, or a kept class
-    whose methods use such a name when they run.
+    whose constructor, `+`, `*` or backward use such a name when they run.
     """
     needs: dict[str, list[str]] = {}
     binders = [s for s in order if target in s.binds]
@@ -194,9 +199,17 @@ def engine_needs(
     for stmt in order:
         if not _engine_shaped(stmt):
             continue
+        assert isinstance(stmt.node, ast.ClassDef)
+        core = [
+            m
+            for m in stmt.node.body
+            if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and m.name in _CORE
+        ]
         used = {
             n.id
-            for n in ast.walk(stmt.node)
+            for m in core
+            for n in ast.walk(m)
             if isinstance(n, ast.Name) and n.id in missing
         }
         for name in sorted(used):
