@@ -13,6 +13,7 @@ import math
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,15 +136,16 @@ def notebook(path: Path, cells: list[str]) -> Path:
 
 
 @pytest.fixture
-def loaded(request: pytest.FixtureRequest) -> Iterator[list[Engine]]:
+def loaded() -> Iterator[list[Engine]]:
+    """Engines loaded by the test, closed after it."""
     engines: list[Engine] = []
     yield engines
     for engine in engines:
         engine.close()
 
 
-def load(engines: list[Engine], target: str, **options: object) -> Engine:
-    engine = load_engine(target, **options)  # type: ignore[arg-type]
+def load(engines: list[Engine], target: str, **options: Any) -> Engine:
+    engine = load_engine(target, **options)
     engines.append(engine)
     return engine
 
@@ -558,3 +560,28 @@ def test_a_missing_module_only_a_drawing_method_uses_still_loads(
     engine = load(loaded, str(write(tmp_path / "engine.py", text)))
     assert gradient_works(engine)
     assert any("graphviz_not_here_xyz" in n for n in engine.notes)
+
+
+# -- end to end -----------------------------------------------------------------
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize(
+    "name",
+    ["lecture.ipynb", "req_grad.py", "dag.py", "module_backward.py", "read_only.py"],
+)
+def test_each_pattern_passes_a_whole_check(tmp_path: Path, name: str) -> None:
+    from gradcheck.checking.check import check_engine
+
+    if name.endswith(".ipynb"):
+        target = notebook(tmp_path / name, LECTURE_CELLS)
+    else:
+        text = {
+            "req_grad.py": REQ_GRAD,
+            "dag.py": DAG,
+            "module_backward.py": engine_text(cls="Var", backward="function"),
+            "read_only.py": READ_ONLY,
+        }[name]
+        target = write(tmp_path / name, text)
+    report = check_engine(str(target), examples=3, seed=0, ops=["add", "mul"])
+    assert report.ok, [(c.name, c.message) for c in report.failures]
