@@ -585,3 +585,19 @@ def test_each_pattern_passes_a_whole_check(tmp_path: Path, name: str) -> None:
         target = write(tmp_path / name, text)
     report = check_engine(str(target), examples=3, seed=0, ops=["add", "mul"])
     assert report.ok, [(c.name, c.message) for c in report.failures]
+
+
+def test_a_class_needing_a_failed_relative_import_names_both_lines(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "pkg"
+    write(package / "__init__.py", "")
+    text = "from .base import Base\n" + engine_text().replace(
+        "class Value:", "class Value(Base):"
+    )
+    with pytest.raises(EngineError) as caught:
+        load_engine(str(write(package / "engine.py", text)))
+    message = str(caught.value)
+    assert "engine.py: line 3 (class Value(B" in message
+    assert "the import of Base failed, line 1: ModuleNotFoundError" in message
+    assert "pip install" not in message and "\n" not in message

@@ -218,9 +218,19 @@ def _missing_module(err: BaseException) -> str | None:
     return None
 
 
-def pip_hint(module: str) -> str:
+def pip_hint(module: str, own_package: str = "") -> str:
+    """How to get `module`: its pip command, or why not (ours, or the user's)."""
     top = module.split(".")[0]
-    return f"pip install {_PIP_NAMES.get(top, top)}"
+    if own_package and top == own_package:
+        return f"not installed: {module} is not in the package {own_package}"
+    hint = f"not installed (pip install {_PIP_NAMES.get(top, top)})"
+    if top == BUNDLED:
+        hint += (
+            f"; gradcheck's own {BUNDLED} is never used in place of yours: put "
+            "your package beside the file or in a folder above it, up to the "
+            "repository root"
+        )
+    return hint
 
 
 def _import_path(path: Path, name: str) -> types.ModuleType:
@@ -314,10 +324,11 @@ def _definitions_of(path: Path, notes: list[str], missing: str | None = None) ->
     )
     lost = "Value" not in vars(loaded.module) and not shaped_classes(loaded.module)
     if missing and lost:
+        own = package_root(path)[1].split(".")[0] if package else ""
         raise LoadError(
-            f"cannot load engine file {path}: module {missing} is not "
-            f"installed ({pip_hint(missing)}), and without it the file "
-            "defines no engine class"
+            f"cannot load engine file {path}: module {missing} is "
+            f"{pip_hint(missing, own)}, and without it the file defines no "
+            "engine class"
         )
     return loaded
 
@@ -325,16 +336,9 @@ def _definitions_of(path: Path, notes: list[str], missing: str | None = None) ->
 def _refuse_missing(what: str, needs: dict[str, list[str]]) -> None:
     """A module not installed that the engine class needs is the load error."""
     for module, users in needs.items():
-        ours = (
-            f"; gradcheck's own {BUNDLED} is never used in place of yours: put "
-            "your package beside the file or in a folder above it, up to the "
-            "repository root"
-            if module.split(".")[0] == BUNDLED
-            else ""
-        )
         raise LoadError(
             f"cannot load {what}: {', '.join(users[:3])} needs module {module}, "
-            f"which is not installed ({pip_hint(module)}){ours}"
+            f"which is {pip_hint(module)}"
         )
 
 
@@ -452,20 +456,27 @@ def _future_flags(tree: ast.Module) -> int:
 def _run_each(
     text: str, filename: str, parts: list[tuple[int, str]], namespace: dict[str, Any]
 ) -> list[str]:
-    """Run each top-level statement; skip those that fail; notes on them."""
+    """Run each top-level statement; skip those that fail; notes on them.
+
+    A guarded import (`try: import x / except ImportError: pass`, as the
+    built source wraps every import) runs unguarded here, so that a failed
+    relative import is named, and so is the import behind a later NameError.
+    """
     tree = ast.parse(text, filename)
     flags = _future_flags(tree)
     starts = [line for line, _ in parts]
     lines = text.splitlines()
     notes: list[str] = []
     failed: list[str] = []
+    unbound: dict[str, str] = {}  # name -> why its import failed
     for stmt in tree.body:
         first = min(
             [stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))]
         )
         at = bisect.bisect_right(starts, first) - 1
+        inner = _guarded_import(stmt)
         code = compile(
-            ast.Module(body=[stmt], type_ignores=[]),
+            ast.Module(body=[inner or stmt], type_ignores=[]),
             filename,
             "exec",
             flags=flags,
@@ -476,11 +487,17 @@ def _run_each(
         except BaseException as err:
             if at < 0:  # the header and `from __future__` lines
                 raise
-            shown = lines[first - 1].strip()
-            if shown == "try:" and first < len(lines):  # a guarded import
-                shown = lines[first].strip()
+            shown = lines[(inner or stmt).lineno - 1].strip()
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             note = f"skipped {parts[at][1]} ({shown}): {_one_line(err)}"
+            if inner is not None and isinstance(err, ImportError):
+                for alias in inner.names:
+                    name = alias.asname or alias.name.split(".")[0]
+                    unbound[name] = f"{parts[at][1]}: {_one_line(err)}"
+                if not (isinstance(inner, ast.ImportFrom) and inner.level):
+                    continue  # a missing module: the notes say so already
+            elif isinstance(err, NameError) and err.name in unbound:
+                note += f" (the import of {err.name} failed, {unbound[err.name]})"
             if _defines_engine(stmt) and not _has_engine(namespace):
                 # Nothing else to check: the failure is the load error.
                 failed.append(note)
@@ -488,6 +505,24 @@ def _run_each(
     if failed and not _has_engine(namespace):
         raise _EngineFailed(failed[-1].removeprefix("skipped "))
     return notes
+
+
+def _guarded_import(stmt: ast.stmt) -> ast.Import | ast.ImportFrom | None:
+    """The import inside `try: IMPORT except ImportError: pass`, if that is it."""
+    if not (
+        isinstance(stmt, ast.Try)
+        and len(stmt.body) == 1
+        and len(stmt.handlers) == 1
+        and not stmt.orelse
+        and not stmt.finalbody
+    ):
+        return None
+    inner, handler = stmt.body[0], stmt.handlers[0]
+    catches = isinstance(handler.type, ast.Name) and handler.type.id == "ImportError"
+    passes = len(handler.body) == 1 and isinstance(handler.body[0], ast.Pass)
+    if catches and passes and isinstance(inner, (ast.Import, ast.ImportFrom)):
+        return inner
+    return None
 
 
 class _EngineFailed(Exception):
