@@ -601,3 +601,12 @@ def test_a_class_needing_a_failed_relative_import_names_both_lines(
     assert "engine.py: line 3 (class Value(B" in message
     assert "the import of Base failed, line 1: ModuleNotFoundError" in message
     assert "pip install" not in message and "\n" not in message
+
+
+def test_a_subclass_beside_its_engine_class_leaves_one_candidate(
+    tmp_path: Path, loaded: list[Engine]
+) -> None:
+    text = engine_text(cls="Var") + "\n\nclass Const(Var):\n    pass\n"
+    engine = load(loaded, str(write(tmp_path / "engine.py", text)))
+    assert engine.class_name == "Var"
+    assert gradient_works(engine)

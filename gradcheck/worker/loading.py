@@ -494,7 +494,8 @@ def _run_each(
                 for alias in inner.names:
                     name = alias.asname or alias.name.split(".")[0]
                     unbound[name] = f"{parts[at][1]}: {_one_line(err)}"
-                if not (isinstance(inner, ast.ImportFrom) and inner.level):
+                relative = isinstance(inner, ast.ImportFrom) and inner.level
+                if isinstance(err, ModuleNotFoundError) and not relative:
                     continue  # a missing module: the notes say so already
             elif isinstance(err, NameError) and err.name in unbound:
                 note += f" (the import of {err.name} failed, {unbound[err.name]})"
