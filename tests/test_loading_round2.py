@@ -610,3 +610,19 @@ def test_a_subclass_beside_its_engine_class_leaves_one_candidate(
     engine = load(loaded, str(write(tmp_path / "engine.py", text)))
     assert engine.class_name == "Var"
     assert gradient_works(engine)
+
+
+def test_refusing_the_bundled_micrograd_is_undone_after_loading() -> None:
+    import importlib
+    import sys
+
+    import micrograd
+    from gradcheck.worker.import_paths import bundled_refused
+
+    finders = list(sys.meta_path)
+    with bundled_refused():
+        assert "micrograd" not in sys.modules
+        with pytest.raises(ModuleNotFoundError, match="never used in place of yours"):
+            importlib.import_module("micrograd")
+    assert sys.modules["micrograd"] is micrograd
+    assert sys.meta_path == finders

@@ -10,7 +10,7 @@ first on the import path, before anything installed.
 
 gradcheck ships a `micrograd` package of its own. It is importable wherever
 gradcheck is, and a user's `import micrograd` must never get it in place of
-theirs: `refuse_bundled` puts a finder first that looks for `micrograd`
+theirs: `bundled_refused` puts a finder first that looks for `micrograd`
 everywhere except in gradcheck's own folder, and says so when there is none.
 
 Runs inside the isolated worker, so only the standard library is imported.
@@ -19,9 +19,10 @@ Runs inside the isolated worker, so only the standard library is imported.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.machinery
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +141,35 @@ def _resolved(entry: str) -> Path | None:
         return None
 
 
-def refuse_bundled() -> None:
-    """From now on, `import micrograd` finds only a user's or an installed one."""
-    for name in [m for m in sys.modules if m == BUNDLED or m.startswith(BUNDLED + ".")]:
-        origin = getattr(sys.modules[name], "__file__", None) or ""
-        if Path(origin).resolve().is_relative_to(BUILTIN_ROOT / BUNDLED):
-            del sys.modules[name]
-    if not any(isinstance(f, _NotTheBundled) for f in sys.meta_path):
-        sys.meta_path.insert(0, _NotTheBundled())
+@contextlib.contextmanager
+def bundled_refused() -> Iterator[None]:
+    """While loading, `import micrograd` finds only a user's or an installed one.
+
+    gradcheck's own `micrograd` modules already imported are set aside and put
+    back after, unless the user's took their names (in-process loading must
+    not leave the caller's process changed for good).
+    """
+    aside = {
+        name: module
+        for name, module in sys.modules.items()
+        if (name == BUNDLED or name.startswith(BUNDLED + "."))
+        and _inside(getattr(module, "__file__", None), BUILTIN_ROOT / BUNDLED)
+    }
+    for name in aside:
+        del sys.modules[name]
+    finder = _NotTheBundled()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+        for name, module in aside.items():
+            sys.modules.setdefault(name, module)
+
+
+def _inside(file: str | None, folder: Path) -> bool:
+    try:
+        return bool(file) and Path(str(file)).resolve().is_relative_to(folder)
+    except (OSError, RuntimeError):
+        return False

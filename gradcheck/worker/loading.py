@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -31,9 +32,9 @@ from gradcheck.worker.class_shape import BACKWARD_NAMES, shaped_classes
 from gradcheck.worker.import_paths import (
     BUILTIN_ROOT,
     BUNDLED,
+    bundled_refused,
     front_own_packages,
     imported_tops,
-    refuse_bundled,
 )
 
 # Import names whose distribution on the package index is called otherwise.
@@ -67,23 +68,30 @@ def load(target: dict[str, Any]) -> Loaded:
     kind = target["kind"]
     if kind == "builtin":
         return _load_builtin()
-    if kind == "file":
-        if not _is_bundled(Path(target["path"])):  # unless it is the one asked for
-            refuse_bundled()
-        loaded = _load_file(Path(target["path"]), bool(target.get("definitions_only")))
-    elif kind == "module":
-        if target["module"].split(".")[0] != BUNDLED:  # unless it is asked for
-            refuse_bundled()
-        loaded = _load_module(target["module"], bool(target.get("definitions_only")))
-    elif kind == "notebook":
-        refuse_bundled()
-        loaded = _load_notebook(Path(target["path"]), target.get("pick"))
-    elif kind == "source":
+    if kind == "source":
         loaded = _exec_source(target["source"], target["name"], target["name"], [])
+    elif kind in ("file", "module", "notebook"):
+        # gradcheck's own micrograd only when the target is it
+        asked = (
+            _is_bundled(Path(target["path"]))
+            if kind == "file"
+            else kind == "module" and target["module"].split(".")[0] == BUNDLED
+        )
+        with contextlib.nullcontext() if asked else bundled_refused():
+            loaded = _load_target(kind, target)
     else:
         raise LoadError(f"unknown target kind {kind!r}")
     _name_the_shaped_class(loaded)
     return loaded
+
+
+def _load_target(kind: str, target: dict[str, Any]) -> Loaded:
+    definitions_only = bool(target.get("definitions_only"))
+    if kind == "file":
+        return _load_file(Path(target["path"]), definitions_only)
+    if kind == "module":
+        return _load_module(target["module"], definitions_only)
+    return _load_notebook(Path(target["path"]), target.get("pick"))
 
 
 def _is_bundled(path: Path) -> bool:
