@@ -16,14 +16,19 @@ What is kept: imports (each wrapped so that a missing module binds nothing),
 to a class defined earlier (`Value.tanh = tanh`, `setattr(Value, "tanh", tanh)`).
 What is left out: expression statements (prints, plots, `loss.backward()`),
 loops, `with` blocks, assignments from a call (`model = MLP(3, [4, 1])`),
+in notebooks assignments that compute on names (`e = a*b; d = e + c`),
 `if __name__ == "__main__":` blocks, IPython magics, shell escapes and help
-lines. `%%time`-style cell magics lose their first line only; cells in another
+lines. A name a left-out statement rebinds (`f = Value(-2.0)` after `def
+f(x)`) ends the earlier definition there: what needs it later is left out.
+`%%time`-style cell magics lose their first line only; cells in another
 language (`%%bash`) are skipped; a `%%writefile x.py` body is read as Python.
 
 The last definition of each name wins, unless something evaluated at definition
 time between two definitions needs the earlier one (`class Value(Value):`, an
 attachment): those stay, in notebook order. `pick="Value@12"` uses cell 12's
-`Value` and drops the later ones.
+`Value` and drops the later ones. `from __future__` lines go first, and
+every statement keeps where it came from (`Source.parts`), so that the
+loader can run them one by one and name the cell and line of one that fails.
 
 The work is done in stages, one module each: `notebook_cells` reads the cells
 and drops IPython lines, `definition_filter` sorts each statement into kept or
