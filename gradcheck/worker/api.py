@@ -2,16 +2,29 @@
 
 Engines vary: `.data` or `.value`, attributes or methods; `.grad`,
 `.gradient` or `.derivative` (minitorch); `backward()`, `backwards()`,
-`backprop()`... `detect` finds the spelling on a live leaf, and `--api`
-overrides any part of it.
+`backprop()`, or a module-level `backward(root)`... `detect` finds the
+spelling on a live leaf, and `--api` overrides any part of it.
+
+Some engines track gradients only for leaves built with a flag
+(`Var(x, req_grad=True)`, `dag=True`): without it, backward asserts or
+leaves every gradient at 0. `detect` tries the boolean keywords of the
+constructor on `x * y` and uses the one that makes backward work. A
+gradient that is a read-only property over a plain attribute
+(`derivative` over `_derivative`) is reset through that attribute.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import math
+import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from gradcheck.worker.class_shape import backward_function
 
 DATA_NAMES = ("data", "value")
 GRAD_NAMES = ("grad", "gradient", "derivative")
@@ -25,6 +38,14 @@ BACKWARD_NAMES = (
 )
 API_KEYS = ("data", "grad", "backward")
 _float = float  # bound now: an engine may replace builtins
+_isclose = math.isclose
+# Constructor keywords that may turn gradient tracking on, when their default
+# is False (or None, for the names that can mean nothing else).
+_FLAG = re.compile(
+    r"^(requires?_?grad\w*|req_?grad|needs?_?grad|track\w*|dag|grad|autograd"
+    r"|trainable|is_?param\w*|param|leaf|is_?leaf|differentiable|tracked)$"
+)
+_STRONG_FLAGS = frozenset({"requires_grad", "req_grad", "track", "track_grad", "dag"})
 
 
 class ApiError(Exception):
@@ -45,6 +66,12 @@ class Api:
     constructor_kwargs: dict[str, Any] = field(default_factory=dict)
     # `+` and `*` take only Values: constants are wrapped as leaves.
     wrap_constants: bool = False
+    # A module-level `backward(root)` used instead of a method.
+    backward_function: Callable[[Any], Any] | None = None
+    # Why the constructor keywords were chosen (for the report).
+    constructor_why: str = ""
+    # The gradient is a read-only property: it is written through grad_store.
+    grad_read_only: bool = False
     # Engine method names that differ from the op table's (`--op exp=expo`).
     op_names: dict[str, str] = field(default_factory=dict)
 
@@ -72,12 +99,17 @@ class Api:
         return _float(raw)
 
     def set_grad(self, v: Any, value: Any) -> None:
-        if not self.grad_is_method:
-            setattr(v, self.grad, value)
-        elif self.grad_store is not None:
+        if self.grad_store is not None:
             setattr(v, self.grad_store, value)
+        elif self.grad_read_only:
+            _cannot_reset(
+                f"cannot reset gradients: .{self.grad} is a read-only property "
+                "and no attribute of a leaf holds it (use --api grad=ATTRIBUTE)"
+            )
+        elif not self.grad_is_method:
+            setattr(v, self.grad, value)
         else:
-            raise ApiError(
+            _cannot_reset(
                 f"cannot reset gradients read through .{self.grad}() "
                 "(no attribute holds them; use --api grad=ATTRIBUTE)"
             )
@@ -87,7 +119,10 @@ class Api:
         return copy.deepcopy(self.raw_grad(self.make(cls, 1.0)))
 
     def backward(self, v: Any) -> None:
-        getattr(v, self.backward_name)()
+        if self.backward_function is not None:
+            self.backward_function(v)
+        else:
+            getattr(v, self.backward_name)()
 
     def describe(self) -> dict[str, str]:
         """What was mapped, for the report."""
@@ -96,17 +131,41 @@ class Api:
             "grad": f".{self.grad}" + ("()" if self.grad_is_method else ""),
             "backward": f".{self.backward_name}()",
         }
+        if self.backward_function is not None:
+            out["backward"] = f"{self.backward_name}(root) (a module function)"
         if self.constructor_kwargs:
             out["constructor"] = ", ".join(
                 f"{k}={v!r}" for k, v in self.constructor_kwargs.items()
             )
-        if self.grad_store is not None:
+        if self.constructor_why:
+            out["constructor why"] = self.constructor_why
+        if self.grad_read_only and self.grad_store is not None:
+            out["grad"] += (
+                f" (a read-only property; gradients are reset through "
+                f".{self.grad_store})"
+            )
+        elif self.grad_read_only:
+            out["grad"] += " (a read-only property; gradients cannot be reset)"
+        elif self.grad_store is not None:
             out["grad"] += f" (kept in .{self.grad_store})"
+        elif self.grad_is_method:
+            out["grad"] += " (no attribute holds it; gradients cannot be reset)"
         if self.wrap_constants:
             out["constants"] = "wrapped as Values (no mixed Value/number arithmetic)"
         for op, name in self.op_names.items():
             out[f"op {op}"] = name
         return out
+
+
+def _cannot_reset(message: str) -> None:
+    """The checker cannot reset gradients; the report's api says so already.
+
+    This is the checker's limit, not the engine's fault. It should make the
+    probe that needs it "skipped" (a RecipeError, which the worker answers
+    with "skip"); that waits until every caller of the recipes reads "skip"
+    (the repeated-backward probe does not yet), so for now it stays ApiError.
+    """
+    raise ApiError(message)
 
 
 def _is_number(x: Any) -> bool:
@@ -138,7 +197,8 @@ def detect(cls: type, declared: dict[str, str] | None = None) -> Api:
     for key in list(declared):
         if key not in API_KEYS:
             api.constructor_kwargs[key] = _literal(declared.pop(key))
-    if not api.constructor_kwargs and _takes(cls, "requires_grad"):
+    flags = [] if api.constructor_kwargs else _flag_keywords(cls)
+    if "requires_grad" in flags:  # the usual spelling: the first guess
         api.constructor_kwargs["requires_grad"] = True
     try:
         leaf = api.make(cls, 1.5)
@@ -154,17 +214,113 @@ def detect(cls: type, declared: dict[str, str] | None = None) -> Api:
         )
     if api.grad_is_method:
         api.grad_store = _store_of(leaf, api.grad)
-    names = [declared["backward"]] if "backward" in declared else BACKWARD_NAMES
+    elif _read_only(cls, api.grad):
+        api.grad_read_only = True
+        api.grad_store = _backing(leaf, api.grad, api.data)
+    _find_backward(cls, leaf, api, declared.get("backward"))
+    if flags:
+        _choose_flag(cls, api, flags)
+    return api
+
+
+def _find_backward(cls: type, leaf: Any, api: Api, declared: str | None) -> None:
+    names = [declared] if declared else list(BACKWARD_NAMES)
     for name in names:
         if callable(getattr(leaf, name, None)):
             api.backward_name = name
-            break
-    else:
-        raise ApiError(
-            "a leaf has no backward() method "
-            f"(tried {', '.join(names)}; use --api backward=NAME)"
-        )
-    return api
+            return
+    module = sys.modules.get(getattr(cls, "__module__", "") or "")
+    found = backward_function(module) if module is not None else None
+    if found is not None and (declared is None or found[0] == declared):
+        api.backward_name, api.backward_function = found
+        return
+    raise ApiError(
+        "a leaf has no backward() method and its module no backward(root) "
+        f"function (tried {', '.join(names)}; use --api backward=NAME)"
+    )
+
+
+def _flag_keywords(cls: type) -> list[str]:
+    """Constructor keywords that may turn gradient tracking on, best first."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    flags = []
+    for p in parameters:
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            continue
+        name = p.name
+        strong = p.default is None and name in _STRONG_FLAGS
+        if strong or (p.default is False and _FLAG.match(name.lower())):
+            flags.append(name)
+    flags.sort(key=lambda n: (n != "requires_grad", n not in _STRONG_FLAGS))
+    return flags
+
+
+def _tracking(cls: type, api: Api, kwargs: dict[str, Any]) -> str:
+    """'' when leaves built with `kwargs` get gradients; else what happened."""
+    outcome = "left the gradients at 0"
+    for op in ("mul", "add"):
+        try:
+            x, y = cls(2.0, **kwargs), cls(3.0, **kwargs)
+            api.backward(x * y if op == "mul" else x + y)
+            grad = api.read_grad(x)
+        except BaseException as err:
+            outcome = f"raised {_one_line(err)}"
+            continue
+        if grad is not None and not _isclose(grad, 0.0, abs_tol=1e-12):
+            return ""
+    return outcome
+
+
+def _choose_flag(cls: type, api: Api, flags: list[str]) -> None:
+    """Keep the constructor as it is if backward works; else the flag that helps."""
+    without = _tracking(cls, api, api.constructor_kwargs)
+    if not without:
+        return
+    for name in flags:
+        kwargs = {name: True}
+        if kwargs != api.constructor_kwargs and not _tracking(cls, api, kwargs):
+            api.constructor_kwargs = kwargs
+            api.constructor_why = (
+                f"leaves are built with {name}=True: without it, backward() {without}"
+            )
+            return
+
+
+def _read_only(cls: type, name: str) -> bool:
+    """A property with no setter (minitorch's `derivative`)."""
+    try:
+        found = inspect.getattr_static(cls, name)
+    except AttributeError:
+        return False
+    return isinstance(found, property) and found.fset is None
+
+
+def _backing(leaf: Any, name: str, data: str) -> str | None:
+    """The plain attribute a read-only gradient property returns."""
+    for candidate in (f"_{name}", f"{name}_", "_grad", f"__{name}"):
+        if candidate != name and candidate in _fields(leaf):
+            return candidate
+    try:
+        held = getattr(leaf, name)
+    except BaseException:
+        return None
+    same = [
+        k
+        for k, v in _fields(leaf).items()
+        if v is held and k not in (name, data) and not callable(v)
+    ]
+    return same[0] if len(same) == 1 else None
+
+
+def _fields(leaf: Any) -> dict[str, Any]:
+    try:
+        return dict(vars(leaf))
+    except TypeError:  # __slots__
+        names = [n for k in type(leaf).__mro__ for n in getattr(k, "__slots__", ())]
+        return {n: getattr(leaf, n) for n in names if hasattr(leaf, n)}
 
 
 def _find(leaf: Any, declared: str | None, names: tuple[str, ...]) -> tuple[str, bool]:
@@ -189,13 +345,6 @@ def _store_of(leaf: Any, name: str) -> str | None:
             return candidate
     same = [k for k, v in fields.items() if v is held and not callable(v)]
     return same[0] if len(same) == 1 else None
-
-
-def _takes(cls: type, keyword: str) -> bool:
-    try:
-        return keyword in inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _one_line(err: BaseException) -> str:

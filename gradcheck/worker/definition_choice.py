@@ -39,6 +39,8 @@ class Builder:
     def __init__(self, stmts: list[Stmt]) -> None:
         self.candidates = list(stmts)
         self.removed: list[tuple[Stmt, str, str]] = []  # stmt, name, why
+        # Removed statements whose name was rebound by a left-out statement.
+        self.shadowed: dict[Stmt, Stmt] = {}
         self._by_name: dict[str, list[Stmt]] | None = None
 
     def binder(self, stmt: Stmt, name: str) -> Stmt | None:
@@ -74,19 +76,36 @@ class Builder:
                     changed = True
 
     def _unmet(self, stmt: Stmt, star: bool) -> tuple[str, str] | None:
+        if stmt.kind == "dropped":
+            return None
         for name in sorted(stmt.needs):
             source = self.binder(stmt, name)
             if source is None:
                 if name in _BUILTIN_NAMES or star:
                     continue
                 return name, ""
+            if source.kind == "dropped":
+                self._note_shadow(stmt, source, name)
+                return name, ""
             if name in source.missing:
                 return name, source.missing[name]
         if stmt.attach is not None:
             source = self.binder(stmt, stmt.attach[0])
+            if source is not None and source.kind == "dropped":
+                self._note_shadow(stmt, source, stmt.attach[0])
             if source is None or source.kind != "class" or source.index > stmt.index:
                 return stmt.attach[0], ""
         return None
+
+    def _note_shadow(self, stmt: Stmt, dropped: Stmt, name: str) -> None:
+        """Remember that a kept binding of `name` was rebound by `dropped`."""
+        kept = [
+            s
+            for s in self.candidates
+            if name in s.binds and s.kind != "dropped" and s.index < dropped.index
+        ]
+        if kept:
+            self.shadowed[stmt] = dropped
 
     def live(self) -> list[Stmt]:
         """Last binders of every name, plus what they and attachments need."""
@@ -94,7 +113,8 @@ class Builder:
         for stmt in self.candidates:
             for name in stmt.binds:
                 final[name] = stmt
-        live = set(final.values()) | {s for s in self.candidates if s.kind == "future"}
+        live = {s for s in final.values() if s.kind != "dropped"}
+        live |= {s for s in self.candidates if s.kind == "future"}
         changed = True
         while changed:
             changed = False
@@ -107,7 +127,9 @@ class Builder:
             for stmt in list(live):
                 for name in stmt.needs:
                     source = self.binder(stmt, name)
-                    if source is not None and source not in live:
+                    if source is None or source.kind == "dropped":
+                        continue
+                    if source not in live:
                         live.add(source)
                         changed = True
         return [s for s in self.candidates if s in live]

@@ -50,7 +50,10 @@ class Stmt:
     index: int
     where: int
     node: ast.stmt
-    kind: str  # import, future, def, class, const, attach, guard
+    # import, future, def, class, const, attach, guard; or "dropped": a
+    # left-out statement's bindings, kept only so that nothing earlier
+    # outlives them (never emitted).
+    kind: str
     text: str
     binds: frozenset[str]
     needs: frozenset[str]
@@ -87,8 +90,35 @@ def _calls_nothing(node: ast.AST) -> bool:
     return True
 
 
-def _function_header(node: ast.AST) -> list[ast.AST]:
-    """The parts of a def or lambda evaluated when it is defined."""
+def _computes(value: ast.AST) -> bool:
+    """True when the value is arithmetic or logic on names (`e = a * b`).
+
+    Literals, names, attributes, containers and lambdas are definitions;
+    `2 ** 10` and `-1.0` compute on constants only, and `int | float` is a
+    type, so they are definitions too.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Lambda):
+            continue
+        operating = isinstance(
+            item,
+            (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.IfExp, ast.JoinedStr),
+        )
+        if isinstance(item, ast.BinOp) and isinstance(item.op, ast.BitOr):
+            operating = False
+        if operating and any(isinstance(n, ast.Name) for n in ast.walk(item)):
+            return True
+        stack.extend(ast.iter_child_nodes(item))
+    return False
+
+
+def _function_header(node: ast.AST, lazy: bool = False) -> list[ast.AST]:
+    """The parts of a def or lambda evaluated when it is defined.
+
+    `lazy`: annotations are not evaluated (`from __future__ import annotations`).
+    """
     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
     args = node.args
     parts: list[ast.AST] = [*args.defaults]
@@ -96,6 +126,8 @@ def _function_header(node: ast.AST) -> list[ast.AST]:
     if isinstance(node, ast.Lambda):
         return parts
     parts.extend(node.decorator_list)
+    if lazy:
+        return parts
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
     every.extend(a for a in (args.vararg, args.kwarg) if a is not None)
     parts.extend(a.annotation for a in every if a.annotation is not None)
@@ -104,8 +136,11 @@ def _function_header(node: ast.AST) -> list[ast.AST]:
     return parts
 
 
-def _definition_time_names(stmt: ast.stmt) -> frozenset[str]:
-    """Global names read while the statement runs (not later, at call time)."""
+def _definition_time_names(stmt: ast.stmt, lazy: bool = False) -> frozenset[str]:
+    """Global names read while the statement runs (not later, at call time).
+
+    `lazy`: annotations are strings (`from __future__ import annotations`).
+    """
     loads: set[str] = set()
     local: set[str] = set()
     stack: list[tuple[ast.AST, bool]] = [(stmt, False)]
@@ -114,7 +149,12 @@ def _definition_time_names(stmt: ast.stmt) -> frozenset[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             if inner and not isinstance(node, ast.Lambda):
                 local.add(node.name)
-            stack.extend((part, inner) for part in _function_header(node))
+            header = _function_header(node, lazy)
+            stack.extend((part, inner) for part in header)
+            continue
+        if lazy and isinstance(node, ast.AnnAssign):
+            parts = [node.target] + ([node.value] if node.value else [])
+            stack.extend((part, inner) for part in parts)
             continue
         if isinstance(node, ast.ClassDef):
             if inner:
@@ -333,9 +373,43 @@ def _segment(text: str, node: ast.stmt) -> str:
     return own
 
 
+def _has_lazy_annotations(trees: list[ast.Module]) -> bool:
+    """`from __future__ import annotations` anywhere: it is hoisted to the top."""
+    return any(
+        isinstance(stmt, ast.ImportFrom)
+        and stmt.module == "__future__"
+        and any(alias.name == "annotations" for alias in stmt.names)
+        for tree in trees
+        for stmt in tree.body
+    )
+
+
+def _dropped_binds(stmt: ast.stmt, category: str) -> frozenset[str]:
+    """Names a left-out statement would have rebound when the notebook ran.
+
+    A name the statement also reads is left alone: `Value = dataclass(Value)`
+    or `lr = lr * 0.9` change what the name holds, they do not replace it.
+    """
+    if category == "main":  # not run on import
+        return frozenset()
+    reads = {
+        n.id
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    return _bound_names(stmt) - reads
+
+
 def collect(cells: list[tuple[int, str]], from_notebook: bool) -> Collected:
-    """Clean, parse and classify every top-level statement of every cell."""
+    """Clean, parse and classify every top-level statement of every cell.
+
+    In a notebook, an assignment that computes on names (`e = a * b`) is
+    scratch work, not a definition. A left-out statement that binds names
+    (`f = Value(-2.0)` after `def f(x)`) stays as a "dropped" marker so that
+    an earlier definition of the name does not silently outlive it.
+    """
     found = Collected()
+    parsed: list[tuple[int, str, ast.Module]] = []
     for number, raw in cells:
         if not raw.strip():
             continue
@@ -357,9 +431,20 @@ def collect(cells: list[tuple[int, str]], from_notebook: bool) -> Collected:
             found.notes.append(f"skipped cell {number}: {problem}")
             found.skipped_text[number] = text
             continue
+        parsed.append((number, text, tree))
+    lazy = _has_lazy_annotations([tree for _, _, tree in parsed])
+    for number, text, tree in parsed:
         for stmt in tree.body:
             where = number if from_notebook else stmt.lineno
             kind, attach = _kind(stmt)
+            if (
+                from_notebook
+                and kind == "const"
+                and isinstance(stmt, (ast.Assign, ast.AnnAssign))
+                and stmt.value is not None
+                and _computes(stmt.value)
+            ):
+                kind = "out:compute"
             if kind == "silent":
                 continue
             if kind == "magic":
@@ -367,13 +452,30 @@ def collect(cells: list[tuple[int, str]], from_notebook: bool) -> Collected:
                 continue
             if kind.startswith("out:"):
                 found.left_out.setdefault(kind[4:], []).append(where)
+                binds = _dropped_binds(stmt, kind[4:])
+                if binds:
+                    found.stmts.append(
+                        Stmt(
+                            len(found.stmts),
+                            where,
+                            stmt,
+                            "dropped",
+                            "",
+                            binds,
+                            frozenset(),
+                        )
+                    )
                 continue
-            found.stmts.append(_make_stmt(len(found.stmts), where, stmt, kind, text))
+            found.stmts.append(
+                _make_stmt(len(found.stmts), where, stmt, kind, text, lazy)
+            )
             found.stmts[-1].attach = attach
     return found
 
 
-def _make_stmt(index: int, where: int, stmt: ast.stmt, kind: str, text: str) -> Stmt:
+def _make_stmt(
+    index: int, where: int, stmt: ast.stmt, kind: str, text: str, lazy: bool
+) -> Stmt:
     item = Stmt(
         index=index,
         where=where,
@@ -381,7 +483,7 @@ def _make_stmt(index: int, where: int, stmt: ast.stmt, kind: str, text: str) -> 
         kind=kind,
         text=_segment(text, stmt),
         binds=_bound_names(stmt) if kind != "attach" else frozenset(),
-        needs=_definition_time_names(stmt),
+        needs=_definition_time_names(stmt, lazy),
     )
     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
         if isinstance(stmt, ast.ImportFrom) and stmt.level == 0 and stmt.module:

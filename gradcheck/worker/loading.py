@@ -2,13 +2,24 @@
 
 A file's folder, and the root of the package it sits in, go first on the
 import path, so that sibling and package imports work as they do for the
-user. Dotted targets resolve from the current directory first, as
-`python -m` does. With no target, the built-in micrograd is loaded from its
-own file location: it never stands in for a user's `micrograd` package.
+user, and so do the folders of the user's own packages that the file or
+notebook imports, up to the repository root (`import_paths`). Dotted targets
+resolve from the current directory first, as `python -m` does. With no
+target, the built-in micrograd is loaded from its own file location: it never
+stands in for a user's `micrograd` package.
+
+A file whose import fails (a missing module that only a plot needs, a sibling
+that does not parse on this Python) is loaded from its own definitions, with
+a note. Definitions run one statement at a time: one that fails is skipped
+and named by its cell and line. A module that is not installed and that the
+engine's class needs is a load error that names it and how to install it.
 """
 
 from __future__ import annotations
 
+import ast
+import bisect
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -17,7 +28,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BUILTIN_ROOT = Path(__file__).resolve().parents[2]  # holds gradcheck/ and micrograd/
+from gradcheck.worker.class_shape import BACKWARD_NAMES, shaped_classes
+from gradcheck.worker.import_paths import (
+    BUILTIN_ROOT,
+    BUNDLED,
+    bundled_refused,
+    front_own_packages,
+    imported_tops,
+)
+
+# Import names whose distribution on the package index is called otherwise.
+_PIP_NAMES = {
+    "PIL": "pillow",
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "cv2": "opencv-python",
+    "yaml": "pyyaml",
+    "bs4": "beautifulsoup4",
+    "attr": "attrs",
+    "dateutil": "python-dateutil",
+}
 
 
 class LoadError(Exception):
@@ -38,15 +68,80 @@ def load(target: dict[str, Any]) -> Loaded:
     kind = target["kind"]
     if kind == "builtin":
         return _load_builtin()
-    if kind == "file":
-        return _load_file(Path(target["path"]), bool(target.get("definitions_only")))
-    if kind == "module":
-        return _load_module(target["module"], bool(target.get("definitions_only")))
-    if kind == "notebook":
-        return _load_notebook(Path(target["path"]), target.get("pick"))
     if kind == "source":
-        return _exec_source(target["source"], target["name"], target["name"], [])
-    raise LoadError(f"unknown target kind {kind!r}")
+        loaded = _exec_source(target["source"], target["name"], target["name"], [])
+    elif kind in ("file", "module", "notebook"):
+        # gradcheck's own micrograd only when the target is it
+        asked = (
+            _is_bundled(Path(target["path"]))
+            if kind == "file"
+            else kind == "module" and target["module"].split(".")[0] == BUNDLED
+        )
+        with contextlib.nullcontext() if asked else bundled_refused():
+            loaded = _load_target(kind, target)
+    else:
+        raise LoadError(f"unknown target kind {kind!r}")
+    _name_the_shaped_class(loaded)
+    return loaded
+
+
+def _load_target(kind: str, target: dict[str, Any]) -> Loaded:
+    definitions_only = bool(target.get("definitions_only"))
+    if kind == "file":
+        return _load_file(Path(target["path"]), definitions_only)
+    if kind == "module":
+        return _load_module(target["module"], definitions_only)
+    return _load_notebook(Path(target["path"]), target.get("pick"))
+
+
+def _is_bundled(path: Path) -> bool:
+    return path.resolve().is_relative_to(BUILTIN_ROOT / BUNDLED)
+
+
+def _name_the_shaped_class(loaded: Loaded) -> None:
+    """With no `Value`, the only class shaped like an engine is checked.
+
+    The class lookup (`contract.find_class`) takes `Value`, or the only class
+    of the module with `+`, `*` and a backward method. A class imported from
+    a sibling, or one that a module-level `backward(root)` backpropagates, is
+    not such a class: when it is the only one shaped like an engine, the
+    module answers to `Value` with it (a module `__getattr__`, so that the
+    module's own names stay as they were), and a note says which class it is.
+    """
+    module = loaded.module
+    namespace = vars(module)
+    if "Value" in namespace or "__getattr__" in namespace:
+        return
+    if len(_found_by_the_lookup(module)) == 1:
+        return
+    shaped = shaped_classes(module)
+    if len(shaped) != 1:
+        return
+    cls = shaped[0]
+
+    def value_is(name: str) -> type:
+        if name == "Value":
+            return cls
+        raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
+
+    module.__getattr__ = value_is  # type: ignore[method-assign]
+    loaded.notes.append(
+        f"no class Value; checking {cls.__name__}, the only class shaped like one "
+        "(arithmetic, a data and a grad attribute, and backward)"
+    )
+
+
+def _found_by_the_lookup(module: types.ModuleType) -> list[type]:
+    """The classes `contract.find_class` finds by shape without help."""
+    return [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and getattr(obj, "__module__", None) == module.__name__
+        and hasattr(obj, "__add__")
+        and hasattr(obj, "__mul__")
+        and any(callable(getattr(obj, b, None)) for b in BACKWARD_NAMES)
+    ]
 
 
 def _load_builtin() -> Loaded:
@@ -90,20 +185,60 @@ def _load_file(path: Path, definitions_only: bool) -> Loaded:
         raise LoadError(f"engine file not found: {path}")
     root, dotted = package_root(path)
     _front(path.parent, root)
+    notes = front_own_packages(path.parent, _file_imports(path))
     if definitions_only:
-        return _definitions_of(path, [])
+        return _definitions_of(path, notes)
     try:
         if "." in dotted and all(p.isidentifier() for p in dotted.split(".")):
             module = importlib.import_module(dotted)
         else:
             module = _import_path(path, dotted)
     except BaseException as err:
-        if isinstance(err, SyntaxError):
+        if isinstance(err, SyntaxError) and _same_file(err.filename, path):
             raise LoadError(
                 f"cannot load engine file {path}: {_one_line(err)}"
             ) from None
-        return _definitions_of(path, [f"importing {path.name} raised {_one_line(err)}"])
-    return Loaded(module, str(path))
+        failure = f"importing {path.name} raised {_one_line(err)}"
+        return _definitions_of(path, [*notes, failure], _missing_module(err))
+    return Loaded(module, str(path), notes)
+
+
+def _file_imports(path: Path) -> list[str]:
+    try:
+        return imported_tops([path.read_text(encoding="utf-8", errors="replace")])
+    except OSError:
+        return []
+
+
+def _same_file(filename: str | None, path: Path) -> bool:
+    if not filename:
+        return True  # compiled from a string: the file's own text
+    try:
+        return Path(filename).resolve() == path.resolve()
+    except OSError:
+        return False
+
+
+def _missing_module(err: BaseException) -> str | None:
+    """The module a failed import could not find, if that is why it failed."""
+    if isinstance(err, ModuleNotFoundError) and err.name:
+        return err.name
+    return None
+
+
+def pip_hint(module: str, own_package: str = "") -> str:
+    """How to get `module`: its pip command, or why not (ours, or the user's)."""
+    top = module.split(".")[0]
+    if own_package and top == own_package:
+        return f"not installed: {module} is not in the package {own_package}"
+    hint = f"not installed (pip install {_PIP_NAMES.get(top, top)})"
+    if top == BUNDLED:
+        hint += (
+            f"; gradcheck's own {BUNDLED} is never used in place of yours: put "
+            "your package beside the file or in a folder above it, up to the "
+            "repository root"
+        )
+    return hint
 
 
 def _import_path(path: Path, name: str) -> types.ModuleType:
@@ -132,22 +267,26 @@ def _load_module(dotted: str, definitions_only: bool) -> Loaded:
                 raise LoadError(
                     f"cannot import engine {dotted!r}: {_one_line(err)}"
                 ) from None
-            failure = _one_line(err)
+            failure, missing = _one_line(err), err.name
         except BaseException as err:
-            if isinstance(err, SyntaxError):
+            spec = _find_spec(dotted)
+            own = spec.origin if spec is not None else None
+            if isinstance(err, SyntaxError) and (
+                own is None or _same_file(err.filename, Path(own))
+            ):
                 raise LoadError(
                     f"cannot import engine {dotted!r}: {_one_line(err)}"
                 ) from None
-            failure = _one_line(err)
+            failure, missing = _one_line(err), None
         else:
             return Loaded(module, getattr(module, "__file__", None))
     else:
-        failure = ""
+        failure, missing = "", None
     spec = _find_spec(dotted)
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         raise LoadError(f"cannot import engine {dotted!r}: {failure or 'not found'}")
     notes = [f"importing {dotted} raised {failure}"] if failure else []
-    return _definitions_of(Path(spec.origin), notes)
+    return _definitions_of(Path(spec.origin), notes, missing)
 
 
 def _find_spec(dotted: str) -> Any:
@@ -168,7 +307,8 @@ def _find_spec(dotted: str) -> Any:
     return None
 
 
-def _definitions_of(path: Path, notes: list[str]) -> Loaded:
+def _definitions_of(path: Path, notes: list[str], missing: str | None = None) -> Loaded:
+    """The file's own definitions; `missing`: the module its import lacked."""
     from gradcheck.worker.sources import SourceError, definitions_only
 
     try:
@@ -176,13 +316,38 @@ def _definitions_of(path: Path, notes: list[str]) -> Loaded:
         source = definitions_only(text, str(path))
     except (OSError, SourceError, SyntaxError) as err:
         raise LoadError(f"cannot load engine file {path}: {_one_line(err)}") from None
+    _refuse_missing(f"engine file {path}", source.engine_needs)
     notes = [*notes, "loaded its definitions only", *source.notes]
     package = _stub_packages(path)
     if package:
         notes.append(f"relative imports resolve in {package} (its __init__ not run)")
-    return _exec_source(
-        source.text, str(path), path.stem, notes, file=str(path), package=package
+    loaded = _exec_source(
+        source.text,
+        str(path),
+        path.stem,
+        notes,
+        file=str(path),
+        package=package,
+        parts=source.parts,
     )
+    lost = "Value" not in vars(loaded.module) and not shaped_classes(loaded.module)
+    if missing and lost:
+        own = package_root(path)[1].split(".")[0] if package else ""
+        raise LoadError(
+            f"cannot load engine file {path}: module {missing} is "
+            f"{pip_hint(missing, own)}, and without it the file defines no "
+            "engine class"
+        )
+    return loaded
+
+
+def _refuse_missing(what: str, needs: dict[str, list[str]]) -> None:
+    """A module not installed that the engine class needs is the load error."""
+    for module, users in needs.items():
+        raise LoadError(
+            f"cannot load {what}: {', '.join(users[:3])} needs module {module}, "
+            f"which is {pip_hint(module)}"
+        )
 
 
 def _stub_packages(path: Path) -> str | None:
@@ -217,13 +382,32 @@ def _load_notebook(path: Path, pick: str | None) -> Loaded:
     if not path.is_file():
         raise LoadError(f"notebook not found: {path}")
     _front(path.parent)
+    notes = front_own_packages(path.parent, _notebook_imports(path))
     try:
         source = notebook_source(str(path), pick)
     except SourceError as err:
         raise LoadError(f"cannot read notebook {path}: {err}") from None
+    _refuse_missing(f"notebook {path}", source.engine_needs)
     return _exec_source(
-        source.text, str(path), path.stem, list(source.notes), file=str(path)
+        source.text,
+        str(path),
+        path.stem,
+        [*notes, *source.notes],
+        file=str(path),
+        parts=source.parts,
     )
+
+
+def _notebook_imports(path: Path) -> list[str]:
+    from gradcheck.worker.notebook_cells import clean_cell, code_cells
+    from gradcheck.worker.sources import MAX_BYTES, SourceError
+
+    try:
+        cells = code_cells(str(path), MAX_BYTES)
+    except SourceError:
+        return []  # reading it again says why
+    texts = [clean_cell(text)[0] for _, text in cells]
+    return imported_tops(t for t in texts if t)
 
 
 def _exec_source(
@@ -233,7 +417,14 @@ def _exec_source(
     notes: list[str],
     file: str | None = None,
     package: str | None = None,
+    parts: list[tuple[int, str]] | None = None,
 ) -> Loaded:
+    """Run engine source as a module.
+
+    With `parts` (built definitions: where each statement starts and came
+    from), statements run one by one and one that fails is skipped with a
+    note naming its cell and line; otherwise a failure is the load error.
+    """
     module_name = "_gradcheck_engine_" + "".join(
         c if c.isalnum() else "_" for c in name
     )
@@ -243,11 +434,123 @@ def _exec_source(
         module.__package__ = package  # `from .operators import ...` works
     sys.modules[module_name] = module  # dataclasses look their module up here
     try:
-        exec(compile(text, filename, "exec"), module.__dict__)
+        if parts:
+            notes = [*notes, *_run_each(text, filename, parts, module.__dict__)]
+        else:
+            # dont_inherit: this module's own `from __future__` must not leak in
+            code = compile(text, filename, "exec", dont_inherit=True)
+            exec(code, module.__dict__)
+    except _EngineFailed as err:
+        sys.modules.pop(module_name, None)
+        raise LoadError(f"cannot load engine {filename}: {err}") from None
     except BaseException as err:
         sys.modules.pop(module_name, None)
         raise LoadError(f"cannot load engine {name!r}: {_one_line(err)}") from None
     return Loaded(module, file, notes)
+
+
+def _future_flags(tree: ast.Module) -> int:
+    import __future__
+
+    flags = 0
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            for alias in stmt.names:
+                feature = getattr(__future__, alias.name, None)
+                flags |= getattr(feature, "compiler_flag", 0)
+    return flags
+
+
+def _run_each(
+    text: str, filename: str, parts: list[tuple[int, str]], namespace: dict[str, Any]
+) -> list[str]:
+    """Run each top-level statement; skip those that fail; notes on them.
+
+    A guarded import (`try: import x / except ImportError: pass`, as the
+    built source wraps every import) runs unguarded here, so that a failed
+    relative import is named, and so is the import behind a later NameError.
+    """
+    tree = ast.parse(text, filename)
+    flags = _future_flags(tree)
+    starts = [line for line, _ in parts]
+    lines = text.splitlines()
+    notes: list[str] = []
+    failed: list[str] = []
+    unbound: dict[str, str] = {}  # name -> why its import failed
+    for stmt in tree.body:
+        first = min(
+            [stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))]
+        )
+        at = bisect.bisect_right(starts, first) - 1
+        inner = _guarded_import(stmt)
+        code = compile(
+            ast.Module(body=[inner or stmt], type_ignores=[]),
+            filename,
+            "exec",
+            flags=flags,
+            dont_inherit=True,
+        )
+        try:
+            exec(code, namespace)
+        except BaseException as err:
+            if at < 0:  # the header and `from __future__` lines
+                raise
+            shown = lines[(inner or stmt).lineno - 1].strip()
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            note = f"skipped {parts[at][1]} ({shown}): {_one_line(err)}"
+            if inner is not None and isinstance(err, ImportError):
+                for alias in inner.names:
+                    name = alias.asname or alias.name.split(".")[0]
+                    unbound[name] = f"{parts[at][1]}: {_one_line(err)}"
+                relative = isinstance(inner, ast.ImportFrom) and inner.level
+                if isinstance(err, ModuleNotFoundError) and not relative:
+                    continue  # a missing module: the notes say so already
+            elif isinstance(err, NameError) and err.name in unbound:
+                note += f" (the import of {err.name} failed, {unbound[err.name]})"
+            if _defines_engine(stmt) and not _has_engine(namespace):
+                # Nothing else to check: the failure is the load error.
+                failed.append(note)
+            notes.append(note)
+    if failed and not _has_engine(namespace):
+        raise _EngineFailed(failed[-1].removeprefix("skipped "))
+    return notes
+
+
+def _guarded_import(stmt: ast.stmt) -> ast.Import | ast.ImportFrom | None:
+    """The import inside `try: IMPORT except ImportError: pass`, if that is it."""
+    if not (
+        isinstance(stmt, ast.Try)
+        and len(stmt.body) == 1
+        and len(stmt.handlers) == 1
+        and not stmt.orelse
+        and not stmt.finalbody
+    ):
+        return None
+    inner, handler = stmt.body[0], stmt.handlers[0]
+    catches = isinstance(handler.type, ast.Name) and handler.type.id == "ImportError"
+    passes = len(handler.body) == 1 and isinstance(handler.body[0], ast.Pass)
+    if catches and passes and isinstance(inner, (ast.Import, ast.ImportFrom)):
+        return inner
+    return None
+
+
+class _EngineFailed(Exception):
+    """The engine class's own definition failed; the message says where."""
+
+
+def _defines_engine(stmt: ast.stmt) -> bool:
+    if not isinstance(stmt, ast.ClassDef):
+        return False
+    names = {m.name for m in stmt.body if isinstance(m, ast.FunctionDef)}
+    return stmt.name == "Value" or bool(names & {"__add__", "__mul__", "backward"})
+
+
+def _has_engine(namespace: dict[str, Any]) -> bool:
+    if isinstance(namespace.get("Value"), type):
+        return True
+    module = types.ModuleType(str(namespace.get("__name__", "engine")))
+    module.__dict__.update(namespace)
+    return bool(shaped_classes(module))
 
 
 def _one_line(err: BaseException) -> str:

@@ -24,6 +24,11 @@ class Source:
     notes: list[str] = field(default_factory=list)
     # Cells that gave kept definitions, numbered 1-based over all cells.
     cells_used: list[int] = field(default_factory=list)
+    # (first line in `text`, where it came from: "cell 8, line 2" or "line 40")
+    # for each kept statement, so a statement that fails can be skipped and named.
+    parts: list[tuple[int, str]] = field(default_factory=list)
+    # Kept classes shaped like an engine that need a module not installed.
+    engine_needs: dict[str, list[str]] = field(default_factory=dict)
 
 
 def parse_python(text: str) -> tuple[ast.Module | None, str]:

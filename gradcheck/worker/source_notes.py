@@ -21,6 +21,7 @@ _LEFT_OUT = {
     "backward": ("backward() call", "backward() calls"),
     "expr": ("other expression", "other expressions"),
     "call": ("assignment from a call", "assignments from calls"),
+    "compute": ("computation on earlier results", "computations on earlier results"),
     "with": ("with-block", "with-blocks"),
     "main": ('if __name__ == "__main__" block', 'if __name__ == "__main__" blocks'),
     "other": ("other statement", "other statements"),
@@ -52,7 +53,13 @@ def left_out_note(
     unbound = []
     for stmt, need, module in builder.removed:
         label = f"{_label(stmt)} ({place} {stmt.where})"
-        if module:
+        rebinder = builder.shadowed.get(stmt)
+        if rebinder is not None:
+            notes.append(
+                f"left out {label}: it needs {need}, which {place} "
+                f"{rebinder.where} rebinds in a statement that was left out"
+            )
+        elif module:
             notes.append(
                 f"left out {label}: it needs {need}, and module {module} "
                 "is not installed"
@@ -142,3 +149,71 @@ def import_notes(order: list[Stmt], notes: list[str], place: str) -> None:
                 )
             else:
                 notes.append(f"{head}; the definitions do not need it")
+
+
+_ENGINE_METHODS = frozenset(
+    {"__add__", "__mul__", "backward", "backwards", "backprop", "backward_pass"}
+)
+
+
+# Methods that every check needs: a missing module used in one stops it all.
+# One used only by tanh or a drawing method is that op's failure, or none.
+_CORE = _ENGINE_METHODS | {"__init__", "__radd__", "__rmul__", "data", "grad"}
+
+
+def _engine_shaped(stmt: Stmt) -> bool:
+    """A class defining arithmetic or backward: a missing module there is fatal."""
+    if not isinstance(stmt.node, ast.ClassDef):
+        return False
+    names = {
+        m.name
+        for m in stmt.node.body
+        if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    return bool(names & _ENGINE_METHODS)
+
+
+def engine_needs(
+    builder: Builder, order: list[Stmt], place: str, target: str = "Value"
+) -> dict[str, list[str]]:
+    """Module not installed -> engine classes that need it, with where they are.
+
+    The engine class itself imported from it (`target`), a class left out
+    because a definition-time name comes from the module, or a kept class
+    whose constructor, `+`, `*` or backward use such a name when they run.
+    """
+    needs: dict[str, list[str]] = {}
+    binders = [s for s in order if target in s.binds]
+    if binders and target in binders[-1].missing:  # the engine itself
+        last = binders[-1]
+        needs[last.missing[target]] = [f"{target} ({place} {last.where})"]
+    for stmt, _, module in builder.removed:
+        if module and _engine_shaped(stmt):
+            label = f"{_label(stmt)} ({place} {stmt.where})"
+            needs.setdefault(module, []).append(label)
+    missing: dict[str, str] = {}
+    for stmt in order:
+        missing.update(stmt.missing)
+    if not missing:
+        return needs
+    for stmt in order:
+        if not _engine_shaped(stmt):
+            continue
+        assert isinstance(stmt.node, ast.ClassDef)
+        core = [
+            m
+            for m in stmt.node.body
+            if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and m.name in _CORE
+        ]
+        used = {
+            n.id
+            for m in core
+            for n in ast.walk(m)
+            if isinstance(n, ast.Name) and n.id in missing
+        }
+        for name in sorted(used):
+            label = f"{_label(stmt)} ({place} {stmt.where})"
+            if label not in needs.setdefault(missing[name], []):
+                needs[missing[name]].append(label)
+    return needs

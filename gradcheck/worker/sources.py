@@ -16,14 +16,19 @@ What is kept: imports (each wrapped so that a missing module binds nothing),
 to a class defined earlier (`Value.tanh = tanh`, `setattr(Value, "tanh", tanh)`).
 What is left out: expression statements (prints, plots, `loss.backward()`),
 loops, `with` blocks, assignments from a call (`model = MLP(3, [4, 1])`),
+in notebooks assignments that compute on names (`e = a*b; d = e + c`),
 `if __name__ == "__main__":` blocks, IPython magics, shell escapes and help
-lines. `%%time`-style cell magics lose their first line only; cells in another
+lines. A name a left-out statement rebinds (`f = Value(-2.0)` after `def
+f(x)`) ends the earlier definition there: what needs it later is left out.
+`%%time`-style cell magics lose their first line only; cells in another
 language (`%%bash`) are skipped; a `%%writefile x.py` body is read as Python.
 
 The last definition of each name wins, unless something evaluated at definition
 time between two definitions needs the earlier one (`class Value(Value):`, an
 attachment): those stay, in notebook order. `pick="Value@12"` uses cell 12's
-`Value` and drops the later ones.
+`Value` and drops the later ones. `from __future__` lines go first, and
+every statement keeps where it came from (`Source.parts`), so that the
+loader can run them one by one and name the cell and line of one that fails.
 
 The work is done in stages, one module each: `notebook_cells` reads the cells
 and drops IPython lines, `definition_filter` sorts each statement into kept or
@@ -50,7 +55,12 @@ from gradcheck.worker.source_common import (
     parse_python,
     places,
 )
-from gradcheck.worker.source_notes import class_notes, import_notes, left_out_note
+from gradcheck.worker.source_notes import (
+    class_notes,
+    engine_needs,
+    import_notes,
+    left_out_note,
+)
 
 __all__ = [
     "MAX_BYTES",
@@ -70,20 +80,41 @@ def _guarded(stmt: Stmt) -> str:
     return f"try:\n{body}\nexcept ImportError:\n    pass"
 
 
-def _emit(order: list[Stmt], filename: str, place: str) -> str:
+def _origin(stmt: Stmt, place: str) -> str:
+    """'cell 8, line 2' (the line inside the cell) or 'line 40'."""
+    if place != "cell":
+        return f"{place} {stmt.where}"
+    decorators = getattr(stmt.node, "decorator_list", [])
+    line = min([stmt.node.lineno, *(d.lineno for d in decorators)])
+    return f"cell {stmt.where}, line {line}"
+
+
+def _emit(
+    order: list[Stmt], filename: str, place: str
+) -> tuple[str, list[tuple[int, str]]]:
+    """The module text, and where each kept statement starts in it and came from.
+
+    `from __future__` lines go first, whatever cell they were in.
+    """
     name = os.path.basename(filename)
     out = [f"# Engine module built by gradcheck from {name}: definitions only."]
     futures = [s.text for s in order if s.kind == "future"]
     out.extend(dict.fromkeys(futures))
+    parts: list[tuple[int, str]] = []
+    line = sum(text.count("\n") + 1 for text in out) + 1
     where = None
     for stmt in order:
         if stmt.kind == "future":
             continue
         if stmt.where != where:
             out.append(f"\n# {place} {stmt.where}")
+            line += 2
             where = stmt.where
-        out.append(_guarded(stmt) if stmt.kind in ("import", "guard") else stmt.text)
-    return "\n".join(out) + "\n"
+        text = _guarded(stmt) if stmt.kind in ("import", "guard") else stmt.text
+        parts.append((line, _origin(stmt, place)))
+        out.append(text)
+        line += text.count("\n") + 1
+    return "\n".join(out) + "\n", parts
 
 
 def _build(
@@ -97,7 +128,13 @@ def _build(
     builder.prune()
     for stmt, need, module in builder.removed:
         if stmt is picked:
-            why = f"module {module} is not installed" if module else "nothing binds it"
+            rebinder = builder.shadowed.get(stmt)
+            if rebinder is not None:
+                why = f"{place} {rebinder.where} rebinds it in a left-out statement"
+            elif module:
+                why = f"module {module} is not installed"
+            else:
+                why = "nothing binds it"
             raise SourceError(
                 f"{name} in {place} {stmt.where} cannot be defined: "
                 f"it needs {need} ({why})"
@@ -118,11 +155,14 @@ def _build(
     left_out_note(found, builder, notes, place)
     class_notes(found, builder, order, notes, place, name, picked)
     import_notes(order, notes, place)
+    text, parts = _emit(order, filename, place)
     return Source(
-        text=_emit(order, filename, place),
+        text=text,
         filename=filename,
         notes=notes,
         cells_used=used if place == "cell" else [],
+        parts=parts,
+        engine_needs=engine_needs(builder, order, place, name or "Value"),
     )
 
 
