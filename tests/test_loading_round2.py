@@ -463,11 +463,6 @@ def test_gradients_that_cannot_be_reset_are_said_so_in_the_api(
     assert "cannot be reset" in engine.api["grad"]
 
 
-@pytest.mark.xfail(
-    reason="the repeated-backward probe (checking/stateful.py) must read a "
-    "recipe's 'skip' before the worker may answer one",
-    strict=True,
-)
 def test_a_probe_needing_a_reset_is_skipped_not_blamed_on_the_engine(
     tmp_path: Path, loaded: list[Engine]
 ) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import mpmath
 
+from gradcheck.checking.constant_shift import shift_hint
 from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.checking.hypotheses import blamed_symbol as blamed_symbol
 from gradcheck.checking.hypotheses import op_symbol as op_symbol
@@ -298,6 +299,10 @@ def _value_hint(graph: Graph, run: Run, ref: Reference, index: int) -> str:
             hint += (
                 f": {dunder} computes self {sign} other instead of other {sign} self"
             )
+    elif len(node.args) == 1:  # log(x + 1e-6) by design: say how to declare it
+        shifted = shift_hint(node.op, [(run.data[node.args[0]], run.data[index])])
+        if shifted:
+            hint += f": {shifted}"
     return hint
 
 

@@ -157,15 +157,16 @@ class Api:
         return out
 
 
-def _cannot_reset(message: str) -> None:
-    """The checker cannot reset gradients; the report's api says so already.
+class CannotReset(ApiError):
+    """The checker cannot reset this engine's gradients: its limit, not a bug.
 
-    This is the checker's limit, not the engine's fault. It should make the
-    probe that needs it "skipped" (a RecipeError, which the worker answers
-    with "skip"); that waits until every caller of the recipes reads "skip"
-    (the repeated-backward probe does not yet), so for now it stays ApiError.
+    The worker answers a recipe that needs a reset with "skip", and the
+    report's api says so already; it is never "the engine raised".
     """
-    raise ApiError(message)
+
+
+def _cannot_reset(message: str) -> None:
+    raise CannotReset(message)
 
 
 def _is_number(x: Any) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.worker import protocol
-from gradcheck.worker.api import Api
+from gradcheck.worker.api import Api, CannotReset
 from gradcheck.worker.contract import (
     ContractError,
     check_contract,
@@ -168,7 +168,7 @@ def handle_recipe(
             result = RECIPES[name](session.cls, session.api, params)
         else:
             result = NN_RECIPES[name](session.cls, session.api, session.module, params)
-    except RecipeError as err:
+    except (RecipeError, CannotReset) as err:
         yield {"done": True, "skip": str(err)}
         return
     except BaseException as err:
