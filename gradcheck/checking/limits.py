@@ -368,7 +368,7 @@ def range_findings(
 
 def _error_check(op: str, miss: Miss) -> Check:
     """A wrong result that no rounding explains, at whatever |x|."""
-    message = f"{op} {miss.text} at x = {miss.x:g}"
+    message = f"at x = {miss.x:g}, {op} {miss.text}"
     if miss.got is not None and miss.want is not None and math.isfinite(miss.got):
         error = abs(miss.got - miss.want)
         message += (
