@@ -123,6 +123,9 @@ class Engine:
     # op -> what is wrong with its result: `.data` is itself a Value. The
     # worker reads the number inside, so its derivative is still judged.
     nested: dict[str, str] = field(default_factory=dict)
+    # Engine-wide causes already tested (`checking.hypotheses`), by name:
+    # each costs a few runs, so it is tried once per engine.
+    hypotheses: dict[str, Any] = field(default_factory=dict)
     api: dict[str, str] = field(default_factory=dict)
     storage: dict[str, Any] = field(default_factory=dict)
     network: dict[str, Any] | None = None

@@ -253,7 +253,7 @@ def has_equal_values(run: Run) -> bool:
 
 def equal_values(engine: Engine) -> Finding | None:
     """Is u(x) + u(y) right at x != y and wrong at x == y? (cached per engine)"""
-    store: dict[str, Finding | None] = vars(engine).setdefault("_hypotheses", {})
+    store: dict[str, Finding | None] = engine.hypotheses
     if "equal" not in store:
         store["equal"] = _equal_values(engine)
     return store["equal"]
@@ -438,7 +438,7 @@ def _control(
 
 def out_of_order(engine: Engine) -> Finding | None:
     """Chains of two right ops wrong whatever the outer op (cached per engine)."""
-    store: dict[str, Finding | None] = vars(engine).setdefault("_hypotheses", {})
+    store: dict[str, Finding | None] = engine.hypotheses
     if "order" not in store:
         store["order"] = _out_of_order(engine)
     return store["order"]
