@@ -33,6 +33,7 @@ from typing import Any
 
 from gradcheck.worker.api import Api, ApiError, detect
 from gradcheck.worker.apply import SPELLING, apply_op, method_name
+from gradcheck.worker.class_shape import BACKWARD_NAMES, shaped_classes
 
 WORKER_DIR = str(Path(__file__).resolve().parent)
 _PROBE = {1: (0.7,), 2: (0.7, 1.3)}
@@ -66,12 +67,20 @@ def find_class(module: types.ModuleType, name: str | None) -> tuple[type, list[s
         and getattr(obj, "__module__", None) == module.__name__
         and hasattr(obj, "__add__")
         and hasattr(obj, "__mul__")
-        and any(callable(getattr(obj, b, None)) for b in _BACKWARDS)
+        and any(callable(getattr(obj, b, None)) for b in BACKWARD_NAMES)
+    ]
+    # A class imported from a sibling, or one a module-level backward(root)
+    # backpropagates: found by what its source stores and defines.
+    candidates = candidates or shaped_classes(module)
+    # A subclass beside its base (`Const(Var)`) is not a second engine.
+    candidates = [
+        c for c in candidates if not any(b in candidates for b in c.__mro__[1:])
     ]
     if len(candidates) == 1:
         cls = candidates[0]
         return cls, [
-            f"no class Value; checking {cls.__name__}, the only class shaped like one"
+            f"no class Value; checking {cls.__name__}, the only class shaped like one "
+            "(arithmetic, a data and a grad attribute, and backward)"
         ]
     if not candidates:
         raise ContractError("the engine has no class Value (name one with :Class)")
@@ -79,16 +88,6 @@ def find_class(module: types.ModuleType, name: str | None) -> tuple[type, list[s
     raise ContractError(
         f"no class Value and several candidates ({names}): name one with :Class"
     )
-
-
-_BACKWARDS = (
-    "backward",
-    "backwards",
-    "backprop",
-    "backpropagate",
-    "back_propagate",
-    "backword",
-)
 
 
 def check_contract(cls: type, declared: dict[str, str] | None) -> Api:

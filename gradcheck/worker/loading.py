@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gradcheck.worker.class_shape import BACKWARD_NAMES, shaped_classes
+from gradcheck.worker.class_shape import shaped_classes
 from gradcheck.worker.import_paths import (
     BUILTIN_ROOT,
     BUNDLED,
@@ -81,7 +81,6 @@ def load(target: dict[str, Any]) -> Loaded:
             loaded = _load_target(kind, target)
     else:
         raise LoadError(f"unknown target kind {kind!r}")
-    _name_the_shaped_class(loaded)
     return loaded
 
 
@@ -96,52 +95,6 @@ def _load_target(kind: str, target: dict[str, Any]) -> Loaded:
 
 def _is_bundled(path: Path) -> bool:
     return path.resolve().is_relative_to(BUILTIN_ROOT / BUNDLED)
-
-
-def _name_the_shaped_class(loaded: Loaded) -> None:
-    """With no `Value`, the only class shaped like an engine is checked.
-
-    The class lookup (`contract.find_class`) takes `Value`, or the only class
-    of the module with `+`, `*` and a backward method. A class imported from
-    a sibling, or one that a module-level `backward(root)` backpropagates, is
-    not such a class: when it is the only one shaped like an engine, the
-    module answers to `Value` with it (a module `__getattr__`, so that the
-    module's own names stay as they were), and a note says which class it is.
-    """
-    module = loaded.module
-    namespace = vars(module)
-    if "Value" in namespace or "__getattr__" in namespace:
-        return
-    if len(_found_by_the_lookup(module)) == 1:
-        return
-    shaped = shaped_classes(module)
-    if len(shaped) != 1:
-        return
-    cls = shaped[0]
-
-    def value_is(name: str) -> type:
-        if name == "Value":
-            return cls
-        raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}")
-
-    module.__getattr__ = value_is  # type: ignore[method-assign]
-    loaded.notes.append(
-        f"no class Value; checking {cls.__name__}, the only class shaped like one "
-        "(arithmetic, a data and a grad attribute, and backward)"
-    )
-
-
-def _found_by_the_lookup(module: types.ModuleType) -> list[type]:
-    """The classes `contract.find_class` finds by shape without help."""
-    return [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type)
-        and getattr(obj, "__module__", None) == module.__name__
-        and hasattr(obj, "__add__")
-        and hasattr(obj, "__mul__")
-        and any(callable(getattr(obj, b, None)) for b in BACKWARD_NAMES)
-    ]
 
 
 def _load_builtin() -> Loaded:
