@@ -13,10 +13,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from gradcheck import _moved
-
-_moved.install()  # old paths such as gradcheck.judge still import
-
 if TYPE_CHECKING:
     from gradcheck.assertions import assert_gradients
     from gradcheck.checking.check import check_engine, check_expression

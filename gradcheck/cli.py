@@ -27,7 +27,6 @@ from typing import IO, Any, NoReturn
 from gradcheck.errors import ExpressionError, GradcheckError, UsageError
 
 PROG = "gradcheck"
-FORMS = ("check", "engine", "mutants")
 DEFAULT_EXAMPLES = 200
 MUTANT_EXAMPLES = 20
 # The gallery measures depth up to here: deep enough for a recursive sort.

@@ -24,7 +24,6 @@ from gradcheck.checking.targets import SourceTarget, Target, resolve
 from gradcheck.errors import EngineError
 from gradcheck.expr.graph import Graph
 
-DEFAULT_ENGINE = None
 # Seconds one example may take on an engine before it counts as a hang.
 DEFAULT_TIME_LIMIT = 20.0
 # The limit once an engine has hung: enough for any sane graph of the probes.
@@ -89,7 +88,6 @@ class _InProcess:
 
         self.session = Session()
         self.session.extra["object"] = obj
-        self.output_lines: list[str] = []
 
     def request(
         self,
@@ -152,11 +150,6 @@ class Engine:
     def limit(self) -> float:
         """Seconds one example may take now (short once the engine has hung)."""
         return min(self.time_limit, HUNG_TIME_LIMIT) if self.hung else self.time_limit
-
-    @property
-    def mlp(self) -> bool:
-        """Whether the engine has a network class the nn probes can build."""
-        return self.network is not None
 
     @property
     def unit_roundoff(self) -> float:

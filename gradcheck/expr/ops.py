@@ -70,11 +70,6 @@ class Op:
     # error bounds (`refs/tolerance.py`) add these up over a graph.
     rounding: tuple[float, float, float, float] = (1, 0, 1, 0)
 
-    def apply_engine(self, args: Sequence[Any], constant: float | None) -> Any:
-        return (
-            self.engine(*args, constant) if self.takes_constant else self.engine(*args)
-        )
-
     def apply_mp(self, args: Sequence[Any], constant: float | None) -> Any:
         return self.mp(*args, constant) if self.takes_constant else self.mp(*args)
 
