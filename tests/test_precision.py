@@ -19,8 +19,8 @@ import pytest
 pytest.importorskip("numpy")
 
 from gradcheck import strategies
-from gradcheck.checking import judge as judge_module
 from gradcheck.checking import probes, stateful
+from gradcheck.checking import verdict as verdict_module
 from gradcheck.checking.check import check_engine
 from gradcheck.checking.engines import Engine, load_engine
 from gradcheck.checking.opforms import storage_limit
@@ -62,9 +62,11 @@ def judged_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
     def wire(u: float, constants: dict[str, tuple[float, ...]] | None = None) -> None:
         constants = constants or {}
-        if not _wired(judge_module.judge, "unit_roundoff"):
+        if not _wired(verdict_module.verdict, "unit_roundoff"):
             monkeypatch.setattr(
-                judge_module, "reference", functools.partial(reference, unit_roundoff=u)
+                verdict_module,
+                "reference",
+                functools.partial(reference, unit_roundoff=u),
             )
         if not _wired(stateful.repeated_backward_probe, "unit_roundoff"):
             monkeypatch.setattr(

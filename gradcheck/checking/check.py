@@ -26,7 +26,7 @@ from gradcheck.checking.engines import (
     load_engine,
 )
 from gradcheck.checking.families import CHECK_FAMILIES
-from gradcheck.checking.judge import gradient_rows, judge
+from gradcheck.checking.judge import judge
 from gradcheck.checking.limits import (
     DEPTH_CAP,
     depth_findings,
@@ -47,6 +47,7 @@ from gradcheck.checking.rebuild import mark_nondeterministic
 from gradcheck.checking.stateful import NN_CHECKS, nn_probes, repeated_backward_probe
 from gradcheck.checking.supervisor import DEFAULT_MEMORY_LIMIT
 from gradcheck.checking.targets import SourceTarget
+from gradcheck.checking.verdict import gradient_rows
 from gradcheck.errors import EngineError, PointError, UsageError
 from gradcheck.expr.declared import declared_ops
 from gradcheck.expr.graph import Graph
@@ -732,6 +733,6 @@ def _check_at(
 
 
 def _digits(value: Any) -> str:
-    from gradcheck.checking.judge import digits
+    from gradcheck.checking.verdict import digits
 
     return digits(value)

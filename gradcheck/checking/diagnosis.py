@@ -16,15 +16,15 @@ from itertools import combinations
 from gradcheck.checking import hypotheses
 from gradcheck.checking.engines import Engine, Run
 from gradcheck.checking.hypotheses import op_symbol, overwrite_hint
-from gradcheck.checking.judge import (
+from gradcheck.checking.verdict import (
     Outcome,
     close,
     failed_outcome,
     first_divergent,
     grad_ok,
     gradient_rows,
-    judge,
     leaf_only,
+    verdict,
 )
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.expr.ops import OPS
@@ -262,12 +262,12 @@ def _isolated(
     letters = ("x", "y")
     spread_point = {letters[k]: ref.value(a) for k, a in enumerate(node.args)}
     alone = _mini(node.op, node.constant, letters[: len(node.args)], None)
-    outcome = judge(engine, alone, spread_point, diagnose=False)
+    outcome = verdict(engine, alone, spread_point)
     if outcome.status == FAIL:
         return _blame_op(engine, node.op, alone, outcome, 1.0)
     if upstream != 1.0 and "mul_const" in engine.supported and _finite(upstream):
         scaled = _mini(node.op, node.constant, letters[: len(node.args)], upstream)
-        outcome = judge(engine, scaled, spread_point, diagnose=False)
+        outcome = verdict(engine, scaled, spread_point)
         if outcome.status == FAIL:
             if _all_zero(outcome):
                 found = hypotheses.lost_backward(engine, scaled)
@@ -289,7 +289,7 @@ def _isolated(
         names = [letters[distinct.index(a)] for a in node.args]
         shared = _mini(node.op, node.constant, names, None)
         point = {letters[k]: ref.value(a) for k, a in enumerate(distinct)}
-        outcome = judge(engine, shared, point, diagnose=False)
+        outcome = verdict(engine, shared, point)
         if outcome.status == FAIL:
             if outcome.category in ("crash", "value"):
                 return str(outcome.category), outcome.hint, outcome
@@ -349,7 +349,7 @@ def _fails_only_on_equal_values(engine: Engine, mini: Graph, outcome: Outcome) -
         return False
     generic = {"x": 0.8125, "y": -1.3671875}
     point = {v: generic[v] for v in mini.variables}
-    return judge(engine, mini, point, diagnose=False).status == PASS
+    return verdict(engine, mini, point).status == PASS
 
 
 def example_point(outcome: Outcome) -> dict[str, float]:
@@ -426,10 +426,7 @@ def _anything_propagates(engine: Engine) -> bool:
         constant = 3.0 if OPS[op].takes_constant else None
         mini = _mini(op, constant, names, None)
         point = {"x": 0.8, "y": -1.3}
-        if (
-            judge(engine, mini, {n: point[n] for n in names}, diagnose=False).status
-            == PASS
-        ):
+        if verdict(engine, mini, {n: point[n] for n in names}).status == PASS:
             answer = True
             break
     engine.propagates = answer

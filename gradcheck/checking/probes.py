@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from gradcheck.checking.chains import CHAIN_START, Pair, chain_graph, chain_pairs
 from gradcheck.checking.engines import Engine
-from gradcheck.checking.judge import NOT_RUN, Outcome, judge, prepare
+from gradcheck.checking.judge import judge
+from gradcheck.checking.verdict import NOT_RUN, Outcome, prepare
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.expr.ops import OPS, POW_EXPONENTS
 from gradcheck.refs.points import SPREAD, sample_point

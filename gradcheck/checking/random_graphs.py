@@ -22,8 +22,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Unsatisfiable
 
 from gradcheck.checking.engines import Engine
-from gradcheck.checking.judge import Outcome, judge, reduce_failure
+from gradcheck.checking.judge import judge, reduce_failure
 from gradcheck.checking.local_constants import no_local_constants
+from gradcheck.checking.verdict import Outcome
 from gradcheck.expr.graph import Graph
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 from gradcheck.strategies import graphs_with_points

@@ -16,7 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
-from gradcheck.checking.judge import gradient_rows
+from gradcheck.checking.verdict import gradient_rows
 from gradcheck.errors import PointError
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.refs.references import Reference, reference
