@@ -6,6 +6,7 @@ JUnit XML. `to_dict()` gives the documented JSON shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,19 @@ CATEGORIES = (
 PASS, FAIL, SKIP, INCONCLUSIVE = "pass", "fail", "skip", "inconclusive"
 # Longest graph text shown in a report; a 2,500-deep chain is elided.
 MAX_TEXT = 400
+# How Jupyter shows each report type, filled in by the output layer
+# (`output/html.py`, imported by the front ends): a report is data and
+# imports no presentation.
+HTML_RENDERERS: dict[type, Callable[[Any], str]] = {}
+
+
+def _html(report: object) -> str:
+    render = HTML_RENDERERS.get(type(report))
+    if render is None:  # the output layer was never imported
+        import html
+
+        return f"<pre>{html.escape(repr(report))}</pre>"
+    return render(report)
 
 
 @dataclass
@@ -136,9 +150,7 @@ class Check:
         return f"<Check {self.name} ({self.category}): {self.status}, {message!r}>"
 
     def _repr_html_(self) -> str:
-        from gradcheck.output.html import check_html
-
-        return check_html(self)
+        return _html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (see docs/json.md)."""
@@ -246,9 +258,7 @@ class EngineReport(_Verdict):
         )
 
     def _repr_html_(self) -> str:
-        from gradcheck.output.html import engine_html
-
-        return engine_html(self)
+        return _html(self)
 
     @property
     def failures(self) -> list[Check]:
@@ -331,9 +341,7 @@ class ExpressionReport(_Verdict):
         )
 
     def _repr_html_(self) -> str:
-        from gradcheck.output.html import expression_html
-
-        return expression_html(self)
+        return _html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON shape (see docs/json.md)."""

@@ -21,11 +21,13 @@ import cli_runner
 import pytest
 
 from gradcheck.checking.check import check_engine
+from gradcheck.checking.progress import TextProgress, in_notebook
 from gradcheck.errors import ExpressionError
-from gradcheck.expr.declared import declare_op, declared_ops
+from gradcheck.expr.declared import declare_op
 from gradcheck.expr.ops import OPS
 from gradcheck.output.dot import have_dot
-from gradcheck.output.html import TextProgress, engine_html, in_notebook
+from gradcheck.output.html import engine_html
+from gradcheck.refs.declarations import declared_ops
 from gradcheck.report import FAIL, Check, EngineReport, ExpressionReport
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,8 +25,8 @@ from gradcheck.checking.constant_shift import (
 )
 from gradcheck.checking.engines import Engine, load_engine
 from gradcheck.errors import EngineError
-from gradcheck.expr.declared import declared_ops
 from gradcheck.expr.ops import OPS
+from gradcheck.refs.declarations import declared_ops
 from gradcheck.worker.sources import notebook_source
 
 ROOT = Path(__file__).resolve().parent.parent

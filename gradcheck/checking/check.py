@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,15 +43,16 @@ from gradcheck.checking.probes import (
     propagation_probe,
     value_probe,
 )
+from gradcheck.checking.progress import Progress, TextProgress, in_notebook
 from gradcheck.checking.rebuild import mark_nondeterministic
 from gradcheck.checking.stateful import NN_CHECKS, nn_probes, repeated_backward_probe
 from gradcheck.checking.supervisor import DEFAULT_MEMORY_LIMIT
 from gradcheck.checking.targets import SourceTarget
 from gradcheck.checking.verdict import gradient_rows
 from gradcheck.errors import EngineError, PointError, UsageError
-from gradcheck.expr.declared import declared_ops
 from gradcheck.expr.graph import Graph
 from gradcheck.expr.ops import OPS
+from gradcheck.refs.declarations import declared_ops
 from gradcheck.refs.points import sample_point
 from gradcheck.refs.references import domain_problem, reference
 from gradcheck.report import (
@@ -65,8 +66,6 @@ from gradcheck.report import (
     ExpressionResult,
     Limit,
 )
-
-Progress = Callable[[int, int], None]
 
 
 def _seed(seed: int | str | None) -> int:
@@ -118,8 +117,6 @@ def check_engine(
         min_depth, range_limit, strict, tuple(checks) if checks else None, max_depth
     )
     if progress is None:
-        from gradcheck.output.html import TextProgress, in_notebook
-
         progress = TextProgress() if in_notebook() else None
     with declared_ops(op_defs):  # `--op-def`: what an engine method computes
         engine = load_engine(

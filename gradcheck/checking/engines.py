@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradcheck.checking.answers import EngineFault, Run, WorkerCrash
 from gradcheck.checking.supervisor import (
     DEFAULT_MEMORY_LIMIT,
     Worker,
@@ -29,48 +30,6 @@ DEFAULT_TIME_LIMIT = 20.0
 # The limit once an engine has hung: enough for any sane graph of the probes.
 HUNG_TIME_LIMIT = 2.0
 DEFAULT_IMPORT_TIMEOUT = 20.0
-
-
-class EngineFault(Exception):
-    """The engine raised while running a graph; plain data from the worker."""
-
-    def __init__(self, error: Mapping[str, Any]) -> None:
-        self.type_name = str(error.get("type", "Exception"))
-        self.text = str(error.get("message", self.type_name))
-        self.where: dict[str, Any] | None = error.get("where")
-        self.phase = str(error.get("phase", ""))
-        self.cause: str | None = error.get("cause")
-        super().__init__(self.text)
-
-    @property
-    def location(self) -> str:
-        if not self.where:
-            return ""
-        return f"{self.where['file']}:{self.where['line']} in {self.where['function']}"
-
-
-class WorkerCrash(Exception):
-    """The worker died or was killed on its deadline while running a graph."""
-
-    def __init__(self, message: str, phase: str, timeout: bool) -> None:
-        super().__init__(message)
-        self.message = message
-        self.phase = phase
-        self.timeout = timeout
-
-
-# The old name: a hang is a crash of the kind `timeout`.
-EngineTimeout = WorkerCrash
-
-
-@dataclass
-class Run:
-    """One graph run on an engine: per-node values and gradients."""
-
-    data: list[float]
-    grads: list[float]
-    # Nodes whose gradient the engine does not keep (None), counted as 0 above.
-    missing: list[bool] = field(default_factory=list)
 
 
 class _InProcess:
@@ -513,7 +472,6 @@ __all__ = [
     "DEFAULT_TIME_LIMIT",
     "Engine",
     "EngineFault",
-    "EngineTimeout",
     "Run",
     "SourceTarget",
     "WorkerCrash",

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gradcheck.checking.answers import Run
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.expr.ops import LEAKY_SLOPE, OPS, SPELLINGS
 from gradcheck.refs import forms
@@ -98,8 +99,6 @@ def _forward(
     engine: Engine, graph: Graph, inputs: tuple[float, ...]
 ) -> dict[float, float | str]:
     """The engine's output at each input, or the text of what it raised."""
-    from gradcheck.checking.engines import Run
-
     results = engine.run_many([(graph, {"x": x}, False) for x in inputs])
     out: dict[float, float | str] = {}
     for x, result in zip(inputs, results, strict=True):

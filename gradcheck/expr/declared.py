@@ -15,8 +15,6 @@ the table's log, not to itself. `declared_ops` restores the table after.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any
 
 import mpmath
@@ -25,7 +23,7 @@ from gradcheck.errors import ExpressionError
 from gradcheck.expr.graph import CONST, VAR, Graph, _leaf_constant
 from gradcheck.expr.ops import OPS, Op
 
-__all__ = ["declare_op", "declared_ops"]
+__all__ = ["declare_op"]
 
 # Values beyond this overflow a float64 engine (as in the references).
 _FLOAT_LIMIT = 1e300
@@ -159,29 +157,3 @@ def _op_from(original: Op, parsed: _Definition, definition: str) -> Op:
         domain=domain,
         doc=f"declared: {original.name} = {definition}",
     )
-
-
-@contextmanager
-def declared_ops(definitions: Mapping[str, str] | None) -> Iterator[dict[str, Op]]:
-    """Declare each op for the duration of the block; restore the table after.
-
-    The symbolic rules are cached per op name, so when anything is declared
-    the caches are emptied on the way in and on the way out; with nothing
-    declared they are kept, so a batch of engines shares its references.
-    """
-    from gradcheck.refs.references import clear_cache
-    from gradcheck.refs.symbolic import local_rule
-
-    if not definitions:  # nothing declared: the caches stay valid, keep them
-        yield {}
-        return
-    saved = dict(OPS)
-    local_rule.cache_clear()
-    clear_cache()
-    try:
-        yield {name: declare_op(name, text) for name, text in definitions.items()}
-    finally:
-        OPS.clear()
-        OPS.update(saved)
-        local_rule.cache_clear()
-        clear_cache()

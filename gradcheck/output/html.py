@@ -1,4 +1,4 @@
-"""Reports as HTML, for Jupyter: `_repr_html_` on the report objects calls these.
+"""Reports as HTML, for Jupyter: registered as `report.HTML_RENDERERS`.
 
 A notebook shows the table of checks, the limits and, when Graphviz's `dot`
 is on PATH, each failing graph as an inline SVG. Every piece of text from a
@@ -10,10 +10,15 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
-import sys
-from typing import IO, Any
+from typing import Any
 
-from gradcheck.report import Check, Counterexample, EngineReport, ExpressionReport
+from gradcheck.report import (
+    HTML_RENDERERS,
+    Check,
+    Counterexample,
+    EngineReport,
+    ExpressionReport,
+)
 
 # SVGs drawn per report: the first failures, each a distinct example.
 MAX_GRAPHS = 3
@@ -156,38 +161,6 @@ def expression_html(report: ExpressionReport) -> str:
     )
 
 
-def in_notebook(stream: IO[str] | None = None) -> bool:
-    """True under a Jupyter kernel whose stderr is no terminal (no `\\r` bars)."""
-    stream = stream or sys.stderr
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return "ipykernel" in sys.modules and not tty
-
-
-class TextProgress:
-    """Progress as plain lines, for a notebook (where stderr is not a TTY).
-
-    Pass it as `check_engine(..., progress=TextProgress())`: a line about
-    every tenth of the way, no carriage returns.
-    """
-
-    def __init__(self, stream: IO[str] | None = None, label: str = "random graphs"):
-        self.stream = stream or sys.stderr
-        self.label = label
-        self._last = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        step = max(1, total // 10)
-        crossed = done == total or done // step != self._last // step
-        if crossed and done != self._last:
-            self.stream.write(f"{self.label}: {done}/{total}\n")
-            self.stream.flush()
-        self._last = done
-
-    def __enter__(self) -> TextProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+HTML_RENDERERS.update(
+    {Check: check_html, EngineReport: engine_html, ExpressionReport: expression_html}
+)
