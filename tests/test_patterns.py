@@ -14,7 +14,7 @@ from cli_runner import run_cli
 from engines import patterns
 
 from gradcheck import check_engine
-from gradcheck.checking.check import count_distinct
+from gradcheck.checking.marking import count_distinct
 from gradcheck.checking.complexity import Timing, exponential
 from gradcheck.report import FAIL, Check, EngineReport
 

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Unsatisfiable
 
-from gradcheck.checking.engines import Engine
+from gradcheck.checking.engines import Engine, load_engine
 from gradcheck.checking.judge import judge, reduce_failure
 from gradcheck.checking.local_constants import no_local_constants
+from gradcheck.checking.progress import Progress
+from gradcheck.checking.targets import SourceTarget
 from gradcheck.checking.verdict import Outcome
 from gradcheck.expr.graph import Graph
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
@@ -156,5 +160,124 @@ def run_random_graphs(
         None,
         counts["generated"],
         counts["inconclusive"],
+        seconds,
+    )
+
+
+# Random graphs come in blocks with a seed each, so a seed tries the same
+# graphs whatever `jobs` is: jobs only decides who runs which block.
+BLOCK = 50
+
+
+def random_graph_check(
+    engine: Engine,
+    target: Any,
+    *,
+    seed: int,
+    examples: int,
+    max_nodes: int,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    known_categories: Collection[str] = frozenset(),
+) -> Check:
+    """7. Random DAGs from Hypothesis; a failure is shrunk to a minimal graph."""
+    if not engine.supported:
+        return Check("random-graphs", "propagation", SKIP, "the engine supports no op")
+    blocks = [
+        (seed * 1000 + k, min(BLOCK, examples - k * BLOCK))
+        for k in range((examples + BLOCK - 1) // BLOCK)
+    ]
+    known = sorted(known_categories)
+    if jobs > 1 and len(blocks) > 1 and isinstance(target, str | SourceTarget | None):
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [
+                pool.submit(
+                    _random_graphs_in_worker,
+                    target,
+                    list(engine.supported),
+                    block_seed,
+                    share,
+                    max_nodes,
+                    engine.time_limit,
+                    known,
+                    dict(engine.range_bounds),
+                )
+                for block_seed, share in blocks
+            ]
+            checks = [f.result() for f in futures]
+        if progress is not None:
+            progress(examples, examples)
+        return _merge(checks)
+    checks = []
+    done = 0
+    for block_seed, share in blocks:
+
+        def block_progress(n: int, total: int, base: int = done) -> None:
+            if progress is not None:
+                progress(base + n, examples)
+
+        check = run_random_graphs(
+            engine,
+            seed=block_seed,
+            examples=share,
+            max_nodes=max_nodes,
+            progress=block_progress,
+            known_categories=known,
+        )
+        done += share
+        checks.append(check)
+        if check.status == FAIL or engine.hung:
+            break  # one shrunk failure is the finding; the rest adds nothing
+    return _merge(checks)
+
+
+def _random_graphs_in_worker(
+    target: Any,
+    ops: list[str],
+    seed: int,
+    examples: int,
+    max_nodes: int,
+    limit: float,
+    known: list[str],
+    range_bounds: dict[str, float],
+) -> Check:
+    with load_engine(target, limit) as engine:
+        engine.supported = tuple(n for n in engine.supported if n in set(ops))
+        engine.range_bounds = range_bounds
+        return run_random_graphs(
+            engine,
+            seed=seed,
+            examples=examples,
+            max_nodes=max_nodes,
+            known_categories=known,
+        )
+
+
+def _merge(checks: list[Check]) -> Check:
+    if len(checks) == 1:
+        return checks[0]
+    failed = [c for c in checks if c.status == FAIL]
+    count = sum(c.examples for c in checks)
+    inconclusive = sum(c.inconclusive for c in checks)
+    seconds = max((c.seconds for c in checks), default=0.0)
+    if failed:
+        best = min(
+            failed, key=lambda c: len(c.counterexample.graph) if c.counterexample else 0
+        )
+        best.examples, best.inconclusive = count, inconclusive
+        return best
+    if all(c.status == SKIP for c in checks):
+        return checks[0]
+    message = f"{count} random graphs"
+    if inconclusive:
+        message += f", {inconclusive} inconclusive"
+    return Check(
+        "random-graphs",
+        "propagation",
+        INCONCLUSIVE if count and inconclusive >= count else PASS,
+        message,
+        None,
+        count,
+        inconclusive,
         seconds,
     )

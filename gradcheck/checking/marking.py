@@ -1,0 +1,110 @@
+"""One bug, one finding: failures that repeat an earlier one are marked so.
+
+An op built from a failing op (`-` as `self + (-other)`) is that op's bug; a
+failure whose minimal example repeats an earlier one is shown once; and
+`count_distinct` counts what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from gradcheck.checking.engines import (
+    Engine,
+)
+from gradcheck.expr.graph import Graph
+from gradcheck.report import (
+    Check,
+    EngineReport,
+)
+
+
+def mark_derived_failures(engine: Engine, report: EngineReport) -> None:
+    """A failing op that the engine builds from another failing op is that bug.
+
+    The lecture builds `-` as self + (-other) and neg as self * -1: a wrong
+    `*` then fails every one of them. The worker traced which of the class's
+    methods each op calls; a failure of such an op, in the category its base
+    op already failed in, is marked `same_as` the base op's check.
+    """
+    from gradcheck.worker.apply import SPELLING
+
+    ops_of: dict[str, list[str]] = {}
+    for op, (_, _, spelling) in SPELLING.items():
+        ops_of.setdefault(spelling.removeprefix("method:"), []).append(op)
+    failed: dict[tuple[str, str], str] = {}  # earlier failures only
+    for check in report.failures:
+        op = check.name.partition("[")[2].rstrip("]")
+        if not op or op not in SPELLING:
+            continue
+        methods = engine.built_from.get(op, [])
+        own = SPELLING[op][2].removeprefix("method:")  # x * 3 is __mul__ too
+        for method in [*methods, own]:
+            base = next(
+                (
+                    failed[(b, check.category)]
+                    for b in ops_of.get(method, [])
+                    if b != op and (b, check.category) in failed
+                ),
+                None,
+            )
+            if base is not None and check.same_as is None:
+                check.same_as = base
+                calls = ", ".join(methods or [own])
+                check.message += f" ({op} calls {calls}: the same bug as {base})"
+                break
+        failed.setdefault((op, check.category), check.name)
+
+
+def mark_repeated_failures(report: EngineReport) -> None:
+    """Mark failures whose minimal example repeats an earlier failure's.
+
+    A wrong tanh derivative also fails the chains and the random graphs;
+    they shrink to the same `tanh(x)`, which the report shows only once.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    for check in report.failures:
+        example = check.counterexample
+        key = (check.category, example.expression if example else check.message)
+        if key in seen:
+            check.same_as = seen[key]
+        else:
+            seen[key] = check.name
+    failures = report.failures
+    report.info["distinct problems found"] = str(count_distinct(failures))
+    if failures:
+        first = failures[0]
+        report.info["first failure"] = f"{first.name} ({first.category})"
+
+
+def count_distinct(failures: Sequence[Check]) -> int:
+    """Failures that are not the same problem seen again.
+
+    Two failures are one problem when they have the same category and either
+    the same counterexample up to its constants (x*y*2 and x*y*(-1.75)) or
+    the same message (a backward() that does nothing fails every probe alike).
+    """
+    shapes: set[tuple[str, str]] = set()
+    messages: set[tuple[str, str]] = set()
+    count = 0
+    for check in failures:
+        if check.same_as is not None and "the same bug as" in check.message:
+            continue  # an op built from another failing op
+        example = check.counterexample
+        shape = (check.category, _shape(example.graph) if example else check.name)
+        message = (check.category, check.message)
+        if shape not in shapes and message not in messages:
+            count += 1
+        shapes.add(shape)
+        messages.add(message)
+    return count
+
+
+def _shape(graph: Graph) -> str:
+    """The graph's text with every constant replaced by the same one."""
+    nodes = tuple(
+        replace(node, constant=None if node.constant is None else 2.0)
+        for node in graph.nodes
+    )
+    return Graph(nodes).to_text()
