@@ -1,0 +1,83 @@
+"""The entry point: parse, run the form, print, and map outcomes to exit codes.
+
+Exit codes are in `parser.EXIT_CODES`. A command hands back its exit code
+and how to print its output; errors are one line on stderr (and one JSON
+error document with `--json`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from gradcheck.cli.common import Result, fail
+from gradcheck.cli.engines import run_engine
+from gradcheck.cli.expressions import run_expressions
+from gradcheck.cli.mutants import run_mutants
+from gradcheck.cli.parser import ArgumentError, parse_args
+from gradcheck.errors import ExpressionError, GradcheckError
+
+# -- entry point --------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see EXIT_CODES)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    stdout = sys.stdout
+    want_json = (
+        "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+    )
+    code = 0  # what a closed pipe returns before a command has a result
+    try:
+        try:
+            namespace = parse_args(args)  # --help and --version print here
+            # A user's engine may print(); that must not corrupt our output
+            # (above all the one JSON document), so its stdout goes to stderr.
+            with contextlib.redirect_stdout(sys.stderr):
+                code, emit = _COMMANDS[namespace.command](namespace)
+            emit(stdout)
+            stdout.flush()
+            return code
+        except SystemExit as done:  # --help and --version
+            code = done.code if isinstance(done.code, int) else 0
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+            return code
+        except ArgumentError as err:
+            return fail(str(err), json_to=stdout if want_json else None)
+        except ExpressionError as err:
+            return fail(str(err), err.pointer(), json_to=stdout if want_json else None)
+        except GradcheckError as err:
+            return fail(str(err), json_to=stdout if want_json else None)
+    except BrokenPipeError:  # `gradcheck mutants | head -1`: end quietly
+        _silence_stdout()
+        return code
+    except KeyboardInterrupt:
+        return fail("interrupted", code=130)
+    except Exception as err:  # a last net: one line, never a traceback
+        if os.environ.get("GRADCHECK_DEBUG"):
+            raise
+        message = str(err).splitlines()[0] if str(err) else ""
+        return fail(
+            f"internal error: {type(err).__name__}: {message} "
+            "(set GRADCHECK_DEBUG=1 for the traceback)"
+        )
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so that the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (captured in tests): nothing to flush at exit
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "check": run_expressions,
+    "engine": run_engine,
+    "mutants": run_mutants,
+}
