@@ -15,7 +15,8 @@ from typing import Any
 
 from gradcheck.worker.api import Api
 from gradcheck.worker.apply import apply_op
-from gradcheck.worker.contract import describe_error, read_data
+from gradcheck.worker.faults import describe_error
+from gradcheck.worker.reading import read_data
 
 # Phases, written to the status page so a crash can say where it happened.
 BUILD, BACKWARD, READ = 2, 3, 4

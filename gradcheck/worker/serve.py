@@ -24,16 +24,16 @@ from gradcheck.worker.api import Api, CannotReset
 from gradcheck.worker.contract import (
     ContractError,
     check_contract,
-    describe_error,
     detect_mixed,
     detect_op,
     find_class,
-    storage,
     unchecked_methods,
 )
+from gradcheck.worker.faults import describe_error
 from gradcheck.worker.loading import LoadError, load
 from gradcheck.worker.recipes import NN_RECIPES, RECIPES, RecipeError, network_info
 from gradcheck.worker.runner import run_program
+from gradcheck.worker.storage import storage
 
 STATUS = struct.Struct("<ii")  # item index, phase
 LOADING, RECIPE, DETECT = 1, 5, 6

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.worker import serve
-from gradcheck.worker.contract import describe_error, one_line
+from gradcheck.worker.faults import describe_error, one_line
 from gradcheck.worker.loading import LoadError, load
 from gradcheck.worker.runner import BACKWARD, BUILD, PHASE_NAMES, READ
 
