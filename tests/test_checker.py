@@ -221,7 +221,7 @@ def test_one_overwrite_bug_is_one_problem_however_many_checks_it_fails(
 
 
 def test_an_overwrite_hint_names_its_op_and_can_be_read_back() -> None:
-    from gradcheck.checking.hypotheses import blamed_symbol, overwrite_hint
+    from gradcheck.checking.hint_words import blamed_symbol, overwrite_hint
 
     assert blamed_symbol(overwrite_hint("*") + "x is used 2 times") == "*"
     assert blamed_symbol(overwrite_hint("**") + "...") == "**"

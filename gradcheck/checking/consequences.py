@@ -17,7 +17,7 @@ later checks that confirm it again are marked `same_as` the first.
 
 from __future__ import annotations
 
-from gradcheck.checking.hypotheses import blamed_symbol, confirmed_cause, op_symbol
+from gradcheck.checking.hint_words import blamed_symbol, confirmed_cause, op_symbol
 from gradcheck.report import Check, EngineReport
 
 # Checks over graphs of several ops: a failure there can be an op's bug again.

@@ -15,7 +15,7 @@ from itertools import combinations
 
 from gradcheck.checking import hypotheses
 from gradcheck.checking.engines import Engine, Run
-from gradcheck.checking.hypotheses import op_symbol, overwrite_hint
+from gradcheck.checking.hint_words import op_symbol, overwrite_hint
 from gradcheck.checking.verdict import (
     Outcome,
     close,

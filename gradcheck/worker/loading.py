@@ -17,14 +17,11 @@ engine's class needs is a load error that names it and how to install it.
 
 from __future__ import annotations
 
-import ast
-import bisect
 import contextlib
 import importlib
 import importlib.util
 import sys
 import types
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +33,9 @@ from gradcheck.worker.import_paths import (
     front_own_packages,
     imported_tops,
 )
+from gradcheck.worker.source_exec import Loaded as Loaded
+from gradcheck.worker.source_exec import LoadError as LoadError
+from gradcheck.worker.source_exec import exec_source, one_line_error
 
 # Import names whose distribution on the package index is called otherwise.
 _PIP_NAMES = {
@@ -50,26 +50,13 @@ _PIP_NAMES = {
 }
 
 
-class LoadError(Exception):
-    """A target that cannot be imported; the message is one line."""
-
-
-@dataclass
-class Loaded:
-    """An imported engine module and what loading it took."""
-
-    module: types.ModuleType
-    file: str | None
-    notes: list[str] = field(default_factory=list)
-
-
 def load(target: dict[str, Any]) -> Loaded:
     """Import what `target` names (see `gradcheck.checking.targets`)."""
     kind = target["kind"]
     if kind == "builtin":
         return _load_builtin()
     if kind == "source":
-        loaded = _exec_source(target["source"], target["name"], target["name"], [])
+        loaded = exec_source(target["source"], target["name"], target["name"], [])
     elif kind in ("file", "module", "notebook"):
         # gradcheck's own micrograd only when the target is it
         asked = (
@@ -149,9 +136,9 @@ def _load_file(path: Path, definitions_only: bool) -> Loaded:
     except BaseException as err:
         if isinstance(err, SyntaxError) and _same_file(err.filename, path):
             raise LoadError(
-                f"cannot load engine file {path}: {_one_line(err)}"
+                f"cannot load engine file {path}: {one_line_error(err)}"
             ) from None
-        failure = f"importing {path.name} raised {_one_line(err)}"
+        failure = f"importing {path.name} raised {one_line_error(err)}"
         return _definitions_of(path, [*notes, failure], _missing_module(err))
     return Loaded(module, str(path), notes)
 
@@ -218,9 +205,9 @@ def _load_module(dotted: str, definitions_only: bool) -> Loaded:
         except ModuleNotFoundError as err:
             if err.name and dotted.startswith(err.name):
                 raise LoadError(
-                    f"cannot import engine {dotted!r}: {_one_line(err)}"
+                    f"cannot import engine {dotted!r}: {one_line_error(err)}"
                 ) from None
-            failure, missing = _one_line(err), err.name
+            failure, missing = one_line_error(err), err.name
         except BaseException as err:
             spec = _find_spec(dotted)
             own = spec.origin if spec is not None else None
@@ -228,9 +215,9 @@ def _load_module(dotted: str, definitions_only: bool) -> Loaded:
                 own is None or _same_file(err.filename, Path(own))
             ):
                 raise LoadError(
-                    f"cannot import engine {dotted!r}: {_one_line(err)}"
+                    f"cannot import engine {dotted!r}: {one_line_error(err)}"
                 ) from None
-            failure, missing = _one_line(err), None
+            failure, missing = one_line_error(err), None
         else:
             return Loaded(module, getattr(module, "__file__", None))
     else:
@@ -268,13 +255,15 @@ def _definitions_of(path: Path, notes: list[str], missing: str | None = None) ->
         text = path.read_text(encoding="utf-8", errors="replace")
         source = definitions_only(text, str(path))
     except (OSError, SourceError, SyntaxError) as err:
-        raise LoadError(f"cannot load engine file {path}: {_one_line(err)}") from None
+        raise LoadError(
+            f"cannot load engine file {path}: {one_line_error(err)}"
+        ) from None
     _refuse_missing(f"engine file {path}", source.engine_needs)
     notes = [*notes, "loaded its definitions only", *source.notes]
     package = _stub_packages(path)
     if package:
         notes.append(f"relative imports resolve in {package} (its __init__ not run)")
-    loaded = _exec_source(
+    loaded = exec_source(
         source.text,
         str(path),
         path.stem,
@@ -341,7 +330,7 @@ def _load_notebook(path: Path, pick: str | None) -> Loaded:
     except SourceError as err:
         raise LoadError(f"cannot read notebook {path}: {err}") from None
     _refuse_missing(f"notebook {path}", source.engine_needs)
-    return _exec_source(
+    return exec_source(
         source.text,
         str(path),
         path.stem,
@@ -361,154 +350,3 @@ def _notebook_imports(path: Path) -> list[str]:
         return []  # reading it again says why
     texts = [clean_cell(text)[0] for _, text in cells]
     return imported_tops(t for t in texts if t)
-
-
-def _exec_source(
-    text: str,
-    filename: str,
-    name: str,
-    notes: list[str],
-    file: str | None = None,
-    package: str | None = None,
-    parts: list[tuple[int, str]] | None = None,
-) -> Loaded:
-    """Run engine source as a module.
-
-    With `parts` (built definitions: where each statement starts and came
-    from), statements run one by one and one that fails is skipped with a
-    note naming its cell and line; otherwise a failure is the load error.
-    """
-    module_name = "_gradcheck_engine_" + "".join(
-        c if c.isalnum() else "_" for c in name
-    )
-    module = types.ModuleType(module_name)
-    module.__file__ = file or f"<{name}>"
-    if package:
-        module.__package__ = package  # `from .operators import ...` works
-    sys.modules[module_name] = module  # dataclasses look their module up here
-    try:
-        if parts:
-            notes = [*notes, *_run_each(text, filename, parts, module.__dict__)]
-        else:
-            # dont_inherit: this module's own `from __future__` must not leak in
-            code = compile(text, filename, "exec", dont_inherit=True)
-            exec(code, module.__dict__)
-    except _EngineFailed as err:
-        sys.modules.pop(module_name, None)
-        raise LoadError(f"cannot load engine {filename}: {err}") from None
-    except BaseException as err:
-        sys.modules.pop(module_name, None)
-        raise LoadError(f"cannot load engine {name!r}: {_one_line(err)}") from None
-    return Loaded(module, file, notes)
-
-
-def _future_flags(tree: ast.Module) -> int:
-    import __future__
-
-    flags = 0
-    for stmt in tree.body:
-        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
-            for alias in stmt.names:
-                feature = getattr(__future__, alias.name, None)
-                flags |= getattr(feature, "compiler_flag", 0)
-    return flags
-
-
-def _run_each(
-    text: str, filename: str, parts: list[tuple[int, str]], namespace: dict[str, Any]
-) -> list[str]:
-    """Run each top-level statement; skip those that fail; notes on them.
-
-    A guarded import (`try: import x / except ImportError: pass`, as the
-    built source wraps every import) runs unguarded here, so that a failed
-    relative import is named, and so is the import behind a later NameError.
-    """
-    tree = ast.parse(text, filename)
-    flags = _future_flags(tree)
-    starts = [line for line, _ in parts]
-    lines = text.splitlines()
-    notes: list[str] = []
-    failed: list[str] = []
-    unbound: dict[str, str] = {}  # name -> why its import failed
-    for stmt in tree.body:
-        first = min(
-            [stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))]
-        )
-        at = bisect.bisect_right(starts, first) - 1
-        inner = _guarded_import(stmt)
-        code = compile(
-            ast.Module(body=[inner or stmt], type_ignores=[]),
-            filename,
-            "exec",
-            flags=flags,
-            dont_inherit=True,
-        )
-        try:
-            exec(code, namespace)
-        except BaseException as err:
-            if at < 0:  # the header and `from __future__` lines
-                raise
-            shown = lines[(inner or stmt).lineno - 1].strip()
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            note = f"skipped {parts[at][1]} ({shown}): {_one_line(err)}"
-            if inner is not None and isinstance(err, ImportError):
-                for alias in inner.names:
-                    name = alias.asname or alias.name.split(".")[0]
-                    unbound[name] = f"{parts[at][1]}: {_one_line(err)}"
-                relative = isinstance(inner, ast.ImportFrom) and inner.level
-                if isinstance(err, ModuleNotFoundError) and not relative:
-                    continue  # a missing module: the notes say so already
-            elif isinstance(err, NameError) and err.name in unbound:
-                note += f" (the import of {err.name} failed, {unbound[err.name]})"
-            if _defines_engine(stmt) and not _has_engine(namespace):
-                # Nothing else to check: the failure is the load error.
-                failed.append(note)
-            notes.append(note)
-    if failed and not _has_engine(namespace):
-        raise _EngineFailed(failed[-1].removeprefix("skipped "))
-    return notes
-
-
-def _guarded_import(stmt: ast.stmt) -> ast.Import | ast.ImportFrom | None:
-    """The import inside `try: IMPORT except ImportError: pass`, if that is it."""
-    if not (
-        isinstance(stmt, ast.Try)
-        and len(stmt.body) == 1
-        and len(stmt.handlers) == 1
-        and not stmt.orelse
-        and not stmt.finalbody
-    ):
-        return None
-    inner, handler = stmt.body[0], stmt.handlers[0]
-    catches = isinstance(handler.type, ast.Name) and handler.type.id == "ImportError"
-    passes = len(handler.body) == 1 and isinstance(handler.body[0], ast.Pass)
-    if catches and passes and isinstance(inner, (ast.Import, ast.ImportFrom)):
-        return inner
-    return None
-
-
-class _EngineFailed(Exception):
-    """The engine class's own definition failed; the message says where."""
-
-
-def _defines_engine(stmt: ast.stmt) -> bool:
-    if not isinstance(stmt, ast.ClassDef):
-        return False
-    names = {m.name for m in stmt.body if isinstance(m, ast.FunctionDef)}
-    return stmt.name == "Value" or bool(names & {"__add__", "__mul__", "backward"})
-
-
-def _has_engine(namespace: dict[str, Any]) -> bool:
-    if isinstance(namespace.get("Value"), type):
-        return True
-    module = types.ModuleType(str(namespace.get("__name__", "engine")))
-    module.__dict__.update(namespace)
-    return bool(shaped_classes(module))
-
-
-def _one_line(err: BaseException) -> str:
-    lines = f"{type(err).__name__}: {err}".splitlines()
-    text = lines[0] if lines else type(err).__name__
-    if isinstance(err, SyntaxError) and err.lineno and "line" not in text:
-        text += f" (line {err.lineno})"
-    return text
