@@ -16,7 +16,9 @@ from typing import Any
 from gradcheck.errors import PointError
 from gradcheck.report import FAIL, PASS, SKIP, Check, EngineReport, Limit
 from gradcheck.tensor.diagnose import TITLES, Finding, diagnose
+from gradcheck.expr.declared import declared_ops
 from gradcheck.tensor.engine import TensorEngine, load_tensor_engine
+from gradcheck.tensor.guards import find_guard
 from gradcheck.tensor.judge import Verdict, judge_run
 from gradcheck.tensor.points import Example, example
 from gradcheck.tensor.probes import Probe, probes
@@ -33,16 +35,23 @@ class TensorCheck(Check):
     hint: str = ""
     wrong: list[dict[str, Any]] = field(default_factory=list)
     also: list[str] = field(default_factory=list)
+    # precision seen in the runs (float32 results), and the ops that gave it
+    unit_roundoff: float = 2.0**-53
+    low_ops: list[str] = field(default_factory=list)
+
+    def tensor_dict(self) -> dict[str, Any]:
+        """The tensor finding's details, as the JSON document gives them."""
+        return {
+            "program": self.program,
+            "hint": self.hint or None,
+            "wrong": list(self.wrong),
+            "also_failing": list(self.also),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        out["tensor"] = {
-            "kind": self.kind,
-            "program": self.program,
-            "hint": self.hint,
-            "wrong": self.wrong,
-            "also_failing": self.also,
-        }
+        out["kind"] = self.kind
+        out["tensor"] = self.tensor_dict()
         return out
 
 
@@ -69,6 +78,33 @@ def run_examples(engine: TensorEngine, examples: list[Example]) -> list[Verdict]
         judge_run(e, r, engine.unit_roundoff)
         for e, r in zip(examples, results, strict=True)
     ]
+
+
+def _precision(check: TensorCheck, items: list[tuple[Example, Verdict]]) -> None:
+    """Record the lowest precision seen in the runs, and the ops that gave it."""
+    for ex, verdict in items:
+        run = verdict.run
+        if run is None:
+            continue
+        check.unit_roundoff = max(check.unit_roundoff, run.unit_roundoff)
+        for low in run.low_precision:
+            node = ex.program.nodes[int(low["node"])]
+            if node.op != "leaf" and node.op not in check.low_ops:
+                check.low_ops.append(node.op)
+
+
+def _skipped(name: str, verdicts: list[Verdict]) -> TensorCheck:
+    checker = sorted({v.detail for v in verdicts if v.reason == "checker"})
+    if checker:
+        return TensorCheck(
+            name,
+            "unsupported",
+            SKIP,
+            "not checked: the checker's own loss failed, not the engine: "
+            + "; ".join(checker),
+        )
+    reasons = sorted({v.detail for v in verdicts})
+    return TensorCheck(name, "unsupported", SKIP, "; ".join(reasons))
 
 
 def probe_checks(engine: TensorEngine, rng: random.Random) -> list[TensorCheck]:
@@ -98,17 +134,17 @@ def probe_checks(engine: TensorEngine, rng: random.Random) -> list[TensorCheck]:
             else:
                 by_kind[finding.kind] = (finding, ex.program.to_text(), [])
         name = f"tensor {group}"
+        first = len(checks)
         if by_kind:
             for finding, program, also in by_kind.values():
                 checks.append(_finding_check(name, finding, program, also, len(ran)))
         elif not ran:
-            reasons = sorted({v.detail for _, _, v in items})
-            checks.append(TensorCheck(name, "unsupported", SKIP, "; ".join(reasons)))
+            checks.append(_skipped(name, [v for _, _, v in items]))
         else:
-            unsupported = len(items) - len(ran)
-            note = (
-                f" ({unsupported} not supported by the engine)" if unsupported else ""
-            )
+            not_run = [v for _, _, v in items if v.status == SKIP]
+            note = f" ({len(not_run)} not supported by the engine)" if not_run else ""
+            if any(v.reason == "checker" for v in not_run):
+                note = f" ({len(not_run)} not checked: the checker's own loss failed)"
             checks.append(
                 TensorCheck(
                     name,
@@ -118,6 +154,8 @@ def probe_checks(engine: TensorEngine, rng: random.Random) -> list[TensorCheck]:
                     examples=len(ran),
                 )
             )
+        for check in checks[first:]:
+            _precision(check, [(ex, v) for _, ex, v in items])
         checks[-1].seconds = time.perf_counter() - start
         checks[-1].inconclusive = skipped.get(group, 0)
     return checks
@@ -130,46 +168,38 @@ def check_tensor_engine(
     seed: int | None = None,
     time_limit_s: float = 20.0,
     api: dict[str, str] | None = None,
+    op_names: dict[str, str] | None = None,
+    op_defs: dict[str, str] | None = None,
+    notes: list[str] | None = None,
 ) -> EngineReport:
     """Check a tensor engine (`file.py:Tensor`, a module, a class, a source).
 
     `examples` random programs run after the targeted probes (0: probes only).
+    `api` and `op_names` name the engine's spellings (`data=`, `grad=`,
+    `backward=`, `exp=expo`); `op_defs` declares what an op computes
+    (`log=log(x + 1e-12)`), as for scalar engines.
     """
     seed = random.randrange(2**32) if seed is None else seed
     start = time.perf_counter()
     engine = (
         target
         if isinstance(target, TensorEngine)
-        else load_tensor_engine(target, time_limit_s, api=api)
+        else load_tensor_engine(target, time_limit_s, api=api, op_names=op_names)
     )
+    report_notes = list(notes or []) + list(engine.notes)
+    declared = dict(op_defs or {})
     try:
-        rng = random.Random(seed)
-        checks = probe_checks(engine, rng)
-        if examples > 0:
-            from gradcheck.tensor.random_programs import random_program_check
-
-            checks.append(
-                random_program_check(
-                    engine, examples, seed, skip_kinds={c.kind for c in checks}
-                )
-            )
+        if "log" not in declared:
+            guard = find_guard(engine, random.Random(seed))
+            if guard is not None:
+                declared["log"] = guard.definition
+                report_notes.append(guard.note)
+        with declared_ops(declared):
+            checks = _checks(engine, examples, seed)
     finally:
         if engine is not target:
             engine.close()
     info = {f"api {k}": v for k, v in engine.api.items()}
-    limits = []
-    if engine.unit_roundoff > 2.0**-53:
-        limits.append(
-            Limit(
-                "precision",
-                "value",
-                f"values are stored as {engine.dtype} (unit roundoff "
-                f"{engine.unit_roundoff:.3g}): gradients are judged at that "
-                "precision, and errors smaller than it are not visible",
-                engine.unit_roundoff,
-                "store float64 arrays where the precision matters",
-            )
-        )
     report = EngineReport(
         engine=engine.target,
         seed=seed,
@@ -177,8 +207,49 @@ def check_tensor_engine(
         unsupported=dict(engine.unsupported),
         checks=list(checks),
         info=info,
-        limits=limits,
+        limits=precision_limits(engine, checks),
         api=dict(engine.api),
+        notes=report_notes,
+        engine_file=engine.file,
     )
+    for name, text in (op_defs or {}).items():
+        report.api[f"op {name}"] = f"declared {text}"
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _checks(engine: TensorEngine, examples: int, seed: int) -> list[TensorCheck]:
+    rng = random.Random(seed)
+    checks = probe_checks(engine, rng)
+    if examples > 0:
+        from gradcheck.tensor.random_programs import random_program_check
+
+        checks.append(
+            random_program_check(
+                engine, examples, seed, skip_kinds={c.kind for c in checks}
+            )
+        )
+    return checks
+
+
+def precision_limits(engine: TensorEngine, checks: list[TensorCheck]) -> list[Limit]:
+    """float32 storage, of the engine's tensors or of some ops' results."""
+    unit = max([engine.unit_roundoff, *(c.unit_roundoff for c in checks)])
+    if unit <= 2.0**-53:
+        return []
+    dtype = engine.dtype if engine.unit_roundoff >= unit else "float32"
+    if engine.unit_roundoff < unit:
+        ops = sorted({op for c in checks for op in c.low_ops})
+        where = f"the results of {', '.join(ops) or 'some ops'} are stored as float32"
+    else:
+        where = f"values are stored as {dtype}"
+    return [
+        Limit(
+            "precision",
+            "value",
+            f"{where} (unit roundoff {unit:.3g}): values and gradients are "
+            "judged at that precision, and errors smaller than it are not visible",
+            unit,
+            "store float64 arrays where the precision matters",
+        )
+    ]

@@ -40,6 +40,8 @@ class TensorRun:
 
     data: list[Array]
     grads: dict[str, Array | None]
+    unit_roundoff: float = 2.0**-53  # of the least precise array read
+    low_precision: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -49,7 +51,14 @@ class Unsupported:
     reason: str
 
 
-Result = TensorRun | EngineFault | WorkerCrash | Unsupported
+@dataclass
+class CheckerFailure:
+    """The checker's own part (its loss) failed: nothing is known of the engine."""
+
+    reason: str
+
+
+Result = TensorRun | EngineFault | WorkerCrash | Unsupported | CheckerFailure
 
 
 @dataclass
@@ -128,11 +137,15 @@ def _array(plain: Mapping[str, Any]) -> Array:
 def _as_result(answer: Mapping[str, Any]) -> Result:
     if "unsupported" in answer:
         return Unsupported(str(answer["unsupported"]))
+    if "checker" in answer:
+        return CheckerFailure(str(answer["checker"]))
     if "error" in answer:
         return EngineFault(answer["error"])
     return TensorRun(
         [_array(d) for d in answer["data"]],
         {k: None if g is None else _array(g) for k, g in answer["grads"].items()},
+        float(answer.get("unit_roundoff", 2.0**-53)),
+        list(answer.get("low_precision", [])),
     )
 
 
@@ -144,6 +157,7 @@ def load_tensor_engine(
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     api: Mapping[str, str] | None = None,
     isolate: bool = True,
+    op_names: Mapping[str, str] | None = None,
 ) -> TensorEngine:
     """Load a tensor engine (`file.py[:Tensor]`, a module, a class, a source) in a worker.
 
@@ -158,6 +172,7 @@ def load_tensor_engine(
         "target": resolved.spec,
         "class_name": resolved.class_name,
         "api": dict(api or {}),
+        "op_names": dict(op_names or {}),
     }
     isolated = isolate and (resolved.obj is None or fork_available())
     channel: Any = (
@@ -198,3 +213,44 @@ def load_tensor_engine(
         notes=list(answer.get("notes", [])),
         file=answer.get("file"),
     )
+
+
+def tensor_reason(
+    target: Any,
+    *,
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+) -> str | None:
+    """Why the target's class is a tensor engine (its data is an array), or None.
+
+    Loads the engine in a throwaway worker and builds one tensor from a
+    (2, 3) ndarray: a class whose data keeps that shape, with a gradient of
+    that shape or tensor members (`shape`, `T`, `reshape`, `@`), is a
+    tensor class whatever it is called. Any failure answers None.
+    """
+    try:
+        resolved = resolve(target)
+    except EngineError:
+        return None
+    if resolved.spec.get("kind") == "builtin":
+        return None
+    if resolved.obj is not None and not fork_available():
+        return None
+    worker = Worker(memory_limit=memory_limit, obj=resolved.obj)
+    try:
+        answers = list(
+            worker.request(
+                {
+                    "op": "tensor_recognise",
+                    "target": resolved.spec,
+                    "class_name": resolved.class_name,
+                },
+                import_timeout,
+            )
+        )
+    except (WorkerFailure, EngineError, OSError):
+        return None
+    finally:
+        worker.close()
+    why = answers[-1].get("tensor") if answers else None
+    return str(why) if why else None
