@@ -204,6 +204,15 @@ def _value_finding(
                 "not reuse the forward op",
                 rows,
             )
+    if node.op == "matmul" and verdict.detail and _matmul_1d(prog):
+        return Finding(
+            "matmul-1d",
+            f"node {verdict.node} ({prog.nodes[verdict.node or 0].op}) "
+            f"of a 1-D operand has {verdict.detail}",
+            "numpy's rule: a 1-D operand of @ is a vector, not a row or a column; "
+            "its axis is dropped from the result (and its gradient is an outer product)",
+            rows,
+        )
     detail = verdict.detail or shown
     return Finding(
         "value",

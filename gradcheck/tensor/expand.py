@@ -136,9 +136,12 @@ def _expand_node(
 ) -> list[int]:
     constant = getattr(n, "constant", None)
     if op in BINARY:
+        scalar = "pow_var" if op == "pow" else op
         return [
             b.op(
-                op, ins[0][_source(ix, in_shapes[0])], ins[1][_source(ix, in_shapes[1])]
+                scalar,
+                ins[0][_source(ix, in_shapes[0])],
+                ins[1][_source(ix, in_shapes[1])],
             )
             for ix in indices(shape)
         ]

@@ -71,6 +71,14 @@ def _reuse_broadcast(b: ProgramBuilder) -> None:
     b.op("mul", b.op("add", m, a), a)
 
 
+def _plus_unary(op: str) -> Callable[[ProgramBuilder], None]:
+    def build(b: ProgramBuilder) -> None:
+        a = b.leaf("a", (2, 3))
+        b.op("add", a, b.op(op, a))
+
+    return build
+
+
 def _centre(b: ProgramBuilder) -> None:
     a = b.leaf("a", (2, 3))
     b.op("sub", a, b.reduce("mean", a, 1, True))
@@ -83,7 +91,7 @@ def probes() -> list[Probe]:
         out.append(Probe("elementwise", f"{op}(a)", _unary(op)))
     for op, k in (("pow_k", 2.0), ("pow_k", 3.0), ("pow_k", -1.0)):
         out.append(Probe("elementwise", f"a ** {k:g}", _constant(op, k)))
-    for op in ("add", "sub", "mul", "div"):
+    for op in ("add", "sub", "mul", "div", "pow"):
         out.append(Probe("elementwise", f"a {op} b", _binary(op, (2, 3), (2, 3))))
     for op, k in (("add_k", 2.0), ("sub_k", 2.0), ("mul_k", 3.0), ("div_k", 4.0),
                   ("radd_k", 2.0), ("rsub_k", 2.0), ("rmul_k", 3.0), ("rdiv_k", 2.0)):  # fmt: skip
@@ -143,5 +151,7 @@ def probes() -> list[Probe]:
         Probe("reuse", "(b + a) * a through a broadcast", _build(_reuse_broadcast))
     )
     out.append(Probe("reuse", "a - a.mean(axis=1, keepdims=True)", _build(_centre)))
+    for op in ("log", "exp", "tanh", "sigmoid"):  # an op's backward must add, not set
+        out.append(Probe("reuse", f"a + {op}(a)", _build(_plus_unary(op))))
     out.append(Probe("mlp", "tanh MLP with a mean squared loss", _build(_mlp)))
     return out

@@ -56,11 +56,13 @@ BINARY = {
     "mul": operator.mul,
     "div": operator.truediv,
     "matmul": operator.matmul,
+    "pow": operator.pow,
 }
 DUNDERS = {
     "add": "__add__", "sub": "__sub__", "mul": "__mul__", "div": "__truediv__",
     "neg": "__neg__", "pow_k": "__pow__", "radd_k": "__radd__", "rsub_k": "__rsub__",
     "rmul_k": "__rmul__", "rdiv_k": "__rtruediv__", "matmul": "__matmul__",
+    "pow": "__pow__",
 }  # fmt: skip
 # Building the checker's loss, between building the graph and backward().
 LOSS = 9
@@ -752,6 +754,11 @@ def run_tensor_program(
     except LossError as err:
         return {"checker": f"cannot build the loss on this program: {err}"}
     except BaseException as err:
+        if phase == BUILD and op == "pow" and isinstance(err, Exception):
+            return {
+                "unsupported": "pow: __pow__ takes only number exponents "
+                f"(a ** b with a tensor b raised {one_line(err)})"
+            }
         if phase == BUILD:
             refused = _refused(api, err)
             if refused:
