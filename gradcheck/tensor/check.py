@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.errors import PointError
+from gradcheck.expr.declared import declared_ops
 from gradcheck.report import FAIL, PASS, SKIP, Check, EngineReport, Limit
 from gradcheck.tensor.diagnose import TITLES, Finding, diagnose
-from gradcheck.expr.declared import declared_ops
 from gradcheck.tensor.engine import TensorEngine, load_tensor_engine
 from gradcheck.tensor.guards import find_guard
 from gradcheck.tensor.judge import Verdict, judge_run
@@ -154,7 +154,7 @@ def probe_checks(engine: TensorEngine, rng: random.Random) -> list[TensorCheck]:
     groups: dict[str, list[tuple[Probe, Example, Verdict]]] = {}
     for (probe, ex), verdict in zip(chosen, verdicts, strict=True):
         groups.setdefault(probe.group, []).append((probe, ex, verdict))
-    checks = []
+    checks: list[TensorCheck] = []
     for group, items in groups.items():
         start = time.perf_counter()
         by_kind: dict[str, tuple[Finding, str, list[str]]] = {}
