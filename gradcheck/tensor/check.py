@@ -62,7 +62,7 @@ def _finding_check(
         name=name,
         category=finding.category,
         status=FAIL,
-        message=f"{TITLES[finding.kind]}: {finding.message}",
+        message=f"{TITLES[finding.kind]} in `{program}`: {finding.message}",
         examples=examples,
         kind=finding.kind,
         program=program,

@@ -16,9 +16,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradcheck.errors import PointError
+from gradcheck.errors import ExpressionError, PointError
 from gradcheck.tensor.engine import TensorEngine
-from gradcheck.tensor.judge import FAIL, PASS, Verdict, judge_run
+from gradcheck.tensor.expand import indices, source_element
+from gradcheck.tensor.judge import FAIL, PASS, Verdict, judge_run, true_gradient
 from gradcheck.tensor.points import Example, example
 from gradcheck.tensor.program import (
     BINARY,
@@ -26,7 +27,9 @@ from gradcheck.tensor.program import (
     Shape,
     TensorProgram,
     TNode,
+    broadcast,
     broadcast_axes,
+    size,
 )
 
 # Kinds of tensor findings, and the report category each one counts under.
@@ -54,7 +57,7 @@ TITLES = {
     "zero-grad": "no gradient",
     "crash": "crash",
 }
-SHOWN = 4  # wrong elements listed per finding
+SHOWN = 3  # wrong elements listed per finding
 
 
 @dataclass
@@ -75,19 +78,27 @@ def _shape(shape: Shape) -> str:
     )
 
 
+def relative_error(got: float, want: float) -> float:
+    """|got - want| / |want| (the absolute error when want is 0)."""
+    return abs(got - want) / abs(want) if want else abs(got - want)
+
+
 def _elements(verdict: Verdict) -> tuple[str, list[dict[str, object]]]:
-    rows = [
+    """The wrong elements: shown with every digit and their relative error."""
+    rows: list[dict[str, object]] = [
         {
             "where": w.where,
             "index": list(w.index),
             "got": w.got,
             "want": w.want,
             "tolerance": w.tolerance,
+            "relative_error": relative_error(w.got, w.want),
         }
         for w in verdict.wrong
     ]
     shown = ", ".join(
-        f"{w.where}[{','.join(map(str, w.index))}] = {w.got:.6g} (want {w.want:.6g})"
+        f"{w.where}[{','.join(map(str, w.index))}] = {w.got!r} (want {w.want!r}, "
+        f"relative error {relative_error(w.got, w.want):.2g})"
         for w in verdict.wrong[:SHOWN]
     )
     more = len(verdict.wrong) - SHOWN
@@ -116,13 +127,13 @@ def diagnose(
     if verdict.reason == "value":
         return _value_finding(ex, verdict, shown, rows)
     if verdict.reason == "crash":
-        return _crash_finding(prog, verdict)
+        return _crash_finding(engine, ex, verdict, rng)
     if verdict.reason == "no-grad":
         return Finding(
             "zero-grad", f"{verdict.leaf} has no gradient after backward()", "", rows
         )
     if verdict.reason == "shape":
-        return _shape_finding(prog, verdict, rows)
+        return _shape_finding(ex, verdict, rows)
     return _gradient_finding(ex, verdict, shown, rows)
 
 
@@ -261,7 +272,28 @@ MATMUL_HINT = (
 BROADCAST_HINT = "unbroadcast: sum the upstream gradient over the broadcast axes back to the operand's shape"
 
 
-def _crash_finding(prog: TensorProgram, verdict: Verdict) -> Finding:
+def _broadened_passes(
+    engine: TensorEngine, ex: Example, leaf: str, shape: Shape, rng: random.Random
+) -> bool:
+    """Whether the program is right when `leaf` already has the broadcast shape."""
+    nodes = tuple(
+        TNode("leaf", name=n.name, shape=shape) if n.op == "leaf" and n.name == leaf
+        else n
+        for n in ex.program.nodes
+    )  # fmt: skip
+    try:
+        wider = TensorProgram(nodes)
+        copy = example(wider, rng, projection=ex.projection)
+    except (PointError, ExpressionError):
+        return False
+    result = engine.run_many([(wider, copy.values, copy.projection)])[0]
+    return judge_run(copy, result, engine.unit_roundoff).status == PASS
+
+
+def _crash_finding(
+    engine: TensorEngine, ex: Example, verdict: Verdict, rng: random.Random
+) -> Finding:
+    prog = ex.program
     fault = verdict.fault
     phase = str(getattr(fault, "phase", "") or "")
     text = str(getattr(fault, "text", None) or getattr(fault, "message", "") or "")
@@ -272,40 +304,66 @@ def _crash_finding(prog: TensorProgram, verdict: Verdict) -> Finding:
         + (f" at {where}" if where else "")
         + (f" ({phase})" if phase else "")
     )
-    if "backward" in phase and _broadcasts(prog):
-        leaf, shape, out = _broadcasts(prog)[0]
-        return Finding(
-            "broadcasting",
-            f"backward() raised {said}; {leaf} {_shape(shape)} is broadcast to {_shape(out)}: "
-            f"its gradient needs {_sum_text(shape, out)}",
-            BROADCAST_HINT,
-            [],
-        )
+    if "backward" in phase:
+        for leaf, shape, out in _broadcasts(prog):
+            if _broadened_passes(engine, ex, leaf, out, rng):
+                return Finding(
+                    "broadcasting",
+                    f"backward() raised {said}; {leaf} {_shape(shape)} is broadcast "
+                    f"to {_shape(out)}, and with {leaf} of shape {_shape(out)} the "
+                    f"program is right: its gradient needs {_sum_text(shape, out)}",
+                    BROADCAST_HINT,
+                    [],
+                )
     if "backward" in phase and _matmul_1d(prog):
         return Finding("matmul-1d", f"backward() raised {said}", MATMUL_HINT, [])
-    if "backward" in phase and "broadcast" in text:
+    if "backward" in phase and "broadcast" in text and not _broadcasts(prog):
         return Finding(
             "broadcasting",
-            f"backward() raised {said}: the engine broadcasts an operand of its own here "
-            "(a Python constant or a scalar it made), and its gradient keeps the broadcast shape",
+            f"backward() raised {said}: the engine broadcasts an operand of its own "
+            "here (a Python constant or a scalar it made), and its gradient keeps "
+            "the broadcast shape",
             BROADCAST_HINT,
             [],
         )
     return Finding("crash", f"the engine raised {said}", "", [])
 
 
+def _summed(values: list[float], got: Shape, leaf: Shape) -> list[float] | None:
+    """The engine's gradient of shape `got` summed back to `leaf`, or None."""
+    try:
+        if broadcast(leaf, got) != got or len(values) != size(got):
+            return None
+    except ExpressionError:
+        return None
+    out = [0.0] * size(leaf)
+    for index, value in zip(indices(got), values, strict=True):
+        out[source_element(index, leaf)] += value
+    return out
+
+
 def _shape_finding(
-    prog: TensorProgram, verdict: Verdict, rows: list[dict[str, object]]
+    ex: Example, verdict: Verdict, rows: list[dict[str, object]]
 ) -> Finding:
+    prog = ex.program
     leaf = verdict.leaf or "?"
     got = verdict.grad_shape or ()
     want = next(n.shape for _, n in prog.leaves if n.name == leaf)
     head = f"the gradient of {leaf} has shape {_shape(got)}, its leaf {_shape(want)}"
     for name, shape, out in _broadcasts(prog):
-        if name == leaf:
-            return Finding(
-                "broadcasting", f"{head}: {_sum_text(shape, out)}", BROADCAST_HINT, rows
-            )
+        if name != leaf:
+            continue
+        grad = verdict.run.grads.get(leaf) if verdict.run else None
+        summed = _summed(grad.values, got, want) if grad is not None else None
+        truth = true_gradient(ex, leaf)
+        if summed is not None and all(
+            math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)
+            for a, b in zip(summed, truth, strict=True)
+        ):
+            said = f"summing it ({_sum_text(shape, out)}) gives the right gradient"
+        else:
+            said = f"{leaf} is broadcast to {_shape(out)}; it needs {_sum_text(shape, out)}"
+        return Finding("broadcasting", f"{head}: {said}", BROADCAST_HINT, rows)
     if _matmul_1d(prog):
         return Finding("matmul-1d", head, MATMUL_HINT, rows)
     return Finding("local-derivative", head, "", rows)
