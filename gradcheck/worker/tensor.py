@@ -332,9 +332,14 @@ def handle_tensor_load(
 def recognise(np: Any, cls: type) -> str | None:
     """Why `cls` is a tensor class (it holds an array of the input's shape), or None."""
     array = np.arange(6, dtype=np.float64).reshape(2, 3) / 4 + 0.5
-    try:
-        t = cls(array)
-    except Exception:
+    t = None
+    for arg in (array, array.tolist()):
+        try:
+            t = cls(arg)
+            break
+        except Exception:
+            continue
+    if t is None:
         return None
     name, method = find_attribute(t, None, DATA_NAMES, np)
     if not name:
@@ -354,10 +359,10 @@ def recognise(np: Any, cls: type) -> str | None:
     ]  # fmt: skip
     if grad_shape is None and not members:
         return None
-    kind = "an ndarray" if isinstance(raw, np.ndarray) else f"a {type(raw).__name__}"
-    why = (
-        f"{cls.__name__}(ndarray of shape (2, 3)) holds {kind} of that shape in .{name}"
-    )
+    held = raw() if method else raw
+    kind = "an ndarray" if isinstance(held, np.ndarray) else f"a {type(held).__name__}"
+    what = f".{name}()" if method else f".{name}"
+    why = f"{cls.__name__}(2x3 array) gives {kind} of shape (2, 3) in {what}"
     if grad_shape is not None:
         why += f", with a gradient of shape {tuple(grad_shape)}"
     else:

@@ -26,7 +26,7 @@ from gradcheck.worker.contract import one_line
 UNARY = ("tanh", "exp", "log", "relu", "sigmoid")
 REDUCTIONS = ("sum", "mean", "max")
 AXIS_NAMES = ("axis", "dim", "axes", "dims")
-KEEP_NAMES = ("keepdims", "keepdim", "keep_dims", "keep_dim")
+KEEP_NAMES = ("keepdims", "keepdim", "keep_dims", "keep_dim", "keep")
 DATA_NAMES = ("data", "value", "realize", "numpy", "values")
 GRAD_NAMES = ("grad", "gradient")
 BACKWARD_NAMES = ("backward", "backprop")
@@ -36,6 +36,8 @@ ALIASES = {
     "max": ("max", "amax"),
     "reshape": ("reshape", "view"),
     "mul": ("mul", "multiply"),
+    "sub": ("sub", "subtract"),
+    "div": ("div", "divide"),
     "sum": ("sum",),
 }
 BINARY = {
@@ -87,7 +89,7 @@ class OpForm:
         if self.star:
             inner = "*shape"
         if self.axes_args == 2:
-            inner = "0, 1"
+            inner = "1, 0"
         elif self.axes_args == 1:
             inner = "axes"
         if self.how == "method":
@@ -384,7 +386,7 @@ def _detect_ops(api: TensorApi, probe: Any, declared: dict[str, str]) -> None:
                 continue
         if callable(getattr(cls, dunder, None)):
             api.ops[op] = OpForm("operator", dunder)
-        elif op == "matmul":
+        elif op in ("matmul", "add", "sub", "mul", "div"):  # a function of the package
             form = lookup(api, op, declared)
             if form:
                 api.ops[op] = form
@@ -507,8 +509,7 @@ def apply(api: TensorApi, node: list[Any], ins: list[Any]) -> Any:
         if base == "pow":
             _form(api, "pow_k")
             return ins[0] ** constant
-        _form(api, base)
-        return BINARY[base](ins[0], constant)
+        return binary(api, base, ins[0], constant)
     if op == "neg":
         _form(api, op)
         return -ins[0]
