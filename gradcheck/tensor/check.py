@@ -15,7 +15,15 @@ from typing import Any
 
 from gradcheck.errors import PointError
 from gradcheck.expr.declared import declared_ops
-from gradcheck.report import FAIL, PASS, SKIP, Check, EngineReport, Limit
+from gradcheck.report import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    SKIP,
+    Check,
+    EngineReport,
+    Limit,
+)
 from gradcheck.tensor.diagnose import TITLES, Finding, diagnose
 from gradcheck.tensor.engine import TensorEngine, load_tensor_engine
 from gradcheck.tensor.guards import find_guard
@@ -253,6 +261,17 @@ def check_tensor_engine(
 
 
 def _checks(engine: TensorEngine, examples: int, seed: int) -> list[TensorCheck]:
+    if engine.api.get("backward", "").startswith("none"):
+        # The checker could not seed R on this engine: nothing can be judged.
+        return [
+            TensorCheck(
+                "tensor loss",
+                "unsupported",
+                INCONCLUSIVE,
+                "not checked: the checker cannot build its loss on this engine "
+                "(see the note); use --api backward=NAME if backward has another name",
+            )
+        ]
     rng = random.Random(seed)
     checks = probe_checks(engine, rng)
     if examples > 0:

@@ -128,6 +128,9 @@ def _choose_loss(api: TensorApi, constructors: list[dict[str, Any]]) -> None:
                 a = api.make([0.5, -1.0, 2.0, 1.5, -0.25, 3.0], [2, 3])
                 seed(api, a, r_values, [2, 3])
                 got = api.gradient(a)
+            except LossError as err:
+                tried.append(f"{LOSS_TEXT[loss].format(b=api.backward_name)}: {err}")
+                continue
             except Exception as err:
                 tried.append(
                     f"{LOSS_TEXT[loss].format(b=api.backward_name)}: {one_line(err)}"

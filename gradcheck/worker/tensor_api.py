@@ -164,6 +164,7 @@ LOSS_TEXT = {
     "set-grad": "y.grad = R, then y.{b}()",
     "product": "(y * R).{b}(), the engine seeding ones",
     "sum": "(y * R).sum().{b}()",
+    "none": "none: cannot build a loss",
 }
 
 

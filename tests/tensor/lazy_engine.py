@@ -154,8 +154,15 @@ class Array:
         return self._make(lambda: a._v().sum(axis=axes, keepdims=keepdims), (a,), rule)
 
     def mean(self, axes=None, keepdims=True):
-        n = self.buffer.array().size if axes is None else self.shape[axes]
-        return self.sum(axes, keepdims) / n
+        a = self
+        n = a.buffer.array().size if axes is None else a.shape[axes]
+
+        def rule(g):
+            if not keepdims and axes is not None:
+                g = np.expand_dims(g, axes)
+            return (np.broadcast_to(g, a.shape) / n,)
+
+        return self._make(lambda: a._v().mean(axis=axes, keepdims=keepdims), (a,), rule)
 
     def reshape(self, shape):
         a = self

@@ -27,7 +27,7 @@ def div(a, b):
     )
 
 
-def sum(t, dims, keep=False):  # noqa: A001 - the engine's own name
+def sum(t, dims, keep=False):
     out = t.data.sum(axis=dims, keepdims=keep)
 
     def rule(g):
