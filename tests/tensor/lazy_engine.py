@@ -212,7 +212,7 @@ class Array:
                 total = g if old is None else old.array() + g
                 node.gradient = Buffer(lambda t=total: t)
             if node._rule is not None:
-                for parent, pg in zip(node._parents, node._rule(g)):
+                for parent, pg in zip(node._parents, node._rule(g), strict=True):
                     grads[id(parent)] = grads.get(id(parent), 0) + pg
 
 

@@ -81,7 +81,8 @@ def test_a_backward_that_takes_the_gradient_is_seeded_directly() -> None:
         .replace("    def backward(self):", "    def backward(self, gradient=None):")
         .replace(
             "        self.grad = np.ones_like(self.data)\n",
-            "        self.grad = np.ones_like(self.data) if gradient is None else gradient\n",
+            "        self.grad = np.ones_like(self.data)"
+            " if gradient is None else gradient\n",
         )
     )
     with load_tensor_engine(load_source("seeded", source)) as engine:
@@ -129,7 +130,8 @@ def test_op_def_declares_what_a_tensor_op_computes() -> None:
         (
             ATOM,
             "        return self._unary(s, s * (1 - s))\n",
-            "        d = 1 / (1 + np.exp(-s))\n        return self._unary(s, d * (1 - d))\n",
+            "        d = 1 / (1 + np.exp(-s))\n"
+            "        return self._unary(s, d * (1 - d))\n",
             "derivative-at-output",
         ),
         (
@@ -141,12 +143,14 @@ def test_op_def_declares_what_a_tensor_op_computes() -> None:
         (
             LAZY,
             "            return (np.broadcast_to(g, a.shape) / n,)",
-            "            return (np.broadcast_to(g, a.shape) / (n if keepdims else 1),)",
+            "            return (np.broadcast_to(g, a.shape)"
+            " / (n if keepdims else 1),)",
             "reduction-scaling",
         ),
         (
             LAZY,
-            "    return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g\n",
+            "    return g.sum(axis=axes, keepdims=True).reshape(shape)"
+            " if axes else g\n",
             "    return g\n",
             "broadcasting",
         ),

@@ -59,5 +59,5 @@ class Nodes:
         self.grad = np.ones_like(self.data)
         for node in reversed(order):
             if node.rule is not None:
-                for parent, g in zip(node.parents, node.rule(node.grad)):
+                for parent, g in zip(node.parents, node.rule(node.grad), strict=True):
                     parent.grad = parent.grad + g
