@@ -837,6 +837,7 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
 
 def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
     from gradcheck.tensor import check_tensor_engine
+    from gradcheck.tensor.check import ignored_option_notes
 
     return check_tensor_engine(
         target,
@@ -846,7 +847,7 @@ def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
         api=options.get("api"),
         op_names=options.get("op_names"),
         op_defs=options.get("op_defs"),
-        notes=options.get("notes"),
+        notes=[*(options.get("notes") or []), *ignored_option_notes(options)],
     )
 
 

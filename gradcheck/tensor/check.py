@@ -32,6 +32,17 @@ from gradcheck.tensor.points import Example, example
 from gradcheck.tensor.probes import Probe, probes
 
 DEFAULT_EXAMPLES = 30
+# Scalar-engine options that mean nothing for a tensor engine.
+NOT_FOR_TENSORS = {"min_depth": "--min-depth", "range_limit": "--range", "ops": "--ops"}
+
+
+def ignored_option_notes(options: dict[str, Any]) -> list[str]:
+    """One line for each option given that does not apply to tensor engines."""
+    return [
+        f"{flag} does not apply to tensor engines; ignored"
+        for key, flag in NOT_FOR_TENSORS.items()
+        if options.get(key) not in (None, False, [], ())
+    ]
 
 
 @dataclass

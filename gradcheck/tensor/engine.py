@@ -215,6 +215,19 @@ def load_tensor_engine(
     )
 
 
+# Words every array-backed engine's source uses somewhere.
+ARRAY_WORDS = ("numpy", "shape", "ndarray", "realize", "tolist", "array")
+
+
+def _mentions_arrays(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(2_000_000)
+    except OSError:
+        return True  # let the worker say
+    return any(word in text for word in ARRAY_WORDS)
+
+
 def tensor_reason(
     target: Any,
     *,
@@ -234,6 +247,9 @@ def tensor_reason(
         return None
     if resolved.spec.get("kind") == "builtin":
         return None
+    path = resolved.spec.get("path")
+    if path and not _mentions_arrays(str(path)):
+        return None  # a file that never speaks of arrays: no worker needed
     if resolved.obj is not None and not fork_available():
         return None
     worker = Worker(memory_limit=memory_limit, obj=resolved.obj)

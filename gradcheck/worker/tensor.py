@@ -69,6 +69,13 @@ def seed(api: TensorApi, y: Any, r_values: list[float], shape: list[int]) -> Non
     if api.loss == "seed":
         _backward_call(api, y, r.astype(api.dtype, copy=False))
         return
+    if api.loss == "seed-tensor":
+        try:
+            rt = api.make(list(r_values), shape)
+        except Exception as err:
+            raise LossError(f"Tensor(R) raised {one_line(err)}") from None
+        _backward_call(api, y, rt)
+        return
     if api.loss == "set-grad":
         try:
             setattr(y, api.grad, r.astype(api.dtype, copy=False))
@@ -122,7 +129,7 @@ def _choose_loss(api: TensorApi, constructors: list[dict[str, Any]]) -> None:
     tried: list[str] = []
     for kwargs in constructors:
         api.kwargs = kwargs
-        for loss in ("seed", "set-grad", "product", "sum"):
+        for loss in ("seed", "seed-tensor", "set-grad", "product", "sum"):
             api.loss = loss
             try:
                 a = api.make([0.5, -1.0, 2.0, 1.5, -0.25, 3.0], [2, 3])

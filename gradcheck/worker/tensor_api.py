@@ -161,6 +161,7 @@ class TensorApi:
 
 LOSS_TEXT = {
     "seed": "y.{b}(R): the output gradient seeded directly",
+    "seed-tensor": "y.{b}(Tensor(R)): the output gradient seeded directly",
     "set-grad": "y.grad = R, then y.{b}()",
     "product": "(y * R).{b}(), the engine seeding ones",
     "sum": "(y * R).sum().{b}()",
