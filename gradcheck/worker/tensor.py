@@ -26,7 +26,6 @@ from gradcheck.worker.contract import _is_raise, describe_error, one_line
 from gradcheck.worker.loading import LoadError, load
 from gradcheck.worker.runner import BACKWARD, BUILD, PHASE_NAMES, READ
 from gradcheck.worker.tensor_api import (
-    BACKWARD_NAMES,
     DATA_NAMES,
     LOSS_TEXT,
     TensorApi,
@@ -396,17 +395,7 @@ def handle_tensor_recognise(
             cls = session.extra["object"]
         else:
             module = load(target).module
-            name = request.get("class_name")
-            cls = getattr(module, name, None) if name else None
-            if not isinstance(cls, type):
-                found = [
-                    obj
-                    for obj in vars(module).values()
-                    if isinstance(obj, type)
-                    and obj.__module__ == module.__name__
-                    and any(callable(getattr(obj, b, None)) for b in BACKWARD_NAMES)
-                ]
-                cls = found[0] if len(found) == 1 else None
+            cls = find_tensor_class(module, request.get("class_name"))
         why = recognise(np, cls) if isinstance(cls, type) else None
     except BaseException:
         why = None

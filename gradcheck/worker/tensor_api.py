@@ -188,6 +188,22 @@ def to_numpy(np: Any, raw: Any, depth: int = 0) -> Any:
     return np.asarray(raw)
 
 
+def _package_modules(module: Any) -> list[Any]:
+    """The other loaded modules of the engine's package, shallowest first."""
+    name = getattr(module, "__name__", "") or ""
+    top = name.split(".")[0]
+    if not top or top == "__main__":
+        return []
+    found = [
+        sys.modules[other]
+        for other in list(sys.modules)
+        if (other == top or other.startswith(top + "."))
+        and other != name
+        and sys.modules.get(other) is not None
+    ]
+    return sorted(found, key=lambda m: (m.__name__.count("."), m.__name__))
+
+
 def package_namespace(
     module: Any,
 ) -> tuple[dict[str, tuple[Any, str]], tuple[str, ...]]:
@@ -197,16 +213,8 @@ def package_namespace(
     shallowest first. Only functions defined in the package count (numpy's
     `sum` imported into it is not the engine's).
     """
-    name = getattr(module, "__name__", "") or ""
-    top = name.split(".")[0]
-    modules = [module]
-    if top and top != "__main__":
-        for other in list(sys.modules):
-            if (other == top or other.startswith(top + ".")) and other != name:
-                found = sys.modules.get(other)
-                if found is not None:
-                    modules.append(found)
-    modules[1:] = sorted(modules[1:], key=lambda m: (m.__name__.count("."), m.__name__))
+    top = (getattr(module, "__name__", "") or "").split(".")[0]
+    modules = [module, *_package_modules(module)]
     space: dict[str, tuple[Any, str]] = {}
     files: list[str] = []
     for mod in modules:
@@ -230,9 +238,14 @@ def package_namespace(
 def find_tensor_class(module: types.ModuleType, name: str | None) -> type:
     if name:
         found = getattr(module, name, None)
-        if not isinstance(found, type):
-            raise TensorApiError(f"the engine has no class {name!r}")
-        return found
+        if isinstance(found, type):
+            return found
+        # exported under another name (`array = Array`), or in a submodule
+        for mod in [module, *_package_modules(module)]:
+            for value in list(vars(mod).values()):
+                if isinstance(value, type) and value.__name__ == name:
+                    return value
+        raise TensorApiError(f"the engine has no class {name!r}")
     found = getattr(module, "Tensor", None)
     if isinstance(found, type):
         return found
@@ -461,11 +474,9 @@ def _required(fn: Any, method: bool) -> int:
     params = _parameters(fn)
     if params is None:
         return 0
-    items = list(params.values())
-    if method and items:
-        items = items[1:]
-    elif not method and items:
-        items = items[1:]  # the tensor itself
+    items = list(params.values())[1:]  # self, or the tensor itself
+    if items and items[0].kind is inspect.Parameter.VAR_POSITIONAL:
+        return 2  # transpose(*axes): numpy's order, given one by one
     return sum(
         1
         for p in items
