@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -165,9 +166,29 @@ def _choose_loss(api: TensorApi, constructors: list[dict[str, Any]]) -> None:
 # -- running programs ---------------------------------------------------------
 
 
+# Where code that is not the engine's lives: Python, installed packages
+# (numpy), and the checker itself.
+_CHECKER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_NOT_ENGINE = tuple(
+    os.path.abspath(p) + os.sep
+    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, _CHECKER}
+    if p
+)
+
+
+def _engine_code(api: TensorApi, filename: str) -> bool:
+    """Whether code from `filename` is the engine's (its package, or its source)."""
+    if filename.startswith("<frozen"):
+        return False
+    path = os.path.abspath(filename)
+    if any(path.startswith(folder + os.sep) for folder in api.files):
+        return True
+    return not path.startswith(_NOT_ENGINE)
+
+
 def _refused(api: TensorApi, err: BaseException) -> str | None:
     """The engine's message when an op refused on purpose (a raise in its own code)."""
-    if not isinstance(err, REFUSALS) or not api.files:
+    if not isinstance(err, REFUSALS):
         return None
     text = one_line(err)
     if ":" not in text or not text.split(":", 1)[1].strip():
@@ -178,8 +199,7 @@ def _refused(api: TensorApi, err: BaseException) -> str | None:
     while tb.tb_next is not None:
         tb = tb.tb_next
     code = tb.tb_frame.f_code
-    path = os.path.abspath(code.co_filename)
-    if not any(path.startswith(folder + os.sep) for folder in api.files):
+    if not _engine_code(api, code.co_filename):
         return None
     if not _is_raise(code, tb.tb_lasti, tb.tb_lineno):
         return None
@@ -216,7 +236,10 @@ def run_tensor_program(
                 handles.append(t)
             else:
                 handles.append(apply(api, node, [handles[a] for a in node[1]]))
-        data = [api.array(h) for h in handles]
+        data = [
+            api.fit(api.array(h), node[3])
+            for h, node in zip(handles, item["nodes"], strict=True)
+        ]
         out_shape = item["nodes"][-1][3]
         phase = BACKWARD
         mark(BACKWARD)
@@ -225,9 +248,11 @@ def run_tensor_program(
         mark(READ)
         grads: dict[str, Any] = {}
         raw: list[Any] = []
+        shapes = {node[2]: node[3] for node in item["nodes"] if node[0] == "leaf"}
         for name, t in leaves.items():
             g = api.gradient(t)
             if g is not None:
+                g = api.fit(g, shapes[name])
                 raw.append(g)
                 g = np.asarray(g, dtype=np.float64)
             grads[name] = (

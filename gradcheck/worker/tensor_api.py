@@ -118,6 +118,7 @@ class TensorApi:
     backward_name: str = "backward"
     loss: str = "sum"  # seed, set-grad, product, sum
     dtype: str = "float64"
+    lead_ones: bool = False  # (2, 3) stored as (1, 2, 3): read as (2, 3)
     ops: dict[str, OpForm] = field(default_factory=dict)
     unsupported: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -127,6 +128,18 @@ class TensorApi:
         arg = array.tolist() if self.from_list else array
         build = self.factory if self.factory is not None else self.cls
         return build(arg, **self.kwargs)
+
+    def fit(self, array: Any, shape: list[int] | tuple[int, ...]) -> Any:
+        """`array` in numpy's `shape` when the engine adds leading axes of length 1."""
+        shape = tuple(shape)
+        if (
+            self.lead_ones
+            and array.shape != shape
+            and array.size == self.np.prod(shape, dtype=int)
+            and _bare(array.shape) == _bare(shape)
+        ):
+            return array.reshape(shape)
+        return array
 
     def array(self, t: Any) -> Any:
         raw = getattr(t, self.data)
@@ -185,7 +198,23 @@ def to_numpy(np: Any, raw: Any, depth: int = 0) -> Any:
             inner = getattr(raw, name, None)
             if inner is not None and inner is not raw and not callable(inner):
                 return to_numpy(np, inner, depth + 1)
-    return np.asarray(raw)
+    out = np.asarray(raw)
+    if out.dtype == object and out.ndim == 0 and hasattr(raw, "__len__"):
+        # an array type of the engine's own: read it row by row
+        out = np.asarray([to_numpy(np, row, depth + 1) for row in raw])
+    elif out.dtype == object and out.size:
+        out = np.asarray(
+            [to_numpy(np, item, depth + 1) for item in out.reshape(-1)]
+        ).reshape(out.shape)
+    return out
+
+
+def _bare(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` without its leading axes of length 1."""
+    shape = tuple(shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
 
 
 def _package_modules(module: Any) -> list[Any]:
@@ -276,8 +305,16 @@ def constructor_choices(cls: type, declared: dict[str, str]) -> list[dict[str, A
     if "requires_grad" in params:
         base["requires_grad"] = True
     choices = [dict(base)]
+    if not base and any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        choices.append({"requires_grad": True})
     for pname, param in params.items():
         default = param.default
+        if (
+            default is False
+            and pname not in base
+            and any(w in pname for w in ("grad", "train", "param"))
+        ):
+            choices.append({**base, pname: True})
         if isinstance(default, enum.Enum):
             for member in type(default):
                 if member is not default:
@@ -331,7 +368,13 @@ def detect(np: Any, cls: type, module: Any, declared: dict[str, str]) -> TensorA
             "a tensor has no .data, .value or realize() (use --api data=NAME)"
         )
     data = api.array(probe)
-    if data.shape != (2, 3):
+    if data.shape != (2, 3) and _bare(data.shape) == (2, 3):
+        api.lead_ones = True
+        api.notes.append(
+            f"the engine stores a (2, 3) tensor with shape {data.shape}: leading "
+            "axes of length 1 are read as numpy's shapes (they broadcast the same)"
+        )
+    elif data.shape != (2, 3):
         raise TensorApiError(f"Tensor of shape (2, 3) holds data of shape {data.shape}")
     api.dtype = str(data.dtype)
     api.grad, api.grad_method = _grad_attribute(probe, declared.get("grad"))
