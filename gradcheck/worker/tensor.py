@@ -135,6 +135,7 @@ def _choose_loss(api: TensorApi, constructors: list[dict[str, Any]]) -> None:
                 a = api.make([0.5, -1.0, 2.0, 1.5, -0.25, 3.0], [2, 3])
                 seed(api, a, r_values, [2, 3])
                 got = api.gradient(a)
+                got = None if got is None else api.fit(got, (2, 3))
             except LossError as err:
                 tried.append(f"{LOSS_TEXT[loss].format(b=api.backward_name)}: {err}")
                 continue

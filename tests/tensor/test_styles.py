@@ -253,3 +253,71 @@ def test_tensor_engines_are_recognised_by_their_data() -> None:
         "        self.grad = 1.0\n",
     )
     assert tensor_reason(scalar) is None
+
+
+GRID = HERE / "grid_engine.py"
+
+
+@pytest.mark.heavy
+def test_an_engine_over_its_own_array_type_is_read_and_refusals_are_unsupported() -> (
+    None
+):
+    assert tensor_reason(f"{GRID}:Value")
+    report = check_tensor_engine(f"{GRID}:Value", examples=5, seed=3)
+    assert report.ok, [c.message for c in report.failures]
+    assert sum(c.examples for c in report.checks) >= 10
+    broadcasting = next(c for c in report.checks if c.name == "tensor broadcasting")
+    assert broadcasting.status == "skip"
+    assert "refused on purpose" in broadcasting.message
+
+
+@pytest.mark.heavy
+def test_a_wrong_derivative_in_an_own_array_engine_is_named() -> None:
+    engine = _edited(
+        GRID,
+        "g.zip(t, lambda u, y: u * (1 - y * y))",
+        "g.zip(t, lambda u, y: u * (1 - math.tanh(y) ** 2))",
+        "grid_tanh",
+    )
+    report = check_tensor_engine(engine, examples=0, seed=3)
+    assert "derivative-at-output" in _failing_kinds(report)
+
+
+@pytest.mark.heavy
+def test_a_deliberate_1d_matmul_refusal_is_unsupported_not_a_crash() -> None:
+    source = ATOM.read_text(encoding="utf-8").replace(
+        "    def _unary(self, value, slope):",
+        "    def __matmul__(self, other):\n"
+        "        if self.data.ndim != 2 or other.data.ndim != 2:\n"
+        "            raise ValueError('matmul needs two 2-D operands')\n"
+        "        a, b = self.data, other.data\n"
+        "        out = Atom(a @ b, _prev=(self, other))\n\n"
+        "        def _backward():\n"
+        "            self._add_grad(out.grad @ b.T)\n"
+        "            other._add_grad(a.T @ out.grad)\n\n"
+        "        out._backward = _backward\n"
+        "        return out\n\n"
+        "    def _unary(self, value, slope):",
+    )
+    report = check_tensor_engine(load_source("refuses_1d", source), examples=0, seed=3)
+    assert report.ok, [c.message for c in report.failures]
+    matmul = next(c for c in report.checks if c.name == "tensor matmul")
+    assert matmul.status == "pass" and "not supported" in matmul.message
+
+
+@pytest.mark.heavy
+def test_an_engine_storing_every_tensor_as_3d_is_loaded_and_judged() -> None:
+    engine = _edited(
+        ATOM,
+        "            self.data = self.data.astype(np.float64)\n",
+        "            self.data = self.data.astype(np.float64)\n"
+        "        while self.data.ndim < 3:\n"
+        "            self.data = self.data[None]\n",
+        "three_d",
+    )
+    report = check_tensor_engine(engine, examples=0, seed=3)
+    assert any("(1, 2, 3)" in note for note in report.notes)
+    elementwise = next(c for c in report.checks if c.name == "tensor elementwise")
+    assert elementwise.status == "pass", elementwise.message
+    # sum(dim=0) works on the added axis: only the reductions go wrong
+    assert {c.name for c in report.failures} == {"tensor reductions"}
