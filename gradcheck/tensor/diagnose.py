@@ -133,8 +133,8 @@ def diagnose(
             "zero-grad", f"{verdict.leaf} has no gradient after backward()", "", rows
         )
     if verdict.reason == "shape":
-        return _shape_finding(ex, verdict, rows)
-    return _gradient_finding(ex, verdict, shown, rows)
+        return _shape_finding(engine, ex, verdict, rows, rng)
+    return _gradient_finding(engine, ex, verdict, shown, rows, rng)
 
 
 def _untied_passes(engine: TensorEngine, ex: Example, rng: random.Random) -> bool:
@@ -272,22 +272,47 @@ MATMUL_HINT = (
 BROADCAST_HINT = "unbroadcast: sum the upstream gradient over the broadcast axes back to the operand's shape"
 
 
-def _broadened_passes(
-    engine: TensorEngine, ex: Example, leaf: str, shape: Shape, rng: random.Random
+def _passes_with(
+    engine: TensorEngine, ex: Example, shapes: dict[str, Shape], rng: random.Random
 ) -> bool:
-    """Whether the program is right when `leaf` already has the broadcast shape."""
+    """Whether the program is right with some leaves given other shapes."""
     nodes = tuple(
-        TNode("leaf", name=n.name, shape=shape) if n.op == "leaf" and n.name == leaf
+        TNode("leaf", name=n.name, shape=shapes[n.name])
+        if n.op == "leaf" and n.name in shapes
         else n
         for n in ex.program.nodes
-    )  # fmt: skip
+    )
     try:
-        wider = TensorProgram(nodes)
-        copy = example(wider, rng, projection=ex.projection)
+        other = TensorProgram(nodes)
+        copy = example(other, rng, projection=None)
     except (PointError, ExpressionError):
         return False
-    result = engine.run_many([(wider, copy.values, copy.projection)])[0]
+    result = engine.run_many([(other, copy.values, copy.projection)])[0]
     return judge_run(copy, result, engine.unit_roundoff).status == PASS
+
+
+def _matrix_shapes(prog: TensorProgram) -> dict[str, Shape]:
+    """Each 1-D leaf operand of @ as a matrix: a row on the left, a column on the right."""
+    out: dict[str, Shape] = {}
+    for n in prog.nodes:
+        if n.op != "matmul":
+            continue
+        for side, a in enumerate(n.args):
+            node, shape = prog.nodes[a], prog.shapes[a]
+            if node.op == "leaf" and len(shape) == 1:
+                out[node.name] = (1, shape[0]) if side == 0 else (shape[0], 1)
+    return out
+
+
+def _matmul_cause(engine: TensorEngine, ex: Example, rng: random.Random) -> str | None:
+    """How the 1-D operand is shown to be the cause, or None when it is not."""
+    shapes = _matrix_shapes(ex.program)
+    if not shapes:
+        return None
+    if not _passes_with(engine, ex, shapes, rng):
+        return None
+    said = ", ".join(f"{k} as a {_shape(v)} matrix" for k, v in shapes.items())
+    return f"with {said} the program is right"
 
 
 def _crash_finding(
@@ -306,7 +331,7 @@ def _crash_finding(
     )
     if "backward" in phase:
         for leaf, shape, out in _broadcasts(prog):
-            if _broadened_passes(engine, ex, leaf, out, rng):
+            if _passes_with(engine, ex, {leaf: out}, rng):
                 return Finding(
                     "broadcasting",
                     f"backward() raised {said}; {leaf} {_shape(shape)} is broadcast "
@@ -315,8 +340,11 @@ def _crash_finding(
                     BROADCAST_HINT,
                     [],
                 )
-    if "backward" in phase and _matmul_1d(prog):
-        return Finding("matmul-1d", f"backward() raised {said}", MATMUL_HINT, [])
+    cause = _matmul_cause(engine, ex, rng) if "backward" in phase else None
+    if cause:
+        return Finding(
+            "matmul-1d", f"backward() raised {said}; {cause}", MATMUL_HINT, []
+        )
     if "backward" in phase and "broadcast" in text and not _broadcasts(prog):
         return Finding(
             "broadcasting",
@@ -343,7 +371,11 @@ def _summed(values: list[float], got: Shape, leaf: Shape) -> list[float] | None:
 
 
 def _shape_finding(
-    ex: Example, verdict: Verdict, rows: list[dict[str, object]]
+    engine: TensorEngine,
+    ex: Example,
+    verdict: Verdict,
+    rows: list[dict[str, object]],
+    rng: random.Random,
 ) -> Finding:
     prog = ex.program
     leaf = verdict.leaf or "?"
@@ -364,19 +396,29 @@ def _shape_finding(
         else:
             said = f"{leaf} is broadcast to {_shape(out)}; it needs {_sum_text(shape, out)}"
         return Finding("broadcasting", f"{head}: {said}", BROADCAST_HINT, rows)
-    if _matmul_1d(prog):
-        return Finding("matmul-1d", head, MATMUL_HINT, rows)
+    cause = _matmul_cause(engine, ex, rng)
+    if cause:
+        return Finding("matmul-1d", f"{head}; {cause}", MATMUL_HINT, rows)
     return Finding("local-derivative", head, "", rows)
 
 
 def _gradient_finding(
-    ex: Example, verdict: Verdict, shown: str, rows: list[dict[str, object]]
+    engine: TensorEngine,
+    ex: Example,
+    verdict: Verdict,
+    shown: str,
+    rows: list[dict[str, object]],
+    rng: random.Random,
 ) -> Finding:
     prog = ex.program
     leaf = verdict.leaf or "?"
-    if _matmul_1d(prog):
+    cause = _matmul_cause(engine, ex, rng)
+    if cause:
         return Finding(
-            "matmul-1d", f"wrong gradient of {leaf}: {shown}", MATMUL_HINT, rows
+            "matmul-1d",
+            f"wrong gradient of {leaf}: {shown}; {cause}",
+            MATMUL_HINT,
+            rows,
         )
     scaling = _reduction_ratio(prog, verdict)
     if scaling:
@@ -392,10 +434,11 @@ def _gradient_finding(
             rows,
         )
     for name, shape, out in _broadcasts(prog):
-        if name == leaf:
+        if name == leaf and _passes_with(engine, ex, {name: out}, rng):
             return Finding(
                 "broadcasting",
-                f"wrong gradient of {leaf} {_shape(shape)}, broadcast to {_shape(out)}: "
+                f"wrong gradient of {leaf} {_shape(shape)}, broadcast to {_shape(out)} "
+                f"(with {leaf} of shape {_shape(out)} the program is right): "
                 f"it needs {_sum_text(shape, out)}; {shown}",
                 BROADCAST_HINT,
                 rows,
