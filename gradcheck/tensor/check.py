@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradcheck.checking.engines import EngineFault
 from gradcheck.errors import PointError
 from gradcheck.expr.declared import declared_ops
 from gradcheck.report import (
@@ -24,7 +25,7 @@ from gradcheck.report import (
     EngineReport,
     Limit,
 )
-from gradcheck.tensor.diagnose import TITLES, Finding, diagnose
+from gradcheck.tensor.diagnose import TITLES, Finding, diagnose, relative_error
 from gradcheck.tensor.engine import TensorEngine, load_tensor_engine
 from gradcheck.tensor.guards import find_guard
 from gradcheck.tensor.judge import Verdict, judge_run
@@ -273,7 +274,10 @@ def check_tensor_engine(
 
 def _checks(engine: TensorEngine, examples: int, seed: int) -> list[TensorCheck]:
     if engine.api.get("backward", "").startswith("none"):
-        # The checker could not seed R on this engine: nothing can be judged.
+        # The checker could not seed R on this engine: nothing can be judged,
+        # unless the engine's own * (or sum) is what failed on the loss.
+        if engine.loss_fault:
+            return [loss_fault_check(engine.loss_fault)]
         return [
             TensorCheck(
                 "tensor loss",
@@ -294,6 +298,38 @@ def _checks(engine: TensorEngine, examples: int, seed: int) -> list[TensorCheck]
             )
         )
     return checks
+
+
+def loss_fault_check(fault: dict[str, Any]) -> TensorCheck:
+    """The engine's * (and sum) failing on the only loss the engine allows."""
+    program = str(fault.get("program", ""))
+    if "error" in fault:
+        error = EngineFault({**fault["error"], "phase": "in backward()"})
+        where = f" at {error.location}" if error.location else ""
+        return TensorCheck(
+            "tensor loss", "crash", FAIL,
+            f"crash in `{program}`: backward() raised {error.text}{where}; "
+            "the engine's * (and sum) are the only way to seed a gradient here, "
+            "so nothing else could be checked",
+            examples=1, kind="crash", program=program,
+        )  # fmt: skip
+    got, want = list(fault.get("got", [])), list(fault.get("want", []))
+    wrong = [
+        {"where": "a", "index": [i // 3, i % 3], "got": g, "want": w,
+         "tolerance": 0.0, "relative_error": relative_error(g, w)}
+        for i, (g, w) in enumerate(zip(got, want, strict=False))
+        if abs(g - w) > 1e-6 * max(1.0, abs(w))
+    ]  # fmt: skip
+    shown = ", ".join(
+        f"a[{r['index'][0]},{r['index'][1]}] = {r['got']!r} (want {r['want']!r})"
+        for r in wrong[:3]
+    )
+    return TensorCheck(
+        "tensor loss", "local-derivative", FAIL,
+        f"wrong gradient in `{program}`: {shown}; the engine's * and sum are the "
+        "only way to seed a gradient here, so nothing else could be checked",
+        examples=1, kind="local-derivative", program=program, wrong=wrong,
+    )  # fmt: skip
 
 
 def precision_limits(engine: TensorEngine, checks: list[TensorCheck]) -> list[Limit]:

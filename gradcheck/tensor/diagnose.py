@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -345,16 +346,114 @@ def _crash_finding(
         return Finding(
             "matmul-1d", f"backward() raised {said}; {cause}", MATMUL_HINT, []
         )
-    if "backward" in phase and "broadcast" in text and not _broadcasts(prog):
-        return Finding(
-            "broadcasting",
-            f"backward() raised {said}: the engine broadcasts an operand of its own "
-            "here (a Python constant or a scalar it made), and its gradient keeps "
-            "the broadcast shape",
-            BROADCAST_HINT,
-            [],
-        )
+    if "backward" in phase:
+        named = _named_broadcast(prog, text)
+        if named:
+            return Finding("broadcasting", f"backward() raised {said}; {named}",
+                           BROADCAST_HINT, [])  # fmt: skip
+        own = _own_broadcast(prog, text)
+        if own:
+            return Finding("broadcasting", f"backward() raised {said}; {own}",
+                           BROADCAST_HINT, [])  # fmt: skip
+        if _kept_passes(engine, ex, rng):
+            return Finding(
+                "broadcasting",
+                f"backward() raised {said}; with keepdims=True the program is right",
+                REDUCTION_AXIS_HINT,
+                [],
+            )
     return Finding("crash", f"the engine raised {said}", "", [])
+
+
+REDUCTION_AXIS_HINT = (
+    "a reduction over an axis without keepdims must put the axis back "
+    "(np.expand_dims) before broadcasting the upstream gradient to its input"
+)
+
+
+def _shape_words(shape: Shape) -> set[str]:
+    """How an error message may write `shape`: (2,1), (2, 1), (3,)."""
+    if len(shape) == 1:
+        return {f"({shape[0]},)"}
+    return {
+        "(" + ",".join(map(str, shape)) + ")",
+        "(" + ", ".join(map(str, shape)) + ")",
+    }
+
+
+def _named_broadcast(prog: TensorProgram, text: str) -> str | None:
+    """An operand broadcast by the program whose two shapes the error names."""
+    names = prog.to_text().split("  [")[0]
+    for i, n in enumerate(prog.nodes):
+        if n.op not in BINARY:
+            continue
+        for a in n.args:
+            shape, out = prog.shapes[a], prog.shapes[i]
+            if shape == out or not shape:
+                continue
+            if any(w in text for w in _shape_words(shape)) and any(
+                w in text for w in _shape_words(out)
+            ):
+                who = _text_name(prog, a)
+                return (
+                    f"the error names {who}'s shape {_shape(shape)} and the shape "
+                    f"{_shape(out)} it is broadcast to (in `{names}`): its gradient "
+                    f"needs {_sum_text(shape, out)}"
+                )
+    return None
+
+
+def _text_name(prog: TensorProgram, index: int) -> str:
+    """The name `to_text` gives node `index`: its leaf name, or t1, t2, ..."""
+    node = prog.nodes[index]
+    if node.op == "leaf":
+        return node.name
+    return f"t{sum(1 for n in prog.nodes[:index] if n.op != 'leaf') + 1}"
+
+
+_SHAPE = re.compile(r"\(((?:\d+,? ?)*)\)")
+
+
+def _own_broadcast(prog: TensorProgram, text: str) -> str | None:
+    """numpy's broadcast error naming a shape no operand of the program has."""
+    if "broadcast" not in text:
+        return None
+    named = [
+        tuple(int(d) for d in m.group(1).replace(" ", "").split(",") if d)
+        for m in _SHAPE.finditer(text)
+    ]
+    known = set(prog.shapes)
+    strange = [shape for shape in named if shape not in known]
+    targets = [shape for shape in named if shape in known and shape]
+    if not strange or not targets:
+        return None
+    return (
+        f"the error names an operand of shape {_shape(strange[0])} broadcast to "
+        f"{_shape(targets[0])}, and no tensor of the program has that shape: the "
+        "engine broadcast an operand of its own (a Python number it wrapped), and "
+        "that operand's gradient keeps the broadcast shape"
+    )
+
+
+def _kept_passes(engine: TensorEngine, ex: Example, rng: random.Random) -> bool:
+    """Whether the program is right with keepdims=True on its axis reductions."""
+    prog = ex.program
+    if not any(n.op in REDUCTIONS and n.axis is not None and not n.keepdims
+               for n in prog.nodes[-1:]):  # fmt: skip
+        return False
+    nodes = tuple(
+        TNode(n.op, n.args, n.name, n.shape, n.constant, n.axis, True, n.new_shape)
+        if n.op in REDUCTIONS and n.axis is not None
+        else n
+        for n in prog.nodes
+    )
+    try:
+        kept = TensorProgram(nodes)
+        copy = example(kept, rng, values=ex.values)
+    except (PointError, ExpressionError):
+        return False
+    result = engine.run_many([(kept, copy.values, copy.projection)])[0]
+    return judge_run(copy, result, engine.unit_roundoff).status == PASS
 
 
 def _summed(values: list[float], got: Shape, leaf: Shape) -> list[float] | None:

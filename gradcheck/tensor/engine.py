@@ -78,6 +78,8 @@ class TensorEngine:
     import_timeout: float = DEFAULT_IMPORT_TIMEOUT
     notes: list[str] = field(default_factory=list)
     file: str | None = None
+    # when no loss could be built: the engine's failure on the loss program
+    loss_fault: dict[str, Any] | None = None
 
     def run_many(
         self,
@@ -212,6 +214,7 @@ def load_tensor_engine(
         import_timeout=import_timeout,
         notes=list(answer.get("notes", [])),
         file=answer.get("file"),
+        loss_fault=answer.get("loss_fault"),
     )
 
 

@@ -121,12 +121,20 @@ def _total(api: TensorApi, t: Any) -> Any:
     return out
 
 
+# The programs the calibration runs, as the report shows them.
+PROGRAMS = {
+    "product": "y = a * R; y.backward()  [a(2,3), R(2,3)]",
+    "sum": "y = (a * R).sum(); y.backward()  [a(2,3), R(2,3)]",
+}
+
+
 def _choose_loss(api: TensorApi, constructors: list[dict[str, Any]]) -> None:
     """The first way of seeding R that gives a.grad == R on y = a (and a * 1)."""
     np = api.np
     r_values = [0.75, -1.25, 0.5, 1.5, -0.625, 1.125]
     want = np.array(r_values).reshape(2, 3)
     tried: list[str] = []
+    fault: dict[str, Any] | None = None
     for kwargs in constructors:
         api.kwargs = kwargs
         for loss in ("seed", "seed-tensor", "set-grad", "product", "sum"):
@@ -143,6 +151,13 @@ def _choose_loss(api: TensorApi, constructors: list[dict[str, Any]]) -> None:
                 tried.append(
                     f"{LOSS_TEXT[loss].format(b=api.backward_name)}: {one_line(err)}"
                 )
+                if (
+                    loss in ("product", "sum")
+                    and fault is None
+                    and not _refusal_of(api, err)
+                ):
+                    # the engine's own backward of a * R (and its sum) raised
+                    fault = {"program": PROGRAMS[loss], "error": describe_error(err)}
                 continue
             if (
                 got is not None
@@ -156,8 +171,15 @@ def _choose_loss(api: TensorApi, constructors: list[dict[str, Any]]) -> None:
                 f"{LOSS_TEXT[loss].format(b=api.backward_name)}: "
                 + ("no gradient" if got is None else "gradient is not R")
             )
+            if loss == "sum" and got is not None and fault is None:
+                fault = {
+                    "program": PROGRAMS[loss],
+                    "got": np.asarray(got, dtype=np.float64).reshape(-1).tolist(),
+                    "want": r_values,
+                }
     api.kwargs = constructors[0]
     api.loss = "none"
+    api.loss_fault = fault
     api.notes.append(
         "cannot build a loss: no way of seeding the output gradient R gave "
         "a.grad == R on y = a (" + "; ".join(dict.fromkeys(tried)) + ")"
@@ -185,6 +207,18 @@ def _engine_code(api: TensorApi, filename: str) -> bool:
     if any(path.startswith(folder + os.sep) for folder in api.files):
         return True
     return not path.startswith(_NOT_ENGINE)
+
+
+def _refusal_of(api: TensorApi, err: BaseException) -> bool:
+    """Whether backward() itself refused (a raise with a message in its own code)."""
+    tb = err.__traceback__
+    if tb is None or not str(err):
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    own = getattr(getattr(api.cls, api.backward_name, None), "__code__", None)
+    code = tb.tb_frame.f_code
+    return code is own and _is_raise(code, tb.tb_lasti, tb.tb_lineno)
 
 
 def _refused(api: TensorApi, err: BaseException) -> str | None:
@@ -360,6 +394,7 @@ def handle_tensor_load(
         "supported": sorted(api.ops),
         "unsupported": api.unsupported,
         "dtype": api.dtype,
+        "loss_fault": api.loss_fault,
         "unit_roundoff": float(info.eps) / 2 if info is not None else 2.0**-53,
     }
 

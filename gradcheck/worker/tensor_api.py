@@ -122,6 +122,8 @@ class TensorApi:
     ops: dict[str, OpForm] = field(default_factory=dict)
     unsupported: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # when no loss works: what the engine did on the checker's loss program
+    loss_fault: dict[str, Any] | None = None
 
     def make(self, values: list[float], shape: list[int]) -> Any:
         array = self.np.array(values, dtype=self.np.float64).reshape(shape)

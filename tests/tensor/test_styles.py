@@ -321,3 +321,31 @@ def test_an_engine_storing_every_tensor_as_3d_is_loaded_and_judged() -> None:
     assert elementwise.status == "pass", elementwise.message
     # sum(dim=0) works on the added axis: only the reductions go wrong
     assert {c.name for c in report.failures} == {"tensor reductions"}
+
+
+@pytest.mark.heavy
+def test_a_crash_is_not_blamed_on_broadcasting_unless_shown() -> None:
+    """add's backward always raises: broadcast probes crash too, but not because
+    of broadcasting (the same program without it crashes), so the kind is crash."""
+    engine = _edited(
+        ATOM,
+        "            self._add_grad(unbroadcast(out.grad, self.data.shape))\n",
+        "            raise KeyError('lost')\n",
+        "add_crash",
+    )
+    report = check_tensor_engine(engine, examples=0, seed=4)
+    broadcasting = [c for c in report.failures if c.name == "tensor broadcasting"]
+    assert broadcasting, [c.message for c in report.failures]
+    assert {c.kind for c in broadcasting} == {"crash"}
+    assert not any("sum over axis" in c.message for c in report.failures)
+
+
+@pytest.mark.heavy
+def test_a_broken_mul_under_the_only_possible_loss_is_the_engines_finding() -> None:
+    line = "self._add_grad(unbroadcast(out.grad * other.data, self.data.shape))"
+    engine = _edited(ATOM, f"            {line}\n", "            raise KeyError('lost')\n",
+                     "mul_crash")  # fmt: skip
+    report = check_tensor_engine(engine, examples=0, seed=4)
+    (check,) = report.failures
+    assert check.kind == "crash" and "KeyError" in check.message
+    assert check.program and "a * R" in check.program
