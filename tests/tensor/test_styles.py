@@ -343,8 +343,8 @@ def test_a_crash_is_not_blamed_on_broadcasting_unless_shown() -> None:
 @pytest.mark.heavy
 def test_a_broken_mul_under_the_only_possible_loss_is_the_engines_finding() -> None:
     line = "self._add_grad(unbroadcast(out.grad * other.data, self.data.shape))"
-    engine = _edited(ATOM, f"            {line}\n", "            raise KeyError('lost')\n",
-                     "mul_crash")  # fmt: skip
+    crash = "raise KeyError('lost')"
+    engine = _edited(ATOM, f"{12 * ' '}{line}\n", f"{12 * ' '}{crash}\n", "mul_crash")
     report = check_tensor_engine(engine, examples=0, seed=4)
     (check,) = report.failures
     assert check.kind == "crash" and "KeyError" in check.message
