@@ -116,7 +116,8 @@ class TensorApi:
     grad: str = "grad"
     grad_method: bool = False
     backward_name: str = "backward"
-    loss: str = "sum"  # seed, set-grad, product, sum
+    loss: str = "sum"  # seed, seed-tensor, set-grad, product, sum, none
+    losses: list[str] = field(default_factory=list)  # every way that calibrated
     dtype: str = "float64"
     lead_ones: bool = False  # (2, 3) stored as (1, 2, 3): read as (2, 3)
     ops: dict[str, OpForm] = field(default_factory=dict)

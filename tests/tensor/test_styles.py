@@ -349,3 +349,24 @@ def test_a_broken_mul_under_the_only_possible_loss_is_the_engines_finding() -> N
     (check,) = report.failures
     assert check.kind == "crash" and "KeyError" in check.message
     assert check.program and "a * R" in check.program
+
+
+@pytest.mark.heavy
+def test_a_seed_the_engine_cannot_use_is_the_checkers_not_a_crash() -> None:
+    """backward(gradient) wants one of the engine's tensors: an ndarray passes
+    calibration on a leaf (its `.data` is a memoryview) and breaks the first
+    op's backward; the checker seeds a tensor instead and the engine is right."""
+    source = (
+        ATOM.read_text(encoding="utf-8")
+        .replace("    def backward(self):", "    def backward(self, gradient=None):")
+        .replace(
+            "        self.grad = np.ones_like(self.data)\n",
+            "        ones = np.ones_like(self.data)\n"
+            "        self.grad = ones if gradient is None else gradient.data\n",
+        )
+    )
+    report = check_tensor_engine(
+        load_source("wants_tensor", source), examples=5, seed=2
+    )
+    assert report.ok, [c.message for c in report.failures]
+    assert "crash" not in {c.kind for c in report.checks}
