@@ -6,6 +6,7 @@ Same worker and supervisor as scalar engines; only the requests differ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,7 +220,7 @@ def load_tensor_engine(
 
 
 # Words every array-backed engine's source uses somewhere.
-ARRAY_WORDS = ("numpy", "shape", "ndarray", "realize", "tolist", "array")
+ARRAY_WORDS = re.compile(r"\b(numpy|ndarray|shape|array|realize|tolist)\b")
 
 
 def _mentions_arrays(path: str) -> bool:
@@ -228,7 +229,7 @@ def _mentions_arrays(path: str) -> bool:
             text = handle.read(2_000_000)
     except OSError:
         return True  # let the worker say
-    return any(word in text for word in ARRAY_WORDS)
+    return ARRAY_WORDS.search(text) is not None
 
 
 def tensor_reason(
