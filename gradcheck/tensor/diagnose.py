@@ -13,24 +13,29 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradcheck.errors import ExpressionError, PointError
 from gradcheck.tensor.engine import TensorEngine
-from gradcheck.tensor.expand import indices, source_element
-from gradcheck.tensor.judge import FAIL, PASS, Verdict, judge_run, true_gradient
-from gradcheck.tensor.points import Example, example
+from gradcheck.tensor.hypotheses import (
+    kept_passes,
+    matmul_cause,
+    named_broadcast,
+    own_broadcast,
+    passes_with,
+    shape_text,
+    sum_text,
+    summed,
+    untie,
+    untied_passes,
+)
+from gradcheck.tensor.judge import FAIL, Verdict, true_gradient
+from gradcheck.tensor.points import Example
 from gradcheck.tensor.program import (
     BINARY,
     REDUCTIONS,
     Shape,
     TensorProgram,
-    TNode,
-    broadcast,
-    broadcast_axes,
-    size,
 )
 
 # Kinds of tensor findings, and the report category each one counts under.
@@ -73,12 +78,6 @@ class Finding:
         return KINDS[self.kind]
 
 
-def _shape(shape: Shape) -> str:
-    return (
-        f"({shape[0]},)" if len(shape) == 1 else "(" + ",".join(map(str, shape)) + ")"
-    )
-
-
 def relative_error(got: float, want: float) -> float:
     """|got - want| / |want| (the absolute error when want is 0)."""
     return abs(got - want) / abs(want) if want else abs(got - want)
@@ -115,7 +114,7 @@ def diagnose(
     if (
         prog.has_reuse
         and verdict.reason in ("gradient", "shape", "crash")
-        and _untied_passes(engine, ex, rng)
+        and untied_passes(engine, ex, rng)
     ):
         reused = ", ".join(n.name for i, n in prog.leaves if prog.uses(i) > 1)
         return Finding(
@@ -136,60 +135,6 @@ def diagnose(
     if verdict.reason == "shape":
         return _shape_finding(engine, ex, verdict, rows, rng)
     return _gradient_finding(engine, ex, verdict, shown, rows, rng)
-
-
-def _untied_passes(engine: TensorEngine, ex: Example, rng: random.Random) -> bool:
-    """Whether the program is right when each reuse of a leaf is its own leaf."""
-    untied, values = untie(ex.program, ex.values)
-    try:
-        copy = example(untied, rng, values=values, projection=ex.projection)
-    except PointError:
-        return False
-    result = engine.run_many([(untied, copy.values, ex.projection)])[0]
-    return judge_run(copy, result, engine.unit_roundoff).status == PASS
-
-
-def untie(
-    program: TensorProgram, values: dict[str, list[float]]
-) -> tuple[TensorProgram, dict[str, list[float]]]:
-    """The program with every further use of a leaf replaced by a copy of it."""
-    nodes: list[TNode] = []
-    new_index: dict[int, int] = {}
-    out_values: dict[str, list[float]] = {}
-    leaves = {i for i, _ in program.leaves}
-    used: dict[int, int] = {}
-    for i, n in enumerate(program.nodes):
-        if n.op == "leaf":
-            new_index[i] = len(nodes)
-            nodes.append(n)
-            out_values[n.name] = values[n.name]
-            continue
-        args = []
-        for a in n.args:
-            if a in leaves:
-                used[a] = used.get(a, 0) + 1
-                if used[a] > 1:
-                    leaf = program.nodes[a]
-                    name = f"{leaf.name}{used[a]}"
-                    nodes.append(TNode("leaf", name=name, shape=leaf.shape))
-                    out_values[name] = values[leaf.name]
-                    args.append(len(nodes) - 1)
-                    continue
-            args.append(new_index[a])
-        new_index[i] = len(nodes)
-        nodes.append(
-            TNode(
-                n.op,
-                tuple(args),
-                n.name,
-                n.shape,
-                n.constant,
-                n.axis,
-                n.keepdims,
-                n.new_shape,
-            )
-        )
-    return TensorProgram(tuple(nodes)), out_values
 
 
 def _value_finding(
@@ -249,16 +194,6 @@ def _broadcasts(prog: TensorProgram) -> list[tuple[str, Shape, Shape]]:
     return out
 
 
-def _sum_text(leaf: Shape, out: Shape) -> str:
-    missing, ones = broadcast_axes(leaf, out)
-    parts = []
-    if missing:
-        parts.append(f"sum over axis {', '.join(map(str, missing))}")
-    if ones:
-        parts.append(f"sum over axis {', '.join(map(str, ones))} with keepdims")
-    return " then ".join(parts) or "no sum needed"
-
-
 def _matmul_1d(prog: TensorProgram) -> bool:
     return any(
         n.op == "matmul" and any(len(prog.shapes[a]) == 1 for a in n.args)
@@ -271,49 +206,6 @@ MATMUL_HINT = (
     "(np.outer, or reshape to a column) for the 2-D operand's gradient"
 )
 BROADCAST_HINT = "unbroadcast: sum the upstream gradient over the broadcast axes back to the operand's shape"
-
-
-def _passes_with(
-    engine: TensorEngine, ex: Example, shapes: dict[str, Shape], rng: random.Random
-) -> bool:
-    """Whether the program is right with some leaves given other shapes."""
-    nodes = tuple(
-        TNode("leaf", name=n.name, shape=shapes[n.name])
-        if n.op == "leaf" and n.name in shapes
-        else n
-        for n in ex.program.nodes
-    )
-    try:
-        other = TensorProgram(nodes)
-        copy = example(other, rng, projection=None)
-    except (PointError, ExpressionError):
-        return False
-    result = engine.run_many([(other, copy.values, copy.projection)])[0]
-    return judge_run(copy, result, engine.unit_roundoff).status == PASS
-
-
-def _matrix_shapes(prog: TensorProgram) -> dict[str, Shape]:
-    """Each 1-D leaf operand of @ as a matrix: a row on the left, a column on the right."""
-    out: dict[str, Shape] = {}
-    for n in prog.nodes:
-        if n.op != "matmul":
-            continue
-        for side, a in enumerate(n.args):
-            node, shape = prog.nodes[a], prog.shapes[a]
-            if node.op == "leaf" and len(shape) == 1:
-                out[node.name] = (1, shape[0]) if side == 0 else (shape[0], 1)
-    return out
-
-
-def _matmul_cause(engine: TensorEngine, ex: Example, rng: random.Random) -> str | None:
-    """How the 1-D operand is shown to be the cause, or None when it is not."""
-    shapes = _matrix_shapes(ex.program)
-    if not shapes:
-        return None
-    if not _passes_with(engine, ex, shapes, rng):
-        return None
-    said = ", ".join(f"{k} as a {_shape(v)} matrix" for k, v in shapes.items())
-    return f"with {said} the program is right"
 
 
 def _crash_finding(
@@ -332,30 +224,30 @@ def _crash_finding(
     )
     if "backward" in phase:
         for leaf, shape, out in _broadcasts(prog):
-            if _passes_with(engine, ex, {leaf: out}, rng):
+            if passes_with(engine, ex, {leaf: out}, rng):
                 return Finding(
                     "broadcasting",
-                    f"backward() raised {said}; {leaf} {_shape(shape)} is broadcast "
-                    f"to {_shape(out)}, and with {leaf} of shape {_shape(out)} the "
-                    f"program is right: its gradient needs {_sum_text(shape, out)}",
+                    f"backward() raised {said}; {leaf} {shape_text(shape)} is broadcast "
+                    f"to {shape_text(out)}, and with {leaf} of shape {shape_text(out)} the "
+                    f"program is right: its gradient needs {sum_text(shape, out)}",
                     BROADCAST_HINT,
                     [],
                 )
-    cause = _matmul_cause(engine, ex, rng) if "backward" in phase else None
+    cause = matmul_cause(engine, ex, rng) if "backward" in phase else None
     if cause:
         return Finding(
             "matmul-1d", f"backward() raised {said}; {cause}", MATMUL_HINT, []
         )
     if "backward" in phase:
-        named = _named_broadcast(prog, text)
+        named = named_broadcast(prog, text)
         if named:
             return Finding("broadcasting", f"backward() raised {said}; {named}",
                            BROADCAST_HINT, [])  # fmt: skip
-        own = _own_broadcast(prog, text)
+        own = own_broadcast(prog, text)
         if own:
             return Finding("broadcasting", f"backward() raised {said}; {own}",
                            BROADCAST_HINT, [])  # fmt: skip
-        if _kept_passes(engine, ex, rng):
+        if kept_passes(engine, ex, rng):
             return Finding(
                 "broadcasting",
                 f"backward() raised {said}; with keepdims=True the program is right",
@@ -371,104 +263,6 @@ REDUCTION_AXIS_HINT = (
 )
 
 
-def _shape_words(shape: Shape) -> set[str]:
-    """How an error message may write `shape`: (2,1), (2, 1), (3,)."""
-    if len(shape) == 1:
-        return {f"({shape[0]},)"}
-    return {
-        "(" + ",".join(map(str, shape)) + ")",
-        "(" + ", ".join(map(str, shape)) + ")",
-    }
-
-
-def _named_broadcast(prog: TensorProgram, text: str) -> str | None:
-    """An operand broadcast by the program whose two shapes the error names."""
-    names = prog.to_text().split("  [")[0]
-    for i, n in enumerate(prog.nodes):
-        if n.op not in BINARY:
-            continue
-        for a in n.args:
-            shape, out = prog.shapes[a], prog.shapes[i]
-            if shape == out or not shape:
-                continue
-            if any(w in text for w in _shape_words(shape)) and any(
-                w in text for w in _shape_words(out)
-            ):
-                who = _text_name(prog, a)
-                return (
-                    f"the error names {who}'s shape {_shape(shape)} and the shape "
-                    f"{_shape(out)} it is broadcast to (in `{names}`): its gradient "
-                    f"needs {_sum_text(shape, out)}"
-                )
-    return None
-
-
-def _text_name(prog: TensorProgram, index: int) -> str:
-    """The name `to_text` gives node `index`: its leaf name, or t1, t2, ..."""
-    node = prog.nodes[index]
-    if node.op == "leaf":
-        return node.name
-    return f"t{sum(1 for n in prog.nodes[:index] if n.op != 'leaf') + 1}"
-
-
-_SHAPE = re.compile(r"\(((?:\d+,? ?)*)\)")
-
-
-def _own_broadcast(prog: TensorProgram, text: str) -> str | None:
-    """numpy's broadcast error naming a shape no operand of the program has."""
-    if "broadcast" not in text:
-        return None
-    named = [
-        tuple(int(d) for d in m.group(1).replace(" ", "").split(",") if d)
-        for m in _SHAPE.finditer(text)
-    ]
-    known = set(prog.shapes)
-    strange = [shape for shape in named if shape not in known]
-    targets = [shape for shape in named if shape in known and shape]
-    if not strange or not targets:
-        return None
-    return (
-        f"the error names an operand of shape {_shape(strange[0])} broadcast to "
-        f"{_shape(targets[0])}, and no tensor of the program has that shape: the "
-        "engine broadcast an operand of its own (a Python number it wrapped), and "
-        "that operand's gradient keeps the broadcast shape"
-    )
-
-
-def _kept_passes(engine: TensorEngine, ex: Example, rng: random.Random) -> bool:
-    """Whether the program is right with keepdims=True on its axis reductions."""
-    prog = ex.program
-    if not any(n.op in REDUCTIONS and n.axis is not None and not n.keepdims
-               for n in prog.nodes[-1:]):  # fmt: skip
-        return False
-    nodes = tuple(
-        TNode(n.op, n.args, n.name, n.shape, n.constant, n.axis, True, n.new_shape)
-        if n.op in REDUCTIONS and n.axis is not None
-        else n
-        for n in prog.nodes
-    )
-    try:
-        kept = TensorProgram(nodes)
-        copy = example(kept, rng, values=ex.values)
-    except (PointError, ExpressionError):
-        return False
-    result = engine.run_many([(kept, copy.values, copy.projection)])[0]
-    return judge_run(copy, result, engine.unit_roundoff).status == PASS
-
-
-def _summed(values: list[float], got: Shape, leaf: Shape) -> list[float] | None:
-    """The engine's gradient of shape `got` summed back to `leaf`, or None."""
-    try:
-        if broadcast(leaf, got) != got or len(values) != size(got):
-            return None
-    except ExpressionError:
-        return None
-    out = [0.0] * size(leaf)
-    for index, value in zip(indices(got), values, strict=True):
-        out[source_element(index, leaf)] += value
-    return out
-
-
 def _shape_finding(
     engine: TensorEngine,
     ex: Example,
@@ -480,22 +274,28 @@ def _shape_finding(
     leaf = verdict.leaf or "?"
     got = verdict.grad_shape or ()
     want = next(n.shape for _, n in prog.leaves if n.name == leaf)
-    head = f"the gradient of {leaf} has shape {_shape(got)}, its leaf {_shape(want)}"
+    head = (
+        f"the gradient of {leaf} has shape {shape_text(got)}, "
+        f"its leaf {shape_text(want)}"
+    )
     for name, shape, out in _broadcasts(prog):
         if name != leaf:
             continue
         grad = verdict.run.grads.get(leaf) if verdict.run else None
-        summed = _summed(grad.values, got, want) if grad is not None else None
+        back = summed(grad.values, got, want) if grad is not None else None
         truth = true_gradient(ex, leaf)
-        if summed is not None and all(
+        if back is not None and all(
             math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)
-            for a, b in zip(summed, truth, strict=True)
+            for a, b in zip(back, truth, strict=True)
         ):
-            said = f"summing it ({_sum_text(shape, out)}) gives the right gradient"
+            said = f"summing it ({sum_text(shape, out)}) gives the right gradient"
         else:
-            said = f"{leaf} is broadcast to {_shape(out)}; it needs {_sum_text(shape, out)}"
+            said = (
+                f"{leaf} is broadcast to {shape_text(out)}; "
+                f"it needs {sum_text(shape, out)}"
+            )
         return Finding("broadcasting", f"{head}: {said}", BROADCAST_HINT, rows)
-    cause = _matmul_cause(engine, ex, rng)
+    cause = matmul_cause(engine, ex, rng)
     if cause:
         return Finding("matmul-1d", f"{head}; {cause}", MATMUL_HINT, rows)
     return Finding("local-derivative", head, "", rows)
@@ -511,7 +311,7 @@ def _gradient_finding(
 ) -> Finding:
     prog = ex.program
     leaf = verdict.leaf or "?"
-    cause = _matmul_cause(engine, ex, rng)
+    cause = matmul_cause(engine, ex, rng)
     if cause:
         return Finding(
             "matmul-1d",
@@ -533,12 +333,12 @@ def _gradient_finding(
             rows,
         )
     for name, shape, out in _broadcasts(prog):
-        if name == leaf and _passes_with(engine, ex, {name: out}, rng):
+        if name == leaf and passes_with(engine, ex, {name: out}, rng):
             return Finding(
                 "broadcasting",
-                f"wrong gradient of {leaf} {_shape(shape)}, broadcast to {_shape(out)} "
-                f"(with {leaf} of shape {_shape(out)} the program is right): "
-                f"it needs {_sum_text(shape, out)}; {shown}",
+                f"wrong gradient of {leaf} {shape_text(shape)}, broadcast to {shape_text(out)} "
+                f"(with {leaf} of shape {shape_text(out)} the program is right): "
+                f"it needs {sum_text(shape, out)}; {shown}",
                 BROADCAST_HINT,
                 rows,
             )
