@@ -30,7 +30,6 @@ from gradcheck.worker.tensor_api import (
     DATA_NAMES,
     LOSS_TEXT,
     TensorApi,
-    TensorApiError,
     Unsupported,
     apply,
     binary,
@@ -38,10 +37,9 @@ from gradcheck.worker.tensor_api import (
     constructor_choices,
     detect,
     find_attribute,
-    find_tensor_class,
     lookup,
-    to_numpy,
 )
+from gradcheck.worker.tensor_find import TensorApiError, find_tensor_class, to_numpy
 
 # Exceptions an op raises on purpose to refuse an operand form.
 REFUSALS = (ValueError, TypeError, NotImplementedError, RuntimeError, AssertionError)
