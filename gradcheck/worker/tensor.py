@@ -38,6 +38,7 @@ from gradcheck.worker.tensor_api import (
     detect,
     find_attribute,
     lookup,
+    sum_every_axis,
 )
 from gradcheck.worker.tensor_find import TensorApiError, find_tensor_class, to_numpy
 
@@ -63,6 +64,12 @@ def seed(api: TensorApi, y: Any, r_values: list[float], shape: list[int]) -> Non
     engine's backward() raising is the engine's.
     """
     np = api.np
+    try:  # R in the shape the engine gave y (leading or kept axes of length 1)
+        actual = list(api.array(y).shape)
+    except Exception:
+        actual = list(shape)
+    if int(np.prod(actual, dtype=int)) == len(r_values):
+        shape = actual
     r = np.array(r_values, dtype=np.float64).reshape(shape)
     if api.loss == "seed":
         _backward_call(api, y, r.astype(api.dtype, copy=False))
@@ -113,10 +120,7 @@ def _total(api: TensorApi, t: Any) -> Any:
         kwargs[form.keep] = False
     if not form.axis_required:
         return call(api, form, t, **kwargs)
-    out = t
-    for _ in range(len(api.array(t).shape)):
-        out = call(api, form, out, **{form.axis or "axis": 0}, **kwargs)
-    return out
+    return sum_every_axis(api, form, t, kwargs)
 
 
 # The programs the calibration runs, as the report shows them.
@@ -211,6 +215,36 @@ def _engine_code(api: TensorApi, filename: str) -> bool:
     return not path.startswith(_NOT_ENGINE)
 
 
+def _kept_reductions(
+    api: TensorApi, nodes: list[list[Any]], data: list[Any]
+) -> list[Any]:
+    """A reduction that keeps its axes by default, with no keyword to say not to.
+
+    Its result reads in numpy's reduced shape when it is the program's output
+    (a keepdims default is a convention, not a bug); feeding another op, the
+    shapes would broadcast differently, so that program is unsupported.
+    """
+    out = list(data)
+    for i, (node, array) in enumerate(zip(nodes, data, strict=True)):
+        want = tuple(node[3])
+        form = api.ops.get(node[0])
+        if node[0] not in ("sum", "mean", "max") or array.shape == want:
+            continue
+        if form is None or form.keep is not None or node[6]:
+            continue
+        kept = tuple(d for d in array.shape if d != 1) == tuple(
+            d for d in want if d != 1
+        )
+        if not kept or array.size != int(api.np.prod(want, dtype=int)):
+            continue
+        if i != len(nodes) - 1:
+            raise Unsupported(
+                f"{node[0]}: keeps its axes by default and has no keepdims keyword"
+            )
+        out[i] = array.reshape(want)
+    return out
+
+
 def _refusal_of(api: TensorApi, err: BaseException) -> bool:
     """Whether backward() itself refused (a raise with a message in its own code)."""
     tb = err.__traceback__
@@ -302,6 +336,7 @@ def _run_once(
             api.fit(api.array(h), node[3])
             for h, node in zip(handles, item["nodes"], strict=True)
         ]
+        data = _kept_reductions(api, item["nodes"], data)
         out_shape = item["nodes"][-1][3]
         phase = BACKWARD
         mark(BACKWARD)

@@ -482,6 +482,20 @@ def apply(api: TensorApi, node: list[Any], ins: list[Any]) -> Any:
     raise Unsupported(f"unknown tensor op {op!r}")
 
 
+def sum_every_axis(api: TensorApi, form: OpForm, t: Any, kwargs: dict[str, Any]) -> Any:
+    """A sum over all axes from a sum that needs an axis: one axis at a time.
+
+    Axis 0 each time, or the next axis when the sum keeps the axis it reduced.
+    """
+    out, axis = t, 0
+    ndim = len(api.array(t).shape)
+    for _ in range(ndim):
+        out = call(api, form, out, **{form.axis or "axis": axis}, **kwargs)
+        if len(api.array(out).shape) == ndim:
+            axis += 1
+    return out
+
+
 def _reduce(
     api: TensorApi, op: str, t: Any, axis: int | None, keepdims: bool, out_ndim: int
 ) -> Any:
@@ -494,10 +508,7 @@ def _reduce(
     if axis is None and form.axis_required:
         if keepdims or op != "sum":
             raise Unsupported(f"{op}: needs an axis ({form.axis}=)")
-        out = t
-        for _ in range(len(api.array(t).shape)):
-            out = call(api, form, out, **{form.axis: 0}, **kwargs)  # type: ignore[arg-type]
-        return out
+        return sum_every_axis(api, form, t, kwargs)
     if axis is not None:
         if form.axis is None:
             raise Unsupported(f"{op}: no axis keyword")

@@ -370,3 +370,22 @@ def test_a_seed_the_engine_cannot_use_is_the_checkers_not_a_crash() -> None:
     )
     assert report.ok, [c.message for c in report.failures]
     assert "crash" not in {c.kind for c in report.checks}
+
+
+@pytest.mark.heavy
+def test_a_sum_that_keeps_dims_without_a_keyword_is_not_a_bug() -> None:
+    source = (
+        ATOM.read_text(encoding="utf-8")
+        .replace(
+            "self.data.sum(axis=dim).astype(np.float32)",
+            "self.data.sum(axis=dim, keepdims=True).astype(np.float32)",
+        )
+        .replace(
+            "            g = np.expand_dims(out.grad, dim)\n",
+            "            g = out.grad\n",
+        )
+    )
+    report = check_tensor_engine(load_source("kept_sum", source), examples=5, seed=2)
+    assert report.ok, [c.message for c in report.failures]
+    reductions = next(c for c in report.checks if c.name == "tensor reductions")
+    assert reductions.status == "pass" and reductions.examples >= 2
