@@ -31,7 +31,7 @@ UNARY = ("tanh", "exp", "log", "relu", "sigmoid")
 REDUCTIONS = ("sum", "mean", "max")
 AXIS_NAMES = ("axis", "dim", "axes", "dims")
 KEEP_NAMES = ("keepdims", "keepdim", "keep_dims", "keep_dim", "keep")
-DATA_NAMES = ("data", "value", "realize", "numpy", "values")
+DATA_NAMES = ("data", "value", "realize", "numpy", "values", "array", "_data")
 GRAD_NAMES = ("grad", "gradient")
 # Other spellings of an op, tried after its own name.
 ALIASES = {

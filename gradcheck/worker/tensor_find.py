@@ -11,6 +11,7 @@ numpy is handed in by the caller.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import types
@@ -58,12 +59,33 @@ def bare(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
+# Where packages usually keep the ops their class lacks.
+USUAL_MODULES = ("functional", "ops", "math", "activation", "activations",
+                 "nn", "nn.functional", "function", "functions")  # fmt: skip
+
+
+def _import_usual(top: str) -> None:
+    """Import the package's usual op modules that its __init__ did not."""
+    package = sys.modules.get(top)
+    if package is None or not hasattr(package, "__path__"):
+        return
+    for sub in USUAL_MODULES:
+        name = f"{top}.{sub}"
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:  # absent, or broken: the engine's class still works
+            sys.modules.pop(name, None)
+
+
 def _package_modules(module: Any) -> list[Any]:
     """The other loaded modules of the engine's package, shallowest first."""
     name = getattr(module, "__name__", "") or ""
     top = name.split(".")[0]
     if not top or top == "__main__":
         return []
+    _import_usual(top)
     found = [
         sys.modules[other]
         for other in list(sys.modules)

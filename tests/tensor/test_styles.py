@@ -389,3 +389,13 @@ def test_a_sum_that_keeps_dims_without_a_keyword_is_not_a_bug() -> None:
     assert report.ok, [c.message for c in report.failures]
     reductions = next(c for c in report.checks if c.name == "tensor reductions")
     assert reductions.status == "pass" and reductions.examples >= 2
+
+
+@pytest.mark.heavy
+def test_op_modules_the_package_does_not_import_are_found(tmp_path: Path) -> None:
+    package = tmp_path / "nodespkg"
+    shutil.copytree(HERE / "nodespkg", package)
+    (package / "__init__.py").write_text('"""Only the class."""\n', encoding="utf-8")
+    with load_tensor_engine(f"{package / 'core.py'}:Nodes") as engine:
+        assert engine.api["op relu"] == "nodespkg.functional.relu(t)"
+        assert engine.api["op mul"] == "nodespkg.ops.mul(t)"
