@@ -79,6 +79,16 @@ def _plus_unary(op: str) -> Callable[[ProgramBuilder], None]:
     return build
 
 
+def _times_total(b: ProgramBuilder) -> None:
+    a = b.leaf("a", (2, 3))
+    b.op("mul", a, b.reduce("sum", a))
+
+
+def _gram(b: ProgramBuilder) -> None:
+    a = b.leaf("a", (2, 3))
+    b.op("matmul", a, b.op("transpose", a))
+
+
 def _centre(b: ProgramBuilder) -> None:
     a = b.leaf("a", (2, 3))
     b.op("sub", a, b.reduce("mean", a, 1, True))
@@ -151,7 +161,9 @@ def probes() -> list[Probe]:
         Probe("reuse", "(b + a) * a through a broadcast", _build(_reuse_broadcast))
     )
     out.append(Probe("reuse", "a - a.mean(axis=1, keepdims=True)", _build(_centre)))
-    for op in ("log", "exp", "tanh", "sigmoid"):  # an op's backward must add, not set
+    for op in ("log", "exp", "tanh", "sigmoid", "relu"):  # add, never set
         out.append(Probe("reuse", f"a + {op}(a)", _build(_plus_unary(op))))
+    out.append(Probe("reuse", "a * a.sum()", _build(_times_total)))
+    out.append(Probe("reuse", "a @ a.T", _build(_gram)))
     out.append(Probe("mlp", "tanh MLP with a mean squared loss", _build(_mlp)))
     return out

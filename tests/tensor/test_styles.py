@@ -319,8 +319,10 @@ def test_an_engine_storing_every_tensor_as_3d_is_loaded_and_judged() -> None:
     assert any("(1, 2, 3)" in note for note in report.notes)
     elementwise = next(c for c in report.checks if c.name == "tensor elementwise")
     assert elementwise.status == "pass", elementwise.message
-    # sum(dim=0) works on the added axis: only the reductions go wrong
-    assert {c.name for c in report.failures} == {"tensor reductions"}
+    # sum(dim=0) works on the added axis: only programs that reduce go wrong
+    failing = {c.name for c in report.failures}
+    assert "tensor reductions" in failing
+    assert failing <= {"tensor reductions", "tensor reuse"}
 
 
 @pytest.mark.heavy
