@@ -89,6 +89,11 @@ def _gram(b: ProgramBuilder) -> None:
     b.op("matmul", a, b.op("transpose", a))
 
 
+def _linear_skip(b: ProgramBuilder) -> None:
+    a = b.leaf("a", (2, 3))
+    b.op("add", b.op("matmul", a, b.leaf("w", (3, 3))), a)
+
+
 def _centre(b: ProgramBuilder) -> None:
     a = b.leaf("a", (2, 3))
     b.op("sub", a, b.reduce("mean", a, 1, True))
@@ -165,5 +170,6 @@ def probes() -> list[Probe]:
         out.append(Probe("reuse", f"a + {op}(a)", _build(_plus_unary(op))))
     out.append(Probe("reuse", "a * a.sum()", _build(_times_total)))
     out.append(Probe("reuse", "a @ a.T", _build(_gram)))
+    out.append(Probe("reuse", "a @ w + a", _build(_linear_skip)))
     out.append(Probe("mlp", "tanh MLP with a mean squared loss", _build(_mlp)))
     return out

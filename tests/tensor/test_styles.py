@@ -401,3 +401,25 @@ def test_op_modules_the_package_does_not_import_are_found(tmp_path: Path) -> Non
     with load_tensor_engine(f"{package / 'core.py'}:Nodes") as engine:
         assert engine.api["op relu"] == "nodespkg.functional.relu(t)"
         assert engine.api["op mul"] == "nodespkg.ops.mul(t)"
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("            self.grad += np.broadcast_to(g, self.data.shape)\n",
+         "            self.grad = np.broadcast_to(g, self.data.shape) + 0\n"),
+        ("                self.grad += g @ b.T\n",
+         "                self.grad = g @ b.T\n"),
+    ],
+    ids=["sum-sets", "matmul-sets"],
+)  # fmt: skip
+def test_a_backward_that_sets_its_gradient_is_accumulation(old: str, new: str) -> None:
+    from gradcheck.mutants.tensor import TENSOR_BASE_ENGINE
+
+    assert TENSOR_BASE_ENGINE.count(old) == 1
+    engine = load_source("sets_grad", TENSOR_BASE_ENGINE.replace(old, new))
+    report = check_tensor_engine(engine, examples=0, seed=1)
+    assert _failing_kinds(report) == {"accumulation"}, [
+        c.message for c in report.failures
+    ]
