@@ -513,4 +513,7 @@ def _reduce(
         if form.axis is None:
             raise Unsupported(f"{op}: no axis keyword")
         kwargs[form.axis] = axis
-    return call(api, form, t, **kwargs)
+    out = call(api, form, t, **kwargs)
+    if isinstance(out, tuple) and out and isinstance(out[0], api.cls):
+        return out[0]  # torch's max(dim): (values, indices)
+    return out
