@@ -145,7 +145,9 @@ def matmul_cause(engine: TensorEngine, ex: Example, rng: random.Random) -> str |
 
 
 def _shape_words(shape: Shape) -> set[str]:
-    """How an error message may write `shape`: (2,1), (2, 1), (3,)."""
+    """How an error message may write `shape`: (2,1), (2, 1), (3,), shape ()."""
+    if not shape:  # a bare "()" is too common in messages to count alone
+        return {"shape ()", "shapes ()"}
     if len(shape) == 1:
         return {f"({shape[0]},)"}
     return {
@@ -162,7 +164,7 @@ def named_broadcast(prog: TensorProgram, text: str) -> str | None:
             continue
         for a in n.args:
             shape, out = prog.shapes[a], prog.shapes[i]
-            if shape == out or not shape:
+            if shape == out:
                 continue
             if any(w in text for w in _shape_words(shape)) and any(
                 w in text for w in _shape_words(out)

@@ -72,3 +72,17 @@ def test_scalar_only_options_get_a_note_for_tensors() -> None:
     notes = ignored_option_notes({"min_depth": 100, "range_limit": None, "ops": None})
     assert notes == ["--min-depth does not apply to tensor engines; ignored"]
     assert ignored_option_notes({"examples": 5}) == []
+
+
+def test_a_0d_operand_counts_when_the_error_says_shape() -> None:
+    b = ProgramBuilder()
+    a = b.leaf("a", (2, 3))
+    b.op("mul", a, b.reduce("sum", a))
+    prog = b.build()
+    text = (
+        "non-broadcastable output operand with shape () doesn't match the "
+        "broadcast shape (2,3)"
+    )
+    said = named_broadcast(prog, text)
+    assert said and "t1's shape ()" in said
+    assert named_broadcast(prog, "f() got (2,3)") is None
