@@ -130,6 +130,19 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     kind = options.get("kind")
     if kind is None and target and target.rpartition(":")[2].startswith("Tensor"):
         kind = "tensor"
+    if kind is None and target:
+        from gradcheck.tensor.engine import tensor_reason
+
+        why = tensor_reason(target)  # a tensor engine by its data, any class name
+        if why:
+            kind = "tensor"
+            options = {
+                **options,
+                "notes": [
+                    f"checked as a tensor engine: {why} "
+                    "(--kind scalar checks it as a scalar one)"
+                ],
+            }
     try:
         if kind == "tensor":
             return _check_tensor(target, options)
@@ -145,6 +158,7 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
 
 def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
     from gradcheck.tensor import check_tensor_engine
+    from gradcheck.tensor.check import ignored_option_notes
 
     return check_tensor_engine(
         target,
@@ -152,6 +166,9 @@ def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
         seed=options.get("seed"),
         time_limit_s=float(options.get("time_limit") or 20.0),
         api=options.get("api"),
+        op_names=options.get("op_names"),
+        op_defs=options.get("op_defs"),
+        notes=[*(options.get("notes") or []), *ignored_option_notes(options)],
     )
 
 

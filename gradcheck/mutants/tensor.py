@@ -5,8 +5,8 @@ tests check it as one of the correct engines) with one small edit taken from
 the bugs measured in public tensor engines (issue 13): no unbroadcast, an
 unbroadcast that sums over axis 0 only, `.T` of a 1-D operand in matmul,
 `mean(axis)` not divided by the axis length, the sigmoid derivative taken at
-the output, `k - a` computing `a - k`, and a gradient assigned instead of
-accumulated. Each names the tensor finding kind the checker must report.
+the output, `k - a` computing `a - k` and `k / a` computing `a / k`, and a
+gradient assigned instead of accumulated (in `*` and in `sum`). Each names the tensor finding kind the checker must report.
 """
 
 from __future__ import annotations
@@ -354,6 +354,28 @@ TENSOR_MUTANTS: tuple[TensorMutant, ...] = (
             (
                 "        return Tensor.wrap(other) + (-self)\n",
                 "        return self - other\n",
+            ),
+        ),
+    ),
+    TensorMutant(
+        "rdiv-aliased",
+        "reflected-op",
+        "the reflected division reuses the forward one: k / a computes a / k",
+        (
+            (
+                "        return Tensor.wrap(other) * self**-1\n",
+                "        return self * Tensor.wrap(other) ** -1\n",
+            ),
+        ),
+    ),
+    TensorMutant(
+        "sum-grad-overwrites",
+        "accumulation",
+        "sum assigns its gradient (=) instead of accumulating (+=): wrong when its input is also used elsewhere",
+        (
+            (
+                "            self.grad += np.broadcast_to(g, self.data.shape)\n",
+                "            self.grad = np.broadcast_to(g, self.data.shape) + 0.0\n",
             ),
         ),
     ),

@@ -149,7 +149,15 @@ def check(item: Check) -> dict[str, Any]:
         "same_as": item.same_as,
         "location": _location(item) or _location(example),
         "counterexample": counterexample(example),
+        # tensor checks: the kind of finding, and its program and elements
+        "kind": getattr(item, "kind", None),
+        "tensor": _tensor(item),
     }
+
+
+def _tensor(item: Check) -> dict[str, Any] | None:
+    details = getattr(item, "tensor_dict", None)
+    return details() if callable(details) else None
 
 
 def limit(item: Any) -> dict[str, Any]:

@@ -16,17 +16,26 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradcheck.errors import PointError
 from gradcheck.tensor.engine import TensorEngine
-from gradcheck.tensor.judge import FAIL, PASS, Verdict, judge_run
-from gradcheck.tensor.points import Example, example
+from gradcheck.tensor.hypotheses import (
+    kept_passes,
+    matmul_cause,
+    named_broadcast,
+    own_broadcast,
+    passes_with,
+    shape_text,
+    sum_text,
+    summed,
+    untie,
+    untied_passes,
+)
+from gradcheck.tensor.judge import FAIL, Verdict, true_gradient
+from gradcheck.tensor.points import Example
 from gradcheck.tensor.program import (
     BINARY,
     REDUCTIONS,
     Shape,
     TensorProgram,
-    TNode,
-    broadcast_axes,
 )
 
 # Kinds of tensor findings, and the report category each one counts under.
@@ -54,7 +63,7 @@ TITLES = {
     "zero-grad": "no gradient",
     "crash": "crash",
 }
-SHOWN = 4  # wrong elements listed per finding
+SHOWN = 3  # wrong elements listed per finding
 
 
 @dataclass
@@ -69,25 +78,27 @@ class Finding:
         return KINDS[self.kind]
 
 
-def _shape(shape: Shape) -> str:
-    return (
-        f"({shape[0]},)" if len(shape) == 1 else "(" + ",".join(map(str, shape)) + ")"
-    )
+def relative_error(got: float, want: float) -> float:
+    """|got - want| / |want| (the absolute error when want is 0)."""
+    return abs(got - want) / abs(want) if want else abs(got - want)
 
 
 def _elements(verdict: Verdict) -> tuple[str, list[dict[str, object]]]:
-    rows = [
+    """The wrong elements: shown with every digit and their relative error."""
+    rows: list[dict[str, object]] = [
         {
             "where": w.where,
             "index": list(w.index),
             "got": w.got,
             "want": w.want,
             "tolerance": w.tolerance,
+            "relative_error": relative_error(w.got, w.want),
         }
         for w in verdict.wrong
     ]
     shown = ", ".join(
-        f"{w.where}[{','.join(map(str, w.index))}] = {w.got:.6g} (want {w.want:.6g})"
+        f"{w.where}[{','.join(map(str, w.index))}] = {w.got!r} (want {w.want!r}, "
+        f"relative error {relative_error(w.got, w.want):.2g})"
         for w in verdict.wrong[:SHOWN]
     )
     more = len(verdict.wrong) - SHOWN
@@ -103,7 +114,7 @@ def diagnose(
     if (
         prog.has_reuse
         and verdict.reason in ("gradient", "shape", "crash")
-        and _untied_passes(engine, ex, rng)
+        and untied_passes(engine, ex, rng)
     ):
         reused = ", ".join(n.name for i, n in prog.leaves if prog.uses(i) > 1)
         return Finding(
@@ -116,68 +127,14 @@ def diagnose(
     if verdict.reason == "value":
         return _value_finding(ex, verdict, shown, rows)
     if verdict.reason == "crash":
-        return _crash_finding(prog, verdict)
+        return _crash_finding(engine, ex, verdict, rng)
     if verdict.reason == "no-grad":
         return Finding(
             "zero-grad", f"{verdict.leaf} has no gradient after backward()", "", rows
         )
     if verdict.reason == "shape":
-        return _shape_finding(prog, verdict, rows)
-    return _gradient_finding(ex, verdict, shown, rows)
-
-
-def _untied_passes(engine: TensorEngine, ex: Example, rng: random.Random) -> bool:
-    """Whether the program is right when each reuse of a leaf is its own leaf."""
-    untied, values = untie(ex.program, ex.values)
-    try:
-        copy = example(untied, rng, values=values, projection=ex.projection)
-    except PointError:
-        return False
-    result = engine.run_many([(untied, copy.values, ex.projection)])[0]
-    return judge_run(copy, result, engine.unit_roundoff).status == PASS
-
-
-def untie(
-    program: TensorProgram, values: dict[str, list[float]]
-) -> tuple[TensorProgram, dict[str, list[float]]]:
-    """The program with every further use of a leaf replaced by a copy of it."""
-    nodes: list[TNode] = []
-    new_index: dict[int, int] = {}
-    out_values: dict[str, list[float]] = {}
-    leaves = {i for i, _ in program.leaves}
-    used: dict[int, int] = {}
-    for i, n in enumerate(program.nodes):
-        if n.op == "leaf":
-            new_index[i] = len(nodes)
-            nodes.append(n)
-            out_values[n.name] = values[n.name]
-            continue
-        args = []
-        for a in n.args:
-            if a in leaves:
-                used[a] = used.get(a, 0) + 1
-                if used[a] > 1:
-                    leaf = program.nodes[a]
-                    name = f"{leaf.name}{used[a]}"
-                    nodes.append(TNode("leaf", name=name, shape=leaf.shape))
-                    out_values[name] = values[leaf.name]
-                    args.append(len(nodes) - 1)
-                    continue
-            args.append(new_index[a])
-        new_index[i] = len(nodes)
-        nodes.append(
-            TNode(
-                n.op,
-                tuple(args),
-                n.name,
-                n.shape,
-                n.constant,
-                n.axis,
-                n.keepdims,
-                n.new_shape,
-            )
-        )
-    return TensorProgram(tuple(nodes)), out_values
+        return _shape_finding(engine, ex, verdict, rows, rng)
+    return _gradient_finding(engine, ex, verdict, shown, rows, rng)
 
 
 def _value_finding(
@@ -204,6 +161,15 @@ def _value_finding(
                 "not reuse the forward op",
                 rows,
             )
+    if node.op == "matmul" and verdict.detail and _matmul_1d(prog):
+        return Finding(
+            "matmul-1d",
+            f"node {verdict.node} ({prog.nodes[verdict.node or 0].op}) "
+            f"of a 1-D operand has {verdict.detail}",
+            "numpy's rule: a 1-D operand of @ is a vector, not a row or a column; "
+            "its axis is dropped from the result (and its gradient is an outer product)",
+            rows,
+        )
     detail = verdict.detail or shown
     return Finding(
         "value",
@@ -228,16 +194,6 @@ def _broadcasts(prog: TensorProgram) -> list[tuple[str, Shape, Shape]]:
     return out
 
 
-def _sum_text(leaf: Shape, out: Shape) -> str:
-    missing, ones = broadcast_axes(leaf, out)
-    parts = []
-    if missing:
-        parts.append(f"sum over axis {', '.join(map(str, missing))}")
-    if ones:
-        parts.append(f"sum over axis {', '.join(map(str, ones))} with keepdims")
-    return " then ".join(parts) or "no sum needed"
-
-
 def _matmul_1d(prog: TensorProgram) -> bool:
     return any(
         n.op == "matmul" and any(len(prog.shapes[a]) == 1 for a in n.args)
@@ -252,7 +208,10 @@ MATMUL_HINT = (
 BROADCAST_HINT = "unbroadcast: sum the upstream gradient over the broadcast axes back to the operand's shape"
 
 
-def _crash_finding(prog: TensorProgram, verdict: Verdict) -> Finding:
+def _crash_finding(
+    engine: TensorEngine, ex: Example, verdict: Verdict, rng: random.Random
+) -> Finding:
+    prog = ex.program
     fault = verdict.fault
     phase = str(getattr(fault, "phase", "") or "")
     text = str(getattr(fault, "text", None) or getattr(fault, "message", "") or "")
@@ -263,53 +222,102 @@ def _crash_finding(prog: TensorProgram, verdict: Verdict) -> Finding:
         + (f" at {where}" if where else "")
         + (f" ({phase})" if phase else "")
     )
-    if "backward" in phase and _broadcasts(prog):
-        leaf, shape, out = _broadcasts(prog)[0]
+    if "backward" in phase:
+        for leaf, shape, out in _broadcasts(prog):
+            if passes_with(engine, ex, {leaf: out}, rng):
+                return Finding(
+                    "broadcasting",
+                    f"backward() raised {said}; {leaf} {shape_text(shape)} is broadcast "
+                    f"to {shape_text(out)}, and with {leaf} of shape {shape_text(out)} the "
+                    f"program is right: its gradient needs {sum_text(shape, out)}",
+                    BROADCAST_HINT,
+                    [],
+                )
+    cause = matmul_cause(engine, ex, rng) if "backward" in phase else None
+    if cause:
         return Finding(
-            "broadcasting",
-            f"backward() raised {said}; {leaf} {_shape(shape)} is broadcast to {_shape(out)}: "
-            f"its gradient needs {_sum_text(shape, out)}",
-            BROADCAST_HINT,
-            [],
+            "matmul-1d", f"backward() raised {said}; {cause}", MATMUL_HINT, []
         )
-    if "backward" in phase and _matmul_1d(prog):
-        return Finding("matmul-1d", f"backward() raised {said}", MATMUL_HINT, [])
-    if "backward" in phase and "broadcast" in text:
-        return Finding(
-            "broadcasting",
-            f"backward() raised {said}: the engine broadcasts an operand of its own here "
-            "(a Python constant or a scalar it made), and its gradient keeps the broadcast shape",
-            BROADCAST_HINT,
-            [],
-        )
+    if "backward" in phase:
+        named = named_broadcast(prog, text)
+        if named:
+            return Finding("broadcasting", f"backward() raised {said}; {named}",
+                           BROADCAST_HINT, [])  # fmt: skip
+        own = own_broadcast(prog, text)
+        if own:
+            return Finding("broadcasting", f"backward() raised {said}; {own}",
+                           BROADCAST_HINT, [])  # fmt: skip
+        if kept_passes(engine, ex, rng):
+            return Finding(
+                "broadcasting",
+                f"backward() raised {said}; with keepdims=True the program is right",
+                REDUCTION_AXIS_HINT,
+                [],
+            )
     return Finding("crash", f"the engine raised {said}", "", [])
 
 
+REDUCTION_AXIS_HINT = (
+    "a reduction over an axis without keepdims must put the axis back "
+    "(np.expand_dims) before broadcasting the upstream gradient to its input"
+)
+
+
 def _shape_finding(
-    prog: TensorProgram, verdict: Verdict, rows: list[dict[str, object]]
+    engine: TensorEngine,
+    ex: Example,
+    verdict: Verdict,
+    rows: list[dict[str, object]],
+    rng: random.Random,
 ) -> Finding:
+    prog = ex.program
     leaf = verdict.leaf or "?"
     got = verdict.grad_shape or ()
     want = next(n.shape for _, n in prog.leaves if n.name == leaf)
-    head = f"the gradient of {leaf} has shape {_shape(got)}, its leaf {_shape(want)}"
+    head = (
+        f"the gradient of {leaf} has shape {shape_text(got)}, "
+        f"its leaf {shape_text(want)}"
+    )
     for name, shape, out in _broadcasts(prog):
-        if name == leaf:
-            return Finding(
-                "broadcasting", f"{head}: {_sum_text(shape, out)}", BROADCAST_HINT, rows
+        if name != leaf:
+            continue
+        grad = verdict.run.grads.get(leaf) if verdict.run else None
+        back = summed(grad.values, got, want) if grad is not None else None
+        truth = true_gradient(ex, leaf)
+        if back is not None and all(
+            math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-9)
+            for a, b in zip(back, truth, strict=True)
+        ):
+            said = f"summing it ({sum_text(shape, out)}) gives the right gradient"
+        else:
+            said = (
+                f"{leaf} is broadcast to {shape_text(out)}; "
+                f"it needs {sum_text(shape, out)}"
             )
-    if _matmul_1d(prog):
-        return Finding("matmul-1d", head, MATMUL_HINT, rows)
+        return Finding("broadcasting", f"{head}: {said}", BROADCAST_HINT, rows)
+    cause = matmul_cause(engine, ex, rng)
+    if cause:
+        return Finding("matmul-1d", f"{head}; {cause}", MATMUL_HINT, rows)
     return Finding("local-derivative", head, "", rows)
 
 
 def _gradient_finding(
-    ex: Example, verdict: Verdict, shown: str, rows: list[dict[str, object]]
+    engine: TensorEngine,
+    ex: Example,
+    verdict: Verdict,
+    shown: str,
+    rows: list[dict[str, object]],
+    rng: random.Random,
 ) -> Finding:
     prog = ex.program
     leaf = verdict.leaf or "?"
-    if _matmul_1d(prog):
+    cause = matmul_cause(engine, ex, rng)
+    if cause:
         return Finding(
-            "matmul-1d", f"wrong gradient of {leaf}: {shown}", MATMUL_HINT, rows
+            "matmul-1d",
+            f"wrong gradient of {leaf}: {shown}; {cause}",
+            MATMUL_HINT,
+            rows,
         )
     scaling = _reduction_ratio(prog, verdict)
     if scaling:
@@ -325,11 +333,12 @@ def _gradient_finding(
             rows,
         )
     for name, shape, out in _broadcasts(prog):
-        if name == leaf:
+        if name == leaf and passes_with(engine, ex, {name: out}, rng):
             return Finding(
                 "broadcasting",
-                f"wrong gradient of {leaf} {_shape(shape)}, broadcast to {_shape(out)}: "
-                f"it needs {_sum_text(shape, out)}; {shown}",
+                f"wrong gradient of {leaf} {shape_text(shape)}, broadcast to {shape_text(out)} "
+                f"(with {leaf} of shape {shape_text(out)} the program is right): "
+                f"it needs {sum_text(shape, out)}; {shown}",
                 BROADCAST_HINT,
                 rows,
             )

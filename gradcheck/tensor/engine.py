@@ -6,6 +6,7 @@ Same worker and supervisor as scalar engines; only the requests differ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,8 @@ class TensorRun:
 
     data: list[Array]
     grads: dict[str, Array | None]
+    unit_roundoff: float = 2.0**-53  # of the least precise array read
+    low_precision: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -49,7 +52,14 @@ class Unsupported:
     reason: str
 
 
-Result = TensorRun | EngineFault | WorkerCrash | Unsupported
+@dataclass
+class CheckerFailure:
+    """The checker's own part (its loss) failed: nothing is known of the engine."""
+
+    reason: str
+
+
+Result = TensorRun | EngineFault | WorkerCrash | Unsupported | CheckerFailure
 
 
 @dataclass
@@ -69,6 +79,8 @@ class TensorEngine:
     import_timeout: float = DEFAULT_IMPORT_TIMEOUT
     notes: list[str] = field(default_factory=list)
     file: str | None = None
+    # when no loss could be built: the engine's failure on the loss program
+    loss_fault: dict[str, Any] | None = None
 
     def run_many(
         self,
@@ -128,11 +140,15 @@ def _array(plain: Mapping[str, Any]) -> Array:
 def _as_result(answer: Mapping[str, Any]) -> Result:
     if "unsupported" in answer:
         return Unsupported(str(answer["unsupported"]))
+    if "checker" in answer:
+        return CheckerFailure(str(answer["checker"]))
     if "error" in answer:
         return EngineFault(answer["error"])
     return TensorRun(
         [_array(d) for d in answer["data"]],
         {k: None if g is None else _array(g) for k, g in answer["grads"].items()},
+        float(answer.get("unit_roundoff", 2.0**-53)),
+        list(answer.get("low_precision", [])),
     )
 
 
@@ -144,6 +160,7 @@ def load_tensor_engine(
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     api: Mapping[str, str] | None = None,
     isolate: bool = True,
+    op_names: Mapping[str, str] | None = None,
 ) -> TensorEngine:
     """Load a tensor engine (`file.py[:Tensor]`, a module, a class, a source) in a worker.
 
@@ -158,6 +175,7 @@ def load_tensor_engine(
         "target": resolved.spec,
         "class_name": resolved.class_name,
         "api": dict(api or {}),
+        "op_names": dict(op_names or {}),
     }
     isolated = isolate and (resolved.obj is None or fork_available())
     channel: Any = (
@@ -197,4 +215,62 @@ def load_tensor_engine(
         import_timeout=import_timeout,
         notes=list(answer.get("notes", [])),
         file=answer.get("file"),
+        loss_fault=answer.get("loss_fault"),
     )
+
+
+# Words every array-backed engine's source uses somewhere.
+ARRAY_WORDS = re.compile(r"\b(numpy|ndarray|shape|array|realize|tolist)\b")
+
+
+def _mentions_arrays(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(2_000_000)
+    except OSError:
+        return True  # let the worker say
+    return ARRAY_WORDS.search(text) is not None
+
+
+def tensor_reason(
+    target: Any,
+    *,
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+) -> str | None:
+    """Why the target's class is a tensor engine (its data is an array), or None.
+
+    Loads the engine in a throwaway worker and builds one tensor from a
+    (2, 3) ndarray: a class whose data keeps that shape, with a gradient of
+    that shape or tensor members (`shape`, `T`, `reshape`, `@`), is a
+    tensor class whatever it is called. Any failure answers None.
+    """
+    try:
+        resolved = resolve(target)
+    except EngineError:
+        return None
+    if resolved.spec.get("kind") == "builtin":
+        return None
+    path = resolved.spec.get("path")
+    if path and not _mentions_arrays(str(path)):
+        return None  # a file that never speaks of arrays: no worker needed
+    if resolved.obj is not None and not fork_available():
+        return None
+    worker = Worker(memory_limit=memory_limit, obj=resolved.obj)
+    try:
+        answers = list(
+            worker.request(
+                {
+                    "op": "tensor_recognise",
+                    "target": resolved.spec,
+                    "class_name": resolved.class_name,
+                },
+                import_timeout,
+            )
+        )
+    except (WorkerFailure, EngineError, OSError):
+        return None
+    finally:
+        worker.close()
+    why = answers[-1].get("tensor") if answers else None
+    return str(why) if why else None

@@ -136,9 +136,12 @@ def _expand_node(
 ) -> list[int]:
     constant = getattr(n, "constant", None)
     if op in BINARY:
+        scalar = "pow_var" if op == "pow" else op
         return [
             b.op(
-                op, ins[0][_source(ix, in_shapes[0])], ins[1][_source(ix, in_shapes[1])]
+                scalar,
+                ins[0][source_element(ix, in_shapes[0])],
+                ins[1][source_element(ix, in_shapes[1])],
             )
             for ix in indices(shape)
         ]
@@ -158,7 +161,7 @@ def _expand_node(
     raise PointError(f"cannot expand tensor op {op!r}")
 
 
-def _source(out_index: tuple[int, ...], shape: Shape) -> int:
+def source_element(out_index: tuple[int, ...], shape: Shape) -> int:
     """The flat element of an operand of `shape` that broadcasts to `out_index`."""
     tail = out_index[len(out_index) - len(shape) :] if shape else ()
     return ravel(

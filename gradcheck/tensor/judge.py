@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from gradcheck.checking.engines import EngineFault, WorkerCrash
 from gradcheck.refs.tolerance import UNIT
-from gradcheck.tensor.engine import Result, TensorRun, Unsupported
+from gradcheck.tensor.engine import CheckerFailure, Result, TensorRun, Unsupported
 from gradcheck.tensor.expand import indices
 from gradcheck.tensor.points import Example
 from gradcheck.tensor.program import Shape
@@ -57,9 +57,12 @@ def judge_run(ex: Example, result: Result, unit_roundoff: float) -> Verdict:
     """The verdict on one run of `ex.program`."""
     if isinstance(result, Unsupported):
         return Verdict(SKIP, "unsupported", detail=result.reason)
+    if isinstance(result, CheckerFailure):
+        return Verdict(SKIP, "checker", detail=result.reason)
     if isinstance(result, EngineFault | WorkerCrash):
         return Verdict(FAIL, "crash", fault=result)
-    scale = max(1.0, unit_roundoff / UNIT)
+    # float32 results (of any node, or a gradient) are judged at float32
+    scale = max(1.0, max(unit_roundoff, result.unit_roundoff) / UNIT)
     ref, prog, expansion = ex.reference, ex.program, ex.expansion
     values = ref.symbolic.values
     for i, data in enumerate(result.data):

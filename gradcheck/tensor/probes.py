@@ -71,6 +71,29 @@ def _reuse_broadcast(b: ProgramBuilder) -> None:
     b.op("mul", b.op("add", m, a), a)
 
 
+def _plus_unary(op: str) -> Callable[[ProgramBuilder], None]:
+    def build(b: ProgramBuilder) -> None:
+        a = b.leaf("a", (2, 3))
+        b.op("add", a, b.op(op, a))
+
+    return build
+
+
+def _times_total(b: ProgramBuilder) -> None:
+    a = b.leaf("a", (2, 3))
+    b.op("mul", a, b.reduce("sum", a))
+
+
+def _gram(b: ProgramBuilder) -> None:
+    a = b.leaf("a", (2, 3))
+    b.op("matmul", a, b.op("transpose", a))
+
+
+def _linear_skip(b: ProgramBuilder) -> None:
+    a = b.leaf("a", (2, 3))
+    b.op("add", b.op("matmul", a, b.leaf("w", (3, 3))), a)
+
+
 def _centre(b: ProgramBuilder) -> None:
     a = b.leaf("a", (2, 3))
     b.op("sub", a, b.reduce("mean", a, 1, True))
@@ -83,7 +106,7 @@ def probes() -> list[Probe]:
         out.append(Probe("elementwise", f"{op}(a)", _unary(op)))
     for op, k in (("pow_k", 2.0), ("pow_k", 3.0), ("pow_k", -1.0)):
         out.append(Probe("elementwise", f"a ** {k:g}", _constant(op, k)))
-    for op in ("add", "sub", "mul", "div"):
+    for op in ("add", "sub", "mul", "div", "pow"):
         out.append(Probe("elementwise", f"a {op} b", _binary(op, (2, 3), (2, 3))))
     for op, k in (("add_k", 2.0), ("sub_k", 2.0), ("mul_k", 3.0), ("div_k", 4.0),
                   ("radd_k", 2.0), ("rsub_k", 2.0), ("rmul_k", 3.0), ("rdiv_k", 2.0)):  # fmt: skip
@@ -143,5 +166,10 @@ def probes() -> list[Probe]:
         Probe("reuse", "(b + a) * a through a broadcast", _build(_reuse_broadcast))
     )
     out.append(Probe("reuse", "a - a.mean(axis=1, keepdims=True)", _build(_centre)))
+    for op in ("log", "exp", "tanh", "sigmoid", "relu"):  # add, never set
+        out.append(Probe("reuse", f"a + {op}(a)", _build(_plus_unary(op))))
+    out.append(Probe("reuse", "a * a.sum()", _build(_times_total)))
+    out.append(Probe("reuse", "a @ a.T", _build(_gram)))
+    out.append(Probe("reuse", "a @ w + a", _build(_linear_skip)))
     out.append(Probe("mlp", "tanh MLP with a mean squared loss", _build(_mlp)))
     return out

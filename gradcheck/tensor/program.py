@@ -17,7 +17,7 @@ from gradcheck.errors import ExpressionError
 Shape = tuple[int, ...]
 
 UNARY = ("neg", "tanh", "exp", "log", "relu", "sigmoid")
-BINARY = ("add", "sub", "mul", "div")
+BINARY = ("add", "sub", "mul", "div", "pow")  # pow: a ** b, both tensors
 # tensor OP constant, and constant OP tensor (the reflected dunders)
 CONSTANT_OPS = ("add_k", "sub_k", "mul_k", "div_k", "pow_k")
 REFLECTED_OPS = ("radd_k", "rsub_k", "rmul_k", "rdiv_k")

@@ -255,7 +255,7 @@ def _refusal(cls: type, name: str, err: BaseException, called: set[str]) -> str 
         allowed.add("__init__")
     if called - allowed:
         return None
-    if not _is_raise(code, tb.tb_lasti, tb.tb_lineno):
+    if not is_raise(code, tb.tb_lasti, tb.tb_lineno):
         return None
     text = _message(err) or "not implemented"
     return f"{text} ({type(err).__name__} raised on purpose by {_shown(name)})"
@@ -277,7 +277,7 @@ def _message(err: BaseException) -> str:
     return text.splitlines()[0][:300] if text.strip() else ""
 
 
-def _is_raise(code: Any, offset: int, line: int) -> bool:
+def is_raise(code: Any, offset: int, line: int) -> bool:
     """Whether the instruction that raised is a `raise` statement.
 
     Read from the bytecode (sources given as text or notebook cells have no
