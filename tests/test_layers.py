@@ -19,7 +19,7 @@ PACKAGE = ROOT / "gradcheck"
 # Lowest first: a module may import its own layer and those below it only.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("basics", ("gradcheck.errors", "gradcheck.seeds", "gradcheck.checking.families")),
-    ("expression model", ("gradcheck.expr",)),
+    ("expression model", ("gradcheck.expr", "gradcheck.tensor.program")),
     ("references", ("gradcheck.refs", "gradcheck.strategies")),
     ("report data", ("gradcheck.report",)),
     ("engine boundary", ("gradcheck.worker",)),

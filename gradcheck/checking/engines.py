@@ -43,7 +43,7 @@ class _InProcess:
     restarts = 0
 
     def __init__(self, obj: Any = None) -> None:
-        from gradcheck.worker.serve import Session
+        from gradcheck.worker.session import Session
 
         self.session = Session()
         self.session.extra["object"] = obj

@@ -168,7 +168,8 @@ class Worker:
             os.dup2(null, 0)
             os.dup2(output_w, 1)
             os.dup2(output_w, 2)
-            from gradcheck.worker.serve import Session, limit_memory, serve, status_page
+            from gradcheck.worker.serve import limit_memory, serve, status_page
+            from gradcheck.worker.session import Session
 
             limit_memory(self.memory_limit)
             session = Session(mark_page=status_page(self._status_path))

@@ -5,7 +5,8 @@ targeted probes and random programs, and returns an `EngineReport` whose
 checks are `TensorCheck`s (with the finding's kind, program and hint).
 """
 
-from gradcheck.tensor.check import TensorCheck, check_tensor_engine
+from gradcheck.tensor.check import check_tensor_engine
+from gradcheck.tensor.checks import TensorCheck
 from gradcheck.tensor.engine import TensorEngine, load_tensor_engine
 from gradcheck.tensor.program import ProgramBuilder, TensorProgram
 

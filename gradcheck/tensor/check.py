@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.checking.engines import EngineFault
@@ -21,11 +20,11 @@ from gradcheck.report import (
     INCONCLUSIVE,
     PASS,
     SKIP,
-    Check,
     EngineReport,
     Limit,
 )
-from gradcheck.tensor.diagnose import TITLES, Finding, diagnose, relative_error
+from gradcheck.tensor.checks import TensorCheck, finding_check
+from gradcheck.tensor.diagnose import Finding, diagnose, relative_error
 from gradcheck.tensor.engine import TensorEngine, load_tensor_engine
 from gradcheck.tensor.guards import find_guard
 from gradcheck.tensor.judge import Verdict, judge_run
@@ -44,52 +43,6 @@ def ignored_option_notes(options: dict[str, Any]) -> list[str]:
         for key, flag in NOT_FOR_TENSORS.items()
         if options.get(key) not in (None, False, [], ())
     ]
-
-
-@dataclass
-class TensorCheck(Check):
-    """A check on a tensor engine, with the tensor finding's details."""
-
-    kind: str | None = None
-    program: str | None = None
-    hint: str = ""
-    wrong: list[dict[str, Any]] = field(default_factory=list)
-    also: list[str] = field(default_factory=list)
-    # precision seen in the runs (float32 results), and the ops that gave it
-    unit_roundoff: float = 2.0**-53
-    low_ops: list[str] = field(default_factory=list)
-
-    def tensor_dict(self) -> dict[str, Any]:
-        """The tensor finding's details, as the JSON document gives them."""
-        return {
-            "program": self.program,
-            "hint": self.hint or None,
-            "wrong": list(self.wrong),
-            "also_failing": list(self.also),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["kind"] = self.kind
-        out["tensor"] = self.tensor_dict()
-        return out
-
-
-def _finding_check(
-    name: str, finding: Finding, program: str, also: list[str], examples: int
-) -> TensorCheck:
-    return TensorCheck(
-        name=name,
-        category=finding.category,
-        status=FAIL,
-        message=f"{TITLES[finding.kind]} in `{program}`: {finding.message}",
-        examples=examples,
-        kind=finding.kind,
-        program=program,
-        hint=finding.hint,
-        wrong=finding.wrong,
-        also=also,
-    )
 
 
 def run_examples(engine: TensorEngine, examples: list[Example]) -> list[Verdict]:
@@ -191,7 +144,7 @@ def probe_checks(engine: TensorEngine, rng: random.Random) -> list[TensorCheck]:
         first = len(checks)
         if by_kind:
             for finding, program, also in by_kind.values():
-                checks.append(_finding_check(name, finding, program, also, len(ran)))
+                checks.append(finding_check(name, finding, program, also, len(ran)))
         elif not ran:
             checks.append(_skipped(name, [v for _, _, v in items]))
         else:

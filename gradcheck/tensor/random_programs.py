@@ -20,6 +20,7 @@ from hypothesis.errors import NoSuchExample
 from gradcheck.checking.local_constants import no_local_constants
 from gradcheck.errors import PointError
 from gradcheck.report import FAIL, PASS
+from gradcheck.tensor.checks import TensorCheck, finding_check
 from gradcheck.tensor.diagnose import KINDS, TITLES, diagnose
 from gradcheck.tensor.engine import TensorEngine
 from gradcheck.tensor.judge import SKIP, Verdict, judge_run
@@ -89,7 +90,6 @@ def random_program_check(
     skip_kinds: set[str | None] | None = None,
 ) -> Any:
     """One check: `examples` random programs, the first failure shrunk and named."""
-    from gradcheck.tensor.check import TensorCheck, _finding_check
 
     start = time.perf_counter()
     seen: dict[str, tuple[Example, Verdict] | None] = {}
@@ -137,7 +137,7 @@ def random_program_check(
     assert entry is not None
     ex, verdict = entry
     finding = diagnose(engine, ex, verdict, random.Random(seed))
-    check = _finding_check(name, finding, minimal.to_text(), [], counts["ran"])
+    check = finding_check(name, finding, minimal.to_text(), [], counts["ran"])
     if skip_kinds and finding.kind in skip_kinds:
         check.same_as = f"the probes' {TITLES[finding.kind]} finding"
     check.category = KINDS[finding.kind]

@@ -16,7 +16,6 @@ import signal
 import struct
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.worker import protocol
@@ -33,29 +32,11 @@ from gradcheck.worker.faults import describe_error
 from gradcheck.worker.loading import LoadError, load
 from gradcheck.worker.recipes import NN_RECIPES, RECIPES, RecipeError, network_info
 from gradcheck.worker.runner import run_program
+from gradcheck.worker.session import DETECT, HANDLERS, LOADING, RECIPE, Session
 from gradcheck.worker.storage import storage
 
 STATUS = struct.Struct("<ii")  # item index, phase
-LOADING, RECIPE, DETECT = 1, 5, 6
 _getpid, _exit = os.getpid, os._exit  # bound now: an engine may replace them
-
-
-@dataclass
-class Session:
-    """The loaded engine and the status page the parent reads after a crash."""
-
-    mark_page: Callable[[int, int], None] = lambda item, phase: None
-    cls: type | None = None
-    api: Api | None = None
-    module: Any = None
-    item: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def mark(self, phase: int) -> None:
-        self.mark_page(self.item, phase)
-
-
-Handler = Callable[[Session, dict[str, Any]], Iterator[dict[str, Any]]]
 
 
 def handle_load(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -177,12 +158,14 @@ def handle_recipe(
     yield {"done": True, "result": result}
 
 
-HANDLERS: dict[str, Handler] = {
-    "load": handle_load,
-    "detect": handle_detect,
-    "run": handle_run,
-    "recipe": handle_recipe,
-}
+HANDLERS.update(
+    {
+        "load": handle_load,
+        "detect": handle_detect,
+        "run": handle_run,
+        "recipe": handle_recipe,
+    }
+)
 
 
 def handle(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:

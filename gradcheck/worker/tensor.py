@@ -2,7 +2,7 @@
 
 Imported lazily by `serve.handle` for requests whose op starts with
 "tensor"; registers `tensor_load`, `tensor_run` and `tensor_recognise` in
-`serve.HANDLERS`. numpy is imported only here, when a tensor engine is
+`HANDLERS`. numpy is imported only here, when a tensor engine is
 loaded (tensor engines bring it). A program is the plain data of
 `gradcheck.tensor.program`; an answer is per-node data and per-leaf
 gradients as flat lists with shapes, or the engine's exception and the
@@ -22,11 +22,11 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gradcheck.worker import serve
 from gradcheck.worker.contract import is_raise
 from gradcheck.worker.faults import describe_error, one_line
 from gradcheck.worker.loading import LoadError, load
 from gradcheck.worker.runner import BACKWARD, BUILD, PHASE_NAMES, READ
+from gradcheck.worker.session import HANDLERS, LOADING, Session
 from gradcheck.worker.tensor_api import (
     DATA_NAMES,
     LOSS_TEXT,
@@ -400,7 +400,7 @@ def _run_once(
 
 
 def _load_class(
-    session: serve.Session, request: dict[str, Any]
+    session: Session, request: dict[str, Any]
 ) -> tuple[Any, Any, str | None, list[str]]:
     target = request["target"]
     if target["kind"] == "object":
@@ -421,9 +421,9 @@ def _declared(request: dict[str, Any]) -> dict[str, str]:
 
 
 def handle_tensor_load(
-    session: serve.Session, request: dict[str, Any]
+    session: Session, request: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
-    session.mark_page(0, serve.LOADING)
+    session.mark_page(0, LOADING)
     try:
         import numpy as np
     except ImportError:
@@ -504,10 +504,10 @@ def recognise(np: Any, cls: type) -> str | None:
 
 
 def handle_tensor_recognise(
-    session: serve.Session, request: dict[str, Any]
+    session: Session, request: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     """Whether the engine's class holds arrays: {"tensor": reason or None}."""
-    session.mark_page(0, serve.LOADING)
+    session.mark_page(0, LOADING)
     try:
         import numpy as np
     except ImportError:
@@ -527,7 +527,7 @@ def handle_tensor_recognise(
 
 
 def handle_tensor_run(
-    session: serve.Session, request: dict[str, Any]
+    session: Session, request: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     api: TensorApi = session.extra["tensor"]
     for index, item in enumerate(request["items"]):
@@ -536,6 +536,6 @@ def handle_tensor_run(
     yield {"done": True}
 
 
-serve.HANDLERS["tensor_load"] = handle_tensor_load
-serve.HANDLERS["tensor_run"] = handle_tensor_run
-serve.HANDLERS["tensor_recognise"] = handle_tensor_recognise
+HANDLERS["tensor_load"] = handle_tensor_load
+HANDLERS["tensor_run"] = handle_tensor_run
+HANDLERS["tensor_recognise"] = handle_tensor_recognise
