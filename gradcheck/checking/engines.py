@@ -353,6 +353,37 @@ def _plain(constant: float | None) -> Any:
     return constant
 
 
+def open_worker(
+    target: Any,
+    load_op: str,
+    memory_limit: int,
+    api: Mapping[str, str] | None,
+    op_names: Mapping[str, str] | None,
+    isolate: bool,
+) -> tuple[Target, dict[str, Any], Any, bool]:
+    """A worker for `target` (in-process where it must be), and its load request.
+
+    The one way scalar and tensor engines are started: `load_op` is the
+    request that loads them ("load" or "tensor_load"). Returns the resolved
+    target, the request, the channel and whether it runs isolated.
+    """
+    resolved = resolve(target)
+    request = {
+        "op": load_op,
+        "target": resolved.spec,
+        "class_name": resolved.class_name,
+        "api": dict(api or {}),
+        "op_names": dict(op_names or {}),
+    }
+    isolated = isolate and (resolved.obj is None or fork_available())
+    channel: Any = (
+        Worker(memory_limit=memory_limit, obj=resolved.obj)
+        if isolated
+        else _InProcess(resolved.obj)
+    )
+    return resolved, request, channel, isolated
+
+
 def load_engine(
     target: Any = None,
     time_limit_s: float = DEFAULT_TIME_LIMIT,
@@ -373,19 +404,8 @@ def load_engine(
     """
     if isinstance(target, Engine):
         return target
-    resolved = resolve(target)
-    request = {
-        "op": "load",
-        "target": resolved.spec,
-        "class_name": resolved.class_name,
-        "api": dict(api or {}),
-        "op_names": dict(op_names or {}),
-    }
-    isolated = isolate and (resolved.obj is None or fork_available())
-    channel: Any = (
-        Worker(memory_limit=memory_limit, obj=resolved.obj)
-        if isolated
-        else _InProcess(resolved.obj)
+    resolved, request, channel, isolated = open_worker(
+        target, "load", memory_limit, api, op_names, isolate
     )
     try:
         answer, notes = _load(channel, request, resolved, import_timeout)

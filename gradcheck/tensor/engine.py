@@ -16,7 +16,7 @@ from gradcheck.checking.engines import (
     DEFAULT_TIME_LIMIT,
     EngineFault,
     WorkerCrash,
-    _InProcess,
+    open_worker,
 )
 from gradcheck.checking.supervisor import (
     DEFAULT_MEMORY_LIMIT,
@@ -169,19 +169,8 @@ def load_tensor_engine(
     """
     if isinstance(target, TensorEngine):
         return target
-    resolved = resolve(target)
-    request = {
-        "op": "tensor_load",
-        "target": resolved.spec,
-        "class_name": resolved.class_name,
-        "api": dict(api or {}),
-        "op_names": dict(op_names or {}),
-    }
-    isolated = isolate and (resolved.obj is None or fork_available())
-    channel: Any = (
-        Worker(memory_limit=memory_limit, obj=resolved.obj)
-        if isolated
-        else _InProcess(resolved.obj)
+    resolved, request, channel, _ = open_worker(
+        target, "tensor_load", memory_limit, api, op_names, isolate
     )
     try:
         try:
