@@ -147,7 +147,7 @@ def random_graph_throughput(
     sizes: Sequence[tuple[int, int]], seed: int = SEED
 ) -> list[dict[str, Any]]:
     """Graphs/s of `run_random_graphs` on the built-in engine, per max_nodes."""
-    from gradcheck.checking.engines import load_engine
+    from gradcheck.checking.engine_client import load_engine
     from gradcheck.checking.random_graphs import run_random_graphs
 
     engine = load_engine()
@@ -197,7 +197,7 @@ def end_to_end(examples: int, seed: int = SEED) -> dict[str, Any]:
 def _check_in_process(examples: int, seed: int) -> tuple[float, Any]:
     """load_engine(isolate=False) + check_engine on it: no worker process."""
     from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engines import load_engine
+    from gradcheck.checking.engine_client import load_engine
 
     elapsed = _timer()
     engine = load_engine(None, isolate=False)
@@ -573,7 +573,7 @@ def detection_threshold(
 ) -> list[dict[str, Any]]:
     """Which perturbed-tanh engines check_engine catches, and by which check."""
     from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engines import load_source
+    from gradcheck.checking.engine_client import load_source
 
     rows = []
     for eps in (0.0, *epsilons):
@@ -634,7 +634,7 @@ def mutant_gallery(
 ) -> dict[str, Any]:
     """Check every mutant; caught = a failure in its category or `also` ones."""
     from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engines import load_source
+    from gradcheck.checking.engine_client import load_source
     from gradcheck.mutants import MUTANTS
 
     mutants = MUTANTS if limit is None else MUTANTS[:limit]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gradcheck.assertions import assert_gradients
     from gradcheck.checking.check import check_engine, check_expression
-    from gradcheck.checking.engines import Engine, load_engine
+    from gradcheck.checking.engine_client import Engine, load_engine
     from gradcheck.errors import (
         EngineError,
         ExpressionError,
@@ -42,8 +42,8 @@ _HOMES = {
     "assert_gradients": "assertions",
     "check_engine": "checking.check",
     "check_expression": "checking.check",
-    "Engine": "checking.engines",
-    "load_engine": "checking.engines",
+    "Engine": "checking.engine_client",
+    "load_engine": "checking.engine_client",
     "EngineError": "errors",
     "ExpressionError": "errors",
     "GradcheckError": "errors",

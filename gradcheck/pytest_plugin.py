@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gradcheck.checking.families import CHECK_FAMILIES
+from gradcheck.checking.family_names import CHECK_FAMILIES
 from gradcheck.errors import GradcheckError
 from gradcheck.seeds import parse_seed, resolve_seed
 

@@ -65,7 +65,7 @@ class Gallery:
         key = (name, source, examples, seed, max_depth, min_depth)
         if key not in self._reports:
             from gradcheck.checking.check import check_engine
-            from gradcheck.checking.engines import load_source
+            from gradcheck.checking.engine_client import load_source
 
             checker = run or check_engine
             self.runs += 1

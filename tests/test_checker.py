@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gradcheck import check_engine, check_expression
-from gradcheck.checking.engines import load_engine, load_source
+from gradcheck.checking.engine_client import load_engine, load_source
 from gradcheck.checking.judge import judge
 from gradcheck.errors import EngineError, PointError, UsageError
 from gradcheck.expr.graph import GraphBuilder

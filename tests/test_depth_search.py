@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gradcheck.checking.engines import EngineFault, Run, WorkerCrash
+from gradcheck.checking.engine_client import EngineFault, Run, WorkerCrash
 from gradcheck.checking.limits import chain_deadline, measure_depth
 
 

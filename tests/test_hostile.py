@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 import gradcheck
-from gradcheck.checking.engines import WorkerCrash, load_engine
+from gradcheck.checking.engine_client import WorkerCrash, load_engine
 from gradcheck.expr.parser import parse
 
 pytestmark = [
@@ -47,7 +47,7 @@ MEMORY_LIMIT = 512 << 20
 DRIVER = """
 import json, sys
 from gradcheck.checking.check import check_engine
-from gradcheck.checking.engines import load_engine
+from gradcheck.checking.engine_client import load_engine
 path, limit, memory = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 ops = sys.argv[4].split(",") if sys.argv[4] else None
 engine = load_engine(path, limit, memory_limit=memory, import_timeout=10.0)

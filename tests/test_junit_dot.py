@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gradcheck.checking.check import check_engine
-from gradcheck.checking.engines import load_source
+from gradcheck.checking.engine_client import load_source
 from gradcheck.expr.graph import GraphBuilder
 from gradcheck.mutants import mutant_named
 from gradcheck.output.dot import MAX_NODES, counterexample_dot, safe_name, write_dot

@@ -18,7 +18,10 @@ PACKAGE = ROOT / "gradcheck"
 
 # Lowest first: a module may import its own layer and those below it only.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("basics", ("gradcheck.errors", "gradcheck.seeds", "gradcheck.checking.families")),
+    (
+        "basics",
+        ("gradcheck.errors", "gradcheck.seeds", "gradcheck.checking.family_names"),
+    ),
     ("expression model", ("gradcheck.expr", "gradcheck.tensor.program")),
     ("references", ("gradcheck.refs", "gradcheck.strategies")),
     ("report data", ("gradcheck.report",)),
@@ -29,8 +32,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gradcheck.checking.answers",
             "gradcheck.checking.targets",
             "gradcheck.checking.supervisor",
-            "gradcheck.checking.engines",
-            "gradcheck.checking.opforms",
+            "gradcheck.checking.engine_client",
+            "gradcheck.checking.method_forms",
             "gradcheck.tensor.engine",
         ),
     ),

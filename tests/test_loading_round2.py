@@ -23,7 +23,7 @@ from gradcheck.checking.constant_shift import (
     shift_hint,
     shifted_constant,
 )
-from gradcheck.checking.engines import Engine, load_engine
+from gradcheck.checking.engine_client import Engine, load_engine
 from gradcheck.errors import EngineError
 from gradcheck.expr.ops import OPS
 from gradcheck.refs.declarations import declared_ops

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from gradcheck.expr.graph import CONST, VAR, Graph, GraphBuilder
 from gradcheck.expr.ops import FUNCTION_OPS, FUNCTIONS, OPS, SPELLINGS
 from gradcheck.expr.parser import parse
-from gradcheck.refs import forms
+from gradcheck.refs import form_matching as forms
 from gradcheck.refs.points import sample_point
 from gradcheck.refs.references import Reference, domain_problem, reference
 from gradcheck.strategies import graphs_with_points

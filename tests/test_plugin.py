@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gradcheck.assertions import assert_gradients
-from gradcheck.checking.engines import load_source
+from gradcheck.checking.engine_client import load_source
 from gradcheck.mutants import BASE_ENGINE, mutant_named
 from gradcheck.pytest_plugin import FAMILIES, engine_file, in_family
 

@@ -22,8 +22,8 @@ from gradcheck import strategies
 from gradcheck.checking import probes, stateful
 from gradcheck.checking import verdict as verdict_module
 from gradcheck.checking.check import check_engine
-from gradcheck.checking.engines import Engine, load_engine
-from gradcheck.checking.opforms import storage_limit
+from gradcheck.checking.engine_client import Engine, load_engine
+from gradcheck.checking.method_forms import storage_limit
 from gradcheck.expr.graph import GraphBuilder
 from gradcheck.refs.references import reference
 from gradcheck.refs.tolerance import FLOAT32, UNIT, relative_tolerance

@@ -75,7 +75,7 @@ def test_failing_mutant_document(
 @pytest.mark.heavy
 def test_unsupported_ops_carry_reasons(capsys: pytest.CaptureFixture[str]) -> None:
     from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engines import load_source
+    from gradcheck.checking.engine_client import load_source
 
     source = mutant_named("mul-grad-overwrites").source()
     source = source.replace("    def tanh(self):", "    def _no_tanh(self):")

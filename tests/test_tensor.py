@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("numpy")
 
-from gradcheck.checking.engines import load_source
+from gradcheck.checking.engine_client import load_source
 from gradcheck.errors import EngineError, ExpressionError
 from gradcheck.mutants.tensor import (
     TENSOR_BASE_ENGINE,

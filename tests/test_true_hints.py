@@ -17,9 +17,9 @@ from engines import patterns
 from engines.patterns import hints
 
 from gradcheck import check_engine
-from gradcheck.checking.engines import Engine, EngineFault, load_engine
+from gradcheck.checking.engine_client import Engine, EngineFault, load_engine
 from gradcheck.checking.judge import judge
-from gradcheck.checking.rebuild import (
+from gradcheck.checking.nondeterminism import (
     Rebuilt,
     mark_nondeterministic,
     nondeterminism_note,

@@ -30,8 +30,8 @@ import pytest
 
 import gradcheck
 from gradcheck.checking.check import check_engine
-from gradcheck.checking.engines import load_engine, load_source
-from gradcheck.checking.opforms import storage_limit
+from gradcheck.checking.engine_client import load_engine, load_source
+from gradcheck.checking.method_forms import storage_limit
 from gradcheck.expr.graph import GraphBuilder
 from gradcheck.refs.tolerance import FLOAT32, UNIT
 from gradcheck.report import FAIL, PASS

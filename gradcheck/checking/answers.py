@@ -2,7 +2,7 @@
 
 A run gives per-node values and gradients (`Run`), the engine's exception as
 plain data (`EngineFault`), or a worker that died or hung (`WorkerCrash`).
-Kept apart from the worker client (`engines.py`) so that modules judging
+Kept apart from the worker client (`engine_client.py`) so that modules judging
 answers need not import the client.
 """
 

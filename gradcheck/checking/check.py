@@ -12,15 +12,15 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gradcheck.checking.engines import (
+from gradcheck.checking.engine_client import (
     DEFAULT_IMPORT_TIMEOUT,
     DEFAULT_TIME_LIMIT,
     Engine,
     load_engine,
 )
 from gradcheck.checking.expressions import as_graph, check_expression_on
-from gradcheck.checking.families import CHECK_FAMILIES
 from gradcheck.checking.families_run import Options, run_families
+from gradcheck.checking.family_names import CHECK_FAMILIES
 from gradcheck.checking.limits import DEPTH_CAP
 from gradcheck.checking.progress import Progress, TextProgress, in_notebook
 from gradcheck.checking.supervisor import DEFAULT_MEMORY_LIMIT

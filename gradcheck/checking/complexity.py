@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from gradcheck.checking.engines import Engine, Run, WorkerCrash
+from gradcheck.checking.engine_client import Engine, Run, WorkerCrash
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.report import FAIL, PASS, SKIP, Check
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from itertools import combinations
 
 from gradcheck.checking import hypotheses
-from gradcheck.checking.engines import Engine, Run
+from gradcheck.checking.engine_client import Engine, Run
 from gradcheck.checking.hint_words import op_symbol, overwrite_hint
 from gradcheck.checking.verdict import (
     Outcome,

@@ -10,7 +10,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from gradcheck.checking.engines import (
+from gradcheck.checking.engine_client import (
     Engine,
 )
 from gradcheck.checking.judge import judge

@@ -3,7 +3,7 @@
 Values, each op alone, reuse, chains, complexity, depth, range, repeated
 backward, the nn checks, then the random graphs; the ops that failed their
 own checks are left out of the depth chains and range probes. Then one bug
-is made one finding (`marking`, `consequences`, `rebuild`).
+is made one finding (`marking`, `nondeterminism`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 
 from gradcheck.checking.chains import Pair
 from gradcheck.checking.complexity import complexity_probe
-from gradcheck.checking.consequences import mark_consequences
-from gradcheck.checking.engines import (
+from gradcheck.checking.engine_client import (
     Engine,
     EngineFault,
 )
@@ -26,8 +25,13 @@ from gradcheck.checking.limits import (
     depth_pairs,
     range_findings,
 )
-from gradcheck.checking.marking import mark_derived_failures, mark_repeated_failures
-from gradcheck.checking.opforms import storage_limit
+from gradcheck.checking.marking import (
+    mark_consequences,
+    mark_derived_failures,
+    mark_repeated_failures,
+)
+from gradcheck.checking.method_forms import storage_limit
+from gradcheck.checking.nondeterminism import mark_nondeterministic
 from gradcheck.checking.probes import (
     DEEP,
     accumulation_probe,
@@ -39,7 +43,6 @@ from gradcheck.checking.probes import (
 )
 from gradcheck.checking.progress import Progress
 from gradcheck.checking.random_graphs import random_graph_check
-from gradcheck.checking.rebuild import mark_nondeterministic
 from gradcheck.checking.stateful import NN_CHECKS, nn_probes, repeated_backward_probe
 from gradcheck.errors import EngineError, UsageError
 from gradcheck.expr.ops import OPS

@@ -1,7 +1,7 @@
 """How hints name ops and causes, and how a hint is read back for its cause.
 
 Shared by the diagnosis (which writes hints) and the marking of
-consequences (which reads which op or cause a hint blames).
+consequences in `marking` (which reads which op or cause a hint blames).
 """
 
 from __future__ import annotations

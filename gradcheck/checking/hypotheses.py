@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
+from gradcheck.checking.engine_client import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.checking.hint_words import shown
 from gradcheck.errors import PointError
 from gradcheck.expr.graph import Graph, GraphBuilder

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gradcheck.checking.diagnosis import diagnose_failure
-from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
+from gradcheck.checking.engine_client import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.checking.verdict import UNDIAGNOSED, Outcome, failed_outcome, verdict
 from gradcheck.expr.graph import Graph, subgraph
 from gradcheck.refs.references import Reference

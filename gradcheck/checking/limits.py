@@ -18,7 +18,7 @@ from typing import Any
 import mpmath
 
 from gradcheck.checking.chains import Pair, chain_pairs, chain_program
-from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
+from gradcheck.checking.engine_client import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.expr.ops import OPS
 from gradcheck.refs.points import NORMAL_MAGNITUDE

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from gradcheck.checking.chains import CHAIN_START, Pair, chain_graph, chain_pairs
-from gradcheck.checking.engines import Engine
+from gradcheck.checking.engine_client import Engine
 from gradcheck.checking.judge import judge
 from gradcheck.checking.verdict import NOT_RUN, Outcome, prepare
 from gradcheck.expr.graph import Graph, GraphBuilder

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Unsatisfiable
 
-from gradcheck.checking.engines import Engine, load_engine
+from gradcheck.checking.engine_client import Engine, load_engine
 from gradcheck.checking.judge import judge, reduce_failure
 from gradcheck.checking.local_constants import no_local_constants
 from gradcheck.checking.progress import Progress

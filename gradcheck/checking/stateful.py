@@ -18,7 +18,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from gradcheck.checking.engines import Engine, EngineFault, WorkerCrash
+from gradcheck.checking.engine_client import Engine, EngineFault, WorkerCrash
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.refs.references import reference
 from gradcheck.refs.tolerance import relative_tolerance

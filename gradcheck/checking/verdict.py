@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import mpmath
 
 from gradcheck.checking.constant_shift import shift_hint
-from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
+from gradcheck.checking.engine_client import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.errors import PointError
 from gradcheck.expr.graph import Graph
 from gradcheck.refs.references import Reference, reference

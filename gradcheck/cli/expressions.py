@@ -69,7 +69,7 @@ def parse_point(items: Sequence[str]) -> dict[str, float] | None:
 
 def run_expressions(args: argparse.Namespace) -> Result:
     from gradcheck.checking.check import check_expression
-    from gradcheck.checking.engines import load_engine
+    from gradcheck.checking.engine_client import load_engine
     from gradcheck.expr.ops import OPS
     from gradcheck.expr.parser import parse
     from gradcheck.output.json_doc import exit_code

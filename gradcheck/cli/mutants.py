@@ -89,7 +89,7 @@ def _run_mutant(
     import time
 
     from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engines import load_source
+    from gradcheck.checking.engine_client import load_source
 
     row: dict[str, Any] = {
         "name": mutant.name,

@@ -12,7 +12,7 @@ import random
 import time
 from typing import Any
 
-from gradcheck.checking.engines import EngineFault
+from gradcheck.checking.engine_client import EngineFault
 from gradcheck.errors import PointError
 from gradcheck.refs.declarations import declared_ops
 from gradcheck.report import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gradcheck.checking.engines import EngineFault, WorkerCrash
+from gradcheck.checking.engine_client import EngineFault, WorkerCrash
 from gradcheck.refs.tolerance import UNIT
 from gradcheck.tensor.engine import CheckerFailure, Result, TensorRun, Unsupported
 from gradcheck.tensor.expand import indices

@@ -12,7 +12,7 @@ plain numbers back; the worker's stdout and stderr are only captured text.
 * `loading`: import a target (file, module, notebook, source text);
 * `sources`: a notebook or a .py file that will not import, as definitions-only
   source; its stages are `notebook_cells`, `definition_filter`,
-  `definition_choice` and `source_notes`, sharing `source_common`;
+  `definition_choice` and `source_notes`, sharing `source_model`;
 * `contract`: what a leaf must do, and which ops exist, are missing or broken;
 * `runner`: build graph programs on the engine and read values and gradients;
 * `recipes`: the stateful and nn probes, run on engine objects;

@@ -29,9 +29,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from gradcheck.worker.api import Api, ApiError, detect
-from gradcheck.worker.apply import SPELLING, apply_op, method_name
 from gradcheck.worker.class_shape import BACKWARD_NAMES, shaped_classes
 from gradcheck.worker.faults import describe_error, one_line
+from gradcheck.worker.op_calls import SPELLING, apply_op, method_name
 from gradcheck.worker.reading import is_value, nesting
 
 _PROBE = {1: (0.7,), 2: (0.7, 1.3)}

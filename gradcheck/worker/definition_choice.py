@@ -16,7 +16,7 @@ import heapq
 import re
 
 from gradcheck.worker.definition_filter import Collected, Stmt
-from gradcheck.worker.source_common import SourceError, number_ranges, places
+from gradcheck.worker.source_model import SourceError, number_ranges, places
 
 _BUILTIN_NAMES = frozenset(dir(builtins)) | {
     "__name__",

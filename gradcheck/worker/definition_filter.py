@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 
 from gradcheck.worker.notebook_cells import clean_cell
-from gradcheck.worker.source_common import SourceError, parse_python
+from gradcheck.worker.source_model import SourceError, parse_python
 
 _PLOT_WORDS = frozenset(
     {

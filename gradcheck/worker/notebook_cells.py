@@ -13,7 +13,7 @@ import json
 import os
 import re
 
-from gradcheck.worker.source_common import SourceError
+from gradcheck.worker.source_model import SourceError
 
 # Cell magics whose body is Python: drop the magic line, keep the body.
 _PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gradcheck.worker.api import Api
-from gradcheck.worker.apply import apply_op
 from gradcheck.worker.faults import describe_error
+from gradcheck.worker.op_calls import apply_op
 from gradcheck.worker.reading import read_data
 
 # Phases, written to the status page so a crash can say where it happened.

@@ -11,7 +11,7 @@ import ast
 
 from gradcheck.worker.definition_choice import Builder, class_name, stub_methods
 from gradcheck.worker.definition_filter import Collected, Stmt
-from gradcheck.worker.source_common import counted, places
+from gradcheck.worker.source_model import counted, places
 
 # Left-out categories: (singular, plural), in the order the note lists them.
 _LEFT_OUT = {

@@ -34,7 +34,7 @@ The work is done in stages, one module each: `notebook_cells` reads the cells
 and drops IPython lines, `definition_filter` sorts each statement into kept or
 left out, `definition_choice` picks the definitions to keep and their order, and
 `source_notes` words what was left out. This module joins them and writes the
-result; `source_common` holds what they share.
+result; `source_model` holds what they share.
 
 Runs inside the isolated worker, so only the standard library is imported.
 """
@@ -48,7 +48,7 @@ import textwrap
 from gradcheck.worker.definition_choice import Builder, apply_pick, parse_pick
 from gradcheck.worker.definition_filter import Collected, Stmt, collect
 from gradcheck.worker.notebook_cells import code_cells
-from gradcheck.worker.source_common import (
+from gradcheck.worker.source_model import (
     Source,
     SourceError,
     counted,

@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("numpy")
 
-from gradcheck.checking.engines import load_source
+from gradcheck.checking.engine_client import load_source
 from gradcheck.output.json_doc import engine_document, schema
 from gradcheck.tensor.check import check_tensor_engine
 from gradcheck.tensor.engine import load_tensor_engine, tensor_reason

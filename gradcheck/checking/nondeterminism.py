@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-from gradcheck.checking.engines import Engine, EngineFault, Run, WorkerCrash
+from gradcheck.checking.engine_client import Engine, EngineFault, Run, WorkerCrash
 from gradcheck.checking.verdict import gradient_rows
 from gradcheck.errors import PointError
 from gradcheck.expr.graph import Graph, GraphBuilder

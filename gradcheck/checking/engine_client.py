@@ -100,7 +100,7 @@ class Engine:
     load_request: dict[str, Any] = field(default_factory=dict, repr=False)
     import_timeout: float = DEFAULT_IMPORT_TIMEOUT
     # Constants measured from the engine, held to by the probes (leaky_relu's
-    # slope); see `gradcheck.checking.opforms`.
+    # slope); see `gradcheck.checking.method_forms`.
     op_constants: dict[str, tuple[float, ...]] = field(default_factory=dict)
     # Failing checks found while detecting forms (a gelu that is neither form).
     form_checks: list[Any] = field(default_factory=list)
@@ -209,7 +209,7 @@ class Engine:
         that hangs or kills the worker is broken, as a crash finding that
         names it, and the worker is restarted for the next op.
         """
-        from gradcheck.worker.apply import SPELLING
+        from gradcheck.worker.op_calls import SPELLING
 
         items: list[dict[str, Any]] = [{"kind": "mixed"}]
         items += [{"kind": "op", "op": op} for op in SPELLING]
@@ -439,7 +439,7 @@ def load_engine(
     engine.unsupported = {k: v for k, v in engine.unsupported.items() if k in OPS}
     engine.broken = {k: v for k, v in engine.broken.items() if k in OPS}
     engine.nested = {k: v for k, v in engine.nested.items() if k in OPS}
-    from gradcheck.checking.opforms import detect_forms
+    from gradcheck.checking.method_forms import detect_forms
 
     try:
         detect_forms(engine)  # which gelu, which leaky_relu slope

@@ -111,7 +111,7 @@ def _leaky_relu(method: Callable[..., Any], slope: Any) -> Any:
     """leaky_relu as users call it: `x.leaky_relu()`, with the engine's own slope.
 
     The checker measures that slope from the forward value at x = -2 after
-    loading (`gradcheck.checking.opforms`) and then holds the engine to it,
+    loading (`gradcheck.checking.method_forms`) and then holds the engine to it,
     so the program's constant is not passed: an engine whose default slope
     is 0.1 is judged at 0.1, not at some slope of the checker's choosing.
     Only a method that cannot be called without a slope gets the constant.

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from gradcheck.checking.answers import Run
 from gradcheck.expr.graph import Graph, GraphBuilder
 from gradcheck.expr.ops import LEAKY_SLOPE, OPS, SPELLINGS
-from gradcheck.refs import forms
+from gradcheck.refs import form_matching as forms
 from gradcheck.refs.tolerance import UNIT
 from gradcheck.report import FAIL, Check, Limit
 
 if TYPE_CHECKING:
-    from gradcheck.checking.engines import Engine
+    from gradcheck.checking.engine_client import Engine
 
 # How the storage is named in the limit, by unit roundoff.
 _FORMATS = {2.0**-24: "float32", 2.0**-11: "float16", 2.0**-8: "bfloat16"}
