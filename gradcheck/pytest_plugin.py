@@ -181,7 +181,12 @@ TENSOR_FAMILY = "tensor"
 
 
 def is_tensor_target(target: str) -> bool:
-    """`file.py:Tensor` names a tensor engine: one item checks it whole."""
+    """`file.py:Tensor` names a tensor engine: one item checks it whole.
+
+    Decided by name only: collection imports no engine and starts no worker,
+    which recognising an engine by its data would need (`gradcheck engine`
+    and `check_engine` do that at run time).
+    """
     return target.rpartition(":")[2].partition("@")[0].startswith("Tensor")
 
 

@@ -108,7 +108,7 @@ def shared_mutant_checks(
     from gradcheck.checking.targets import SourceTarget
 
     real = check_module.check_engine
-    plain = {"examples", "seed", "max_depth", "min_depth"}
+    plain = {"examples", "seed", "max_depth", "min_depth", "kind"}
 
     def shared(target: Any = None, **kwargs: Any) -> Any:
         if (

@@ -60,13 +60,43 @@ def check_engine(
     checks: Sequence[str] | None = None,
     max_depth: int = DEPTH_CAP,
     op_defs: Mapping[str, str] | None = None,
+    kind: str | None = None,
 ) -> EngineReport:
     """Check an engine: every probe, then `examples` random graphs.
 
     `target` is `path/to/file.py[:Class]`, `package.module[:Class]`, a Value
     class or a module (default: the built-in micrograd). `ops` restricts the
-    ops used; `jobs` runs the random graphs in that many processes.
+    ops used; `jobs` runs the random graphs in that many processes. `kind`
+    is "scalar" or "tensor"; by default a class whose data is an array is
+    checked as a tensor engine (at most 30 random programs), whatever its
+    name, and the report says so.
     """
+    if kind not in (None, "scalar", "tensor"):
+        raise UsageError(f"kind is 'scalar' or 'tensor', not {kind!r}")
+    notes: list[str] = []
+    if kind is None and target is not None and not isinstance(target, Engine):
+        from gradcheck.tensor.engine import tensor_reason
+
+        why = tensor_reason(target, import_timeout=import_timeout)
+        if why:
+            kind = "tensor"
+            notes.append(
+                f"checked as a tensor engine: {why} (kind='scalar' checks it "
+                "as a scalar one)"
+            )
+    if kind == "tensor":
+        from gradcheck.tensor.check import check_tensor_engine
+
+        return check_tensor_engine(
+            target,
+            examples=min(examples, 30),
+            seed=seed,
+            time_limit_s=time_limit,
+            api=dict(api) if api else None,
+            op_names=dict(op_names) if op_names else None,
+            op_defs=dict(op_defs) if op_defs else None,
+            notes=notes,
+        )
     if examples < 0 or max_nodes < 1 or jobs < 1 or time_limit <= 0:
         raise UsageError("examples >= 0, max_nodes >= 1, jobs >= 1 and time_limit > 0")
     seed = _seed(seed)

@@ -146,7 +146,8 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     try:
         if kind == "tensor":
             return _check_tensor(target, options)
-        return check_engine(target, **_accepted(check_engine, options))
+        scalar = {**options, "kind": "scalar"}  # decided above: not a tensor one
+        return check_engine(target, **_accepted(check_engine, scalar))
     except GradcheckError as err:
         if kind is None and "no class" in str(err):
             try:  # no scalar Value class: perhaps a tensor engine

@@ -332,6 +332,9 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
         if example is not None:
             for line in explain_counterexample(example, check.message):
                 out.line(f"  {line}")
+        kind, hint = getattr(check, "kind", None), getattr(check, "hint", "")
+        if kind and hint and hint not in check.message:  # a tensor finding
+            out.line(f"  kind: {kind}; hint: {hint}")
     _print_limits(report, out)
     out.line()
     out.line(f"ops supported: {', '.join(report.supported) or '(none)'}")

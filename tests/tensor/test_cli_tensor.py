@@ -76,3 +76,15 @@ def test_a_failing_tensor_check_has_its_kind_in_json(tmp_path: Path) -> None:
     kinds = {c["kind"] for c in doc["checks"] if c["status"] == "fail"}
     assert "reflected-op" in kinds
     assert None not in kinds
+
+
+@pytest.mark.heavy
+def test_check_engine_checks_an_array_class_as_a_tensor_engine() -> None:
+    """The Python API decides as the command line does, and says so."""
+    from gradcheck import check_engine
+
+    report = check_engine(f"{ATOM}:Atom", examples=3, seed=1)
+    assert any(n.startswith("checked as a tensor engine") for n in report.notes)
+    assert any(c.name.startswith("tensor ") for c in report.checks)
+    scalar = check_engine(f"{ATOM}:Atom", examples=0, seed=1, kind="scalar")
+    assert not any(c.name.startswith("tensor ") for c in scalar.checks)
