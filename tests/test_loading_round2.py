@@ -607,13 +607,20 @@ def test_a_subclass_beside_its_engine_class_leaves_one_candidate(
     assert gradient_works(engine)
 
 
-def test_refusing_the_bundled_micrograd_is_undone_after_loading() -> None:
+def test_refusing_the_bundled_micrograd_is_undone_after_loading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import importlib
     import sys
+    import types
 
-    import micrograd
-    from gradcheck.worker.import_paths import bundled_refused
+    from gradcheck.worker.import_paths import BUILTIN_ROOT, BUNDLED, bundled_refused
 
+    # The bundled package as already imported: a module from gradcheck's own
+    # micrograd folder (under tox, `import micrograd` may find the checkout's).
+    micrograd = types.ModuleType(BUNDLED)
+    micrograd.__file__ = str(BUILTIN_ROOT / BUNDLED / "__init__.py")
+    monkeypatch.setitem(sys.modules, BUNDLED, micrograd)
     finders = list(sys.meta_path)
     with bundled_refused():
         assert "micrograd" not in sys.modules
