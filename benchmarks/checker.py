@@ -67,6 +67,8 @@ class Config:
 
     throughput: tuple[tuple[int, int], ...]  # (max_nodes, examples)
     end_to_end_examples: int
+    # None: the tensor check's own default number of random programs.
+    tensor_examples: int | None
     reuse_nodes: int
     naive_timeout: float
     naive_small: tuple[int, ...]  # naive sympy.diff also at these sizes
@@ -85,6 +87,7 @@ class Config:
 FULL = Config(
     throughput=((5, 200), (30, 200), (100, 100), (300, 50)),
     end_to_end_examples=200,
+    tensor_examples=None,
     reuse_nodes=100,
     naive_timeout=60.0,
     naive_small=(10, 20, 30),
@@ -100,6 +103,7 @@ FULL = Config(
 QUICK = Config(
     throughput=((5, 20), (30, 20), (100, 10), (300, 5)),
     end_to_end_examples=20,
+    tensor_examples=5,
     reuse_nodes=100,
     naive_timeout=5.0,
     naive_small=(10,),
@@ -191,6 +195,35 @@ def end_to_end(examples: int, seed: int = SEED) -> dict[str, Any]:
         "random_phase_s": random_phase.seconds,
         "probes_s": seconds - random_phase.seconds,
         "target_graphs_per_s": 20,
+    }
+
+
+# A correct tensor engine's default check must take at most this long.
+TENSOR_TARGET_S = 15.0
+
+
+def tensor_end_to_end(examples: int | None = None, seed: int = SEED) -> dict[str, Any]:
+    """`check_tensor_engine` on the gallery's correct tensor engine, defaults.
+
+    `examples=None` is the default check (its 30 random programs). Reported
+    beside the scalar end-to-end run of the same benchmark run.
+    """
+    from gradcheck.checking.engine_client import load_source
+    from gradcheck.mutants.tensor import TENSOR_BASE_ENGINE
+    from gradcheck.tensor import check_tensor_engine
+
+    target = load_source("tensor_base", TENSOR_BASE_ENGINE)
+    elapsed = _timer()
+    if examples is None:
+        report = check_tensor_engine(target, seed=seed)
+    else:
+        report = check_tensor_engine(target, examples=examples, seed=seed)
+    seconds = elapsed()
+    return {
+        "examples": "default" if examples is None else examples,
+        "status": report.status,
+        "seconds": seconds,
+        "target_s": TENSOR_TARGET_S,
     }
 
 
@@ -688,6 +721,7 @@ def run_all(
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("throughput", lambda: random_graph_throughput(config.throughput, seed)),
         ("end_to_end", lambda: end_to_end(config.end_to_end_examples, seed)),
+        ("tensor", lambda: tensor_end_to_end(config.tensor_examples, seed)),
         (
             "isolation",
             lambda: isolation_overhead(
@@ -768,6 +802,18 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             "graphs/s",
             ">= 20",
             e["graphs_per_s"] >= 20 and e["status"] == "pass",
+        )
+    if "tensor" in results:
+        t = results["tensor"]
+        ratio = ""
+        if "end_to_end" in results and results["end_to_end"]["seconds"]:
+            ratio = f" ({t['seconds'] / results['end_to_end']['seconds']:.2f}x scalar)"
+        add(
+            f"check_tensor_engine(examples={t['examples']}), correct engine{ratio}",
+            _fmt(t["seconds"]),
+            "",
+            f"<= {TENSOR_TARGET_S:g} s",
+            t["seconds"] <= TENSOR_TARGET_S and t["status"] == "pass",
         )
     if "isolation" in results:
         i = results["isolation"]

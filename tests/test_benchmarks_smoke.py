@@ -40,6 +40,7 @@ runner = _load("run")
 TINY = checker.Config(
     throughput=((5, 3), (30, 2)),
     end_to_end_examples=2,
+    tensor_examples=1,
     reuse_nodes=30,
     naive_timeout=0.01,
     naive_small=(),
@@ -88,6 +89,15 @@ def test_end_to_end() -> None:
     result = checker.end_to_end(2, seed=3)
     assert result["status"] == "pass"
     assert result["random_phase_s"] <= result["seconds"]
+
+
+@pytest.mark.heavy
+def test_tensor_end_to_end() -> None:
+    pytest.importorskip("numpy")
+    result = checker.tensor_end_to_end(1, seed=3)
+    assert result["status"] == "pass"
+    rows = checker.table_rows({"tensor": result})
+    assert rows[0][0].startswith("check_tensor_engine(examples=1)")
 
 
 def test_reuse_graph_has_huge_expanded_tree() -> None:
