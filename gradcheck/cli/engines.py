@@ -146,8 +146,10 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     try:
         if kind == "tensor":
             return _check_tensor(target, options)
-        scalar = {**options, "kind": "scalar"}  # decided above: not a tensor one
-        return check_engine(target, **_accepted(check_engine, scalar))
+        kept = _accepted(check_engine, options)
+        if "kind" in inspect.signature(check_engine).parameters:
+            kept["kind"] = "scalar"  # decided above: not a tensor engine
+        return check_engine(target, **kept)
     except GradcheckError as err:
         if kind is None and "no class" in str(err):
             try:  # no scalar Value class: perhaps a tensor engine

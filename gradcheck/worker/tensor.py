@@ -486,6 +486,8 @@ def recognise(np: Any, cls: type) -> str | None:
         return None
     grad = getattr(t, "grad", None)
     grad_shape = getattr(grad, "shape", None)
+    if grad_shape is not None and tuple(grad_shape) != (2, 3):
+        grad_shape = None  # a 0-d gradient is a scalar engine's, over numpy numbers
     members = [
         m for m in ("shape", "T", "reshape", "transpose", "__matmul__", "matmul", "sum")
         if hasattr(cls, m)
