@@ -8,6 +8,7 @@ The engines are `engines/verdicts/lecture.py` (recursive topological sort,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,3 +186,15 @@ def test_a_wrong_product_in_a_lecture_engine_is_named_as_the_product(
     assert value.status == "fail" and value.counterexample is not None
     assert value.counterexample.graph.ops_used() == {"mul"}
     assert engine_precision(report) is None
+
+
+@pytest.mark.heavy(seconds=2)
+def test_ops_built_from_a_wrong_star_blame_the_star(gallery: Any) -> None:
+    """`-`, neg and `x * 3` call `*`: their overwrite hints name `*`, not `-`."""
+    from gradcheck.checking.hint_words import blamed_symbol
+    from gradcheck.mutants import mutant_named
+
+    report = gallery.mutant(mutant_named("mul-grad-overwrites"), examples=25, seed=3)
+    blamed = {c.name: blamed_symbol(c.message) for c in report.failures}
+    assert blamed.get("accumulation[mul]") == "*"
+    assert {s for s in blamed.values() if s is not None} == {"*"}, blamed

@@ -26,6 +26,7 @@ from gradcheck.checking.limits import (
     range_findings,
 )
 from gradcheck.checking.marking import (
+    blame_the_root,
     mark_consequences,
     mark_derived_failures,
     mark_repeated_failures,
@@ -189,6 +190,7 @@ def run_families(
     mark_derived_failures(engine, report)
     mark_consequences(report)
     mark_repeated_failures(report)
+    blame_the_root(report)
     report.output_tail = engine.output
     report.seconds = time.perf_counter() - start
     return report

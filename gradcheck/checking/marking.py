@@ -29,7 +29,12 @@ from dataclasses import replace
 from gradcheck.checking.engine_client import (
     Engine,
 )
-from gradcheck.checking.hint_words import blamed_symbol, confirmed_cause, op_symbol
+from gradcheck.checking.hint_words import (
+    blamed_symbol,
+    confirmed_cause,
+    op_symbol,
+    overwrite_hint,
+)
 from gradcheck.expr.graph import Graph
 from gradcheck.report import (
     Check,
@@ -177,3 +182,33 @@ def _explained_by(
             return None
         return first_op_failure
     return None
+
+
+def blame_the_root(report: EngineReport) -> None:
+    """A failure marked as an earlier one's bug blames the op that one blames.
+
+    A lecture engine with `=` in the backward of `*` also fails `x - x`,
+    since `-` is `self + (-other)` and neg is `self * -1`. That failure's own
+    hint would say "`=` instead of `+=` in the backward of `-`", which is
+    false: it is marked `same_as` accumulation[mul], and now says `*`.
+    """
+    by_name = {check.name: check for check in report.checks}
+    for check in report.failures:
+        blamed = blamed_symbol(check.message)
+        if blamed is None or check.same_as is None:
+            continue
+        root, seen = check, {check.name}
+        while root.same_as is not None and root.same_as not in seen:
+            seen.add(root.same_as)
+            found = by_name.get(root.same_as)
+            if found is None:
+                break
+            root = found
+        truth = blamed_symbol(root.message)
+        if truth is None or truth == blamed:
+            continue
+        old, new = overwrite_hint(blamed), overwrite_hint(truth)
+        check.message = new + check.message[len(old) :]
+        example = check.counterexample
+        if example is not None and example.hint.startswith(old):
+            example.hint = new + example.hint[len(old) :]
