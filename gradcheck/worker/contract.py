@@ -30,7 +30,7 @@ from typing import Any
 
 from gradcheck.worker.api import Api, ApiError, detect
 from gradcheck.worker.class_shape import BACKWARD_NAMES, shaped_classes
-from gradcheck.worker.faults import describe_error, one_line
+from gradcheck.worker.faults import describe_error, innermost, one_line
 from gradcheck.worker.op_calls import SPELLING, apply_op, method_name
 from gradcheck.worker.reading import is_value, nesting
 
@@ -236,11 +236,9 @@ def _refusal(cls: type, name: str, err: BaseException, called: set[str]) -> str 
     """
     if not isinstance(err, Exception):
         return None
-    tb = err.__traceback__
+    tb = innermost(err)
     if tb is None:
         return None
-    while tb.tb_next is not None:
-        tb = tb.tb_next
     code = tb.tb_frame.f_code
     own = getattr(getattr(cls, name, None), "__code__", None)
     if isinstance(err, NotImplementedError):

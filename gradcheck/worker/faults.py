@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+import types
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,11 @@ def one_line(err: BaseException) -> str:
         text = ""
     lines = f"{name}: {text}".splitlines() if text else []
     return lines[0][:500] if lines else name
+
+
+def innermost(err: BaseException) -> types.TracebackType | None:
+    """The traceback entry where `err` was raised (its last frame), if any."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gradcheck.worker.contract import is_raise
-from gradcheck.worker.faults import describe_error, one_line
+from gradcheck.worker.faults import describe_error, innermost, one_line
 from gradcheck.worker.loading import LoadError, load
 from gradcheck.worker.runner import BACKWARD, BUILD, PHASE_NAMES, READ
 from gradcheck.worker.session import HANDLERS, LOADING, Session
@@ -248,11 +248,9 @@ def _kept_reductions(
 
 def _refusal_of(api: TensorApi, err: BaseException) -> bool:
     """Whether backward() itself refused (a raise with a message in its own code)."""
-    tb = err.__traceback__
+    tb = innermost(err)
     if tb is None or not str(err):
         return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
     own = getattr(getattr(api.cls, api.backward_name, None), "__code__", None)
     code = tb.tb_frame.f_code
     return code is own and is_raise(code, tb.tb_lasti, tb.tb_lineno)
@@ -265,11 +263,9 @@ def _refused(api: TensorApi, err: BaseException) -> str | None:
     text = one_line(err)
     if ":" not in text or not text.split(":", 1)[1].strip():
         return None
-    tb = err.__traceback__
+    tb = innermost(err)
     if tb is None:
         return None
-    while tb.tb_next is not None:
-        tb = tb.tb_next
     code = tb.tb_frame.f_code
     if not _engine_code(api, code.co_filename):
         return None
