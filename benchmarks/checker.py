@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gradcheck.expr.graph import Graph, GraphBuilder  # noqa: E402
+from gradcheck.internal.expr.graph import Graph, GraphBuilder  # noqa: E402
 
 SEED = 2026
 # The point for the hand-built graphs (reuse graph and chains).
@@ -131,7 +131,7 @@ def _timer() -> Callable[[], float]:
 @contextmanager
 def _recording_sizes() -> Iterator[list[int]]:
     """Record len(graph) of every graph the random phase judges."""
-    import gradcheck.checking.random_graphs as rg
+    import gradcheck.internal.checking.random_graphs as rg
 
     sizes: list[int] = []
     real = rg.judge  # type: ignore[attr-defined]
@@ -151,8 +151,8 @@ def random_graph_throughput(
     sizes: Sequence[tuple[int, int]], seed: int = SEED
 ) -> list[dict[str, Any]]:
     """Graphs/s of `run_random_graphs` on the built-in engine, per max_nodes."""
-    from gradcheck.checking.engine_client import load_engine
-    from gradcheck.checking.random_graphs import run_random_graphs
+    from gradcheck.internal.checking.engine_client import load_engine
+    from gradcheck.internal.checking.random_graphs import run_random_graphs
 
     engine = load_engine()
     run_random_graphs(engine, seed=seed, examples=3, max_nodes=5)  # warm caches
@@ -181,7 +181,7 @@ def random_graph_throughput(
 
 def end_to_end(examples: int, seed: int = SEED) -> dict[str, Any]:
     """`check_engine(examples=...)` on default settings: every probe included."""
-    from gradcheck.checking.check import check_engine
+    from gradcheck.internal.checking.check import check_engine
 
     elapsed = _timer()
     report = check_engine(examples=examples, seed=seed)
@@ -208,9 +208,9 @@ def tensor_end_to_end(examples: int | None = None, seed: int = SEED) -> dict[str
     `examples=None` is the default check (its 30 random programs). Reported
     beside the scalar end-to-end run of the same benchmark run.
     """
-    from gradcheck.checking.engine_client import load_source
+    from gradcheck.internal.checking.engine_client import load_source
+    from gradcheck.internal.tensor import check_tensor_engine
     from gradcheck.mutants.tensor import TENSOR_BASE_ENGINE
-    from gradcheck.tensor import check_tensor_engine
 
     target = load_source("tensor_base", TENSOR_BASE_ENGINE)
     elapsed = _timer()
@@ -229,8 +229,8 @@ def tensor_end_to_end(examples: int | None = None, seed: int = SEED) -> dict[str
 
 def _check_in_process(examples: int, seed: int) -> tuple[float, Any]:
     """load_engine(isolate=False) + check_engine on it: no worker process."""
-    from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engine_client import load_engine
+    from gradcheck.internal.checking.check import check_engine
+    from gradcheck.internal.checking.engine_client import load_engine
 
     elapsed = _timer()
     engine = load_engine(None, isolate=False)
@@ -243,7 +243,7 @@ def _check_in_process(examples: int, seed: int) -> tuple[float, Any]:
 
 def _check_isolated(examples: int, seed: int) -> tuple[float, Any]:
     """check_engine(None): the default, the engine in its own worker process."""
-    from gradcheck.checking.check import check_engine
+    from gradcheck.internal.checking.check import check_engine
 
     elapsed = _timer()
     report = check_engine(None, examples=examples, seed=seed)
@@ -374,7 +374,7 @@ def symbolic_vs_naive(
     """Our chain-rule symbolic reference against sympy.diff of the whole tree."""
     import mpmath
 
-    from gradcheck.refs.symbolic import expanded_size, symbolic_reference
+    from gradcheck.internal.refs.symbolic import expanded_size, symbolic_reference
 
     graph = reuse_graph(nodes, seed)
     point = {v: POINT[v] for v in graph.variables}
@@ -426,8 +426,8 @@ def chain(length: int) -> Graph:
 
 def numeric_scaling(lengths: Sequence[int], repeats: int = 3) -> list[dict[str, Any]]:
     """Time of numeric_reference (and symbolic_reference) per chain length."""
-    from gradcheck.refs.numeric import numeric_reference
-    from gradcheck.refs.symbolic import symbolic_reference
+    from gradcheck.internal.refs.numeric import numeric_reference
+    from gradcheck.internal.refs.symbolic import symbolic_reference
 
     rows = []
     for length in lengths:
@@ -464,7 +464,7 @@ def numeric_scaling(lengths: Sequence[int], repeats: int = 3) -> list[dict[str, 
 
 def jobs_speedup(examples: int, repeats: int = 1, seed: int = SEED) -> dict[str, Any]:
     """check_engine with jobs=1 against jobs=2 (alternated, best of `repeats`)."""
-    from gradcheck.checking.check import check_engine
+    from gradcheck.internal.checking.check import check_engine
 
     one: list[float] = []
     two: list[float] = []
@@ -605,8 +605,8 @@ def detection_threshold(
     epsilons: Sequence[float], examples: int = 50, seed: int = SEED
 ) -> list[dict[str, Any]]:
     """Which perturbed-tanh engines check_engine catches, and by which check."""
-    from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engine_client import load_source
+    from gradcheck.internal.checking.check import check_engine
+    from gradcheck.internal.checking.engine_client import load_source
 
     rows = []
     for eps in (0.0, *epsilons):
@@ -666,8 +666,8 @@ def mutant_gallery(
     examples: int = 25, limit: int | None = None, seed: int = SEED
 ) -> dict[str, Any]:
     """Check every mutant; caught = a failure in its category or `also` ones."""
-    from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engine_client import load_source
+    from gradcheck.internal.checking.check import check_engine
+    from gradcheck.internal.checking.engine_client import load_source
     from gradcheck.mutants import MUTANTS
 
     mutants = MUTANTS if limit is None else MUTANTS[:limit]
@@ -951,7 +951,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(stage), flush=True)
         return 0
     if args.cold is not None:  # the subprocess of _cold_symbolic
-        from gradcheck.refs.symbolic import symbolic_reference
+        from gradcheck.internal.refs.symbolic import symbolic_reference
 
         graph = reuse_graph(args.cold, args.seed)
         elapsed = _timer()

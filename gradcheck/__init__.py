@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gradcheck.assertions import assert_gradients
-    from gradcheck.checking.check import check_engine, check_expression
-    from gradcheck.checking.engine_client import Engine, load_engine
     from gradcheck.errors import (
         EngineError,
         ExpressionError,
@@ -24,8 +22,10 @@ if TYPE_CHECKING:
         PointError,
         UsageError,
     )
-    from gradcheck.expr.graph import Graph, GraphBuilder, Node
-    from gradcheck.expr.parser import parse
+    from gradcheck.internal.checking.check import check_engine, check_expression
+    from gradcheck.internal.checking.engine_client import Engine, load_engine
+    from gradcheck.internal.expr.graph import Graph, GraphBuilder, Node
+    from gradcheck.internal.expr.parser import parse
     from gradcheck.report import (
         CATEGORIES,
         Check,
@@ -40,19 +40,19 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "assert_gradients": "assertions",
-    "check_engine": "checking.check",
-    "check_expression": "checking.check",
-    "Engine": "checking.engine_client",
-    "load_engine": "checking.engine_client",
+    "check_engine": "internal.checking.check",
+    "check_expression": "internal.checking.check",
+    "Engine": "internal.checking.engine_client",
+    "load_engine": "internal.checking.engine_client",
     "EngineError": "errors",
     "ExpressionError": "errors",
     "GradcheckError": "errors",
     "PointError": "errors",
     "UsageError": "errors",
-    "Graph": "expr.graph",
-    "GraphBuilder": "expr.graph",
-    "Node": "expr.graph",
-    "parse": "expr.parser",
+    "Graph": "internal.expr.graph",
+    "GraphBuilder": "internal.expr.graph",
+    "Node": "internal.expr.graph",
+    "parse": "internal.expr.parser",
     "CATEGORIES": "report",
     "Check": "report",
     "Counterexample": "report",
@@ -92,9 +92,9 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
-    if home in ("checking.check", "report"):
+    if home in ("internal.checking.check", "report"):
         # Reports are data; the front end registers how Jupyter shows them.
-        importlib.import_module("gradcheck.output.html")
+        importlib.import_module("gradcheck.internal.output.html")
     value = getattr(importlib.import_module(f"gradcheck.{home}"), name)
     globals()[name] = value  # later look-ups skip this function
     return value

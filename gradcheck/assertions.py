@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gradcheck.expr.graph import Graph
+from gradcheck.internal.expr.graph import Graph
 from gradcheck.report import FAIL, ExpressionReport
 
 
@@ -46,8 +46,8 @@ def assert_gradients(
     :raises ExpressionError: the expression cannot be parsed.
     :raises PointError: the point misses a variable or lies outside the domain.
     """
-    from gradcheck.checking.check import check_expression
-    from gradcheck.output.render import explain_result
+    from gradcheck.internal.checking.check import check_expression
+    from gradcheck.internal.output.render import explain_result
 
     report = check_expression(expression, point, engine=engine, **kwargs)
     failed = [r for r in report.results if r.status == FAIL]

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gradcheck.checking.family_names import CHECK_FAMILIES
 from gradcheck.errors import GradcheckError
+from gradcheck.internal.checking.family_names import CHECK_FAMILIES
 from gradcheck.seeds import parse_seed, resolve_seed
 
 if TYPE_CHECKING:
@@ -296,7 +296,7 @@ def run_family(config: pytest.Config, family: str) -> list[Check]:
     Raises `GradcheckError` when the engine cannot be loaded (remembered, so
     later items fail at once).
     """
-    from gradcheck.checking import check
+    from gradcheck.internal.checking import check
 
     # Typed loosely: `checks=` is newer than some checkers this may meet.
     check_engine: Callable[..., EngineReport] = check.check_engine
@@ -306,7 +306,7 @@ def run_family(config: pytest.Config, family: str) -> list[Check]:
     seed, examples = settings.seed, settings.examples
     try:
         if family == TENSOR_FAMILY:
-            from gradcheck.tensor import check_tensor_engine
+            from gradcheck.internal.tensor import check_tensor_engine
 
             tensor_report = check_tensor_engine(
                 settings.target, seed=seed, examples=min(examples, 30)
@@ -345,7 +345,7 @@ class GradcheckItem(pytest.Item):
         self.engine_path = engine_path
 
     def runtest(self) -> None:
-        from gradcheck.output.render import explain_check
+        from gradcheck.internal.output.render import explain_check
         from gradcheck.report import FAIL, SKIP
 
         settings = self.config.stash[_SETTINGS]
@@ -389,7 +389,7 @@ class EngineUnderTest:
 
     def check(self, **kwargs: Any) -> EngineReport:
         """`check_engine` on this engine; `kwargs` override seed and examples."""
-        from gradcheck.checking.check import check_engine
+        from gradcheck.internal.checking.check import check_engine
 
         options: dict[str, Any] = {"seed": self.seed, "examples": self.examples}
         options.update(kwargs)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradcheck.expr.graph import Graph
+from gradcheck.internal.expr.graph import Graph
 
 # The fixed vocabulary of failure categories; `unsupported` is information.
 CATEGORIES = (

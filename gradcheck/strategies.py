@@ -22,9 +22,9 @@ from typing import TypeVar
 import mpmath
 from hypothesis import strategies as st
 
-from gradcheck.expr.graph import Graph, GraphBuilder, prune
-from gradcheck.expr.ops import CONSTANT_CHOICES, OPS
-from gradcheck.refs.points import SPREAD
+from gradcheck.internal.expr.graph import Graph, GraphBuilder, prune
+from gradcheck.internal.expr.ops import CONSTANT_CHOICES, OPS
+from gradcheck.internal.refs.points import SPREAD
 
 # Values Hypothesis shrinks towards come first.
 VALUES = (0.5, 1.5, -0.5, 2.0, -1.25, 0.75, -2.5, 0.25, 3.0, -0.1, *SPREAD)

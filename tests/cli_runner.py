@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gradcheck.cli import main
-from gradcheck.expr.ops import OPS
+from gradcheck.internal.expr.ops import OPS
 
 # What the environment of a CI runner adds and a test must not inherit: on
 # GitHub Actions the command line writes annotations and appends to the

@@ -64,8 +64,8 @@ class Gallery:
         """`check_engine(load_source(name, source), ...)`, memoised; a copy."""
         key = (name, source, examples, seed, max_depth, min_depth)
         if key not in self._reports:
-            from gradcheck.checking.check import check_engine
-            from gradcheck.checking.engine_client import load_source
+            from gradcheck.internal.checking.check import check_engine
+            from gradcheck.internal.checking.engine_client import load_source
 
             checker = run or check_engine
             self.runs += 1
@@ -104,8 +104,8 @@ def shared_mutant_checks(
     For tests that run `gradcheck mutants` more than once with the same
     mutants and settings (text, then --json): the engine runs once.
     """
-    import gradcheck.checking.check as check_module
-    from gradcheck.checking.targets import SourceTarget
+    import gradcheck.internal.checking.check as check_module
+    from gradcheck.internal.checking.targets import SourceTarget
 
     real = check_module.check_engine
     plain = {"examples", "seed", "max_depth", "min_depth", "kind"}

@@ -68,11 +68,14 @@ def test_throughput_reports_graphs_and_sizes() -> None:
 
 
 def test_throughput_restores_judge() -> None:
-    import gradcheck.checking.judge
-    import gradcheck.checking.random_graphs
+    import gradcheck.internal.checking.judge
+    import gradcheck.internal.checking.random_graphs
 
     checker.random_graph_throughput(((5, 1),), seed=2)
-    assert gradcheck.checking.random_graphs.judge is gradcheck.checking.judge.judge
+    assert (
+        gradcheck.internal.checking.random_graphs.judge
+        is gradcheck.internal.checking.judge.judge
+    )
 
 
 @pytest.mark.heavy(seconds=5)
@@ -101,7 +104,7 @@ def test_tensor_end_to_end() -> None:
 
 
 def test_reuse_graph_has_huge_expanded_tree() -> None:
-    from gradcheck.refs.symbolic import expanded_size
+    from gradcheck.internal.refs.symbolic import expanded_size
 
     graph = checker.reuse_graph(100)
     assert len(graph) == 100
@@ -110,7 +113,7 @@ def test_reuse_graph_has_huge_expanded_tree() -> None:
 
 
 def test_naive_symbolic_agrees_with_ours() -> None:
-    from gradcheck.refs.symbolic import symbolic_reference
+    from gradcheck.internal.refs.symbolic import symbolic_reference
 
     naive = checker.naive_symbolic(8, timeout=120)
     assert naive["finished"], naive
@@ -164,7 +167,7 @@ IMPORTTIME = """\
 import time: self [us] | cumulative | imported package
 import time:       100 |        100 |     sympy.core
 import time:       200 |        300 |   sympy
-import time:        50 |        350 | gradcheck.refs.symbolic
+import time:        50 |        350 | gradcheck.internal.refs.symbolic
 import time:        10 |         10 | json
 """
 
@@ -172,9 +175,12 @@ import time:        10 |         10 | json
 def test_import_chain_from_importtime() -> None:
     rows = checker.parse_importtime(IMPORTTIME)
     assert rows[0] == ("sympy.core", 2, 100, 100)
-    assert checker.import_chain(rows, "sympy") == ["gradcheck.refs.symbolic", "sympy"]
+    assert checker.import_chain(rows, "sympy") == [
+        "gradcheck.internal.refs.symbolic",
+        "sympy",
+    ]
     assert checker.import_chain(rows, "sympy.core") == [
-        "gradcheck.refs.symbolic",
+        "gradcheck.internal.refs.symbolic",
         "sympy",
         "sympy.core",
     ]

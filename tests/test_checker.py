@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from gradcheck import check_engine, check_expression
-from gradcheck.checking.engine_client import load_engine, load_source
-from gradcheck.checking.judge import judge
 from gradcheck.errors import EngineError, PointError, UsageError
-from gradcheck.expr.graph import GraphBuilder
+from gradcheck.internal.checking.engine_client import load_engine, load_source
+from gradcheck.internal.checking.judge import judge
+from gradcheck.internal.expr.graph import GraphBuilder
 from gradcheck.mutants import BASE_ENGINE, MUTANTS, mutant_named
 from gradcheck.report import CATEGORIES
 
@@ -221,7 +221,7 @@ def test_one_overwrite_bug_is_one_problem_however_many_checks_it_fails(
 
 
 def test_an_overwrite_hint_names_its_op_and_can_be_read_back() -> None:
-    from gradcheck.checking.hint_words import blamed_symbol, overwrite_hint
+    from gradcheck.internal.checking.hint_words import blamed_symbol, overwrite_hint
 
     assert blamed_symbol(overwrite_hint("*") + "x is used 2 times") == "*"
     assert blamed_symbol(overwrite_hint("**") + "...") == "**"

@@ -200,12 +200,12 @@ def test_engine_that_does_not_load_exits_2(
 def test_internal_errors_are_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gradcheck.checking.check
+    import gradcheck.internal.checking.check
 
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(gradcheck.checking.check, "check_expression", explode)
+    monkeypatch.setattr(gradcheck.internal.checking.check, "check_expression", explode)
     code, _, err = run(capsys, "x", "--at", "x=1")
     assert code == 2
     assert err == (
@@ -415,8 +415,12 @@ def test_rich_and_plain_renderings_agree_on_content(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("rich")
-    from gradcheck.checking.check import check_expression
-    from gradcheck.output.render import print_expression_report, printer, want_rich
+    from gradcheck.internal.checking.check import check_expression
+    from gradcheck.internal.output.render import (
+        print_expression_report,
+        printer,
+        want_rich,
+    )
 
     report = check_expression("x*y", {"x": 2.0, "y": 3.0}, seed=1)
     fancy, plain = _Terminal(), io.StringIO()
@@ -432,7 +436,7 @@ def test_rich_and_plain_renderings_agree_on_content(
 
 
 def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradcheck.output.render import Progress
+    from gradcheck.internal.output.render import Progress
 
     quiet = io.StringIO()
     with Progress(quiet) as progress:
@@ -608,7 +612,7 @@ def _fake_checker(
     monkeypatch: pytest.MonkeyPatch, make: object, calls: list[dict[str, object]]
 ) -> None:
     """Replace check_engine by `make(target, **kwargs)` with the full signature."""
-    import gradcheck.checking.check
+    import gradcheck.internal.checking.check
 
     def check_engine(  # the signature the lead's checker will have
         target: object = None,
@@ -635,7 +639,7 @@ def _fake_checker(
         calls.append(kwargs)
         return make(target)  # type: ignore[operator]
 
-    monkeypatch.setattr(gradcheck.checking.check, "check_engine", check_engine)
+    monkeypatch.setattr(gradcheck.internal.checking.check, "check_engine", check_engine)
 
 
 def _report(status: str = "pass", **extra: object) -> object:
@@ -686,7 +690,7 @@ def test_new_engine_options_reach_check_engine(
 def test_options_the_checker_lacks_are_dropped_with_a_note(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gradcheck.checking.check
+    import gradcheck.internal.checking.check
 
     seen: list[dict[str, object]] = []
 
@@ -694,7 +698,9 @@ def test_options_the_checker_lacks_are_dropped_with_a_note(
         seen.append({"examples": examples})
         return _report()
 
-    monkeypatch.setattr(gradcheck.checking.check, "check_engine", old_check_engine)
+    monkeypatch.setattr(
+        gradcheck.internal.checking.check, "check_engine", old_check_engine
+    )
     code, _, err = run(capsys, "engine", "--min-depth", "9", "--examples", "4")
     assert code == 0 and seen == [{"examples": 4}]
     assert err == (
@@ -813,12 +819,14 @@ def test_json_error_document_on_usage_errors(
 def test_ctrl_c_exits_130(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gradcheck.checking.check
+    import gradcheck.internal.checking.check
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gradcheck.checking.check, "check_expression", interrupted)
+    monkeypatch.setattr(
+        gradcheck.internal.checking.check, "check_expression", interrupted
+    )
     code, _, err = run(capsys, "x", "--at", "x=1")
     assert code == 130 and err == "gradcheck: error: interrupted\n"
 
@@ -826,17 +834,19 @@ def test_ctrl_c_exits_130(
 def test_expression_inconclusive_exits_3(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gradcheck.checking.check
+    import gradcheck.internal.checking.check
     from gradcheck.report import ExpressionReport
 
-    real = gradcheck.checking.check.check_expression
+    real = gradcheck.internal.checking.check.check_expression
 
     def inconclusive(*args: object, **kwargs: object) -> ExpressionReport:
         report = real(*args, **kwargs)  # type: ignore[arg-type]
         report.results[0].status = "inconclusive"
         return report
 
-    monkeypatch.setattr(gradcheck.checking.check, "check_expression", inconclusive)
+    monkeypatch.setattr(
+        gradcheck.internal.checking.check, "check_expression", inconclusive
+    )
     code, out, _ = run(capsys, "x*x", "--at", "x=1", "--json")
     assert code == 3 and json.loads(out)["status"] == "inconclusive"
 
@@ -881,7 +891,7 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 
 
 def test_text_report_shows_limits_notes_output_and_isolation() -> None:
-    from gradcheck.output.render import print_engine_report, printer
+    from gradcheck.internal.output.render import print_engine_report, printer
 
     class Limit:
         name, message, hint = "depth", "RecursionError from depth 1,003", "a stack"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gradcheck.checking.engine_client import EngineFault, Run, WorkerCrash
-from gradcheck.checking.limits import chain_deadline, measure_depth
+from gradcheck.internal.checking.engine_client import EngineFault, Run, WorkerCrash
+from gradcheck.internal.checking.limits import chain_deadline, measure_depth
 
 
 class ChainEngine:

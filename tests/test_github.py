@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 
 from gradcheck.cli import main
-from gradcheck.mutants import mutant_named
-from gradcheck.output.github import (
+from gradcheck.internal.output.github import (
     annotation,
     annotation_lines,
     in_github_actions,
     summary_markdown,
     write_github,
 )
+from gradcheck.mutants import mutant_named
 from gradcheck.report import FAIL, Check, Counterexample, EngineReport
 
 
 def _report() -> EngineReport:
-    from gradcheck.expr.graph import GraphBuilder
+    from gradcheck.internal.expr.graph import GraphBuilder
 
     b = GraphBuilder()
     x = b.var("x")
@@ -96,7 +96,7 @@ def _check_once(monkeypatch: pytest.MonkeyPatch) -> None:
     For a test that runs the same engine twice to see what the output does
     with it: the verdict cannot change, only what is written.
     """
-    import gradcheck.checking.check as check_module
+    import gradcheck.internal.checking.check as check_module
 
     real = check_module.check_engine
     reports: list[object] = []

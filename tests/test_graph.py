@@ -8,7 +8,7 @@ from hypothesis import given, settings
 import gradcheck
 from gradcheck import strategies
 from gradcheck.errors import ExpressionError
-from gradcheck.expr.graph import Graph, GraphBuilder, Node
+from gradcheck.internal.expr.graph import Graph, GraphBuilder, Node
 from gradcheck.strategies import graphs
 
 

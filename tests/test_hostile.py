@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 import gradcheck
-from gradcheck.checking.engine_client import WorkerCrash, load_engine
-from gradcheck.expr.parser import parse
+from gradcheck.internal.checking.engine_client import WorkerCrash, load_engine
+from gradcheck.internal.expr.parser import parse
 
 pytestmark = [
     pytest.mark.skipif(
@@ -46,8 +46,8 @@ MEMORY_LIMIT = 512 << 20
 # the API, printing the report's JSON and exiting as the CLI does.
 DRIVER = """
 import json, sys
-from gradcheck.checking.check import check_engine
-from gradcheck.checking.engine_client import load_engine
+from gradcheck.internal.checking.check import check_engine
+from gradcheck.internal.checking.engine_client import load_engine
 path, limit, memory = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 ops = sys.argv[4].split(",") if sys.argv[4] else None
 engine = load_engine(path, limit, memory_limit=memory, import_timeout=10.0)

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck.checking.check import check_engine
-from gradcheck.checking.engine_client import load_source
-from gradcheck.expr.graph import GraphBuilder
-from gradcheck.mutants import mutant_named
-from gradcheck.output.dot import MAX_NODES, counterexample_dot, safe_name, write_dot
-from gradcheck.output.junit import (
+from gradcheck.internal.checking.check import check_engine
+from gradcheck.internal.checking.engine_client import load_source
+from gradcheck.internal.expr.graph import GraphBuilder
+from gradcheck.internal.output.dot import (
+    MAX_NODES,
+    counterexample_dot,
+    safe_name,
+    write_dot,
+)
+from gradcheck.internal.output.junit import (
     expression_suite,
     junit_suites,
     junit_tree,
@@ -22,6 +26,7 @@ from gradcheck.output.junit import (
     mutants_suite,
     write_junit,
 )
+from gradcheck.mutants import mutant_named
 from gradcheck.report import (
     FAIL,
     INCONCLUSIVE,
@@ -206,7 +211,7 @@ def test_junit_limits_fail_only_when_strict() -> None:
 
 @pytest.mark.heavy
 def test_junit_for_several_engines_expressions_and_mutants() -> None:
-    from gradcheck.checking.check import check_expression
+    from gradcheck.internal.checking.check import check_expression
 
     engine = EngineReport("a.py", 1, [], {})
     engine.checks.append(Check("value", "value", "pass", "ok"))
@@ -222,7 +227,7 @@ def test_junit_for_several_engines_expressions_and_mutants() -> None:
         expression_suite(expressions),
         mutants_suite(rows, 1),
     ]
-    from gradcheck.output.junit import engine_suite
+    from gradcheck.internal.output.junit import engine_suite
 
     root = junit_suites([engine_suite(engine), *suites]).getroot()
     assert junit_problems(root) == []

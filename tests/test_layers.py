@@ -20,25 +20,39 @@ PACKAGE = ROOT / "gradcheck"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "basics",
-        ("gradcheck.errors", "gradcheck.seeds", "gradcheck.checking.family_names"),
+        (
+            "gradcheck.errors",
+            "gradcheck.seeds",
+            "gradcheck.internal.checking.family_names",
+        ),
     ),
-    ("expression model", ("gradcheck.expr", "gradcheck.tensor.program")),
-    ("references", ("gradcheck.refs", "gradcheck.strategies")),
+    (
+        "expression model",
+        ("gradcheck.internal.expr", "gradcheck.internal.tensor.program"),
+    ),
+    ("references", ("gradcheck.internal.refs", "gradcheck.strategies")),
     ("report data", ("gradcheck.report",)),
-    ("engine boundary", ("gradcheck.worker",)),
+    ("engine boundary", ("gradcheck.internal.worker",)),
     (
         "engine client",
         (
-            "gradcheck.checking.answers",
-            "gradcheck.checking.targets",
-            "gradcheck.checking.supervisor",
-            "gradcheck.checking.engine_client",
-            "gradcheck.checking.method_forms",
-            "gradcheck.tensor.engine",
+            "gradcheck.internal.checking.answers",
+            "gradcheck.internal.checking.targets",
+            "gradcheck.internal.checking.supervisor",
+            "gradcheck.internal.checking.engine_client",
+            "gradcheck.internal.checking.method_forms",
+            "gradcheck.internal.tensor.engine",
         ),
     ),
-    ("checking", ("gradcheck.checking", "gradcheck.tensor", "gradcheck.mutants")),
-    ("output", ("gradcheck.output",)),
+    (
+        "checking",
+        (
+            "gradcheck.internal.checking",
+            "gradcheck.internal.tensor",
+            "gradcheck.mutants",
+        ),
+    ),
+    ("output", ("gradcheck.internal.output",)),
     (
         "front ends",
         (
@@ -184,3 +198,63 @@ def test_the_checker_never_imports_the_engine_package() -> None:
             else:
                 continue
             assert not any(n.split(".")[0] == "micrograd" for n in names), module
+
+
+# The public surface: what a user may import. Anything else is machinery and
+# belongs under gradcheck/internal/, so that the top level reads at a glance.
+PUBLIC_TOP_LEVEL = {
+    "__init__.py",
+    "__main__.py",
+    "assertions.py",
+    "cli",
+    "errors.py",
+    "internal",
+    "mutants",
+    "py.typed",
+    "pytest_plugin.py",
+    "report.py",
+    "schemas",
+    "seeds.py",
+    "strategies.py",
+}
+
+
+def test_the_top_level_holds_the_public_surface_only():
+    entries = {
+        p.name
+        for p in PACKAGE.iterdir()
+        if p.name != "__pycache__" and not p.name.endswith(".pyc")
+    }
+    assert entries - PUBLIC_TOP_LEVEL == set(), "machinery goes under internal/"
+
+
+def test_every_name_the_docs_show_imports():
+    """Dotted `gradcheck....` names in docs/ and the README resolve."""
+    import importlib
+    import re
+
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    names = set()
+    for path in texts:
+        if path.name == "changelog.md":  # history names what was, not what is
+            continue
+        names |= set(re.findall(r"`(gradcheck(?:\.[A-Za-z_]\w*)+)", path.read_text()))
+    unresolved = []
+    for name in sorted(names):
+        if name.startswith("gradcheck.engine."):  # a JUnit class name, not a module
+            continue
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            try:
+                for attr in parts[cut:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                unresolved.append(name)
+            break
+        else:
+            unresolved.append(name)
+    assert unresolved == []

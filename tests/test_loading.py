@@ -20,14 +20,14 @@ from typing import Any
 import cli_runner
 import pytest
 
-from gradcheck.checking.check import check_engine
-from gradcheck.checking.progress import TextProgress, in_notebook
 from gradcheck.errors import ExpressionError
-from gradcheck.expr.declared import declare_op
-from gradcheck.expr.ops import OPS
-from gradcheck.output.dot import have_dot
-from gradcheck.output.html import engine_html
-from gradcheck.refs.declarations import declared_ops
+from gradcheck.internal.checking.check import check_engine
+from gradcheck.internal.checking.progress import TextProgress, in_notebook
+from gradcheck.internal.expr.declared import declare_op
+from gradcheck.internal.expr.ops import OPS
+from gradcheck.internal.output.dot import have_dot
+from gradcheck.internal.output.html import engine_html
+from gradcheck.internal.refs.declarations import declared_ops
 from gradcheck.report import FAIL, Check, EngineReport, ExpressionReport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -310,7 +310,7 @@ def test_a_package_init_importing_a_missing_module_does_not_block(target: str) -
 
 
 def test_expression_reports_render_as_a_table() -> None:
-    from gradcheck.expr.parser import parse
+    from gradcheck.internal.expr.parser import parse
     from gradcheck.report import ExpressionResult
 
     result = ExpressionResult("x*y", parse("x*y"), {"x": 1.0}, 1.0, "1", [], FAIL)

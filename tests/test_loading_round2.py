@@ -17,17 +17,17 @@ from typing import Any
 
 import pytest
 
-from gradcheck.checking.constant_shift import (
+from gradcheck.errors import EngineError
+from gradcheck.internal.checking.constant_shift import (
     op_def_suggestion,
     op_def_text,
     shift_hint,
     shifted_constant,
 )
-from gradcheck.checking.engine_client import Engine, load_engine
-from gradcheck.errors import EngineError
-from gradcheck.expr.ops import OPS
-from gradcheck.refs.declarations import declared_ops
-from gradcheck.worker.sources import notebook_source
+from gradcheck.internal.checking.engine_client import Engine, load_engine
+from gradcheck.internal.expr.ops import OPS
+from gradcheck.internal.refs.declarations import declared_ops
+from gradcheck.internal.worker.sources import notebook_source
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location(
@@ -566,7 +566,7 @@ def test_a_missing_module_only_a_drawing_method_uses_still_loads(
     ["lecture.ipynb", "req_grad.py", "dag.py", "module_backward.py", "read_only.py"],
 )
 def test_each_pattern_passes_a_whole_check(tmp_path: Path, name: str) -> None:
-    from gradcheck.checking.check import check_engine
+    from gradcheck.internal.checking.check import check_engine
 
     if name.endswith(".ipynb"):
         target = notebook(tmp_path / name, LECTURE_CELLS)
@@ -614,7 +614,11 @@ def test_refusing_the_bundled_micrograd_is_undone_after_loading(
     import sys
     import types
 
-    from gradcheck.worker.import_paths import BUILTIN_ROOT, BUNDLED, bundled_refused
+    from gradcheck.internal.worker.import_paths import (
+        BUILTIN_ROOT,
+        BUNDLED,
+        bundled_refused,
+    )
 
     # The bundled package as already imported: a module from gradcheck's own
     # micrograd folder (under tox, `import micrograd` may find the checkout's).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck.checking.local_constants import no_local_constants
+from gradcheck.internal.checking.local_constants import no_local_constants
 
 ROOT = Path(__file__).resolve().parent.parent
 

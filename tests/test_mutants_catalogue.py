@@ -607,8 +607,8 @@ def test_session_gallery_checks_each_mutant_once(gallery: Any) -> None:
 
 @pytest.mark.heavy
 def test_known_category_cuts_shrinking_short(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradcheck.checking.random_graphs as rg
-    from gradcheck.checking.engine_client import load_engine, load_source
+    import gradcheck.internal.checking.random_graphs as rg
+    from gradcheck.internal.checking.engine_client import load_engine, load_source
 
     monkeypatch.setattr(rg, "KNOWN_SHRINK_BUDGET", 3)
     mutant = mutant_named("rsub-forward-reversed")

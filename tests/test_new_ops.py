@@ -17,12 +17,12 @@ import pytest
 from engines.wide_engine import Value
 from hypothesis import given, settings
 
-from gradcheck.expr.graph import CONST, VAR, Graph, GraphBuilder
-from gradcheck.expr.ops import FUNCTION_OPS, FUNCTIONS, OPS, SPELLINGS
-from gradcheck.expr.parser import parse
-from gradcheck.refs import form_matching as forms
-from gradcheck.refs.points import sample_point
-from gradcheck.refs.references import Reference, domain_problem, reference
+from gradcheck.internal.expr.graph import CONST, VAR, Graph, GraphBuilder
+from gradcheck.internal.expr.ops import FUNCTION_OPS, FUNCTIONS, OPS, SPELLINGS
+from gradcheck.internal.expr.parser import parse
+from gradcheck.internal.refs import form_matching as forms
+from gradcheck.internal.refs.points import sample_point
+from gradcheck.internal.refs.references import Reference, domain_problem, reference
 from gradcheck.strategies import graphs_with_points
 
 NEW_OPS = (

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcheck.errors import ExpressionError
-from gradcheck.expr.graph import GraphBuilder
-from gradcheck.expr.ops import FUNCTIONS
-from gradcheck.expr.parser import MAX_DEPTH, MAX_LENGTH, MAX_OPERATORS, parse
+from gradcheck.internal.expr.graph import GraphBuilder
+from gradcheck.internal.expr.ops import FUNCTIONS
+from gradcheck.internal.expr.parser import MAX_DEPTH, MAX_LENGTH, MAX_OPERATORS, parse
 from gradcheck.strategies import graphs_with_points
 
 

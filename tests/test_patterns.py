@@ -14,8 +14,8 @@ from cli_runner import run_cli
 from engines import patterns
 
 from gradcheck import check_engine
-from gradcheck.checking.complexity import Timing, exponential
-from gradcheck.checking.marking import count_distinct
+from gradcheck.internal.checking.complexity import Timing, exponential
+from gradcheck.internal.checking.marking import count_distinct
 from gradcheck.report import FAIL, Check, EngineReport
 
 ENGINES = Path(__file__).parent / "engines"

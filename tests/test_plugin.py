@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gradcheck.assertions import assert_gradients
-from gradcheck.checking.engine_client import load_source
+from gradcheck.internal.checking.engine_client import load_source
 from gradcheck.mutants import BASE_ENGINE, mutant_named
 from gradcheck.pytest_plugin import FAMILIES, engine_file, in_family
 
@@ -28,7 +28,7 @@ ITEMS = [f"gradcheck[{family}]" for family in FAMILIES]
 # in STATUS (default pass). `checks=` is accepted unless OLD_SIGNATURE is set.
 FAKE_CONFTEST = """
 import json, os
-import gradcheck.checking.check as check_module
+import gradcheck.internal.checking.check as check_module
 from gradcheck.report import Check, EngineReport
 
 STATUS = {status!r}
@@ -155,7 +155,7 @@ def test_a_module_target_is_found_on_sys_path_without_importing(
 
 @pytest.mark.heavy
 def test_families_cover_every_check_the_checker_runs() -> None:
-    import gradcheck.checking.check as check_module
+    import gradcheck.internal.checking.check as check_module
 
     checker_families = getattr(check_module, "CHECK_FAMILIES", None)
     if checker_families is not None:
@@ -437,7 +437,8 @@ def test_plugin_start_up_imports_no_checker(pytester: pytest.Pytester) -> None:
         import sys
 
         def pytest_collection_finish(session):
-            heavy = ("sympy", "mpmath", "hypothesis", "gradcheck.checking.check")
+            heavy = ("sympy", "mpmath", "hypothesis",
+                     "gradcheck.internal.checking.check")
             print("HEAVY", sorted(m for m in heavy if m in sys.modules))
         """
     )

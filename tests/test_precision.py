@@ -19,14 +19,14 @@ import pytest
 pytest.importorskip("numpy")
 
 from gradcheck import strategies
-from gradcheck.checking import probes, stateful
-from gradcheck.checking import verdict as verdict_module
-from gradcheck.checking.check import check_engine
-from gradcheck.checking.engine_client import Engine, load_engine
-from gradcheck.checking.method_forms import storage_limit
-from gradcheck.expr.graph import GraphBuilder
-from gradcheck.refs.references import reference
-from gradcheck.refs.tolerance import FLOAT32, UNIT, relative_tolerance
+from gradcheck.internal.checking import probes, stateful
+from gradcheck.internal.checking import verdict as verdict_module
+from gradcheck.internal.checking.check import check_engine
+from gradcheck.internal.checking.engine_client import Engine, load_engine
+from gradcheck.internal.checking.method_forms import storage_limit
+from gradcheck.internal.expr.graph import GraphBuilder
+from gradcheck.internal.refs.references import reference
+from gradcheck.internal.refs.tolerance import FLOAT32, UNIT, relative_tolerance
 from gradcheck.report import FAIL, PASS
 
 ENGINE = Path(__file__).parent / "engines" / "precision" / "numpy_engine.py"

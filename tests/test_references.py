@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 
 from gradcheck.errors import PointError
-from gradcheck.expr.graph import Graph, GraphBuilder
-from gradcheck.expr.ops import CONSTANT_CHOICES, OPS
-from gradcheck.refs.points import sample_point
-from gradcheck.refs.references import reference
-from gradcheck.refs.symbolic import (
+from gradcheck.internal.expr.graph import Graph, GraphBuilder
+from gradcheck.internal.expr.ops import CONSTANT_CHOICES, OPS
+from gradcheck.internal.refs.points import sample_point
+from gradcheck.internal.refs.references import reference
+from gradcheck.internal.refs.symbolic import (
     derivative_formulas,
     expanded_size,
     symbolic_reference,
 )
-from gradcheck.refs.tolerance import UNIT
+from gradcheck.internal.refs.tolerance import UNIT
 from gradcheck.strategies import graphs_with_points
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from gradcheck.cli import main
-from gradcheck.expr.graph import Graph, GraphBuilder, Node
+from gradcheck.internal.expr.graph import Graph, GraphBuilder, Node
+from gradcheck.internal.output import json_doc
 from gradcheck.mutants import mutant_named
-from gradcheck.output import json_doc
 from gradcheck.report import Check, Counterexample, EngineReport
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -74,8 +74,8 @@ def test_failing_mutant_document(
 
 @pytest.mark.heavy
 def test_unsupported_ops_carry_reasons(capsys: pytest.CaptureFixture[str]) -> None:
-    from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engine_client import load_source
+    from gradcheck.internal.checking.check import check_engine
+    from gradcheck.internal.checking.engine_client import load_source
 
     source = mutant_named("mul-grad-overwrites").source()
     source = source.replace("    def tanh(self):", "    def _no_tanh(self):")

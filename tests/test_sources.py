@@ -1,4 +1,4 @@
-"""Notebooks and failing .py files become engine source: gradcheck.worker.sources.
+"""Notebooks and failing .py files become engine source (internal.worker.sources).
 
 Each fixture in tests/notebooks/ is one way learners lay out an engine. Every
 test runs the produced source and differentiates `Value(2.0) * Value(3.0)`.
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from gradcheck.worker import sources
-from gradcheck.worker.sources import (
+from gradcheck.internal.worker import sources
+from gradcheck.internal.worker.sources import (
     Source,
     SourceError,
     class_candidates,

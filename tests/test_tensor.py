@@ -9,21 +9,21 @@ import pytest
 
 pytest.importorskip("numpy")
 
-from gradcheck.checking.engine_client import load_source
 from gradcheck.errors import EngineError, ExpressionError
+from gradcheck.internal.checking.engine_client import load_source
+from gradcheck.internal.tensor.check import check_tensor_engine
+from gradcheck.internal.tensor.diagnose import KINDS, untie
+from gradcheck.internal.tensor.engine import load_tensor_engine
+from gradcheck.internal.tensor.expand import expand
+from gradcheck.internal.tensor.points import draw_projection, example
+from gradcheck.internal.tensor.probes import probes
+from gradcheck.internal.tensor.program import ProgramBuilder, broadcast, broadcast_axes
+from gradcheck.internal.tensor.random_programs import random_program_check
 from gradcheck.mutants.tensor import (
     TENSOR_BASE_ENGINE,
     TENSOR_MUTANTS,
     tensor_mutant_named,
 )
-from gradcheck.tensor.check import check_tensor_engine
-from gradcheck.tensor.diagnose import KINDS, untie
-from gradcheck.tensor.engine import load_tensor_engine
-from gradcheck.tensor.expand import expand
-from gradcheck.tensor.points import draw_projection, example
-from gradcheck.tensor.probes import probes
-from gradcheck.tensor.program import ProgramBuilder, broadcast, broadcast_axes
-from gradcheck.tensor.random_programs import random_program_check
 
 HERE = Path(__file__).parent / "tensor"
 # The closure-style engine is the tensor gallery's correct base engine.

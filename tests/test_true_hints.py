@@ -17,19 +17,19 @@ from engines import patterns
 from engines.patterns import hints
 
 from gradcheck import check_engine
-from gradcheck.checking.engine_client import Engine, EngineFault, load_engine
-from gradcheck.checking.judge import judge
-from gradcheck.checking.nondeterminism import (
+from gradcheck.internal.checking.engine_client import Engine, EngineFault, load_engine
+from gradcheck.internal.checking.judge import judge
+from gradcheck.internal.checking.nondeterminism import (
     Rebuilt,
     mark_nondeterministic,
     nondeterminism_note,
 )
-from gradcheck.checking.stateful import (
+from gradcheck.internal.checking.stateful import (
     _crash,
     kept_gradients_predict,
     semantics_graph,
 )
-from gradcheck.expr.graph import GraphBuilder
+from gradcheck.internal.expr.graph import GraphBuilder
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, Check, EngineReport
 
 SEEDS = range(5)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from gradcheck import check_engine
-from gradcheck.checking.chains import chain_graph, chain_links, chain_pairs
-from gradcheck.checking.limits import depth_pairs
-from gradcheck.expr.ops import CHAIN_PAIRS, OPS
+from gradcheck.internal.checking.chains import chain_graph, chain_links, chain_pairs
+from gradcheck.internal.checking.limits import depth_pairs
+from gradcheck.internal.expr.ops import CHAIN_PAIRS, OPS
+from gradcheck.internal.refs.points import SPREAD
 from gradcheck.mutants import apply_edits
-from gradcheck.refs.points import SPREAD
 from gradcheck.report import EngineReport
 
 LECTURE = Path(__file__).parent / "engines" / "verdicts" / "lecture.py"
@@ -191,7 +191,7 @@ def test_a_wrong_product_in_a_lecture_engine_is_named_as_the_product(
 @pytest.mark.heavy(seconds=2)
 def test_ops_built_from_a_wrong_star_blame_the_star(gallery: Any) -> None:
     """`-`, neg and `x * 3` call `*`: their overwrite hints name `*`, not `-`."""
-    from gradcheck.checking.hint_words import blamed_symbol
+    from gradcheck.internal.checking.hint_words import blamed_symbol
     from gradcheck.mutants import mutant_named
 
     report = gallery.mutant(mutant_named("mul-grad-overwrites"), examples=25, seed=3)

@@ -29,11 +29,11 @@ from typing import Any
 import pytest
 
 import gradcheck
-from gradcheck.checking.check import check_engine
-from gradcheck.checking.engine_client import load_engine, load_source
-from gradcheck.checking.method_forms import storage_limit
-from gradcheck.expr.graph import GraphBuilder
-from gradcheck.refs.tolerance import FLOAT32, UNIT
+from gradcheck.internal.checking.check import check_engine
+from gradcheck.internal.checking.engine_client import load_engine, load_source
+from gradcheck.internal.checking.method_forms import storage_limit
+from gradcheck.internal.expr.graph import GraphBuilder
+from gradcheck.internal.refs.tolerance import FLOAT32, UNIT
 from gradcheck.report import FAIL, PASS
 
 ENGINE = Path(__file__).parent / "engines" / "verdicts_worker" / "scalar.py"

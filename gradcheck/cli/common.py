@@ -27,7 +27,7 @@ def fail(
     always has something to parse.
     """
     if json_to is not None:
-        from gradcheck.output.json_doc import dump, error_document
+        from gradcheck.internal.output.json_doc import dump, error_document
 
         dump(error_document(message, target), json_to)
         json_to.flush()

@@ -58,7 +58,7 @@ def _api(groups: Sequence[list[tuple[str, str]]]) -> dict[str, str]:
 
 
 def _op_names(groups: Sequence[list[tuple[str, str]]]) -> dict[str, str]:
-    from gradcheck.expr.ops import OPS
+    from gradcheck.internal.expr.ops import OPS
 
     names = mapping("--op", groups)
     for op, method in names.items():
@@ -71,7 +71,7 @@ def _op_names(groups: Sequence[list[tuple[str, str]]]) -> dict[str, str]:
 
 def _op_defs(groups: Sequence[list[tuple[str, str]]]) -> dict[str, str]:
     """`--op-def` values, each parsed with the safe grammar in x and y."""
-    from gradcheck.expr.parser import parse
+    from gradcheck.internal.expr.parser import parse
 
     definitions = mapping("--op-def", groups)
     for name, text in definitions.items():
@@ -125,13 +125,13 @@ Outcome = tuple[str, Any]
 
 def check_target(target: str | None, options: dict[str, Any]) -> Any:
     """The report on one target, or the one-line message of its load error."""
-    from gradcheck.checking.check import check_engine
+    from gradcheck.internal.checking.check import check_engine
 
     kind = options.get("kind")
     if kind is None and target and target.rpartition(":")[2].startswith("Tensor"):
         kind = "tensor"
     if kind is None and target:
-        from gradcheck.tensor.engine import tensor_reason
+        from gradcheck.internal.tensor.engine import tensor_reason
 
         why = tensor_reason(target)  # a tensor engine by its data, any class name
         if why:
@@ -160,8 +160,8 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
 
 
 def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
-    from gradcheck.tensor import check_tensor_engine
-    from gradcheck.tensor.check import ignored_option_notes
+    from gradcheck.internal.tensor import check_tensor_engine
+    from gradcheck.internal.tensor.check import ignored_option_notes
 
     return check_tensor_engine(
         target,
@@ -178,7 +178,7 @@ def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
 def _check_all(
     targets: list[str | None], options: dict[str, Any], json_out: bool
 ) -> list[Outcome]:
-    from gradcheck.output.render import Progress
+    from gradcheck.internal.output.render import Progress
 
     names = [t or "micrograd" for t in targets]
     if len(targets) > 1 and options["jobs"] > 1:
@@ -207,7 +207,7 @@ def _worst(codes: Sequence[int]) -> int:
 
 
 def run_engine(args: argparse.Namespace) -> Result:
-    from gradcheck.output.json_doc import exit_code
+    from gradcheck.internal.output.json_doc import exit_code
 
     options = _engine_options_for(args)
     targets: list[str | None] = list(args.targets) or [None]
@@ -215,7 +215,7 @@ def run_engine(args: argparse.Namespace) -> Result:
     strict = bool(args.strict)
     codes = [2 if isinstance(r, str) else exit_code(r, strict) for _, r in outcomes]
     written = _engine_files(args, outcomes, strict)
-    from gradcheck.output.github import in_github_actions, write_github
+    from gradcheck.internal.output.github import in_github_actions, write_github
 
     if in_github_actions():
         write_github(outcomes, sys.stderr, strict=strict)
@@ -234,7 +234,11 @@ def run_engine(args: argparse.Namespace) -> Result:
 
     def emit(stream: IO[str]) -> None:
         if args.json:
-            from gradcheck.output.json_doc import dump, engine_document, error_document
+            from gradcheck.internal.output.json_doc import (
+                dump,
+                engine_document,
+                error_document,
+            )
 
             documents = [
                 error_document(r, name)
@@ -244,7 +248,11 @@ def run_engine(args: argparse.Namespace) -> Result:
             ]
             dump(documents[0] if single else documents, stream)
             return
-        from gradcheck.output.render import print_engine_report, print_summary, printer
+        from gradcheck.internal.output.render import (
+            print_engine_report,
+            print_summary,
+            printer,
+        )
 
         out = printer(stream)
         for number, (name, report) in enumerate(outcomes):
@@ -270,7 +278,7 @@ def _engine_files(
     """Write the JUnit XML and DOT files asked for; returns their paths."""
     written: list[str] = []
     if args.junit_xml:
-        from gradcheck.output.junit import (
+        from gradcheck.internal.output.junit import (
             engine_suite,
             junit_suites,
             load_error_suite,
@@ -284,7 +292,7 @@ def _engine_files(
         tree = junit_suites(suites)
         written.append(str(write_file(lambda: write_xml(tree, args.junit_xml))))
     if args.dot:
-        from gradcheck.output.junit import module_name
+        from gradcheck.internal.output.junit import module_name
 
         for name, report in outcomes:
             if isinstance(report, str):
@@ -297,7 +305,7 @@ def _engine_files(
 
 
 def _write_dots(report: Any, directory: str) -> list[str]:
-    from gradcheck.output.dot import INSTALL_HINT, have_dot, write_dot
+    from gradcheck.internal.output.dot import INSTALL_HINT, have_dot, write_dot
 
     paths: list[str] = []
     for check in report.checks:

@@ -68,11 +68,11 @@ def parse_point(items: Sequence[str]) -> dict[str, float] | None:
 
 
 def run_expressions(args: argparse.Namespace) -> Result:
-    from gradcheck.checking.check import check_expression
-    from gradcheck.checking.engine_client import load_engine
-    from gradcheck.expr.ops import OPS
-    from gradcheck.expr.parser import parse
-    from gradcheck.output.json_doc import exit_code
+    from gradcheck.internal.checking.check import check_expression
+    from gradcheck.internal.checking.engine_client import load_engine
+    from gradcheck.internal.expr.ops import OPS
+    from gradcheck.internal.expr.parser import parse
+    from gradcheck.internal.output.json_doc import exit_code
     from gradcheck.report import ExpressionReport
 
     texts = read_expressions(args.expressions, sys.stdin)
@@ -116,18 +116,22 @@ def run_expressions(args: argparse.Namespace) -> Result:
     final = combined
     written: list[str] = []
     if args.junit_xml:
-        from gradcheck.output.junit import expression_suite, junit_suites, write_xml
+        from gradcheck.internal.output.junit import (
+            expression_suite,
+            junit_suites,
+            write_xml,
+        )
 
         tree = junit_suites([expression_suite(final)])
         written.append(str(write_file(lambda: write_xml(tree, args.junit_xml))))
 
     def emit(stream: IO[str]) -> None:
         if args.json:
-            from gradcheck.output.json_doc import dump, expression_document
+            from gradcheck.internal.output.json_doc import dump, expression_document
 
             dump(expression_document(final), stream)
             return
-        from gradcheck.output.render import print_expression_report, printer
+        from gradcheck.internal.output.render import print_expression_report, printer
 
         out = printer(stream)
         print_expression_report(final, out)

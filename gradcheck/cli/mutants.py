@@ -17,7 +17,7 @@ def run_mutants(args: argparse.Namespace) -> Result:
     from gradcheck.mutants.tensor import TENSOR_MUTANTS
 
     MUTANTS = TENSOR_MUTANTS if args.tensor else SCALAR
-    from gradcheck.output.render import Progress
+    from gradcheck.internal.output.render import Progress
 
     mutants = list(MUTANTS)
     if args.only:
@@ -36,14 +36,18 @@ def run_mutants(args: argparse.Namespace) -> Result:
     missed = [row for row in rows if not row["caught"]]
     written: list[str] = []
     if args.junit_xml:
-        from gradcheck.output.junit import junit_suites, mutants_suite, write_xml
+        from gradcheck.internal.output.junit import (
+            junit_suites,
+            mutants_suite,
+            write_xml,
+        )
 
         tree = junit_suites([mutants_suite(rows, seed)])
         written.append(str(write_file(lambda: write_xml(tree, args.junit_xml))))
 
     def emit(stream: IO[str]) -> None:
         if args.json:
-            from gradcheck.output.json_doc import dump, mutants_document
+            from gradcheck.internal.output.json_doc import dump, mutants_document
 
             dump(mutants_document(rows, seed), stream)
         else:
@@ -55,7 +59,7 @@ def run_mutants(args: argparse.Namespace) -> Result:
 def _print_mutants(
     rows: list[dict[str, Any]], seed: int, stream: IO[str], written: list[str]
 ) -> None:
-    from gradcheck.output.render import clip, printer
+    from gradcheck.internal.output.render import clip, printer
 
     out = printer(stream)
     missed = [row for row in rows if not row["caught"]]
@@ -88,8 +92,8 @@ def _run_mutant(
     """Check one mutant; a checker error is reported as a miss, not a crash."""
     import time
 
-    from gradcheck.checking.check import check_engine
-    from gradcheck.checking.engine_client import load_source
+    from gradcheck.internal.checking.check import check_engine
+    from gradcheck.internal.checking.engine_client import load_source
 
     row: dict[str, Any] = {
         "name": mutant.name,
@@ -105,7 +109,7 @@ def _run_mutant(
     start = time.perf_counter()
     try:
         if tensor:
-            from gradcheck.tensor import check_tensor_engine
+            from gradcheck.internal.tensor import check_tensor_engine
 
             source = load_source(mutant.module_name, mutant.source())
             report = check_tensor_engine(source, examples=min(examples, 10), seed=seed)

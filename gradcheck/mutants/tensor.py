@@ -223,7 +223,7 @@ class TensorMutant:
     """The base tensor engine with one bug, and the finding kind it must give."""
 
     name: str
-    category: str  # a kind of gradcheck.tensor.diagnose.KINDS
+    category: str  # a kind of gradcheck.internal.tensor.diagnose.KINDS
     description: str
     edits: tuple[tuple[str, str], ...]
 

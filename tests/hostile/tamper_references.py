@@ -11,7 +11,7 @@ from __future__ import annotations
 import sympy
 from hostile_base import Value as _Base
 
-import gradcheck.refs
+import gradcheck.internal.refs
 
 _real_diff = sympy.diff
 
@@ -34,11 +34,11 @@ try:
     mpmath.mp.tanh = lambda x: 0
 except ImportError:
     pass
-for name in dir(gradcheck.refs):
-    if not name.startswith("__") and callable(getattr(gradcheck.refs, name)):
-        setattr(gradcheck.refs, name, lambda *a, **k: None)
+for name in dir(gradcheck.internal.refs):
+    if not name.startswith("__") and callable(getattr(gradcheck.internal.refs, name)):
+        setattr(gradcheck.internal.refs, name, lambda *a, **k: None)
 try:
-    import gradcheck.refs.references as facade
+    import gradcheck.internal.refs.references as facade
 
     for name in dir(facade):
         if not name.startswith("__") and callable(getattr(facade, name)):

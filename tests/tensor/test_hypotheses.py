@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from gradcheck.tensor.check import ignored_option_notes
-from gradcheck.tensor.guards import round_constant
-from gradcheck.tensor.hypotheses import (
+from gradcheck.internal.tensor.check import ignored_option_notes
+from gradcheck.internal.tensor.guards import round_constant
+from gradcheck.internal.tensor.hypotheses import (
     named_broadcast,
     own_broadcast,
     shape_text,
     sum_text,
     summed,
 )
-from gradcheck.tensor.program import ProgramBuilder, TensorProgram
+from gradcheck.internal.tensor.program import ProgramBuilder, TensorProgram
 
 
 def _add(sa: tuple[int, ...], sb: tuple[int, ...]) -> TensorProgram:

@@ -22,10 +22,10 @@ import pytest
 
 pytest.importorskip("numpy")
 
-from gradcheck.checking.engine_client import load_source
-from gradcheck.output.json_doc import engine_document, schema
-from gradcheck.tensor.check import check_tensor_engine
-from gradcheck.tensor.engine import load_tensor_engine, tensor_reason
+from gradcheck.internal.checking.engine_client import load_source
+from gradcheck.internal.output.json_doc import engine_document, schema
+from gradcheck.internal.tensor.check import check_tensor_engine
+from gradcheck.internal.tensor.engine import load_tensor_engine, tensor_reason
 
 HERE = Path(__file__).parent
 LAZY = HERE / "lazy_engine.py"

@@ -1,5 +1,0 @@
-"""The checking: engine proxies, judging, diagnosis, probes and orchestration.
-
-Every engine call goes through `gradcheck.checking.engine_client.Engine`, which
-talks to an isolated worker process (`gradcheck.worker`).
-"""

@@ -1,0 +1,503 @@
+"""The engine as the checker sees it: a proxy to an isolated worker.
+
+The checker never holds an engine object. `Engine.run` sends a graph
+program (plain data) to the worker and gets plain numbers back: per-node
+values and gradients, or the engine's exception with where it was raised.
+A worker that dies or hangs is killed, reported as `WorkerCrash`, and
+restarted for the next request. Nothing here imports micrograd: the
+built-in engine is loaded by the worker from its own file, like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradcheck.errors import EngineError
+from gradcheck.internal.checking.answers import EngineFault, Run, WorkerCrash
+from gradcheck.internal.checking.supervisor import (
+    DEFAULT_MEMORY_LIMIT,
+    Worker,
+    WorkerFailure,
+    fork_available,
+)
+from gradcheck.internal.checking.targets import SourceTarget, Target, resolve
+from gradcheck.internal.expr.graph import Graph
+
+# Seconds one example may take on an engine before it counts as a hang.
+DEFAULT_TIME_LIMIT = 20.0
+# The limit once an engine has hung: enough for any sane graph of the probes.
+HUNG_TIME_LIMIT = 2.0
+DEFAULT_IMPORT_TIMEOUT = 20.0
+
+
+class _InProcess:
+    """The worker's request loop called directly: no isolation, no deadlines.
+
+    For platforms without fork, and for the benchmark that measures what
+    isolation costs.
+    """
+
+    alive = True
+    restarts = 0
+
+    def __init__(self, obj: Any = None) -> None:
+        from gradcheck.internal.worker.session import Session
+
+        self.session = Session()
+        self.session.extra["object"] = obj
+
+    def request(
+        self,
+        message: dict[str, Any],
+        deadline: float,
+        *,
+        first_deadline: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        from gradcheck.internal.worker.serve import handle
+
+        yield from handle(self.session, message)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Engine:
+    """A loaded engine: what it supports, and the channel to its worker."""
+
+    target: str
+    supported: tuple[str, ...]
+    unsupported: dict[str, str]
+    broken: dict[str, dict[str, Any]] = field(default_factory=dict)
+    not_checked: list[str] = field(default_factory=list)
+    capabilities: dict[str, str] = field(default_factory=dict)
+    # op -> the input beyond which it fails (a measured range limit).
+    range_bounds: dict[str, float] = field(default_factory=dict)
+    # op -> the engine methods it calls: `-` built as self + (-other).
+    built_from: dict[str, list[str]] = field(default_factory=dict)
+    # op -> what is wrong with its result: `.data` is itself a Value. The
+    # worker reads the number inside, so its derivative is still judged.
+    nested: dict[str, str] = field(default_factory=dict)
+    # Engine-wide causes already tested (`checking.hypotheses`), by name:
+    # each costs a few runs, so it is tried once per engine.
+    hypotheses: dict[str, Any] = field(default_factory=dict)
+    api: dict[str, str] = field(default_factory=dict)
+    storage: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] | None = None
+    file: str | None = None
+    class_name: str = "Value"
+    notes: list[str] = field(default_factory=list)
+    isolated: bool = True
+    time_limit: float = DEFAULT_TIME_LIMIT
+    propagates: bool | None = field(default=None, repr=False)
+    hung: bool = field(default=False, repr=False)
+    # Ops that hung alone (a graph of that op only): later examples that use
+    # them are not run, each would cost a whole deadline for nothing new.
+    hung_ops: set[str] = field(default_factory=set, repr=False)
+    channel: Any = field(default=None, repr=False)
+    load_request: dict[str, Any] = field(default_factory=dict, repr=False)
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT
+    # Constants measured from the engine, held to by the probes (leaky_relu's
+    # slope); see `gradcheck.internal.checking.method_forms`.
+    op_constants: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # Failing checks found while detecting forms (a gelu that is neither form).
+    form_checks: list[Any] = field(default_factory=list)
+
+    @property
+    def limit(self) -> float:
+        """Seconds one example may take now (short once the engine has hung)."""
+        return min(self.time_limit, HUNG_TIME_LIMIT) if self.hung else self.time_limit
+
+    @property
+    def unit_roundoff(self) -> float:
+        return float(self.storage.get("unit_roundoff", 2.0**-53))
+
+    @property
+    def output(self) -> list[str]:
+        """The last lines the engine printed (captured, never on our stdout)."""
+        worker = self.channel
+        if isinstance(worker, Worker):
+            return list(worker.output.lines)
+        return []
+
+    # -- requests ------------------------------------------------------------
+
+    def _ask(
+        self, message: dict[str, Any], deadline: float
+    ) -> Iterator[dict[str, Any]]:
+        """Answers to `message`; reloads the engine first after a crash."""
+        if not self.channel.alive:
+            self._reload()
+        yield from self.channel.request(message, deadline)
+
+    def _reload(self) -> None:
+        answers = list(self.channel.request(self.load_request, self.import_timeout))
+        if not answers or "refused" in answers[-1]:
+            raise EngineError(f"engine {self.target!r} no longer loads after a crash")
+
+    def run(
+        self, graph: Graph, point: Mapping[str, float], backward: bool = True
+    ) -> Run:
+        """Build `graph` on the engine, backpropagate, read every gradient.
+
+        Raises `EngineFault` when the engine raises, `WorkerCrash` when its
+        worker dies or misses the deadline.
+        """
+        result = self.run_many([(graph, point, backward)])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def run_many(
+        self,
+        items: Sequence[tuple[Graph, Mapping[str, float], bool]],
+        *,
+        stop_at_crash: bool = False,
+    ) -> list[Run | EngineFault | WorkerCrash]:
+        """Several graphs in one request; a crash costs only its own item."""
+        programs = [program(g, p, b) for g, p, b in items]
+        return self.run_programs(programs, stop_at_crash=stop_at_crash)
+
+    def run_programs(
+        self,
+        programs: Sequence[dict[str, Any]],
+        deadline: float | None = None,
+        *,
+        stop_at_crash: bool = False,
+    ) -> list[Run | EngineFault | WorkerCrash]:
+        """Programs already in the worker's plain form (see `program`).
+
+        `deadline`: seconds per program instead of the engine's `limit`, for
+        programs known to take long (a 100,000-deep chain). `stop_at_crash`:
+        answer nothing after a dead or hung worker (the list is then shorter),
+        so that an engine that hangs on every example costs one deadline.
+        """
+        limit = self.limit if deadline is None else deadline
+        results: list[Run | EngineFault | WorkerCrash] = []
+        while len(results) < len(programs):
+            batch = list(programs[len(results) :])
+            try:
+                for answer in self._ask({"op": "run", "items": batch}, limit):
+                    if answer.get("done"):
+                        if "error" in answer or "internal" in answer:
+                            detail = answer.get("internal") or answer["error"]
+                            raise EngineError(f"worker error: {detail}")
+                        break
+                    results.append(_as_result(answer))
+                else:
+                    raise EngineError("the worker ended a batch without answering")
+            except WorkerFailure as failure:
+                if failure.timeout:
+                    self.hung = True
+                results.append(
+                    WorkerCrash(failure.message, failure.phase, failure.timeout)
+                )
+                if stop_at_crash:
+                    break
+            if len(results) < len(programs) and not isinstance(
+                results[-1] if results else None, WorkerCrash
+            ):
+                raise EngineError("the worker answered fewer graphs than it was sent")
+        return results
+
+    def detect(self) -> None:
+        """Sort the ops into supported, unsupported and broken, and measure storage.
+
+        Each op is one item under the per-request deadline (`limit`): an op
+        that hangs or kills the worker is broken, as a crash finding that
+        names it, and the worker is restarted for the next op.
+        """
+        from gradcheck.internal.worker.op_calls import SPELLING
+
+        items: list[dict[str, Any]] = [{"kind": "mixed"}]
+        items += [{"kind": "op", "op": op} for op in SPELLING]
+        supported: list[str] = []
+        for item, answer in zip(items, self._detect(items), strict=True):
+            if item["kind"] == "mixed":
+                if isinstance(answer, dict) and answer.get("capabilities"):
+                    self.capabilities.update(answer["capabilities"])
+                    self.api.update(answer.get("api", {}))
+                continue
+            op = item["op"]
+            if isinstance(answer, WorkerFailure):
+                self.broken[op] = _crash_in(op, answer)
+                continue
+            verdict = answer.get("verdict")
+            if verdict == "supported":
+                supported.append(op)
+                if answer.get("built_from"):
+                    self.built_from[op] = list(answer["built_from"])
+                if answer.get("nested"):
+                    self.nested[op] = str(answer["nested"])
+            elif verdict == "unsupported":
+                self.unsupported[op] = str(answer["detail"])
+            else:
+                self.broken[op] = dict(answer.get("detail") or {})
+        self.supported = tuple(supported)
+        usable = [op for op in ("add", "mul") if op in supported]
+        [answer] = self._detect([{"kind": "storage", "ops": usable}])
+        if isinstance(answer, dict) and "storage" in answer:
+            self.storage = dict(answer["storage"])
+        else:
+            self.storage = {"type": "unknown", "unit_roundoff": 2.0**-53}
+
+    def _detect(
+        self, items: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any] | WorkerFailure]:
+        """The worker's answer to each detection item, or how it failed there."""
+        answers: list[dict[str, Any] | WorkerFailure] = []
+        while len(answers) < len(items):
+            batch = list(items[len(answers) :])
+            try:
+                for answer in self._ask({"op": "detect", "items": batch}, self.limit):
+                    if answer.get("done"):
+                        if "error" in answer or "internal" in answer:
+                            detail = answer.get("internal") or answer["error"]
+                            raise EngineError(f"worker error: {detail}")
+                        break
+                    answers.append(answer)
+                    if batch[answer["i"]]["kind"] == "mixed":
+                        # A reload after a crash must wrap constants too.
+                        wrap = bool(answer.get("capabilities"))
+                        self.load_request["wrap_constants"] = wrap
+            except WorkerFailure as failure:
+                if failure.timeout:
+                    self.hung = True
+                answers.append(failure)
+            if len(answers) < len(items) and not isinstance(
+                answers[-1] if answers else None, WorkerFailure
+            ):
+                raise EngineError("the worker answered fewer items than it was sent")
+        return answers
+
+    def recipe(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Run a state or nn probe in the worker: {'result'|'skip'|'error': ...}."""
+        try:
+            answers = list(
+                self._ask(
+                    {"op": "recipe", "name": name, "params": dict(params)}, self.limit
+                )
+            )
+        except WorkerFailure as failure:
+            if failure.timeout:
+                self.hung = True
+            return {
+                "crash": WorkerCrash(failure.message, failure.phase, failure.timeout)
+            }
+        return answers[-1] if answers else {"skip": "no answer"}
+
+    def close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def program(
+    graph: Graph, point: Mapping[str, float], backward: bool = True
+) -> dict[str, Any]:
+    """A graph and a point as the plain data the worker builds."""
+    return {
+        "nodes": [
+            [n.op, list(n.args), _plain(n.constant), n.name] for n in graph.nodes
+        ],
+        "point": {k: float(v) for k, v in point.items()},
+        "backward": backward,
+    }
+
+
+def _as_result(answer: Mapping[str, Any]) -> Run | EngineFault:
+    if "error" in answer:
+        return EngineFault(answer["error"])
+    grads = answer["grads"]
+    return Run(
+        data=[float(d) for d in answer["data"]],
+        grads=[0.0 if g is None else float(g) for g in grads],
+        missing=[g is None for g in grads],
+    )
+
+
+def _crash_in(op: str, failure: WorkerFailure) -> dict[str, Any]:
+    """An op whose detection hung or killed the worker, as a broken entry."""
+    if failure.timeout:
+        text = f"{op} did not answer within {_seconds(failure.message)}"
+    else:
+        text = f"the worker died in {op}: {failure.message}"
+    return {
+        "message": text,
+        "type": "WorkerCrash",
+        "where": None,
+        "crash": True,
+        "timeout": failure.timeout,
+    }
+
+
+def _seconds(message: str) -> str:
+    """ "no answer within 2 s: killed" -> "2 s (killed)"."""
+    found = message.partition("within ")[2]
+    return found.replace(": killed", " (killed)") if found else message
+
+
+def _plain(constant: float | None) -> Any:
+    """Integral constants go to the engine as ints, as a user would write them."""
+    if constant is None:
+        return None
+    if float(constant).is_integer() and abs(constant) < 2**53:
+        return int(constant)
+    return constant
+
+
+def open_worker(
+    target: Any,
+    load_op: str,
+    memory_limit: int,
+    api: Mapping[str, str] | None,
+    op_names: Mapping[str, str] | None,
+    isolate: bool,
+) -> tuple[Target, dict[str, Any], Any, bool]:
+    """A worker for `target` (in-process where it must be), and its load request.
+
+    The one way scalar and tensor engines are started: `load_op` is the
+    request that loads them ("load" or "tensor_load"). Returns the resolved
+    target, the request, the channel and whether it runs isolated.
+    """
+    resolved = resolve(target)
+    request = {
+        "op": load_op,
+        "target": resolved.spec,
+        "class_name": resolved.class_name,
+        "api": dict(api or {}),
+        "op_names": dict(op_names or {}),
+    }
+    isolated = isolate and (resolved.obj is None or fork_available())
+    channel: Any = (
+        Worker(memory_limit=memory_limit, obj=resolved.obj)
+        if isolated
+        else _InProcess(resolved.obj)
+    )
+    return resolved, request, channel, isolated
+
+
+def load_engine(
+    target: Any = None,
+    time_limit_s: float = DEFAULT_TIME_LIMIT,
+    *,
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    api: Mapping[str, str] | None = None,
+    op_names: Mapping[str, str] | None = None,
+    isolate: bool = True,
+) -> Engine:
+    """Load an engine in a fresh worker process.
+
+    `target` is `path/to/file.py[:Class]`, `notebook.ipynb[:Class[@cell]]`,
+    `package.module[:Class]`, a class, or `load_source(...)`.
+
+    Raises `EngineError` with a one-line reason when the target cannot be
+    loaded or its leaves cannot be built, read or backpropagated.
+    """
+    if isinstance(target, Engine):
+        return target
+    resolved, request, channel, isolated = open_worker(
+        target, "load", memory_limit, api, op_names, isolate
+    )
+    try:
+        answer, notes = _load(channel, request, resolved, import_timeout)
+    except BaseException:
+        channel.close()
+        raise
+    engine = Engine(
+        target=resolved.shown,
+        supported=(),
+        unsupported={},
+        not_checked=list(answer["not_checked"]),
+        api=dict(answer["api"]),
+        network=answer.get("network"),
+        file=answer.get("file") or answer.get("module_file"),
+        class_name=str(answer.get("class", "Value")),
+        notes=[*notes, *answer.get("notes", [])],
+        isolated=isolated,
+        time_limit=time_limit_s,
+        channel=channel,
+        load_request=request,
+        import_timeout=import_timeout,
+    )
+    try:
+        engine.detect()
+    except BaseException:
+        engine.close()
+        raise
+    from gradcheck.internal.expr.ops import (
+        OPS,  # ops the references know; the rest wait
+    )
+
+    engine.supported = tuple(op for op in engine.supported if op in OPS)
+    engine.unsupported = {k: v for k, v in engine.unsupported.items() if k in OPS}
+    engine.broken = {k: v for k, v in engine.broken.items() if k in OPS}
+    engine.nested = {k: v for k, v in engine.nested.items() if k in OPS}
+    from gradcheck.internal.checking.method_forms import detect_forms
+
+    try:
+        detect_forms(engine)  # which gelu, which leaky_relu slope
+    except BaseException:
+        engine.close()
+        raise
+    return engine
+
+
+def _load(
+    channel: Any, request: dict[str, Any], resolved: Target, import_timeout: float
+) -> tuple[dict[str, Any], list[str]]:
+    notes: list[str] = []
+    try:
+        answers = list(channel.request(request, import_timeout))
+    except WorkerFailure as failure:
+        if not (failure.timeout and resolved.spec["kind"] in ("file", "module")):
+            raise EngineError(
+                f"cannot load engine {resolved.shown!r}: {failure.message}"
+            ) from None
+        notes.append(
+            f"importing took more than {import_timeout:g} s (top-level code such as "
+            "a training loop?): loaded its definitions only"
+        )
+        request["target"] = {**resolved.spec, "definitions_only": True}
+        try:
+            answers = list(channel.request(request, import_timeout))
+        except WorkerFailure as again:
+            raise EngineError(
+                f"cannot load engine {resolved.shown!r}: {again.message}"
+            ) from None
+    answer = answers[-1] if answers else {}
+    if "refused" in answer:
+        refused = str(answer["refused"])
+        if refused.startswith(("cannot", "engine file", "notebook")):
+            raise EngineError(refused)  # it names the target already
+        raise EngineError(f"engine {resolved.shown!r}: {refused}")
+    if "error" in answer or "internal" in answer:
+        detail = answer.get("internal") or answer["error"].get("message")
+        raise EngineError(f"engine {resolved.shown!r} failed while loading: {detail}")
+    return answer, notes
+
+
+def load_source(name: str, source: str) -> SourceTarget:
+    """An engine given as source text (the mutant gallery uses this)."""
+    return SourceTarget(name, source)
+
+
+__all__ = [
+    "DEFAULT_TIME_LIMIT",
+    "Engine",
+    "EngineFault",
+    "Run",
+    "SourceTarget",
+    "WorkerCrash",
+    "load_engine",
+    "load_source",
+    "program",
+]

@@ -1,0 +1,60 @@
+"""How hints name ops and causes, and how a hint is read back for its cause.
+
+Shared by the diagnosis (which writes hints) and the marking of
+consequences in `marking` (which reads which op or cause a hint blames).
+"""
+
+from __future__ import annotations
+
+from gradcheck.internal.expr.ops import OPS
+
+# How the hint of each confirmed cause begins, up to the op it names.
+_CAUSES = (
+    ("the backward of ", " is lost when its input is computed"),
+    ("", " passes no gradient to its "),
+    ("nodes with equal values are treated as one", ""),
+)
+
+
+def confirmed_cause(hint: str) -> str | None:
+    """The cause (with its op) a hint of this module states, else None."""
+    for head, tail in _CAUSES:
+        if not hint.startswith(head):
+            continue
+        if not tail:
+            return head
+        op, found, _ = hint[len(head) :].partition(tail)
+        if found and op and " " not in op:
+            return f"{head}{op}{tail}"
+    return None
+
+
+_OVERWRITE = "`=` instead of `+=` in the backward of `{}`: "
+
+
+def overwrite_hint(symbol: str) -> str:
+    """How a hint that blames one op's overwritten gradient begins."""
+    return _OVERWRITE.format(symbol)
+
+
+def blamed_symbol(hint: str) -> str | None:
+    """The op symbol an `overwrite_hint` blames, if the hint starts with one."""
+    head, tail = _OVERWRITE.split("{}")
+    if not hint.startswith(head):
+        return None
+    symbol, found, _ = hint[len(head) :].partition(tail)
+    return symbol if found else None
+
+
+def op_symbol(name: str) -> str:
+    """How an op reads in source: `**` for pow, `tanh` for tanh."""
+    template = OPS[name].template if name in OPS else name
+    for part in ("{0}", "{1}", "{c}", "(", ")", ",", " "):
+        template = template.replace(part, "")
+    return template or name
+
+
+def shown(name: str) -> str:
+    """An op as a hint names it: exp, gelu, or `**` in backticks."""
+    symbol = op_symbol(name)
+    return symbol if symbol.isidentifier() else f"`{symbol}`"

@@ -1,0 +1,214 @@
+"""One bug, one finding: failures that repeat an earlier one are marked so.
+
+An op built from a failing op (`-` as `self + (-other)`) is that op's bug; a
+failure whose minimal example repeats an earlier one is shown once; and
+`count_distinct` counts what is left.
+
+Failures that follow from a bug an op probe already found, marked as that bug.
+
+A `*` whose backward overwrites (`=` instead of `+=`) fails its own probe,
+`accumulation[mul]`, on x*x. The same bug then fails the mixed graphs, the
+chains and the random graphs (each blaming `*` in its hint), makes a second
+backward over shared nodes look like kept state, and makes a training step
+differ from a fresh model. Each of those is the one bug seen again: it is
+marked `same_as` the op's check, says so, and is not counted as another
+problem. Only failures whose words say they follow are marked: a composite
+failure that blames another op, or that has a cause of its own (a stale
+gradient from zeroing), stays a problem of its own.
+
+A cause confirmed on the engine (a lost backward of one op, equal values
+merged, an operand dropped by one op) is one bug wherever it is found: the
+later checks that confirm it again are marked `same_as` the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from gradcheck.internal.checking.engine_client import (
+    Engine,
+)
+from gradcheck.internal.checking.hint_words import (
+    blamed_symbol,
+    confirmed_cause,
+    op_symbol,
+    overwrite_hint,
+)
+from gradcheck.internal.expr.graph import Graph
+from gradcheck.report import (
+    Check,
+    EngineReport,
+)
+
+
+def mark_derived_failures(engine: Engine, report: EngineReport) -> None:
+    """A failing op that the engine builds from another failing op is that bug.
+
+    The lecture builds `-` as self + (-other) and neg as self * -1: a wrong
+    `*` then fails every one of them. The worker traced which of the class's
+    methods each op calls; a failure of such an op, in the category its base
+    op already failed in, is marked `same_as` the base op's check.
+    """
+    from gradcheck.internal.worker.op_calls import SPELLING
+
+    ops_of: dict[str, list[str]] = {}
+    for op, (_, _, spelling) in SPELLING.items():
+        ops_of.setdefault(spelling.removeprefix("method:"), []).append(op)
+    failed: dict[tuple[str, str], str] = {}  # earlier failures only
+    for check in report.failures:
+        op = check.name.partition("[")[2].rstrip("]")
+        if not op or op not in SPELLING:
+            continue
+        methods = engine.built_from.get(op, [])
+        own = SPELLING[op][2].removeprefix("method:")  # x * 3 is __mul__ too
+        for method in [*methods, own]:
+            base = next(
+                (
+                    failed[(b, check.category)]
+                    for b in ops_of.get(method, [])
+                    if b != op and (b, check.category) in failed
+                ),
+                None,
+            )
+            if base is not None and check.same_as is None:
+                check.same_as = base
+                calls = ", ".join(methods or [own])
+                check.message += f" ({op} calls {calls}: the same bug as {base})"
+                break
+        failed.setdefault((op, check.category), check.name)
+
+
+def mark_repeated_failures(report: EngineReport) -> None:
+    """Mark failures whose minimal example repeats an earlier failure's.
+
+    A wrong tanh derivative also fails the chains and the random graphs;
+    they shrink to the same `tanh(x)`, which the report shows only once.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    for check in report.failures:
+        example = check.counterexample
+        key = (check.category, example.expression if example else check.message)
+        if key in seen:
+            check.same_as = seen[key]
+        else:
+            seen[key] = check.name
+    failures = report.failures
+    report.info["distinct problems found"] = str(count_distinct(failures))
+    if failures:
+        first = failures[0]
+        report.info["first failure"] = f"{first.name} ({first.category})"
+
+
+def count_distinct(failures: Sequence[Check]) -> int:
+    """Failures that are not the same problem seen again.
+
+    Two failures are one problem when they have the same category and either
+    the same counterexample up to its constants (x*y*2 and x*y*(-1.75)) or
+    the same message (a backward() that does nothing fails every probe alike).
+    """
+    shapes: set[tuple[str, str]] = set()
+    messages: set[tuple[str, str]] = set()
+    count = 0
+    for check in failures:
+        if check.same_as is not None and "the same bug as" in check.message:
+            continue  # an op built from another failing op
+        example = check.counterexample
+        shape = (check.category, _shape(example.graph) if example else check.name)
+        message = (check.category, check.message)
+        if shape not in shapes and message not in messages:
+            count += 1
+        shapes.add(shape)
+        messages.add(message)
+    return count
+
+
+def _shape(graph: Graph) -> str:
+    """The graph's text with every constant replaced by the same one."""
+    nodes = tuple(
+        replace(node, constant=None if node.constant is None else 2.0)
+        for node in graph.nodes
+    )
+    return Graph(nodes).to_text()
+
+
+# Checks over graphs of several ops: a failure there can be an op's bug again.
+COMPOSITE = ("accumulation", "propagation", "deep-chain", "random-graphs")
+# Checks of state across backward passes and training steps: with wrong
+# gradients on shared nodes already found, their failure proves nothing new.
+STATEFUL = ("repeated-backward", "training-loop")
+# What a stateful failure says when it found a cause of its own.
+OWN_CAUSE = ("stale gradient",)
+
+
+def mark_consequences(report: EngineReport) -> None:
+    """Mark the failures that an op probe's failure already explains."""
+    by_symbol: dict[str, str] = {}  # op symbol -> its failed accumulation[op]
+    first_op_failure: str | None = None  # the first of those in that category
+    for check in report.failures:
+        family, _, op = check.name.partition("[")
+        if family != "accumulation" or not op:
+            continue
+        if first_op_failure is None and check.category == "accumulation":
+            first_op_failure = check.name
+        by_symbol.setdefault(op_symbol(op.rstrip("]")), check.name)
+    by_cause: dict[str, str] = {}  # a confirmed cause -> its first check
+    for check in report.failures:
+        if check.same_as is not None:
+            continue
+        base = _explained_by(check, by_symbol, first_op_failure)
+        cause = confirmed_cause(check.message)
+        if base is None and cause is not None:
+            base = by_cause.setdefault(cause, check.name)
+            if base == check.name:
+                base = None
+        if base is not None:
+            check.same_as = base
+            check.message += f" (the same bug as {base})"
+
+
+def _explained_by(
+    check: Check, by_symbol: dict[str, str], first_op_failure: str | None
+) -> str | None:
+    family, per_op, _ = check.name.partition("[")
+    # accumulation[op] and the like are an op's own probe; deep-chain[N] is not.
+    if family in COMPOSITE and (not per_op or family == "deep-chain"):
+        if check.category != "accumulation":
+            return None
+        symbol = blamed_symbol(check.message)
+        return by_symbol.get(symbol) if symbol is not None else None
+    if family in STATEFUL and first_op_failure is not None:
+        if any(cause in check.message for cause in OWN_CAUSE):
+            return None
+        return first_op_failure
+    return None
+
+
+def blame_the_root(report: EngineReport) -> None:
+    """A failure marked as an earlier one's bug blames the op that one blames.
+
+    A lecture engine with `=` in the backward of `*` also fails `x - x`,
+    since `-` is `self + (-other)` and neg is `self * -1`. That failure's own
+    hint would say "`=` instead of `+=` in the backward of `-`", which is
+    false: it is marked `same_as` accumulation[mul], and now says `*`.
+    """
+    by_name = {check.name: check for check in report.checks}
+    for check in report.failures:
+        blamed = blamed_symbol(check.message)
+        if blamed is None or check.same_as is None:
+            continue
+        root, seen = check, {check.name}
+        while root.same_as is not None and root.same_as not in seen:
+            seen.add(root.same_as)
+            found = by_name.get(root.same_as)
+            if found is None:
+                break
+            root = found
+        truth = blamed_symbol(root.message)
+        if truth is None or truth == blamed:
+            continue
+        old, new = overwrite_hint(blamed), overwrite_hint(truth)
+        check.message = new + check.message[len(old) :]
+        example = check.counterexample
+        if example is not None and example.hint.startswith(old):
+            example.hint = new + example.hint[len(old) :]

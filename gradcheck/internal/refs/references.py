@@ -1,0 +1,210 @@
+"""Both references at one point, checked against each other, with tolerances.
+
+An engine is judged only where the symbolic and the numeric references agree
+to far more digits than float64 has. Where they do not (a kink of relu, a
+point on a pole, a singular derivative) the example is inconclusive: a
+limitation of the point, never a bug of the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+
+from gradcheck.errors import PointError
+from gradcheck.internal.expr.graph import Graph
+from gradcheck.internal.expr.ops import OPS
+from gradcheck.internal.refs.numeric import NumericResult, numeric_reference
+from gradcheck.internal.refs.symbolic import (
+    SymbolicResult,
+    second_partials,
+    symbolic_reference,
+)
+from gradcheck.internal.refs.tolerance import UNIT, Bounds, error_bounds
+
+# The two references must agree to this relative precision (they carry 25+).
+AGREEMENT = mpmath.mpf("1e-20")
+# Values beyond this are treated as overflow for float64 engines.
+FLOAT_LIMIT = 1e300
+# The same for float32 engines (its largest finite value is about 3.4e38).
+FLOAT32_LIMIT = 1e38
+
+
+def float_limit(unit_roundoff: float = UNIT) -> float:
+    """The largest magnitude judged for an engine of this unit roundoff."""
+    return FLOAT_LIMIT if unit_roundoff <= UNIT else FLOAT32_LIMIT
+
+
+@dataclass
+class Reference:
+    """Everything known about the exact answer at one point."""
+
+    graph: Graph
+    point: dict[str, float]
+    symbolic: SymbolicResult
+    numeric: NumericResult
+    bounds: Bounds
+    magnitudes: list[float]
+    disagreement: str | None
+
+    @property
+    def conclusive(self) -> bool:
+        return self.disagreement is None
+
+    def value(self, index: int = -1) -> float:
+        return float(self.symbolic.values[index])
+
+    def adjoint(self, index: int) -> float:
+        return float(self.symbolic.adjoints[index])
+
+    def gradient(self, name: str) -> Any:
+        return self.symbolic.gradients[name]
+
+
+def domain_problem(
+    graph: Graph, point: Mapping[str, float], limit: float = FLOAT_LIMIT
+) -> str | None:
+    """Why `graph` cannot be evaluated smoothly at `point`, or None if it can.
+
+    Uses float arithmetic through the op table: a node outside its op's
+    domain (log of a negative, division by ~0, relu at its kink, overflow
+    beyond `limit`, see `float_limit`).
+    """
+    values: list[float] = []
+    with mpmath.workdps(30):
+        for node in graph.nodes:
+            if node.op == "var":
+                if node.name not in point:
+                    return f"no value given for {node.name}"
+                values.append(float(point[node.name]))
+                continue
+            if node.op == "const":
+                values.append(float(node.constant or 0.0))
+                continue
+            op = OPS[node.op]
+            args = [values[a] for a in node.args]
+            if not op.in_domain(args, node.constant):
+                shown = ", ".join(f"{a:.6g}" for a in args)
+                return f"{op.name} is not smooth or not defined at ({shown})"
+            try:
+                result = op.apply_mp([mpmath.mpf(a) for a in args], node.constant)
+                value = float(result)
+            except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+                return f"{op.name} has no real value at ({', '.join(map(str, args))})"
+            if not abs(value) < limit:
+                kind = "float64" if limit >= FLOAT_LIMIT else "the engine's floats"
+                return f"{op.name} overflows {kind} here"
+            values.append(value)
+    return None
+
+
+# References depend only on the graph, the point and the unit roundoff, and
+# the probes try the same graphs at the same points on every engine: a
+# teacher's batch or the mutant gallery computes each one once. Only the
+# engine's numbers differ, and those are never cached.
+# Graphs of over LARGE_GRAPH nodes (the deep chains) are few but costly, and
+# their entries are large: the last LARGE_CACHE_SIZE of them are kept apart.
+_Key = tuple[Graph, tuple[tuple[str, float], ...], float]
+_CACHE: dict[_Key, Reference] = {}
+_LARGE: dict[_Key, Reference] = {}
+CACHE_SIZE = 20_000
+LARGE_GRAPH = 200
+LARGE_CACHE_SIZE = 8
+
+
+def clear_cache() -> None:
+    """Forget every cached reference (the op table changed: `--op-def`)."""
+    _CACHE.clear()
+    _LARGE.clear()
+
+
+def reference(
+    graph: Graph, point: Mapping[str, float], unit_roundoff: float = UNIT
+) -> Reference:
+    """Compute both references; raise `PointError` outside the domain.
+
+    `unit_roundoff` is the engine's (`Engine.unit_roundoff`, 2**-24 for a
+    float32 engine): the tolerances scale with it, so an engine is judged at
+    the precision it stores. The default is float64.
+    """
+    key = (graph, tuple(sorted((k, float(v)) for k, v in point.items())), unit_roundoff)
+    large = len(graph) > LARGE_GRAPH
+    cache, size = (_LARGE, LARGE_CACHE_SIZE) if large else (_CACHE, CACHE_SIZE)
+    found = cache.get(key)
+    if found is None:
+        found = _reference(graph, point, unit_roundoff)
+        if len(cache) >= size:
+            del cache[next(iter(cache))]  # the oldest
+        cache[key] = found
+    return found
+
+
+def _reference(
+    graph: Graph, point: Mapping[str, float], unit_roundoff: float
+) -> Reference:
+    problem = domain_problem(graph, point, float_limit(unit_roundoff))
+    if problem is not None:
+        raise PointError(problem)
+    point = {name: float(point[name]) for name in graph.variables}
+    sym = symbolic_reference(graph, point)
+    num = numeric_reference(graph, point)
+    values = [float(v) for v in sym.values]
+    partials = [tuple(float(p) for p in row) for row in sym.partials]
+    adjoints = [float(a) for a in sym.adjoints]
+    seconds: list[list[list[float]]] = []
+    for node in graph.nodes:
+        if node.is_leaf:
+            seconds.append([])
+        else:
+            args = [sym.values[a] for a in node.args]
+            seconds.append(
+                [
+                    [float(s) for s in row]
+                    for row in second_partials(node.op, node.constant, args)
+                ]
+            )
+    bounds = error_bounds(graph, values, partials, seconds, adjoints, unit_roundoff)
+    magnitudes = _magnitudes(graph, partials)
+    return Reference(
+        graph,
+        point,
+        sym,
+        num,
+        bounds,
+        magnitudes,
+        _disagreement(graph, sym, num, magnitudes),
+    )
+
+
+def _magnitudes(graph: Graph, partials: list[tuple[float, ...]]) -> list[float]:
+    """Sum over paths of |product of local derivatives|, per node."""
+    mags = [0.0] * len(graph.nodes)
+    mags[-1] = 1.0
+    for i in range(len(graph.nodes) - 1, -1, -1):
+        for a, p in zip(graph.nodes[i].args, partials[i], strict=True):
+            mags[a] += mags[i] * abs(p)
+    return mags
+
+
+def _disagreement(
+    graph: Graph, sym: SymbolicResult, num: NumericResult, magnitudes: list[float]
+) -> str | None:
+    with mpmath.workdps(30):
+        scale = max(abs(sym.value), mpmath.mpf(1e-30))
+        if abs(sym.value - num.value) > AGREEMENT * scale:
+            return "the symbolic and numeric values differ"
+        for i, node in enumerate(graph.nodes):
+            if node.op != "var":
+                continue
+            s, n = sym.gradients[node.name], num.gradients[node.name]
+            scale = max(abs(s), abs(n), mpmath.mpf(magnitudes[i]), mpmath.mpf(1e-30))
+            if abs(s - n) > AGREEMENT * scale:
+                return (
+                    f"the references disagree on d/d{node.name} "
+                    f"({mpmath.nstr(s, 12)} vs {mpmath.nstr(n, 12)}): "
+                    "a kink or singularity is too close"
+                )
+    return None
