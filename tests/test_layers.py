@@ -40,6 +40,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gradcheck.internal.checking.targets",
             "gradcheck.internal.checking.supervisor",
             "gradcheck.internal.checking.engine_client",
+            "gradcheck.internal.checking.worker_client",
             "gradcheck.internal.checking.method_forms",
             "gradcheck.internal.tensor.engine",
         ),

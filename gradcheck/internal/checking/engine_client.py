@@ -10,7 +10,7 @@ built-in engine is loaded by the worker from its own file, like any other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,51 +20,23 @@ from gradcheck.internal.checking.supervisor import (
     DEFAULT_MEMORY_LIMIT,
     Worker,
     WorkerFailure,
-    fork_available,
 )
-from gradcheck.internal.checking.targets import SourceTarget, Target, resolve
+from gradcheck.internal.checking.targets import SourceTarget
+from gradcheck.internal.checking.worker_client import (
+    DEFAULT_IMPORT_TIMEOUT,
+    DEFAULT_TIME_LIMIT,
+    WorkerProxy,
+    load_answer,
+    open_worker,
+)
 from gradcheck.internal.expr.graph import Graph
 
-# Seconds one example may take on an engine before it counts as a hang.
-DEFAULT_TIME_LIMIT = 20.0
 # The limit once an engine has hung: enough for any sane graph of the probes.
 HUNG_TIME_LIMIT = 2.0
-DEFAULT_IMPORT_TIMEOUT = 20.0
-
-
-class _InProcess:
-    """The worker's request loop called directly: no isolation, no deadlines.
-
-    For platforms without fork, and for the benchmark that measures what
-    isolation costs.
-    """
-
-    alive = True
-    restarts = 0
-
-    def __init__(self, obj: Any = None) -> None:
-        from gradcheck.internal.worker.session import Session
-
-        self.session = Session()
-        self.session.extra["object"] = obj
-
-    def request(
-        self,
-        message: dict[str, Any],
-        deadline: float,
-        *,
-        first_deadline: float | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        from gradcheck.internal.worker.serve import handle
-
-        yield from handle(self.session, message)
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass
-class Engine:
+class Engine(WorkerProxy):
     """A loaded engine: what it supports, and the channel to its worker."""
 
     target: str
@@ -124,19 +96,6 @@ class Engine:
 
     # -- requests ------------------------------------------------------------
 
-    def _ask(
-        self, message: dict[str, Any], deadline: float
-    ) -> Iterator[dict[str, Any]]:
-        """Answers to `message`; reloads the engine first after a crash."""
-        if not self.channel.alive:
-            self._reload()
-        yield from self.channel.request(message, deadline)
-
-    def _reload(self) -> None:
-        answers = list(self.channel.request(self.load_request, self.import_timeout))
-        if not answers or "refused" in answers[-1]:
-            raise EngineError(f"engine {self.target!r} no longer loads after a crash")
-
     def run(
         self, graph: Graph, point: Mapping[str, float], backward: bool = True
     ) -> Run:
@@ -175,32 +134,13 @@ class Engine:
         so that an engine that hangs on every example costs one deadline.
         """
         limit = self.limit if deadline is None else deadline
-        results: list[Run | EngineFault | WorkerCrash] = []
-        while len(results) < len(programs):
-            batch = list(programs[len(results) :])
-            try:
-                for answer in self._ask({"op": "run", "items": batch}, limit):
-                    if answer.get("done"):
-                        if "error" in answer or "internal" in answer:
-                            detail = answer.get("internal") or answer["error"]
-                            raise EngineError(f"worker error: {detail}")
-                        break
-                    results.append(_as_result(answer))
-                else:
-                    raise EngineError("the worker ended a batch without answering")
-            except WorkerFailure as failure:
-                if failure.timeout:
-                    self.hung = True
-                results.append(
-                    WorkerCrash(failure.message, failure.phase, failure.timeout)
-                )
-                if stop_at_crash:
-                    break
-            if len(results) < len(programs) and not isinstance(
-                results[-1] if results else None, WorkerCrash
-            ):
-                raise EngineError("the worker answered fewer graphs than it was sent")
-        return results
+        return self._run_batches(
+            "run", programs, limit, _as_result, stop_at_crash=stop_at_crash
+        )
+
+    def _crashed(self, failure: WorkerFailure) -> None:
+        if failure.timeout:
+            self.hung = True
 
     def detect(self) -> None:
         """Sort the ops into supported, unsupported and broken, and measure storage.
@@ -288,10 +228,6 @@ class Engine:
             }
         return answers[-1] if answers else {"skip": "no answer"}
 
-    def close(self) -> None:
-        if self.channel is not None:
-            self.channel.close()
-
     def __enter__(self) -> Engine:
         return self
 
@@ -353,37 +289,6 @@ def _plain(constant: float | None) -> Any:
     return constant
 
 
-def open_worker(
-    target: Any,
-    load_op: str,
-    memory_limit: int,
-    api: Mapping[str, str] | None,
-    op_names: Mapping[str, str] | None,
-    isolate: bool,
-) -> tuple[Target, dict[str, Any], Any, bool]:
-    """A worker for `target` (in-process where it must be), and its load request.
-
-    The one way scalar and tensor engines are started: `load_op` is the
-    request that loads them ("load" or "tensor_load"). Returns the resolved
-    target, the request, the channel and whether it runs isolated.
-    """
-    resolved = resolve(target)
-    request = {
-        "op": load_op,
-        "target": resolved.spec,
-        "class_name": resolved.class_name,
-        "api": dict(api or {}),
-        "op_names": dict(op_names or {}),
-    }
-    isolated = isolate and (resolved.obj is None or fork_available())
-    channel: Any = (
-        Worker(memory_limit=memory_limit, obj=resolved.obj)
-        if isolated
-        else _InProcess(resolved.obj)
-    )
-    return resolved, request, channel, isolated
-
-
 def load_engine(
     target: Any = None,
     time_limit_s: float = DEFAULT_TIME_LIMIT,
@@ -408,7 +313,7 @@ def load_engine(
         target, "load", memory_limit, api, op_names, isolate
     )
     try:
-        answer, notes = _load(channel, request, resolved, import_timeout)
+        answer, notes = load_answer(channel, request, resolved, import_timeout)
     except BaseException:
         channel.close()
         raise
@@ -451,46 +356,13 @@ def load_engine(
     return engine
 
 
-def _load(
-    channel: Any, request: dict[str, Any], resolved: Target, import_timeout: float
-) -> tuple[dict[str, Any], list[str]]:
-    notes: list[str] = []
-    try:
-        answers = list(channel.request(request, import_timeout))
-    except WorkerFailure as failure:
-        if not (failure.timeout and resolved.spec["kind"] in ("file", "module")):
-            raise EngineError(
-                f"cannot load engine {resolved.shown!r}: {failure.message}"
-            ) from None
-        notes.append(
-            f"importing took more than {import_timeout:g} s (top-level code such as "
-            "a training loop?): loaded its definitions only"
-        )
-        request["target"] = {**resolved.spec, "definitions_only": True}
-        try:
-            answers = list(channel.request(request, import_timeout))
-        except WorkerFailure as again:
-            raise EngineError(
-                f"cannot load engine {resolved.shown!r}: {again.message}"
-            ) from None
-    answer = answers[-1] if answers else {}
-    if "refused" in answer:
-        refused = str(answer["refused"])
-        if refused.startswith(("cannot", "engine file", "notebook")):
-            raise EngineError(refused)  # it names the target already
-        raise EngineError(f"engine {resolved.shown!r}: {refused}")
-    if "error" in answer or "internal" in answer:
-        detail = answer.get("internal") or answer["error"].get("message")
-        raise EngineError(f"engine {resolved.shown!r} failed while loading: {detail}")
-    return answer, notes
-
-
 def load_source(name: str, source: str) -> SourceTarget:
     """An engine given as source text (the mutant gallery uses this)."""
     return SourceTarget(name, source)
 
 
 __all__ = [
+    "DEFAULT_IMPORT_TIMEOUT",
     "DEFAULT_TIME_LIMIT",
     "Engine",
     "EngineFault",

@@ -12,13 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gradcheck.errors import EngineError
-from gradcheck.internal.checking.engine_client import (
-    DEFAULT_IMPORT_TIMEOUT,
-    DEFAULT_TIME_LIMIT,
-    EngineFault,
-    WorkerCrash,
-    open_worker,
-)
+from gradcheck.internal.checking.answers import EngineFault, WorkerCrash
 from gradcheck.internal.checking.supervisor import (
     DEFAULT_MEMORY_LIMIT,
     Worker,
@@ -26,6 +20,13 @@ from gradcheck.internal.checking.supervisor import (
     fork_available,
 )
 from gradcheck.internal.checking.targets import resolve
+from gradcheck.internal.checking.worker_client import (
+    DEFAULT_IMPORT_TIMEOUT,
+    DEFAULT_TIME_LIMIT,
+    WorkerProxy,
+    load_answer,
+    open_worker,
+)
 from gradcheck.internal.tensor.program import Shape, TensorProgram
 
 
@@ -63,7 +64,7 @@ Result = TensorRun | EngineFault | WorkerCrash | Unsupported | CheckerFailure
 
 
 @dataclass
-class TensorEngine:
+class TensorEngine(WorkerProxy):
     """A loaded tensor engine: its API mapping and the channel to its worker."""
 
     target: str
@@ -89,42 +90,15 @@ class TensorEngine:
         ],
     ) -> list[Result]:
         """Several programs in one request; a crash costs only its own item."""
-        results: list[Result] = []
-        while len(results) < len(items):
-            batch = [
-                {
-                    "nodes": p.to_plain(),
-                    "values": {k: list(v) for k, v in values.items()},
-                    "R": list(r),
-                }
-                for p, values, r in items[len(results) :]
-            ]
-            try:
-                if not self.channel.alive:
-                    self._reload()
-                for answer in self.channel.request(
-                    {"op": "tensor_run", "items": batch}, self.time_limit
-                ):
-                    if answer.get("done"):
-                        if "error" in answer or "internal" in answer:
-                            raise EngineError(
-                                f"worker error: {answer.get('internal') or answer['error']}"
-                            )
-                        break
-                    results.append(_as_result(answer))
-            except WorkerFailure as failure:
-                results.append(
-                    WorkerCrash(failure.message, failure.phase, failure.timeout)
-                )
-        return results
-
-    def _reload(self) -> None:
-        answers = list(self.channel.request(self.load_request, self.import_timeout))
-        if not answers or "refused" in answers[-1]:
-            raise EngineError(f"engine {self.target!r} no longer loads after a crash")
-
-    def close(self) -> None:
-        self.channel.close()
+        batch = [
+            {
+                "nodes": p.to_plain(),
+                "values": {k: list(v) for k, v in values.items()},
+                "R": list(r),
+            }
+            for p, values, r in items
+        ]
+        return self._run_batches("tensor_run", batch, self.time_limit, _as_result)
 
     def __enter__(self) -> TensorEngine:
         return self
@@ -173,20 +147,13 @@ def load_tensor_engine(
         target, "tensor_load", memory_limit, api, op_names, isolate
     )
     try:
-        try:
-            answers = list(channel.request(request, import_timeout))
-        except WorkerFailure as failure:
-            raise EngineError(
-                f"cannot load engine {resolved.shown!r}: {failure.message}"
-            ) from None
-        answer = answers[-1] if answers else {}
-        if "refused" in answer:
-            raise EngineError(f"engine {resolved.shown!r}: {answer['refused']}")
-        if "error" in answer or "internal" in answer:
-            detail = answer.get("internal") or answer["error"].get("message")
-            raise EngineError(
-                f"engine {resolved.shown!r} failed while loading: {detail}"
-            )
+        answer, notes = load_answer(
+            channel,
+            request,
+            resolved,
+            import_timeout,
+            definitions_only_on_timeout=False,
+        )
     except BaseException:
         channel.close()
         raise
@@ -202,7 +169,7 @@ def load_tensor_engine(
         load_request=request,
         time_limit=time_limit_s,
         import_timeout=import_timeout,
-        notes=list(answer.get("notes", [])),
+        notes=[*notes, *answer.get("notes", [])],
         file=answer.get("file"),
         loss_fault=answer.get("loss_fault"),
     )
