@@ -6,7 +6,8 @@ builds tensors), data (`.data`, `.value`, lazy `realize()`), the gradient,
 `backward()` or `backprop()`, and every op: methods first, then functions
 anywhere in the engine's package (`pkg.math.sum`, `pkg.nn.functional.relu`),
 with their axis keyword (`axis`, `dim`, `axes`), keepdims default and
-`transpose(dim0, dim1)`. `apply` runs one program node with that spelling.
+`transpose(dim0, dim1)`. `tensor_ops.apply` runs one program node with that
+spelling.
 Standard library only; numpy is handed in by the caller.
 """
 
@@ -375,7 +376,7 @@ def _detect_ops(api: TensorApi, probe: Any, declared: dict[str, str]) -> None:
     form = lookup(api, "reshape", declared)
     if form:
         try:
-            _reshape(api, form, probe, (3, 2))
+            reshape(api, form, probe, (3, 2))
         except Exception:
             form.star = True
         api.ops["reshape"] = form
@@ -422,98 +423,11 @@ def _required(fn: Any, method: bool) -> int:
 
 
 def call(api: TensorApi, form: OpForm, t: Any, *args: Any, **kwargs: Any) -> Any:
+    """`form` called on `t`: as a method of it, or as a function taking it."""
     if form.how == "method":
         return getattr(t, form.name)(*args, **kwargs)
     return form.fn(t, *args, **kwargs)
 
 
-def _reshape(api: TensorApi, form: OpForm, t: Any, shape: tuple[int, ...]) -> Any:
+def reshape(api: TensorApi, form: OpForm, t: Any, shape: tuple[int, ...]) -> Any:
     return call(api, form, t, *shape) if form.star else call(api, form, t, shape)
-
-
-def _form(api: TensorApi, op: str) -> OpForm:
-    form = api.ops.get(op)
-    if form is None:
-        raise Unsupported(f"{op}: {api.unsupported.get(op, 'not found')}")
-    return form
-
-
-def binary(api: TensorApi, op: str, a: Any, b: Any) -> Any:
-    form = _form(api, op)
-    if form.how == "operator":
-        return BINARY[op](a, b)
-    return call(api, form, a, b)
-
-
-def apply(api: TensorApi, node: list[Any], ins: list[Any]) -> Any:
-    """One program node on the engine's tensors."""
-    op, _, _, _, constant, axis, keepdims, new_shape = node
-    if op in BINARY:
-        return binary(api, op, ins[0], ins[1])
-    if op.endswith("_k"):
-        base = op[:-2]
-        if base.startswith("r"):
-            _form(api, op)
-            return BINARY[base[1:]](constant, ins[0])
-        if base == "pow":
-            _form(api, "pow_k")
-            return ins[0] ** constant
-        return binary(api, base, ins[0], constant)
-    if op == "neg":
-        _form(api, op)
-        return -ins[0]
-    if op in UNARY:
-        return call(api, _form(api, op), ins[0])
-    if op in REDUCTIONS:
-        return _reduce(api, op, ins[0], axis, keepdims, len(node[3]))
-    if op == "matmul":
-        return binary(api, op, ins[0], ins[1])
-    if op == "reshape":
-        return _reshape(api, _form(api, op), ins[0], tuple(new_shape))
-    if op == "transpose":
-        form = _form(api, op)
-        if form.how == "property":
-            return ins[0].T
-        if form.axes_args == 2:
-            return call(api, form, ins[0], 1, 0)
-        if form.axes_args == 1:
-            return call(api, form, ins[0], (1, 0))
-        return call(api, form, ins[0])
-    raise Unsupported(f"unknown tensor op {op!r}")
-
-
-def sum_every_axis(api: TensorApi, form: OpForm, t: Any, kwargs: dict[str, Any]) -> Any:
-    """A sum over all axes from a sum that needs an axis: one axis at a time.
-
-    Axis 0 each time, or the next axis when the sum keeps the axis it reduced.
-    """
-    out, axis = t, 0
-    ndim = len(api.array(t).shape)
-    for _ in range(ndim):
-        out = call(api, form, out, **{form.axis or "axis": axis}, **kwargs)
-        if len(api.array(out).shape) == ndim:
-            axis += 1
-    return out
-
-
-def _reduce(
-    api: TensorApi, op: str, t: Any, axis: int | None, keepdims: bool, out_ndim: int
-) -> Any:
-    form = _form(api, op)
-    kwargs: dict[str, Any] = {}
-    if form.keep is not None:
-        kwargs[form.keep] = bool(keepdims)
-    elif keepdims:
-        raise Unsupported(f"{op}: no keepdims keyword")
-    if axis is None and form.axis_required:
-        if keepdims or op != "sum":
-            raise Unsupported(f"{op}: needs an axis ({form.axis}=)")
-        return sum_every_axis(api, form, t, kwargs)
-    if axis is not None:
-        if form.axis is None:
-            raise Unsupported(f"{op}: no axis keyword")
-        kwargs[form.axis] = axis
-    out = call(api, form, t, **kwargs)
-    if isinstance(out, tuple) and out and isinstance(out[0], api.cls):
-        return out[0]  # torch's max(dim): (values, indices)
-    return out
