@@ -182,6 +182,9 @@ def _classify(
         )
     helpers = sorted({c for c in called if c not in (name, "__init__")})
     out: dict[str, Any] = {"verdict": "supported", "built_from": helpers}
+    where = defined_at(cls, name)
+    if where is not None:
+        out["defined_at"] = where
     depth = nesting(result, api)
     if depth:
         out["nested"] = (
@@ -336,6 +339,20 @@ def _tracing(cls: type) -> Iterator[set[str]]:
         yield called
     finally:
         sys.setprofile(previous)
+
+
+def defined_at(cls: type, name: str) -> dict[str, Any] | None:
+    """File and first line of the method behind an op, for CI annotations."""
+    try:
+        function = inspect.unwrap(getattr(cls, name))
+        code = getattr(function, "__code__", None) or getattr(
+            getattr(function, "__func__", None), "__code__", None
+        )
+        if not isinstance(code, types.CodeType):
+            return None
+        return {"file": str(code.co_filename), "line": int(code.co_firstlineno)}
+    except BaseException:  # an engine's descriptor may raise anything
+        return None
 
 
 def _defines(cls: type, name: str) -> bool:
