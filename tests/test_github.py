@@ -29,7 +29,7 @@ def _report() -> EngineReport:
     example = Counterexample(b.build(), {"x": 1.5}, 2.25, "2.25", [], 0, "use +=")
     report = EngineReport("my_engine.py", 7, ["mul"], {})
     located = Check("accumulation", "accumulation", FAIL, "x*x is wrong", example)
-    located.location = ("my_engine.py", 42)  # type: ignore[attr-defined]
+    located.location = ("my_engine.py", 42)
     report.checks += [
         located,
         Check("random-graphs", "accumulation", FAIL, "same", example, same_as="a"),
@@ -124,7 +124,8 @@ def test_cli_on_github_actions(
     code = main(["engine", str(engine), "--examples", "0", "--seed", "1", "--json"])
     out, err = capsys.readouterr()
     assert code == 1
-    assert json.loads(out)["status"] == "fail"  # stdout stays one JSON document
+    # stdout stays one JSON document
+    assert json.loads(out)["targets"][0]["status"] == "fail"
     assert "::error " in err and "accumulation" in err
     assert "| FAIL |" in summary.read_text(encoding="utf-8")
     monkeypatch.setenv("GITHUB_ACTIONS", "false")

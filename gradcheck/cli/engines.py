@@ -225,7 +225,11 @@ def run_engine(args: argparse.Namespace) -> Result:
         name, message = outcomes[0]
 
         def emit_error(stream: IO[str]) -> None:
-            fail(message, json_to=stream if args.json else None, target=name)
+            if args.json:
+                from gradcheck.internal.output.json_doc import dump, engine_document
+
+                dump(engine_document(outcomes, strict), stream)
+            fail(message)
 
         return 2, emit_error
     for name, report in outcomes:
@@ -234,19 +238,9 @@ def run_engine(args: argparse.Namespace) -> Result:
 
     def emit(stream: IO[str]) -> None:
         if args.json:
-            from gradcheck.internal.output.json_doc import (
-                dump,
-                engine_document,
-                error_document,
-            )
+            from gradcheck.internal.output.json_doc import dump, engine_document
 
-            documents = [
-                error_document(r, name)
-                if isinstance(r, str)
-                else engine_document(r, strict)
-                for name, r in outcomes
-            ]
-            dump(documents[0] if single else documents, stream)
+            dump(engine_document(outcomes, strict), stream)
             return
         from gradcheck.internal.output.render import (
             print_engine_report,
