@@ -269,7 +269,8 @@ def run_engine(args: argparse.Namespace) -> Result:
 def _engine_files(
     args: argparse.Namespace, outcomes: list[Outcome], strict: bool
 ) -> list[str]:
-    """Write the JUnit XML and DOT files asked for; returns their paths."""
+    """Write the JUnit XML, Gradescope, HTML and DOT files asked for; returns
+    their paths."""
     written: list[str] = []
     if args.junit_xml:
         from gradcheck.internal.output.junit import (
@@ -285,6 +286,18 @@ def _engine_files(
         ]
         tree = junit_suites(suites)
         written.append(str(write_file(lambda: write_xml(tree, args.junit_xml))))
+    if args.gradescope:
+        from gradcheck.internal.output.gradescope import write_gradescope
+
+        path = args.gradescope
+        written.append(
+            str(write_file(lambda: write_gradescope(outcomes, path, strict)))
+        )
+    if args.html:
+        from gradcheck.internal.output.page import write_page
+
+        page = args.html
+        written.append(str(write_file(lambda: write_page(outcomes, page, strict))))
     if args.dot:
         from gradcheck.internal.output.junit import module_name
 
