@@ -74,6 +74,10 @@ def test_summary_lists_targets_failures_and_limits() -> None:
     assert "| `gone.py` | ERROR | not found | |" in text
     assert "Limits (not errors unless --strict):" in text and "355.0" in text
     assert "<details><summary>accumulation: minimal graph</summary>" in text
+    assert "look at `my_engine.py`, line 42" in text
+    report.checks[0].reproduce = "(x * x).backward()"  # type: ignore[attr-defined]
+    text = summary_markdown([("my_engine.py", report)])
+    assert "```python\n(x * x).backward()\n```" in text
     assert "seed: 7" in text
 
 
@@ -127,6 +131,9 @@ def test_cli_on_github_actions(
     # stdout stays one JSON document
     assert json.loads(out)["targets"][0]["status"] == "fail"
     assert "::error " in err and "accumulation" in err
+    # the op's method in the engine file: file= and line= from a real run
+    annotated = [line for line in err.splitlines() if line.startswith("::error ")]
+    assert any(f"file={engine}," in line and ",line=" in line for line in annotated)
     assert "| FAIL |" in summary.read_text(encoding="utf-8")
     monkeypatch.setenv("GITHUB_ACTIONS", "false")
     summary.unlink()
