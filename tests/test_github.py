@@ -139,3 +139,30 @@ def test_cli_on_github_actions(
     summary.unlink()
     main(["engine", str(engine), "--examples", "0", "--seed", "1", "--json"])
     assert "::error" not in capsys.readouterr().err and not summary.exists()
+
+
+def test_op_definitions_are_lines_of_the_users_file() -> None:
+    """A .py file run as definitions only, and a notebook, are built into a
+    new module: the lines given are the file's own (none in a notebook)."""
+    from gradcheck.internal.checking.engine_client import load_engine
+
+    notebooks = Path(__file__).parent / "notebooks"
+    messy = notebooks / "messy_engine.py"
+    lines = messy.read_text(encoding="utf-8").splitlines()
+    engine = load_engine(str(messy))
+    try:
+        found = dict(engine.defined_at)
+    finally:
+        engine.close()
+    assert set(found) >= {"mul", "tanh"}
+    for op, method in (("mul", "def __mul__("), ("tanh", "def tanh(")):
+        file, line = found[op]
+        assert file == str(messy) and line is not None
+        assert lines[line - 1].strip().startswith(method), (op, line)
+    engine = load_engine(str(notebooks / "later_methods.ipynb"))
+    try:
+        assert engine.defined_at and all(
+            line is None for _, line in engine.defined_at.values()
+        )
+    finally:
+        engine.close()

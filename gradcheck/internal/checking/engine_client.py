@@ -81,7 +81,7 @@ class Engine:
     # worker reads the number inside, so its derivative is still judged.
     nested: dict[str, str] = field(default_factory=dict)
     # op -> (file, first line) of the engine method behind it, for annotations.
-    defined_at: dict[str, tuple[str, int]] = field(default_factory=dict)
+    defined_at: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     # Engine-wide causes already tested (`checking.hypotheses`), by name:
     # each costs a few runs, so it is tried once per engine.
     hypotheses: dict[str, Any] = field(default_factory=dict)
@@ -235,7 +235,11 @@ class Engine:
                     self.nested[op] = str(answer["nested"])
                 where = answer.get("defined_at")
                 if isinstance(where, dict):
-                    self.defined_at[op] = (str(where["file"]), int(where["line"]))
+                    line = where.get("line")
+                    self.defined_at[op] = (
+                        str(where["file"]),
+                        int(line) if line is not None else None,
+                    )
             elif verdict == "unsupported":
                 self.unsupported[op] = str(answer["detail"])
             else:

@@ -33,6 +33,7 @@ from gradcheck.internal.worker.class_shape import BACKWARD_NAMES, shaped_classes
 from gradcheck.internal.worker.faults import describe_error, innermost, one_line
 from gradcheck.internal.worker.op_calls import SPELLING, apply_op, method_name
 from gradcheck.internal.worker.reading import is_value, nesting
+from gradcheck.internal.worker.source_exec import original_line
 
 _PROBE = {1: (0.7,), 2: (0.7, 1.3)}
 _CONSTANT = {"pow": 2, "rpow": 2, "leaky_relu": 0.01}
@@ -350,7 +351,8 @@ def defined_at(cls: type, name: str) -> dict[str, Any] | None:
         )
         if not isinstance(code, types.CodeType):
             return None
-        return {"file": str(code.co_filename), "line": int(code.co_firstlineno)}
+        file = str(code.co_filename)
+        return {"file": file, "line": original_line(file, code.co_firstlineno)}
     except BaseException:  # an engine's descriptor may raise anything
         return None
 
