@@ -98,7 +98,8 @@ def _summary(name: str, report: EngineReport | str) -> str:
         return f"{name}: ERROR: {report}"
     failed = [c for c in report.failures if c.same_as is None]
     verdict = report.status.upper()
-    found = f", {len(failed)} distinct failing checks" if failed else ""
+    plural = "" if len(failed) == 1 else "s"
+    found = f", {len(failed)} distinct failing check{plural}" if failed else ""
     return f"{name}: {verdict} ({len(report.checks)} checks{found}; seed {report.seed})"
 
 
