@@ -144,6 +144,9 @@ class Check:
     seconds: float = 0.0
     # Name of an earlier failing check with the same minimal counterexample.
     same_as: str | None = None
+    # (file, line) of the engine code to blame: the failing op's method, or
+    # where the engine raised; None when unknown (line None in notebooks).
+    location: tuple[str, int | None] | None = None
 
     def __repr__(self) -> str:
         message = self.message if len(self.message) <= 80 else self.message[:77] + "..."

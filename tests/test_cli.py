@@ -246,9 +246,11 @@ def test_engine_json_and_junit_and_dot(
     ]  # fmt: skip
     code, out, _ = run(capsys, *argv)
     assert code == 1
-    doc = json.loads(out)
-    assert set(doc) >= {"schema", "status", "engine", "seed", "ops", "checks"}
-    assert doc["schema"] == {"name": "gradcheck-engine-report", "version": 2}
+    whole = json.loads(out)
+    assert whole["schema"] == {"name": "gradcheck-engine-report", "version": 3}
+    assert whole["summary"]["targets"] == 1 and whole["status"] == "fail"
+    (doc,) = whole["targets"]
+    assert set(doc) >= {"target", "status", "engine", "seed", "ops", "checks"}
     assert doc["status"] == "fail" and doc["seed"] == 3
     assert set(doc["ops"]) == {"supported", "unsupported", "not_checked"}
     for check in doc["checks"]:
@@ -315,7 +317,7 @@ def test_engine_ops_restricts_checks(
     )
     code, out, _ = run(capsys, *argv)
     assert code == 0
-    doc = json.loads(out)
+    (doc,) = json.loads(out)["targets"]
     assert doc["ops"]["supported"] == ["add", "mul", "tanh"]
     names = [c["name"] for c in doc["checks"]]
     assert "local-derivative[tanh]" in names and "local-derivative[exp]" not in names
@@ -514,7 +516,8 @@ def test_an_engine_that_prints_cannot_corrupt_the_json(
     code = main(["engine", str(noisy), "--examples", "3", "--seed", "0", "--json"])
     captured = capsys.readouterr()
     assert code == 0
-    document = json.loads(captured.out)  # one document, whatever the engine prints
+    # one document, whatever the engine prints
+    (document,) = json.loads(captured.out)["targets"]
     assert document["status"] == "pass"
     assert "backward!" in document["output_tail"]
     assert len(document["output_tail"]) <= 50  # the last lines only
@@ -769,12 +772,15 @@ def test_several_targets_give_reports_and_a_summary(
     assert "gradcheck: error: missing.py: engine file not found" in err
     code, out, _ = run(capsys, "engine", "good.py", "missing.py", "--json")
     assert code == 2
-    docs = json.loads(out)
-    assert [d["schema"]["name"] for d in docs] == [
-        "gradcheck-engine-report",
-        "gradcheck-error",
-    ]
-    assert docs[1]["target"] == "missing.py" and docs[1]["status"] == "error"
+    whole = json.loads(out)
+    assert whole["schema"]["name"] == "gradcheck-engine-report"
+    assert whole["status"] == "error" and whole["exit_code"] == 2
+    docs = whole["targets"]
+    assert [d["target"] for d in docs] == ["good.py", "missing.py"]
+    assert docs[1]["status"] == "error" and "not found" in docs[1]["message"]
+    assert whole["summary"] == {
+        "targets": 2, "pass": 1, "fail": 0, "inconclusive": 0, "error": 1
+    }  # fmt: skip
     assert run(capsys, "engine", "good.py", "good.py")[0] == 0
 
 
@@ -794,7 +800,7 @@ def test_several_real_targets_over_processes(
     code, out, _ = run(capsys, *argv)
     code2, out2, _ = run(capsys, *argv, "--jobs", "2")
     assert code == code2 == 1
-    first, second = json.loads(out), json.loads(out2)
+    first, second = json.loads(out)["targets"], json.loads(out2)["targets"]
     assert [d["status"] for d in first] == [d["status"] for d in second]
     assert [d["status"] for d in first] == ["pass", "fail"]
     root = ET.parse(junit).getroot()
@@ -806,7 +812,6 @@ def test_json_error_document_on_usage_errors(
 ) -> None:
     for argv in (
         ["engine", "--examples", "-1", "--json"],
-        ["engine", "/no/such/engine.py", "--json"],
         ["x +", "--json"],
     ):
         code, out, err = run(capsys, *argv)
@@ -814,6 +819,12 @@ def test_json_error_document_on_usage_errors(
         doc = json.loads(out)
         assert doc["schema"]["name"] == "gradcheck-error"
         assert doc["status"] == "error" and doc["message"] in err
+    # a target that does not load is a target of the usual document
+    code, out, err = run(capsys, "engine", "/no/such/engine.py", "--json")
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["schema"]["name"] == "gradcheck-engine-report"
+    assert doc["status"] == "error" and doc["targets"][0]["message"] in err
 
 
 def test_ctrl_c_exits_130(

@@ -29,7 +29,7 @@ def _report() -> EngineReport:
     example = Counterexample(b.build(), {"x": 1.5}, 2.25, "2.25", [], 0, "use +=")
     report = EngineReport("my_engine.py", 7, ["mul"], {})
     located = Check("accumulation", "accumulation", FAIL, "x*x is wrong", example)
-    located.location = ("my_engine.py", 42)  # type: ignore[attr-defined]
+    located.location = ("my_engine.py", 42)
     report.checks += [
         located,
         Check("random-graphs", "accumulation", FAIL, "same", example, same_as="a"),
@@ -74,6 +74,10 @@ def test_summary_lists_targets_failures_and_limits() -> None:
     assert "| `gone.py` | ERROR | not found | |" in text
     assert "Limits (not errors unless --strict):" in text and "355.0" in text
     assert "<details><summary>accumulation: minimal graph</summary>" in text
+    assert "look at `my_engine.py`, line 42" in text
+    report.checks[0].reproduce = "(x * x).backward()"  # type: ignore[attr-defined]
+    text = summary_markdown([("my_engine.py", report)])
+    assert "```python\n(x * x).backward()\n```" in text
     assert "seed: 7" in text
 
 
@@ -124,10 +128,41 @@ def test_cli_on_github_actions(
     code = main(["engine", str(engine), "--examples", "0", "--seed", "1", "--json"])
     out, err = capsys.readouterr()
     assert code == 1
-    assert json.loads(out)["status"] == "fail"  # stdout stays one JSON document
+    # stdout stays one JSON document
+    assert json.loads(out)["targets"][0]["status"] == "fail"
     assert "::error " in err and "accumulation" in err
+    # the op's method in the engine file: file= and line= from a real run
+    annotated = [line for line in err.splitlines() if line.startswith("::error ")]
+    assert any(f"file={engine}," in line and ",line=" in line for line in annotated)
     assert "| FAIL |" in summary.read_text(encoding="utf-8")
     monkeypatch.setenv("GITHUB_ACTIONS", "false")
     summary.unlink()
     main(["engine", str(engine), "--examples", "0", "--seed", "1", "--json"])
     assert "::error" not in capsys.readouterr().err and not summary.exists()
+
+
+def test_op_definitions_are_lines_of_the_users_file() -> None:
+    """A .py file run as definitions only, and a notebook, are built into a
+    new module: the lines given are the file's own (none in a notebook)."""
+    from gradcheck.internal.checking.engine_client import load_engine
+
+    notebooks = Path(__file__).parent / "notebooks"
+    messy = notebooks / "messy_engine.py"
+    lines = messy.read_text(encoding="utf-8").splitlines()
+    engine = load_engine(str(messy))
+    try:
+        found = dict(engine.defined_at)
+    finally:
+        engine.close()
+    assert set(found) >= {"mul", "tanh"}
+    for op, method in (("mul", "def __mul__("), ("tanh", "def tanh(")):
+        file, line = found[op]
+        assert file == str(messy) and line is not None
+        assert lines[line - 1].strip().startswith(method), (op, line)
+    engine = load_engine(str(notebooks / "later_methods.ipynb"))
+    try:
+        assert engine.defined_at and all(
+            line is None for _, line in engine.defined_at.values()
+        )
+    finally:
+        engine.close()

@@ -115,6 +115,7 @@ def run_checker(engine: str, *, limits: bool = False, ops: str = "") -> Outcome:
     stderr = done.stderr.decode("utf-8", "replace")
     try:
         document = json.loads(stdout)
+        document = document["targets"][0] if "targets" in document else document
     except ValueError:
         pytest.fail(
             f"stdout is not one JSON document: {stdout[:300]!r}\n{stderr[-2000:]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ from gradcheck.report import (
 _INT = r"\d+"
 _TIME = r"\d+(\.\d+)?"
 _ATTRS = {
-    "testsuites": ({}, {"name", "tests", "failures", "errors", "skipped", "time"}),
+    "testsuites": ({}, {"name", "tests", "failures", "errors", "time"}),
     "testsuite": (
         {"name": None, "tests": _INT},
         {"failures", "errors", "skipped", "time", "timestamp", "hostname", "id"},
@@ -233,6 +234,105 @@ def test_junit_for_several_engines_expressions_and_mutants() -> None:
     assert junit_problems(root) == []
     assert root.get("tests") == "6" and root.get("errors") == "2"
     assert root.get("failures") == "1"
+
+
+# -- validated against Jenkins' own schema (tests/data/junit-10.xsd) ------------
+
+XSD = Path(__file__).parent / "data" / "junit-10.xsd"
+
+
+@pytest.fixture(scope="module")
+def jenkins_schema() -> Any:
+    xmlschema = pytest.importorskip("xmlschema")
+    return xmlschema.XMLSchema(str(XSD))
+
+
+def _failing_report() -> EngineReport:
+    b = GraphBuilder()
+    x = b.var("x")
+    b.op("mul", x, x)
+    example = Counterexample(b.build(), {"x": 1.5}, 2.25, "2.25", [], 0, "use +=")
+    report = EngineReport("<script>bad</script>.py", 5, ["mul"], {})
+    report.checks += [
+        Check("value", "value", "pass", "ok", None, 3, seconds=0.25),
+        Check("accumulation[mul]", "accumulation", FAIL, "x*x \x1b[31m", example),
+        Check("deep-chain", "crash", FAIL, "RecursionError"),
+        Check("zero-grad", "zero-grad", SKIP, "no MLP"),
+        Check("random-graphs", "propagation", INCONCLUSIVE, "0 verified"),
+    ]
+    report.seconds = 1234.5
+    return report
+
+
+def test_every_outcome_validates_against_jenkins_junit_10_xsd(
+    jenkins_schema: Any, tmp_path: Path
+) -> None:
+    from gradcheck.internal.output.junit import (
+        engine_suite,
+        input_error_suite,
+        write_xml,
+    )
+
+    class Limit:
+        name, message, hint = "depth", "RecursionError from depth 1,003", "a stack"
+
+    limited = EngineReport("e.py", 1, [], {})
+    limited.limits = [Limit()]  # type: ignore[list-item]
+    passing = EngineReport("good.py", 1, ["add"], {})
+    passing.checks.append(Check("value", "value", "pass", "ok", None, 3))
+    rows = [
+        {"name": "m1", "expected": "value", "found": "value", "caught": True,
+         "seconds": 1.5},
+        {"name": "m2", "expected": "value", "found": None, "caught": False,
+         "seconds": 2.25},
+        {"name": "m3", "expected": "value", "found": "error", "caught": False,
+         "hint": "the checker failed", "seconds": 0.5},
+    ]  # fmt: skip
+    runs = {
+        "pass": [engine_suite(passing)],
+        "fail": [engine_suite(_failing_report())],
+        "limits": [engine_suite(limited), engine_suite(limited, strict=True)],
+        "load": [load_error_suite("gone.py", "engine file not found: gone.py")],
+        "input": [input_error_suite([("x +", "unexpected end"), ("usage", "no")])],
+        "mutants": [mutants_suite(rows, 1)],
+        "nothing": [],
+    }
+    for name, suites in runs.items():
+        path = write_xml(junit_suites(suites), tmp_path / f"{name}.xml")
+        jenkins_schema.validate(str(path))  # raises with the reason if not valid
+        assert junit_problems(ET.parse(path).getroot()) == [], name
+    root = ET.parse(tmp_path / "mutants.xml").getroot()
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("time") == "4.250" == root.get("time")
+    assert "skipped" not in root.attrib  # junit-10.xsd has no skipped there
+    root = ET.parse(tmp_path / "fail.xml").getroot()
+    assert root.get("time") == "1234.500" and root.get("errors") == "1"
+
+
+def test_the_xsd_rejects_what_jenkins_rejects(jenkins_schema: Any) -> None:
+    suite = '<testsuite name="s" tests="0" failures="0" errors="0"/>'
+    assert jenkins_schema.is_valid(f"<testsuites>{suite}</testsuites>")
+    assert not jenkins_schema.is_valid(f'<testsuites skipped="0">{suite}</testsuites>')
+
+
+def test_a_bad_expression_among_several_still_writes_junit(
+    tmp_path: Path, jenkins_schema: Any
+) -> None:
+    from gradcheck.cli import main
+
+    path = tmp_path / "junit.xml"
+    argv = ["x*y", "x +", "sin(", "--at", "x=1,y=2", "--junit-xml", str(path)]
+    assert main(argv) == 2
+    jenkins_schema.validate(str(path))
+    cases = ET.parse(path).getroot().findall("testsuite/testcase")
+    assert [c.get("name") for c in cases] == ["x +", "sin("]
+    assert all(c.find("error") is not None for c in cases)
+    engine = ["engine", str(tmp_path / "gone.py"), "--junit-xml", str(path)]
+    assert main(engine) == 2
+    jenkins_schema.validate(str(path))
+    (case,) = ET.parse(path).getroot().iter("testcase")
+    error = case.find("error")
+    assert error is not None and "gone.py" in (error.get("message") or "")
 
 
 def test_the_validator_rejects_broken_junit() -> None:

@@ -49,7 +49,9 @@ def run_cli(
     code, out, err = cli_runner.run_cli(
         "engine", *args, "--seed", "0", "--json", cwd=cwd, env={"PYTHONPATH": path}
     )
-    return code, json.loads(out), err
+    doc = json.loads(out)
+    # one target per run: its entry (a load error's too) is the document here
+    return code, doc["targets"][0] if "targets" in doc else doc, err
 
 
 def failed(doc: dict[str, Any]) -> list[str]:

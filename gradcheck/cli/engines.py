@@ -225,7 +225,11 @@ def run_engine(args: argparse.Namespace) -> Result:
         name, message = outcomes[0]
 
         def emit_error(stream: IO[str]) -> None:
-            fail(message, json_to=stream if args.json else None, target=name)
+            if args.json:
+                from gradcheck.internal.output.json_doc import dump, engine_document
+
+                dump(engine_document(outcomes, strict), stream)
+            fail(message)
 
         return 2, emit_error
     for name, report in outcomes:
@@ -234,19 +238,9 @@ def run_engine(args: argparse.Namespace) -> Result:
 
     def emit(stream: IO[str]) -> None:
         if args.json:
-            from gradcheck.internal.output.json_doc import (
-                dump,
-                engine_document,
-                error_document,
-            )
+            from gradcheck.internal.output.json_doc import dump, engine_document
 
-            documents = [
-                error_document(r, name)
-                if isinstance(r, str)
-                else engine_document(r, strict)
-                for name, r in outcomes
-            ]
-            dump(documents[0] if single else documents, stream)
+            dump(engine_document(outcomes, strict), stream)
             return
         from gradcheck.internal.output.render import (
             print_engine_report,
@@ -275,7 +269,8 @@ def run_engine(args: argparse.Namespace) -> Result:
 def _engine_files(
     args: argparse.Namespace, outcomes: list[Outcome], strict: bool
 ) -> list[str]:
-    """Write the JUnit XML and DOT files asked for; returns their paths."""
+    """Write the JUnit XML, Gradescope, HTML and DOT files asked for; returns
+    their paths."""
     written: list[str] = []
     if args.junit_xml:
         from gradcheck.internal.output.junit import (
@@ -291,6 +286,18 @@ def _engine_files(
         ]
         tree = junit_suites(suites)
         written.append(str(write_file(lambda: write_xml(tree, args.junit_xml))))
+    if args.gradescope:
+        from gradcheck.internal.output.gradescope import write_gradescope
+
+        path = args.gradescope
+        written.append(
+            str(write_file(lambda: write_gradescope(outcomes, path, strict)))
+        )
+    if args.html:
+        from gradcheck.internal.output.page import write_page
+
+        page = args.html
+        written.append(str(write_file(lambda: write_page(outcomes, page, strict))))
     if args.dot:
         from gradcheck.internal.output.junit import module_name
 

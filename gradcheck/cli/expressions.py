@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from gradcheck.cli.common import Result, write_file
 from gradcheck.cli.parser import NAME, default_seed
-from gradcheck.errors import UsageError
+from gradcheck.errors import ExpressionError, GradcheckError, UsageError
+
+if TYPE_CHECKING:
+    from gradcheck.internal.expr.graph import Graph
 
 # -- expressions --------------------------------------------------------------
 
@@ -68,15 +72,63 @@ def parse_point(items: Sequence[str]) -> dict[str, float] | None:
 
 
 def run_expressions(args: argparse.Namespace) -> Result:
+    """Check the expressions. Input that stops the run (a bad expression, an
+    engine that does not load) still writes --junit-xml, as `<error>` cases."""
+    started = time.perf_counter()
+    try:
+        texts = read_expressions(args.expressions, sys.stdin)
+        graphs, bad = _parse_all(texts)
+    except GradcheckError as err:
+        _junit_errors(args, [("usage", str(err))])
+        raise
+    if bad:
+        _junit_errors(args, [(text, str(err)) for text, err in bad])
+        raise bad[0][1]
+    try:
+        return _check_expressions(args, graphs, started)
+    except GradcheckError as err:
+        _junit_errors(args, [("usage", str(err))])
+        raise
+
+
+def _junit_errors(args: argparse.Namespace, errors: list[tuple[str, str]]) -> None:
+    if not args.junit_xml:
+        return
+    from gradcheck.internal.output.junit import (
+        input_error_suite,
+        junit_suites,
+        write_xml,
+    )
+
+    tree = junit_suites([input_error_suite(errors)])
+    write_file(lambda: write_xml(tree, args.junit_xml))
+
+
+def _parse_all(
+    texts: Sequence[str],
+) -> tuple[list[tuple[str, Graph]], list[tuple[str, ExpressionError]]]:
+    """Every expression parsed, and every one that does not parse."""
+    from gradcheck.internal.expr.parser import parse
+
+    graphs: list[tuple[str, Graph]] = []
+    bad: list[tuple[str, ExpressionError]] = []
+    for text in texts:
+        try:
+            graphs.append((text, parse(text)))
+        except ExpressionError as err:
+            bad.append((text, err))
+    return graphs, bad
+
+
+def _check_expressions(
+    args: argparse.Namespace, graphs: list[tuple[str, Graph]], started: float
+) -> Result:
     from gradcheck.internal.checking.check import check_expression
     from gradcheck.internal.checking.engine_client import load_engine
     from gradcheck.internal.expr.ops import OPS
-    from gradcheck.internal.expr.parser import parse
     from gradcheck.internal.output.json_doc import exit_code
     from gradcheck.report import ExpressionReport
 
-    texts = read_expressions(args.expressions, sys.stdin)
-    graphs = [(text, parse(text)) for text in texts]
     engine = load_engine(args.engine)  # once, not once per expression
     for text, graph in graphs:
         missing = sorted(graph.ops_used() & set(engine.unsupported))
@@ -122,7 +174,8 @@ def run_expressions(args: argparse.Namespace) -> Result:
             write_xml,
         )
 
-        tree = junit_suites([expression_suite(final)])
+        seconds = time.perf_counter() - started
+        tree = junit_suites([expression_suite(final, seconds)])
         written.append(str(write_file(lambda: write_xml(tree, args.junit_xml))))
 
     def emit(stream: IO[str]) -> None:

@@ -126,6 +126,7 @@ def _run_mutant(
         message = str(err).splitlines()[0] if str(err) else ""
         row["found"] = "error"
         row["hint"] = f"the checker failed: {type(err).__name__}: {message}"
+        row["seconds"] = round(time.perf_counter() - start, 3)
         return row
     row["seconds"] = round(time.perf_counter() - start, 3)
     categories = [

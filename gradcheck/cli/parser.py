@@ -267,6 +267,20 @@ def _engine_options(parser: _Parser) -> None:
         default=None,
         help="write each counterexample as DOT (and SVG when `dot` exists) here",
     )
+    parser.add_argument(
+        "--html",
+        type=_output_path("--html"),
+        metavar="FILE",
+        default=None,
+        help="also write one self-contained HTML page of the run here",
+    )
+    parser.add_argument(
+        "--gradescope",
+        type=_output_path("--gradescope"),
+        metavar="FILE",
+        default=None,
+        help="also write Gradescope's autograder results.json here",
+    )
 
 
 def _mutants_options(parser: _Parser) -> None:

@@ -52,6 +52,8 @@ class Engine(WorkerProxy):
     # op -> what is wrong with its result: `.data` is itself a Value. The
     # worker reads the number inside, so its derivative is still judged.
     nested: dict[str, str] = field(default_factory=dict)
+    # op -> (file, first line) of the engine method behind it, for annotations.
+    defined_at: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     # Engine-wide causes already tested (`checking.hypotheses`), by name:
     # each costs a few runs, so it is tried once per engine.
     hypotheses: dict[str, Any] = field(default_factory=dict)
@@ -171,6 +173,13 @@ class Engine(WorkerProxy):
                     self.built_from[op] = list(answer["built_from"])
                 if answer.get("nested"):
                     self.nested[op] = str(answer["nested"])
+                where = answer.get("defined_at")
+                if isinstance(where, dict):
+                    line = where.get("line")
+                    self.defined_at[op] = (
+                        str(where["file"]),
+                        int(line) if line is not None else None,
+                    )
             elif verdict == "unsupported":
                 self.unsupported[op] = str(answer["detail"])
             else:

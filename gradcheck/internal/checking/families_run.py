@@ -26,6 +26,7 @@ from gradcheck.internal.checking.limits import (
     depth_pairs,
     range_findings,
 )
+from gradcheck.internal.checking.locations import locate_failures
 from gradcheck.internal.checking.marking import (
     blame_the_root,
     mark_consequences,
@@ -195,6 +196,7 @@ def run_families(
     mark_consequences(report)
     mark_repeated_failures(report)
     blame_the_root(report)
+    locate_failures(engine, report)
     report.output_tail = engine.output
     report.seconds = time.perf_counter() - start
     return report

@@ -93,6 +93,26 @@ def _cell(text: str) -> str:
     return clip(text, 160).replace("|", "\\|")
 
 
+def _details(check: Any) -> list[str]:
+    """A folded block under the table: minimal graph, where to look, and the
+    reproducing snippet when the check carries one."""
+    example = check.counterexample
+    where = location(check)
+    snippet = getattr(check, "reproduce", None)
+    if example is None and where is None and not snippet:
+        return []
+    out = ["", f"<details><summary>{check.name}: minimal graph</summary>", ""]
+    if where is not None:
+        file, line = where
+        out += [f"look at `{_relative(file)}`" + (f", line {line}" if line else ""), ""]
+    if example is not None:
+        out += ["```text", example.expression, f"point: {example.point}"]
+        out += [f"hint: {example.hint}", "```"]
+    if snippet:
+        out += ["", "reproduce:", "", "```python", str(snippet), "```"]
+    return [*out, "</details>"]
+
+
 def summary_markdown(outcomes: Sequence[Outcome], strict: bool = False) -> str:
     """The job summary: one table of targets, then each engine's failures."""
     out = ["## gradcheck", ""]
@@ -120,19 +140,7 @@ def summary_markdown(outcomes: Sequence[Outcome], strict: bool = False) -> str:
                 name, details = _cell(check.name), _cell(check.message)
                 out.append(f"| {name} | {check.category} | {details} |")
             for check in failing:
-                example = check.counterexample
-                if example is not None:
-                    out += [
-                        "",
-                        f"<details><summary>{check.name}: minimal graph</summary>",
-                        "",
-                        "```text",
-                        example.expression,
-                        f"point: {example.point}",
-                        f"hint: {example.hint}",
-                        "```",
-                        "</details>",
-                    ]
+                out += _details(check)
         if found:
             label = "errors (--strict)" if strict else "not errors unless --strict"
             out += ["", f"Limits ({label}):", ""]

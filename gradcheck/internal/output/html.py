@@ -28,21 +28,22 @@ _STATUS_COLOURS = {
     "fail": "#cf222e",
     "skip": "#6e7781",
     "inconclusive": "#9a6700",
+    "error": "#9a6700",
 }
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _status(status: str) -> str:
+def status_badge(status: str) -> str:
     colour = _STATUS_COLOURS.get(status, "#000")
-    return f'<b style="color:{colour}">{_e(status.upper())}</b>'
+    return f'<b style="color:{colour}">{esc(status.upper())}</b>'
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def table(headers: list[str], rows: list[list[str]]) -> str:
     """Cells are HTML already (escaped by the caller)."""
-    head = "".join(f"<th style='text-align:left'>{_e(h)}</th>" for h in headers)
+    head = "".join(f"<th style='text-align:left'>{esc(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in row) + "</tr>"
         for row in rows
@@ -76,12 +77,12 @@ def svg_of(example: Counterexample, title: str) -> str | None:
 
 def _example_html(example: Counterexample, title: str) -> str:
     parts = [
-        f"<p><b>{_e(title)}</b>: <code>{_e(example.expression)}</code> at "
-        + _e(", ".join(f"{k}={v!r}" for k, v in example.point.items()))
+        f"<p><b>{esc(title)}</b>: <code>{esc(example.expression)}</code> at "
+        + esc(", ".join(f"{k}={v!r}" for k, v in example.point.items()))
         + "</p>"
     ]
     if example.hint:
-        parts.append(f"<p>hint: {_e(example.hint)}</p>")
+        parts.append(f"<p>hint: {esc(example.hint)}</p>")
     svg = svg_of(example, title)
     if svg is not None:
         parts.append(f"<div>{svg}</div>")
@@ -105,8 +106,8 @@ def _graphs(checks: list[Check]) -> str:
 def check_html(check: Check) -> str:
     """One check: its verdict line, and its graph when it failed."""
     line = (
-        f"<p>{_status(check.status)} <b>{_e(check.name)}</b> "
-        f"({_e(check.category)}): {_e(check.message)}</p>"
+        f"<p>{status_badge(check.status)} <b>{esc(check.name)}</b> "
+        f"({esc(check.category)}): {esc(check.message)}</p>"
     )
     return f"<div>{line}{_graphs([check])}</div>"
 
@@ -114,28 +115,28 @@ def check_html(check: Check) -> str:
 def engine_html(report: EngineReport) -> str:
     """The engine report: header, checks table, limits, notes, failing graphs."""
     rows = [
-        [_status(c.status), _e(c.name), _e(c.category), _e(c.message)]
+        [status_badge(c.status), esc(c.name), esc(c.category), esc(c.message)]
         for c in report.checks
     ]
     parts = [
-        f"<div><p><b>{_e(report.engine)}</b>: {_status(report.status)} "
-        f"(seed {_e(report.seed)}, {report.seconds:.1f} s)</p>",
+        f"<div><p><b>{esc(report.engine)}</b>: {status_badge(report.status)} "
+        f"(seed {esc(report.seed)}, {report.seconds:.1f} s)</p>",
     ]
     if report.engine_file:
-        parts.append(f"<p>file: <code>{_e(report.engine_file)}</code></p>")
-    parts.append(_table(["verdict", "check", "category", "details"], rows))
+        parts.append(f"<p>file: <code>{esc(report.engine_file)}</code></p>")
+    parts.append(table(["verdict", "check", "category", "details"], rows))
     if report.limits:
         parts.append("<p><b>limits</b> (not errors):</p><ul>")
-        parts.extend(f"<li>{_e(limit.message)}</li>" for limit in report.limits)
+        parts.extend(f"<li>{esc(limit.message)}</li>" for limit in report.limits)
         parts.append("</ul>")
     if report.unsupported:
         parts.append(
-            "<p>not supported: " + _e(", ".join(sorted(report.unsupported))) + "</p>"
+            "<p>not supported: " + esc(", ".join(sorted(report.unsupported))) + "</p>"
         )
     if report.api:
         mapped = ", ".join(f"{k}={v}" for k, v in report.api.items())
-        parts.append(f"<p>api: {_e(mapped)}</p>")
-    parts.extend(f"<p>note: {_e(note)}</p>" for note in report.notes)
+        parts.append(f"<p>api: {esc(mapped)}</p>")
+    parts.extend(f"<p>note: {esc(note)}</p>" for note in report.notes)
     parts.append(_graphs(report.checks))
     parts.append("</div>")
     return "".join(parts)
@@ -145,18 +146,18 @@ def expression_html(report: ExpressionReport) -> str:
     """One row per expression and point."""
     rows = [
         [
-            _status(r.status),
-            f"<code>{_e(r.expression)}</code>",
-            _e(", ".join(f"{k}={v!r}" for k, v in r.point.items())),
-            _e(r.category or ""),
-            _e(r.message),
+            status_badge(r.status),
+            f"<code>{esc(r.expression)}</code>",
+            esc(", ".join(f"{k}={v!r}" for k, v in r.point.items())),
+            esc(r.category or ""),
+            esc(r.message),
         ]
         for r in report.results
     ]
     return (
-        f"<div><p><b>{_e(report.engine)}</b>: {_status(report.status)} "
-        f"(seed {_e(report.seed)})</p>"
-        + _table(["verdict", "expression", "point", "category", "details"], rows)
+        f"<div><p><b>{esc(report.engine)}</b>: {status_badge(report.status)} "
+        f"(seed {esc(report.seed)})</p>"
+        + table(["verdict", "expression", "point", "category", "details"], rows)
         + "</div>"
     )
 

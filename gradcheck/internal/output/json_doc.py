@@ -1,6 +1,6 @@
 """The versioned JSON documents that `--json` prints, one builder per kind.
 
-Every document starts with `"schema": {"name": ..., "version": 2}` and has a
+Every document starts with `"schema": {"name": ..., "version": 3}` and has a
 JSON Schema in `gradcheck/schemas/` (see `schema()`), which the tests hold
 real outputs to. Every key is always present: a missing value is `null`,
 never an absent key, so a consumer needs no `.get()` guesswork.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from importlib import resources
 from typing import IO, Any
 
@@ -31,7 +32,7 @@ from gradcheck.report import (
     GradientRow,
 )
 
-VERSION = 2
+VERSION = 3
 ENGINE, EXPRESSION, MUTANTS, ERROR = (
     "gradcheck-engine-report",
     "gradcheck-expression-report",
@@ -194,8 +195,8 @@ def exit_code(report: Any, strict: bool = False) -> int:
 # -- documents ----------------------------------------------------------------
 
 
-def engine_document(report: EngineReport, strict: bool = False) -> dict[str, Any]:
-    """The `gradcheck engine --json` document of one engine."""
+def engine_target(report: EngineReport, strict: bool = False) -> dict[str, Any]:
+    """One engine's entry in `targets`: its verdict, ops, limits and checks."""
     limits = list(getattr(report, "limits", []) or [])
     counts = {
         s: sum(1 for c in report.checks if c.status == s)
@@ -203,7 +204,7 @@ def engine_document(report: EngineReport, strict: bool = False) -> dict[str, Any
     }
     isolated = getattr(report, "isolated", None)
     return {
-        "schema": _schema_key(ENGINE),
+        "target": report.engine,
         "status": report_status(report),
         "exit_code": exit_code(report, strict),
         "engine": report.engine,
@@ -228,6 +229,44 @@ def engine_document(report: EngineReport, strict: bool = False) -> dict[str, Any
         "limits": [limit(item) for item in limits],
         "output_tail": [str(n) for n in getattr(report, "output_tail", None) or []],
         "checks": [check(item) for item in report.checks],
+    }
+
+
+# One target's outcome: its report, or the message of the error that stopped it.
+Outcome = tuple[str, "EngineReport | str"]
+
+# The run's exit code is the first of these any target has (else 0), as the
+# command's: a failure (or a limit under --strict) beats a load error.
+_WORST = ((1, FAIL), (2, "error"), (3, INCONCLUSIVE))
+
+
+def engine_document(
+    outcomes: Sequence[Outcome] | EngineReport, strict: bool = False
+) -> dict[str, Any]:
+    """The `gradcheck engine --json` document: one shape for any number of
+    targets, each an engine entry or the load error that stopped it."""
+    if isinstance(outcomes, EngineReport):
+        outcomes = [(outcomes.engine, outcomes)]
+    targets: list[dict[str, Any]] = []
+    for name, report in outcomes:
+        if isinstance(report, str):
+            targets.append(
+                {"target": name, "status": "error", "exit_code": 2, "message": report}
+            )
+        else:
+            targets.append({**engine_target(report, strict), "target": name})
+    statuses = [t["status"] for t in targets]
+    codes = {t["exit_code"] for t in targets}
+    code, status = next(((c, s) for c, s in _WORST if c in codes), (0, PASS))
+    return {
+        "schema": _schema_key(ENGINE),
+        "status": status,
+        "exit_code": code,
+        "targets": targets,
+        "summary": {
+            "targets": len(targets),
+            **{s: statuses.count(s) for s in (PASS, FAIL, INCONCLUSIVE, "error")},
+        },
     }
 
 
@@ -322,6 +361,6 @@ def finite(value: Any) -> Any:
 
 
 def dump(document: Any, stream: IO[str]) -> None:
-    """Write one document (or a list of them), then a newline."""
+    """Write one document, then a newline."""
     json.dump(finite(document), stream, indent=2, allow_nan=False)
     stream.write("\n")

@@ -6,6 +6,12 @@ one `<testcase>` per check. A wrong value or gradient is a `<failure>`, a
 crash an `<error>`, a skipped or inconclusive check `<skipped>`. The
 classname is module-like (`gradcheck.engine.my_engine`), because Jenkins
 splits classnames at dots; the engine's path goes in a property instead.
+
+Every outcome writes a file: a target or an expression that cannot be
+checked is an `<error>` testcase, so a dashboard never shows a green run
+for input that was never checked. Attributes are those of Jenkins'
+junit-10.xsd (the tests validate against it): `<testsuites>` has no
+`skipped` count there, only each `<testsuite>` does.
 """
 
 from __future__ import annotations
@@ -123,8 +129,22 @@ def load_error_suite(target: str | None, message: str) -> Suite:
     return suite
 
 
-def expression_suite(report: ExpressionReport) -> Suite:
+def input_error_suite(errors: Sequence[tuple[str, str]]) -> Suite:
+    """Expressions (or options) that could not be checked: `<error>` each.
+
+    `errors` pairs what was given (an expression, or `usage`) with the
+    one-line message the command printed.
+    """
     suite = Suite("gradcheck.expressions")
+    for name, message in errors:
+        suite.cases.append(
+            Case(name, "gradcheck.expression", "error", message, "usage", message)
+        )
+    return suite
+
+
+def expression_suite(report: ExpressionReport, seconds: float = 0.0) -> Suite:
+    suite = Suite("gradcheck.expressions", seconds=seconds)
     suite.properties += [("engine", report.engine), ("seed", str(report.seed))]
     for result in report.results:
         name = f"{result.expression} at {point_text(result.point)}"
@@ -140,7 +160,10 @@ def expression_suite(report: ExpressionReport) -> Suite:
 
 
 def mutants_suite(rows: Sequence[dict[str, Any]], seed: int) -> Suite:
+    """One testcase per mutant; the suite's time is the sum of theirs."""
+    seconds = sum(float(row.get("seconds") or 0.0) for row in rows)
     suite = Suite("gradcheck.mutants", properties=[("seed", str(seed))])
+    suite.seconds = seconds
     for row in rows:
         case = Case(row["name"], "gradcheck.mutants", seconds=row.get("seconds") or 0.0)
         if row.get("found") == "error":
@@ -160,13 +183,17 @@ def mutants_suite(rows: Sequence[dict[str, Any]], seed: int) -> Suite:
     return suite
 
 
-def _counts(cases: Sequence[Case]) -> dict[str, str]:
-    return {
+def _counts(cases: Sequence[Case], skipped: bool = True) -> dict[str, str]:
+    """Totals; `skipped` is left out on `<testsuites>`, which junit-10.xsd
+    does not allow it on."""
+    counts = {
         "tests": str(len(cases)),
         "failures": str(sum(c.outcome == "failure" for c in cases)),
         "errors": str(sum(c.outcome == "error" for c in cases)),
-        "skipped": str(sum(c.outcome == "skipped" for c in cases)),
     }
+    if skipped:
+        counts["skipped"] = str(sum(c.outcome == "skipped" for c in cases))
+    return counts
 
 
 def junit_suites(suites: Sequence[Suite], name: str = "gradcheck") -> ET.ElementTree:
@@ -174,7 +201,8 @@ def junit_suites(suites: Sequence[Suite], name: str = "gradcheck") -> ET.Element
     every = [case for suite in suites for case in suite.cases]
     total = sum(suite.seconds for suite in suites)
     root = ET.Element(
-        "testsuites", {"name": name, **_counts(every), "time": f"{total:.3f}"}
+        "testsuites",
+        {"name": name, **_counts(every, skipped=False), "time": f"{total:.3f}"},
     )
     for suite in suites:
         attributes = {"name": suite.name, **_counts(suite.cases)}

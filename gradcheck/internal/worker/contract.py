@@ -33,6 +33,7 @@ from gradcheck.internal.worker.class_shape import BACKWARD_NAMES, shaped_classes
 from gradcheck.internal.worker.faults import describe_error, innermost, one_line
 from gradcheck.internal.worker.op_calls import SPELLING, apply_op, method_name
 from gradcheck.internal.worker.reading import is_value, nesting
+from gradcheck.internal.worker.source_exec import original_line
 
 _PROBE = {1: (0.7,), 2: (0.7, 1.3)}
 _CONSTANT = {"pow": 2, "rpow": 2, "leaky_relu": 0.01}
@@ -182,6 +183,9 @@ def _classify(
         )
     helpers = sorted({c for c in called if c not in (name, "__init__")})
     out: dict[str, Any] = {"verdict": "supported", "built_from": helpers}
+    where = defined_at(cls, name)
+    if where is not None:
+        out["defined_at"] = where
     depth = nesting(result, api)
     if depth:
         out["nested"] = (
@@ -336,6 +340,21 @@ def _tracing(cls: type) -> Iterator[set[str]]:
         yield called
     finally:
         sys.setprofile(previous)
+
+
+def defined_at(cls: type, name: str) -> dict[str, Any] | None:
+    """File and first line of the method behind an op, for CI annotations."""
+    try:
+        function = inspect.unwrap(getattr(cls, name))
+        code = getattr(function, "__code__", None) or getattr(
+            getattr(function, "__func__", None), "__code__", None
+        )
+        if not isinstance(code, types.CodeType):
+            return None
+        file = str(code.co_filename)
+        return {"file": file, "line": original_line(file, code.co_firstlineno)}
+    except BaseException:  # an engine's descriptor may raise anything
+        return None
 
 
 def _defines(cls: type, name: str) -> bool:

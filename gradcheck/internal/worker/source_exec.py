@@ -17,6 +17,22 @@ from typing import Any
 
 from gradcheck.internal.worker.class_shape import shaped_classes
 
+# filename -> where each statement of a built module starts and came from
+# ("line 40" or "cell 8, line 2"), to map a line of it back to the user's.
+_ORIGINS: dict[str, list[tuple[int, str]]] = {}
+
+
+def original_line(filename: str, line: int) -> int | None:
+    """The line in the user's file of `line` of the module run from
+    `filename`; None inside a notebook cell or outside every statement."""
+    parts = _ORIGINS.get(filename)
+    if parts is None:
+        return line  # the file ran as it is
+    at = bisect.bisect_right([start for start, _ in parts], line) - 1
+    if at < 0 or not parts[at][1].startswith("line "):
+        return None
+    return int(parts[at][1].split()[1]) + line - parts[at][0]
+
 
 class LoadError(Exception):
     """A target that cannot be imported; the message is one line."""
@@ -64,6 +80,7 @@ def exec_source(
     sys.modules[module_name] = module  # dataclasses look their module up here
     try:
         if parts:
+            _ORIGINS[filename] = list(parts)
             notes = [*notes, *_run_each(text, filename, parts, module.__dict__)]
         else:
             # dont_inherit: this module's own `from __future__` must not leak in

@@ -81,11 +81,12 @@ def _guarded(stmt: Stmt) -> str:
 
 
 def _origin(stmt: Stmt, place: str) -> str:
-    """'cell 8, line 2' (the line inside the cell) or 'line 40'."""
-    if place != "cell":
-        return f"{place} {stmt.where}"
+    """'cell 8, line 2' (the line inside the cell) or 'line 40': where the
+    statement's text starts, its decorators included."""
     decorators = getattr(stmt.node, "decorator_list", [])
     line = min([stmt.node.lineno, *(d.lineno for d in decorators)])
+    if place != "cell":
+        return f"{place} {line}"
     return f"cell {stmt.where}, line {line}"
 
 
