@@ -28,6 +28,7 @@ import pytest
 import gradcheck
 from gradcheck.internal.checking.engine_client import WorkerCrash, load_engine
 from gradcheck.internal.expr.parser import parse
+from gradcheck.internal.output.json_doc import target_view
 
 pytestmark = [
     pytest.mark.skipif(
@@ -115,7 +116,7 @@ def run_checker(engine: str, *, limits: bool = False, ops: str = "") -> Outcome:
     stderr = done.stderr.decode("utf-8", "replace")
     try:
         document = json.loads(stdout)
-        document = document["targets"][0] if "targets" in document else document
+        document = target_view(document) if "targets" in document else document
     except ValueError:
         pytest.fail(
             f"stdout is not one JSON document: {stdout[:300]!r}\n{stderr[-2000:]}"

@@ -27,6 +27,7 @@ from gradcheck.internal.expr.declared import declare_op
 from gradcheck.internal.expr.ops import OPS
 from gradcheck.internal.output.dot import have_dot
 from gradcheck.internal.output.html import engine_html
+from gradcheck.internal.output.json_doc import target_view
 from gradcheck.internal.refs.declarations import declared_ops
 from gradcheck.report import FAIL, Check, EngineReport, ExpressionReport
 
@@ -51,7 +52,7 @@ def run_cli(
     )
     doc = json.loads(out)
     # one target per run: its entry (a load error's too) is the document here
-    return code, doc["targets"][0] if "targets" in doc else doc, err
+    return code, target_view(doc) if "targets" in doc else doc, err
 
 
 def failed(doc: dict[str, Any]) -> list[str]:

@@ -50,7 +50,7 @@ def test_builtin_engine_document(capsys: pytest.CaptureFixture[str]) -> None:
     assert whole["summary"] == {
         "targets": 1, "pass": 1, "fail": 0, "inconclusive": 0, "error": 0
     }  # fmt: skip
-    (doc,) = whole["targets"]
+    doc = json_doc.target_view(whole)
     assert doc["target"] == "micrograd" and doc["status"] == "pass"
     assert doc["summary"]["checks"] == len(doc["checks"])
     assert all(isinstance(c["seconds"], float) for c in doc["checks"])
@@ -65,7 +65,7 @@ def test_failing_mutant_document(
         capsys, "engine", str(path), "--examples", "5", "--seed", "3", "--json"
     )
     validate(whole)
-    (doc,) = whole["targets"]
+    doc = json_doc.target_view(whole)
     assert doc["status"] == whole["status"] == "fail" and doc["exit_code"] == 1
     located = [c["location"] for c in doc["checks"] if c["location"]]
     assert located and all(loc["file"] == str(path) for loc in located)
@@ -144,7 +144,7 @@ def test_counterexamples_are_never_cut_and_non_finite_floats_are_strings() -> No
     report.checks.append(Check("deep-chain", "propagation", "fail", "deep", example))
     doc = json.loads(json.dumps(json_doc.finite(json_doc.engine_document(report))))
     validate(doc)
-    shown = doc["targets"][0]["checks"][0]["counterexample"]
+    shown = doc["checks"][0]["counterexample"]
     assert shown["expression"] == example.graph.to_text()
     assert len(shown["expression"]) > 1000 and len(shown["display"]) < 500
     assert shown["value"]["backprop"] == "nan" and shown["engine_grads"][0] == "inf"
@@ -170,7 +170,7 @@ def test_fields_the_lead_adds_are_emitted(tmp_path: Path) -> None:
         setattr(report, key, value)
     whole = json_doc.engine_document(report, strict=True)
     validate(whole)
-    (doc,) = whole["targets"]
+    doc = json_doc.target_view(whole)
     assert doc["limits"][0]["bound"] == 1003 and doc["exit_code"] == 1
     assert whole["exit_code"] == 1 and whole["status"] == "fail"
     assert doc["isolated"] is True and doc["engine_file"] == "/abs/e.py"

@@ -33,6 +33,7 @@ from gradcheck.internal.checking.check import check_engine
 from gradcheck.internal.checking.engine_client import load_engine, load_source
 from gradcheck.internal.checking.method_forms import storage_limit
 from gradcheck.internal.expr.graph import GraphBuilder
+from gradcheck.internal.output.json_doc import target_view
 from gradcheck.internal.refs.tolerance import FLOAT32, UNIT
 from gradcheck.report import FAIL, PASS
 
@@ -332,7 +333,7 @@ def test_ops_that_hang_or_kill_the_worker_are_crash_findings(tmp_path: Path) -> 
     elapsed = time.monotonic() - started
     stderr = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 1, stderr[-2000:]
-    document = json.loads(done.stdout)["targets"][0]
+    document = target_view(json.loads(done.stdout))
     checks = {c["name"]: c for c in document["checks"]}
     tanh, exp = checks["defined[tanh]"], checks["defined[exp]"]
     assert (tanh["category"], tanh["status"]) == ("crash", "fail")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gradcheck.internal.output.json_doc import target_view
+
 pytest.importorskip("numpy")
 
 from cli_runner import run_cli
@@ -24,7 +26,7 @@ def test_an_atom_class_over_arrays_is_checked_as_a_tensor_engine() -> None:
         "--min-depth", "50",
     )  # fmt: skip
     assert run.code == 0, run.err
-    doc = json.loads(run.out)["targets"][0]
+    doc = target_view(json.loads(run.out))
     assert any(n.startswith("checked as a tensor engine") for n in doc["notes"])
     assert any("--min-depth does not apply" in n for n in doc["notes"])
     assert all("kind" in c and "tensor" in c for c in doc["checks"])
@@ -37,7 +39,7 @@ def test_kind_scalar_keeps_the_scalar_checks() -> None:
         "engine", f"{ATOM}:Atom", "--json", "--seed", "1", "--kind", "scalar",
         "--examples", "5",
     )  # fmt: skip
-    doc = json.loads(run.out)["targets"][0]
+    doc = target_view(json.loads(run.out))
     assert not any(c["name"].startswith("tensor ") for c in doc["checks"])
 
 
@@ -54,7 +56,7 @@ def test_op_and_api_name_a_tensor_engine_spelling(tmp_path: Path) -> None:
         "--op", "relu=rectify", "--api", "backward=run_backward",
     )  # fmt: skip
     assert run.code == 0, run.err + run.out[-2000:]
-    doc = json.loads(run.out)["targets"][0]
+    doc = target_view(json.loads(run.out))
     assert doc["info"]["api op relu"] == ".rectify()"
     assert "run_backward" in doc["info"]["api backward"]
 
@@ -72,7 +74,7 @@ def test_a_failing_tensor_check_has_its_kind_in_json(tmp_path: Path) -> None:
     )
     run = run_cli("engine", f"{path}:Array", "--json", "--seed", "1", "--examples", "0")
     assert run.code == 1
-    doc = json.loads(run.out)["targets"][0]
+    doc = target_view(json.loads(run.out))
     kinds = {c["kind"] for c in doc["checks"] if c["status"] == "fail"}
     assert "reflected-op" in kinds
     assert None not in kinds

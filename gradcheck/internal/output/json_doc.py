@@ -196,7 +196,8 @@ def exit_code(report: Any, strict: bool = False) -> int:
 
 
 def engine_target(report: EngineReport, strict: bool = False) -> dict[str, Any]:
-    """One engine's entry in `targets`: its verdict, ops, limits and checks."""
+    """One engine's verdict, ops, limits and checks (`engine_document` lists
+    its checks and limits at the top level)."""
     limits = list(getattr(report, "limits", []) or [])
     counts = {
         s: sum(1 for c in report.checks if c.status == s)
@@ -243,18 +244,28 @@ _WORST = ((1, FAIL), (2, "error"), (3, INCONCLUSIVE))
 def engine_document(
     outcomes: Sequence[Outcome] | EngineReport, strict: bool = False
 ) -> dict[str, Any]:
-    """The `gradcheck engine --json` document: one shape for any number of
-    targets, each an engine entry or the load error that stopped it."""
+    """The `gradcheck engine --json` document: one shape for any number of targets.
+
+    `targets` holds each target's verdict (or the load error that stopped
+    it); `checks` and `limits` hold every target's checks and limits, each
+    naming its `target`. With one target, `doc["checks"]` and `doc["limits"]`
+    are that engine's, as they were before targets were listed.
+    """
     if isinstance(outcomes, EngineReport):
         outcomes = [(outcomes.engine, outcomes)]
     targets: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    limits: list[dict[str, Any]] = []
     for name, report in outcomes:
         if isinstance(report, str):
             targets.append(
                 {"target": name, "status": "error", "exit_code": 2, "message": report}
             )
-        else:
-            targets.append({**engine_target(report, strict), "target": name})
+            continue
+        entry = {**engine_target(report, strict), "target": name}
+        checks += [{"target": name, **item} for item in entry.pop("checks")]
+        limits += [{"target": name, **item} for item in entry.pop("limits")]
+        targets.append(entry)
     statuses = [t["status"] for t in targets]
     codes = {t["exit_code"] for t in targets}
     code, status = next(((c, s) for c, s in _WORST if c in codes), (0, PASS))
@@ -263,11 +274,29 @@ def engine_document(
         "status": status,
         "exit_code": code,
         "targets": targets,
+        "checks": checks,
+        "limits": limits,
         "summary": {
             "targets": len(targets),
             **{s: statuses.count(s) for s in (PASS, FAIL, INCONCLUSIVE, "error")},
         },
     }
+
+
+def target_view(document: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    """One target of an engine document with its own checks and limits, whole.
+
+    For a consumer that reads one engine at a time (a grader's loop).
+    """
+    entry = dict(document["targets"][index])
+    name = entry["target"]
+    for key in ("checks", "limits"):
+        entry[key] = [
+            {k: v for k, v in item.items() if k != "target"}
+            for item in document[key]
+            if item["target"] == name
+        ]
+    return entry
 
 
 def expression_result(result: ExpressionResult) -> dict[str, Any]:
