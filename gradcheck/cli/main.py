@@ -1,6 +1,7 @@
 """The entry point: parse, run the form, print, and map outcomes to exit codes.
 
-Exit codes are in `parser.EXIT_CODES`. A command hands back its exit code
+Exit codes are in `parser.EXIT_CODES`. Options not on the command line come
+from `[tool.gradcheck]` (`config.py`). A command hands back its exit code
 and how to print its output; errors are one line on stderr (and one JSON
 error document with `--json`), never a traceback.
 """
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gradcheck.cli.common import Result, fail
+from gradcheck.cli.config import load_config
 from gradcheck.cli.engines import run_engine
 from gradcheck.cli.expressions import run_expressions
 from gradcheck.cli.mutants import run_mutants
@@ -34,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             namespace = parse_args(args)  # --help and --version print here
+            config = load_config(namespace)
+            if config is not None:  # its values are defaults: parse again
+                namespace = parse_args(args, config.configure)
+                config.finish(namespace)
             # A user's engine may print(); that must not corrupt our output
             # (above all the one JSON document), so its stdout goes to stderr.
             with contextlib.redirect_stdout(sys.stderr):

@@ -316,8 +316,7 @@ def _output_options(parser: _Parser) -> None:
     """How much the text report says, and the configuration file."""
     from gradcheck.internal.output.terminal import NORMAL, QUIET, VERBOSE
 
-    shown = parser.add_argument_group("output and configuration")
-    shown.add_argument(
+    parser.add_argument(
         "-q",
         "--quiet",
         dest="verbosity",
@@ -326,7 +325,7 @@ def _output_options(parser: _Parser) -> None:
         default=NORMAL,
         help="one line per target: verdict, counts, seed",
     )
-    shown.add_argument(
+    parser.add_argument(
         "-v",
         "--verbose",
         dest="verbosity",
@@ -335,7 +334,7 @@ def _output_options(parser: _Parser) -> None:
         default=NORMAL,
         help="every check in a table, every unsupported op with its reason",
     )
-    shown.add_argument(
+    parser.add_argument(
         "--config",
         type=_output_path("--config"),
         metavar="FILE",
@@ -343,7 +342,7 @@ def _output_options(parser: _Parser) -> None:
         help="read [tool.gradcheck] from this TOML file (default: the nearest "
         "pyproject.toml); the command line wins",
     )
-    shown.add_argument(
+    parser.add_argument(
         "--no-config",
         action="store_true",
         help="ignore [tool.gradcheck] in pyproject.toml",

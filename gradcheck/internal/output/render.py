@@ -413,7 +413,7 @@ def _print_tail(report: EngineReport, out: Printer, most: int) -> None:
     if not tail:
         return
     shown = tail[-most:]
-    more = " (-v shows more)" if len(tail) > most else ""
+    more = " (-v shows more)" if len(tail) > most and most < MAX_TAIL else ""
     out.line(f"engine output (last {len(shown)} lines){more}:")
     for line in shown:
         out.line(f"  | {line}")
