@@ -122,7 +122,14 @@ def _validate(path: Path, table: dict[str, Any]) -> Config:
         own = table.get(form, {})
         where = f"tool.gradcheck.{form}"
         if not isinstance(own, dict):
-            raise UsageError(f"{path}: {where} must be a table")
+            raise UsageError(
+                f"{path}: {where} must be a table (the {form} form's options"
+                + (
+                    "; --engine goes under [tool.gradcheck.check])"
+                    if form == "engine"
+                    else ")"
+                )
+            )
         allowed = set(options[form]) | {"verbosity"}
         for key in own:
             if key not in allowed:
