@@ -288,7 +288,8 @@ def print_engine_report(
     if api:
         out.line("api: " + ", ".join(f"{k}={v}" for k, v in api.items()))
     for key, value in report.info.items():
-        if verbose or key not in _FINDING_INFO:
+        said = key in _FINDING_INFO or (api and key.startswith("api "))
+        if verbose or not said:  # by default, not what a line above says
             out.line(f"{key}: {value}")
     for note in getattr(report, "notes", None) or []:
         out.line(f"note: {note}")
