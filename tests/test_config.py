@@ -187,3 +187,5 @@ def test_the_run_uses_the_file(tmp_path: Path) -> None:
     assert (done.code, done.out) == (0, "PASS x*y at x=0.5, y=2.0; seed 11\n"), done.err
     loud = run_cli("x*y", "--at", "x=0.5,y=2", "-v", "--seed", "3", cwd=inner)
     assert "seed: 3 (rerun with --seed 3)" in loud.out
+    assert loud.err == f"gradcheck: note: options from {tmp_path / 'pyproject.toml'}\n"
+    assert done.err == ""

@@ -19,7 +19,7 @@ from gradcheck.cli.config import load_config
 from gradcheck.cli.engines import run_engine
 from gradcheck.cli.expressions import run_expressions
 from gradcheck.cli.mutants import run_mutants
-from gradcheck.cli.parser import ArgumentError, parse_args
+from gradcheck.cli.parser import PROG, ArgumentError, parse_args
 from gradcheck.errors import ExpressionError, GradcheckError
 
 # -- entry point --------------------------------------------------------------
@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if config is not None:  # its values are defaults: parse again
                 namespace = parse_args(args, config.configure)
                 config.finish(namespace)
+                if namespace.verbosity > 0:  # -v: say where defaults came from
+                    sys.stderr.write(f"{PROG}: note: options from {config.path}\n")
             # A user's engine may print(); that must not corrupt our output
             # (above all the one JSON document), so its stdout goes to stderr.
             with contextlib.redirect_stdout(sys.stderr):
