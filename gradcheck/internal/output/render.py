@@ -305,11 +305,11 @@ def counts_text(report: EngineReport) -> str:
         s: sum(1 for c in report.checks if c.status == s)
         for s in (PASS, FAIL, SKIP, INCONCLUSIVE)
     }
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    parts = [f"{n} {s}" for s, n in counts.items() if n]
     limits = len(getattr(report, "limits", None) or [])
     if limits:
-        summary += f", {limits} limit(s)"
-    return summary or "no checks"
+        parts.append(f"{limits} limit(s)")
+    return ", ".join(parts) or "no checks"
 
 
 def quiet_line(target: str, report: EngineReport | str) -> str:
