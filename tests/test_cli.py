@@ -6,6 +6,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -284,12 +285,24 @@ def test_engine_human_output(
         capsys, "engine", str(buggy_engine), "--examples", "3", "--seed", "4"
     )
     assert code == 1
-    assert "FAIL" in out and "PASS" in out
+    # The default: the failing checks and their findings; passes in one line.
+    assert "FAIL" in out and "PASS " not in out
+    assert re.search(r"^passed: \d+ of \d+ checks \(", out, re.MULTILINE)
     assert "first divergent node:" in out and "hint:" in out
     assert "ops supported:" in out
     assert "seed: 4 (rerun with --seed 4)" in out
     assert "repeated backward:" in out
     assert err == ""  # no progress bar when not on a terminal
+    argv = ("engine", str(buggy_engine), "--examples", "3", "--seed", "4")
+    code, verbose, _ = run(capsys, *argv, "-v")
+    assert code == 1
+    assert "PASS" in verbose and "passed:" not in verbose  # every check listed
+    code, quiet, _ = run(capsys, *argv, "-q")
+    assert code == 1
+    (line,) = quiet.splitlines()
+    assert re.fullmatch(
+        rf"FAIL {re.escape(str(buggy_engine))}: \d+ pass, .*; seed 4", line
+    )
 
 
 @pytest.mark.heavy
@@ -903,7 +916,7 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 
 
 def test_text_report_shows_limits_notes_output_and_isolation() -> None:
-    from gradcheck.internal.output.render import print_engine_report, printer
+    from gradcheck.internal.output.render import VERBOSE, print_engine_report, printer
 
     class Limit:
         name, message, hint = "depth", "RecursionError from depth 1,003", "a stack"
@@ -922,9 +935,14 @@ def test_text_report_shows_limits_notes_output_and_isolation() -> None:
     assert "Limits (not errors unless --strict):" in text
     assert "depth: RecursionError from depth 1,003" in text and "hint: a stack" in text
     assert "note: used cells 1-3" in text
+    assert "engine output (last 10 lines) (-v shows more):" in text
+    assert "line 59" in text and "line 49\n" not in text
+    assert "1 limit(s)" in text
+    buffer = io.StringIO()
+    print_engine_report(report, printer(buffer), VERBOSE)  # type: ignore[arg-type]
+    text = buffer.getvalue()
     assert "engine output (last 50 lines):" in text
     assert "line 59" in text and "line 9\n" not in text
-    assert "1 limit(s)" in text
     plain = io.StringIO()
     print_engine_report(_report(), printer(plain))  # type: ignore[arg-type]
     assert "Limits" not in plain.getvalue()

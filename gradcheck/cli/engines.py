@@ -243,24 +243,32 @@ def run_engine(args: argparse.Namespace) -> Result:
             dump(engine_document(outcomes, strict), stream)
             return
         from gradcheck.internal.output.render import (
+            QUIET,
             print_engine_report,
             print_summary,
             printer,
+            quiet_line,
         )
 
-        out = printer(stream)
+        out, verbosity = printer(stream), args.verbosity
         for number, (name, report) in enumerate(outcomes):
+            if verbosity <= QUIET and isinstance(report, str):
+                out.line(quiet_line(name, report), "bold red")
+                continue
+            if verbosity <= QUIET:
+                print_engine_report(report, out, verbosity)
+                continue
             if not single:
                 out.line(f"{'=' * 8} {name} ({number + 1} of {len(outcomes)})", "bold")
             if isinstance(report, str):
                 out.line(f"ERROR: {report}", "bold red")
             else:
-                print_engine_report(report, out)
+                print_engine_report(report, out, verbosity)
             if not single:
                 out.line()
         if not single:
-            print_summary(outcomes, out)
-        for path in written:
+            print_summary(outcomes, out, verbosity)
+        for path in written if verbosity > QUIET else []:
             out.line(f"wrote {path}")
 
     return _worst(codes), emit

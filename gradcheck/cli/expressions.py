@@ -184,11 +184,15 @@ def _check_expressions(
 
             dump(expression_document(final), stream)
             return
-        from gradcheck.internal.output.render import print_expression_report, printer
+        from gradcheck.internal.output.render import (
+            QUIET,
+            print_expression_report,
+            printer,
+        )
 
         out = printer(stream)
-        print_expression_report(final, out)
-        for path in written:
+        print_expression_report(final, out, args.verbosity)
+        for path in written if args.verbosity > QUIET else []:
             out.line(f"wrote {path}")
 
     return exit_code(final), emit

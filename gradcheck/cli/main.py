@@ -1,6 +1,7 @@
 """The entry point: parse, run the form, print, and map outcomes to exit codes.
 
-Exit codes are in `parser.EXIT_CODES`. A command hands back its exit code
+Exit codes are in `parser.EXIT_CODES`. Options not on the command line come
+from `[tool.gradcheck]` (`config.py`). A command hands back its exit code
 and how to print its output; errors are one line on stderr (and one JSON
 error document with `--json`), never a traceback.
 """
@@ -14,10 +15,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from gradcheck.cli.common import Result, fail
+from gradcheck.cli.config import load_config
 from gradcheck.cli.engines import run_engine
 from gradcheck.cli.expressions import run_expressions
 from gradcheck.cli.mutants import run_mutants
-from gradcheck.cli.parser import ArgumentError, parse_args
+from gradcheck.cli.parser import PROG, ArgumentError, parse_args
 from gradcheck.errors import ExpressionError, GradcheckError
 
 # -- entry point --------------------------------------------------------------
@@ -34,6 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             namespace = parse_args(args)  # --help and --version print here
+            config = load_config(namespace)
+            if config is not None:  # its values are defaults: parse again
+                namespace = parse_args(args, config.configure)
+                config.finish(namespace)
+                if namespace.verbosity > 0:  # -v: say where defaults came from
+                    sys.stderr.write(f"{PROG}: note: options from {config.path}\n")
             # A user's engine may print(); that must not corrupt our output
             # (above all the one JSON document), so its stdout goes to stderr.
             with contextlib.redirect_stdout(sys.stderr):

@@ -51,37 +51,51 @@ def run_mutants(args: argparse.Namespace) -> Result:
 
             dump(mutants_document(rows, seed), stream)
         else:
-            _print_mutants(rows, seed, stream, written)
+            _print_mutants(rows, seed, stream, written, args.verbosity)
 
     return (1 if missed else 0), emit
 
 
 def _print_mutants(
-    rows: list[dict[str, Any]], seed: int, stream: IO[str], written: list[str]
+    rows: list[dict[str, Any]],
+    seed: int,
+    stream: IO[str],
+    written: list[str],
+    verbosity: int = 0,
 ) -> None:
-    from gradcheck.internal.output.render import clip, printer
+    """A line per mutant (-v adds the check that caught it and the time).
+
+    `-q`: the one result line.
+    """
+    from gradcheck.internal.output.render import QUIET, VERBOSE, clip, printer
 
     out = printer(stream)
     missed = [row for row in rows if not row["caught"]]
-    table = [
-        [
+    status = "FAIL" if missed else "PASS"
+    counts = f"{len(rows) - len(missed)} of {len(rows)} caught with their category"
+    style = "bold red" if missed else "green"
+    if verbosity <= QUIET:
+        out.line(f"{status} mutants: {counts}; seed {seed}", style)
+        return
+    headers = ["verdict", "mutant", "expected", "found"]
+    if verbosity >= VERBOSE:
+        headers += ["check", "seconds"]
+    table = []
+    for row in rows:
+        cells = [
             "caught" if row["caught"] else "MISSED",
             row["name"],
             row["expected"],
             row["found"] or "none",
-            clip(row["hint"], 100),
         ]
-        for row in rows
-    ]
+        if verbosity >= VERBOSE:
+            seconds = row["seconds"]
+            cells += [row["check"] or "-", "-" if seconds is None else f"{seconds:.1f}"]
+        table.append([*cells, clip(row["hint"], 100)])
     styles = [None if row["caught"] else "bold red" for row in rows]
-    out.table(["verdict", "mutant", "expected", "found", "hint"], table, styles)
+    out.table([*headers, "hint"], table, styles)
     out.line(f"seed: {seed} (rerun with --seed {seed})")
-    status = "FAIL" if missed else "PASS"
-    out.line(
-        f"result: {status} ({len(rows) - len(missed)} of {len(rows)} caught "
-        "with their category)",
-        "bold red" if missed else "green",
-    )
+    out.line(f"result: {status} ({counts})", style)
     for path in written:
         out.line(f"wrote {path}")
 

@@ -323,6 +323,44 @@ def _common(parser: _Parser) -> None:
         default=None,
         help="also write JUnit XML here",
     )
+    _output_options(parser)
+
+
+def _output_options(parser: _Parser) -> None:
+    """How much the text report says, and the configuration file."""
+    from gradcheck.internal.output.terminal import NORMAL, QUIET, VERBOSE
+
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=QUIET,
+        default=NORMAL,
+        help="one line per target: verdict, counts, seed",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=VERBOSE,
+        default=NORMAL,
+        help="every check in a table, every unsupported op with its reason",
+    )
+    parser.add_argument(
+        "--config",
+        type=_output_path("--config"),
+        metavar="FILE",
+        default=None,
+        help="read [tool.gradcheck] from this TOML file (default: the nearest "
+        "pyproject.toml); the command line wins",
+    )
+    parser.add_argument(
+        "--no-config",
+        action="store_true",
+        help="ignore [tool.gradcheck] in pyproject.toml",
+    )
 
 
 # -- option values -------------------------------------------------------------
@@ -434,10 +472,20 @@ def default_seed(seed: int | None) -> int:
     return resolve_seed(seed)
 
 
-def parse_args(args: Sequence[str]) -> argparse.Namespace:
-    """The form and its options, parsed by that form's subparser."""
+def parse_args(
+    args: Sequence[str],
+    configure: Callable[[str, _Parser], None] | None = None,
+) -> argparse.Namespace:
+    """The form and its options, parsed by that form's subparser.
+
+    `configure(form, parser)` may set the form's defaults first (the
+    configuration file's values: the command line still wins).
+    """
     args = list(args)
     root, forms = build_parser()
+    if configure is not None:
+        form = args[0] if args and args[0] in ("engine", "mutants") else "check"
+        configure(form, forms[form])
     if args and args[0] in ("engine", "mutants"):
         parser = forms[args[0]]
         namespace = (

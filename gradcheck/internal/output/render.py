@@ -1,21 +1,29 @@
-"""Human-readable reports: plain aligned text, or rich tables on a terminal.
+"""Human-readable reports: which lines and tables, at three verbosities.
 
-Every renderer writes through a `Printer`, which is plain text by default and
-uses rich (tables, colour) only when asked: the command line asks when rich
-is importable, stdout is a terminal and `NO_COLOR` is unset. The plain
-explanations (`explain_check`, `explain_result`) are shared with the JUnit
-writer, the pytest plugin and `assert_gradients`, so every place says the
-same thing about a failure.
+Every renderer writes through a `Printer` (`terminal.py`: plain text, or the
+same text coloured by rich on a terminal). `QUIET` is one line per target,
+`NORMAL` the verdict, the findings, the limits and one line on what passed,
+`VERBOSE` every check in a table. The plain explanations (`explain_check`,
+`explain_result`) are shared with the JUnit writer, the pytest plugin and
+`assert_gradients`, so every place says the same thing about a failure.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
-from collections.abc import Callable, Sequence
-from typing import IO, Any
+from collections.abc import Sequence
+from typing import Any
 
+# The printers moved to terminal.py; these names stay importable from here.
+from gradcheck.internal.output.terminal import NORMAL as NORMAL
+from gradcheck.internal.output.terminal import QUIET as QUIET
+from gradcheck.internal.output.terminal import VERBOSE as VERBOSE
+from gradcheck.internal.output.terminal import Printer as Printer
+from gradcheck.internal.output.terminal import Progress as Progress
+from gradcheck.internal.output.terminal import RichPrinter as RichPrinter
+from gradcheck.internal.output.terminal import printer as printer
+from gradcheck.internal.output.terminal import table_lines
+from gradcheck.internal.output.terminal import want_rich as want_rich
 from gradcheck.report import (
     FAIL,
     INCONCLUSIVE,
@@ -33,87 +41,11 @@ from gradcheck.report import (
 MAX_EXPRESSION = 400
 # Lines of the engine's own output shown under the report.
 MAX_TAIL = 50
+# Lines of the engine's own output shown by default (-v: MAX_TAIL).
+SHORT_TAIL = 10
+# Information lines the findings' header says already.
+_FINDING_INFO = ("distinct problems found", "first failure")
 _STYLES = {PASS: "green", FAIL: "bold red", SKIP: "yellow", "inconclusive": "yellow"}
-
-
-def want_rich(stream: IO[str] | None = None) -> bool:
-    """True when rich is importable, `stream` is a terminal and NO_COLOR unset."""
-    stream = stream or sys.stdout
-    if os.environ.get("NO_COLOR") is not None:
-        return False
-    try:
-        isatty = stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-    if not isatty:
-        return False
-    try:
-        import rich  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-class Printer:
-    """Plain text output: lines and aligned tables."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream or sys.stdout
-
-    def line(self, text: str = "", style: str | None = None) -> None:
-        self.stream.write(text + "\n")
-
-    def table(
-        self,
-        headers: Sequence[str],
-        rows: Sequence[Sequence[str]],
-        styles: Sequence[str | None] | None = None,
-        indent: int = 2,
-    ) -> None:
-        widths = [len(h) for h in headers]
-        for row in rows:
-            widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-        pad = " " * indent
-        for row in [list(headers), *rows]:
-            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=True)]
-            self.stream.write(pad + "  ".join(cells).rstrip() + "\n")
-
-
-class RichPrinter(Printer):
-    """The same output with rich tables and colour."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        super().__init__(stream)
-        from rich.console import Console
-
-        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
-
-    def line(self, text: str = "", style: str | None = None) -> None:
-        from rich.text import Text
-
-        self.console.print(Text(text, style=style or ""))
-
-    def table(
-        self,
-        headers: Sequence[str],
-        rows: Sequence[Sequence[str]],
-        styles: Sequence[str | None] | None = None,
-        indent: int = 2,
-    ) -> None:
-        from rich.padding import Padding
-        from rich.table import Table
-
-        table = Table(*headers, box=None, header_style="bold", pad_edge=False)
-        for k, row in enumerate(rows):
-            table.add_row(*row, style=(styles[k] if styles else None) or "")
-        self.console.print(Padding(table, (0, 0, 0, indent)))
-
-
-def printer(stream: IO[str] | None = None, rich: bool | None = None) -> Printer:
-    """A `RichPrinter` when `rich` (default: `want_rich(stream)`), else plain."""
-    if rich is None:
-        rich = want_rich(stream)
-    return RichPrinter(stream) if rich else Printer(stream)
 
 
 # -- small formatting helpers -----------------------------------------------
@@ -140,9 +72,14 @@ def shorten(text: str, limit: int = MAX_EXPRESSION) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """The first line of `text`, cut to `limit` characters."""
+    """The first line of `text`, cut to `limit` characters at a space."""
     first = text.splitlines()[0] if text else ""
-    return first if len(first) <= limit else first[: limit - 3] + "..."
+    if len(first) <= limit:
+        return first
+    cut = first[: limit - 3]
+    if first[limit - 3] != " " and " " in cut:  # never half a number or word
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip() + "..."
 
 
 def point_text(point: dict[str, float]) -> str:
@@ -174,8 +111,21 @@ def gradient_table(rows: Sequence[GradientRow]) -> tuple[list[str], list[list[st
     return headers, body
 
 
-def print_expression_report(report: ExpressionReport, out: Printer) -> None:
-    """One block per expression and point, then the seed and the total."""
+def print_expression_report(
+    report: ExpressionReport, out: Printer, verbosity: int = NORMAL
+) -> None:
+    """One block per expression and point, then the seed and the total.
+
+    `QUIET`: one line per expression and point, with the seed.
+    """
+    if verbosity <= QUIET:
+        for result in report.results:
+            where = f"{shorten(result.expression)} at {point_text(result.point)}"
+            out.line(
+                f"{_status_word(result)} {where}; seed {report.seed}",
+                _STYLES.get(result.status),
+            )
+        return
     for result in report.results:
         out.line(f"{shorten(result.expression)}  at {point_text(result.point)}", "bold")
         out.line(
@@ -186,10 +136,7 @@ def print_expression_report(report: ExpressionReport, out: Printer) -> None:
         styles = [None if row.ok else "red" for row in result.gradients]
         if body:
             out.table(headers, body, styles)
-        status = result.status.upper()
-        if result.status == FAIL:
-            status += f" ({result.category})" if result.category else ""
-        out.line(f"  {status}", _STYLES.get(result.status))
+        out.line(f"  {_status_word(result)}", _STYLES.get(result.status))
         if result.status != PASS and result.message:
             out.line(f"  {result.message}")
         out.line()
@@ -199,6 +146,13 @@ def print_expression_report(report: ExpressionReport, out: Printer) -> None:
     out.line(f"seed: {report.seed} (rerun with --seed {report.seed})")
     summary = f"{failed} of {total} failed" if failed else f"all {total} passed"
     out.line(f"result: {report.status.upper()} ({summary})", _STYLES.get(report.status))
+
+
+def _status_word(result: ExpressionResult) -> str:
+    status = result.status.upper()
+    if result.status == FAIL and result.category:
+        status += f" ({result.category})"
+    return status
 
 
 def explain_result(result: ExpressionResult) -> str:
@@ -218,11 +172,7 @@ def explain_result(result: ExpressionResult) -> str:
 
 
 def _plain_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
-    import io
-
-    buffer = io.StringIO()
-    Printer(buffer).table(headers, body)
-    return buffer.getvalue().rstrip("\n").splitlines()
+    return table_lines(headers, body)
 
 
 # -- engines ----------------------------------------------------------------
@@ -308,40 +258,29 @@ def engine_header(report: EngineReport) -> list[str]:
     return lines
 
 
-def print_engine_report(report: EngineReport, out: Printer) -> None:
+def print_engine_report(
+    report: EngineReport, out: Printer, verbosity: int = NORMAL
+) -> None:
+    """The report on one engine at `verbosity` (see the module docstring)."""
+    if verbosity <= QUIET:
+        out.line(quiet_line(report.engine, report), _STYLES.get(_status(report)))
+        return
+    verbose = verbosity >= VERBOSE
     header = engine_header(report)
     out.line(header[0], "bold")
     for line in header[1:]:
         out.line(line)
-    rows = [check_line(c) for c in report.checks]
-    styles = [_STYLES.get(c.status) for c in report.checks]
-    out.table(["verdict", "check", "category", "details"], rows, styles)
-    failures = report.failures
-    if failures:
-        out.line()
-        out.line(f"{len(failures)} failing check(s):", "bold red")
-    for check in failures:
-        out.line()
-        out.line(f"{check.name}: {check.category}", "bold red")
-        if check.same_as is not None:
-            out.line(f"  {same_as_line(check, ' (above)')}")
-            continue
-        example = check.counterexample
-        if check.message and (example is None or check.message != example.hint):
-            out.line(f"  {check.message}")
-        if example is not None:
-            for line in explain_counterexample(example, check.message):
-                out.line(f"  {line}")
-        kind, hint = getattr(check, "kind", None), getattr(check, "hint", "")
-        if kind and hint and hint not in check.message:  # a tensor finding
-            out.line(f"  kind: {kind}; hint: {hint}")
+    shown = [c for c in report.checks if verbose or c.status != PASS]
+    if shown:
+        rows = [check_line(c) for c in shown]
+        styles = [_STYLES.get(c.status) for c in shown]
+        out.table(["verdict", "check", "category", "details"], rows, styles)
+    _print_findings(report, out, verbose)
     _print_limits(report, out)
     out.line()
-    out.line(f"ops supported: {', '.join(report.supported) or '(none)'}")
-    if report.unsupported:
-        out.line("ops unsupported:")
-        for name, reason in sorted(report.unsupported.items()):
-            out.line(f"  {name}: {reason}")
+    if not verbose:
+        out.line(passed_line(report), _STYLES[PASS])
+    _print_ops(report, out, verbose)
     not_checked = list(getattr(report, "not_checked", None) or [])
     if not_checked:
         out.line(f"not checked (no op covers them): {', '.join(not_checked)}")
@@ -349,25 +288,136 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
     if api:
         out.line("api: " + ", ".join(f"{k}={v}" for k, v in api.items()))
     for key, value in report.info.items():
-        out.line(f"{key}: {value}")
+        said = key in _FINDING_INFO or (api and key.startswith("api "))
+        if verbose or not said:  # by default, not what a line above says
+            out.line(f"{key}: {value}")
     for note in getattr(report, "notes", None) or []:
         out.line(f"note: {note}")
-    tail = list(getattr(report, "output_tail", None) or [])
-    if tail:
-        out.line(f"engine output (last {MAX_TAIL} lines):")
-        for line in tail[-MAX_TAIL:]:
-            out.line(f"  | {line}")
+    _print_tail(report, out, MAX_TAIL if verbose else SHORT_TAIL)
     out.line(f"seed: {report.seed} (rerun with --seed {report.seed})")
+    status = _status(report)
+    out.line(f"result: {status.upper()} ({counts_text(report)})", _STYLES.get(status))
+
+
+def counts_text(report: EngineReport) -> str:
+    """`43 pass, 6 fail, 1 limit(s)`: the checks by verdict, then the limits."""
     counts = {
         s: sum(1 for c in report.checks if c.status == s)
         for s in (PASS, FAIL, SKIP, INCONCLUSIVE)
     }
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    parts = [f"{n} {s}" for s, n in counts.items() if n]
     limits = len(getattr(report, "limits", None) or [])
     if limits:
-        summary += f", {limits} limit(s)"
-    status = _status(report)
-    out.line(f"result: {status.upper()} ({summary})", _STYLES.get(status))
+        parts.append(f"{limits} limit(s)")
+    return ", ".join(parts) or "no checks"
+
+
+def quiet_line(target: str, report: EngineReport | str) -> str:
+    """One line for `-q`: verdict, target, counts and seed (or the load error)."""
+    if isinstance(report, str):
+        return f"ERROR {target}: {clip(report, 200)}"
+    status = _status(report).upper()
+    return f"{status} {target}: {counts_text(report)}; seed {report.seed}"
+
+
+def passed_line(report: EngineReport) -> str:
+    """What passed, by category, in one line (`-v` lists every check)."""
+    passed = [c for c in report.checks if c.status == PASS]
+    if not passed:
+        return "passed: no check"
+    by_category: dict[str, int] = {}
+    for check in passed:
+        by_category[check.category] = by_category.get(check.category, 0) + 1
+    parts = ", ".join(f"{name} {n}" for name, n in by_category.items())
+    return (
+        f"passed: {len(passed)} of {len(report.checks)} checks ({parts}; -v lists them)"
+    )
+
+
+def finding_lines(check: Check, above: str = " (above)") -> list[str]:
+    """One failing check: its category, message, counterexample and hint.
+
+    The first line is the finding's title; the others are indented details.
+    A failure with the same cause as one shown earlier is one line.
+    """
+    lines = [f"{check.name}: {check.category}"]
+    if check.same_as is not None:
+        return [*lines, f"  {same_as_line(check, above)}"]
+    example = check.counterexample
+    if check.message and (example is None or check.message != example.hint):
+        lines.append(f"  {check.message}")
+    if example is not None:
+        lines += [
+            f"  {line}" for line in explain_counterexample(example, check.message)
+        ]
+    kind, hint = getattr(check, "kind", None), getattr(check, "hint", "")
+    if kind and hint and hint not in check.message:  # a tensor finding
+        lines.append(f"  kind: {kind}; hint: {hint}")
+    return lines
+
+
+def _print_findings(report: EngineReport, out: Printer, verbose: bool) -> None:
+    """The findings: every failing check, each with its details.
+
+    By default a failure whose hint repeats an earlier finding's word for
+    word (same category) is one line naming that finding; `-v` shows it whole.
+    """
+    failures = report.failures
+    if not failures:
+        return
+    out.line()
+    distinct = report.info.get("distinct problems found")
+    title = f"{len(failures)} failing check(s)"
+    if distinct and distinct != str(len(failures)):
+        title += f", {distinct} distinct problem(s)"
+    out.line(f"{title}:", "bold red")
+    first_with: dict[tuple[str, str], str] = {}
+    for check in failures:
+        example = check.counterexample
+        hint = (example.hint if example is not None else "") or check.message
+        key = (check.category, hint)
+        earlier = first_with.get(key)
+        if earlier is not None and check.same_as is None and not verbose:
+            seen = (
+                f", seen here on {shorten(example.expression, 200)}" if example else ""
+            )
+            lines = [
+                f"{check.name}: {check.category}",
+                f"  the same hint as {earlier} (above){seen}",
+            ]
+        else:
+            lines = finding_lines(check)
+            first_with.setdefault(key, check.name)
+        out.line()
+        out.line(lines[0], "bold red")
+        for line in lines[1:]:
+            out.line(line)
+
+
+def _print_ops(report: EngineReport, out: Printer, verbose: bool) -> None:
+    """The ops the engine has; why it lacks the others only with -v."""
+    out.line(f"ops supported: {', '.join(report.supported) or '(none)'}")
+    if not report.unsupported:
+        return
+    if not verbose:
+        names = ", ".join(sorted(report.unsupported))
+        out.line(f"ops unsupported: {names} (-v says why)")
+        return
+    out.line("ops unsupported:")
+    for name, reason in sorted(report.unsupported.items()):
+        out.line(f"  {name}: {reason}")
+
+
+def _print_tail(report: EngineReport, out: Printer, most: int) -> None:
+    """The last `most` lines the engine printed (they never reach stdout)."""
+    tail = list(getattr(report, "output_tail", None) or [])
+    if not tail:
+        return
+    shown = tail[-most:]
+    more = " (-v shows more)" if len(tail) > most and most < MAX_TAIL else ""
+    out.line(f"engine output (last {len(shown)} lines){more}:")
+    for line in shown:
+        out.line(f"  | {line}")
 
 
 def _status(report: Any) -> str:
@@ -391,14 +441,18 @@ def _print_limits(report: EngineReport, out: Printer) -> None:
             out.line(f"    hint: {hint}")
 
 
-def print_summary(rows: Sequence[tuple[str, Any]], out: Printer) -> None:
+def print_summary(
+    rows: Sequence[tuple[str, Any]], out: Printer, verbosity: int = NORMAL
+) -> None:
     """The table after several engines: target, verdict, errors, limits.
 
     Each row is (target, report) or (target, error message) for a target that
-    did not load.
+    did not load. `QUIET` prints nothing: its one line per target says it.
     """
     from gradcheck.internal.output.json_doc import errors_by_category
 
+    if verbosity <= QUIET:
+        return
     body: list[list[str]] = []
     styles: list[str | None] = []
     for target, report in rows:
@@ -415,66 +469,3 @@ def print_summary(rows: Sequence[tuple[str, Any]], out: Printer) -> None:
     out.line()
     out.line(f"summary of {len(rows)} engines:", "bold")
     out.table(["target", "verdict", "errors by category", "limits"], body, styles)
-
-
-# -- progress ---------------------------------------------------------------
-
-
-class Progress:
-    """A progress display for the random-graph phase, on a terminal only.
-
-    Use as a context manager; call it as `progress(done, total)`. With rich
-    it is a bar, without it a `\\r` counter; when `stream` is not a terminal
-    it shows nothing.
-    """
-
-    def __init__(
-        self,
-        stream: IO[str] | None = None,
-        label: str = "random graphs",
-        enabled: bool = True,
-    ) -> None:
-        self.stream = stream or sys.stderr
-        self.label = label
-        self.enabled = enabled and _isatty(self.stream)
-        self._bar: Any = None
-        self._task: Any = None
-        self._update: Callable[[int, int], None] = self._plain
-        self._shown = False
-
-    def __enter__(self) -> Progress:
-        if self.enabled and want_rich(self.stream):
-            from rich.console import Console
-            from rich.progress import Progress as Bar
-
-            self._bar = Bar(console=Console(file=self.stream), transient=True)
-            self._bar.start()
-            self._task = self._bar.add_task(self.label, total=None)
-            self._update = self._rich
-        return self
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.enabled:
-            self._update(done, total)
-
-    def _rich(self, done: int, total: int) -> None:
-        self._bar.update(self._task, completed=done, total=total)
-
-    def _plain(self, done: int, total: int) -> None:
-        self.stream.write(f"\r{self.label}: {done}/{total}")
-        self.stream.flush()
-        self._shown = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-        elif self._shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
