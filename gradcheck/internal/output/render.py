@@ -353,6 +353,10 @@ def finding_lines(check: Check, above: str = " (above)") -> list[str]:
     kind, hint = getattr(check, "kind", None), getattr(check, "hint", "")
     if kind and hint and hint not in check.message:  # a tensor finding
         lines.append(f"  kind: {kind}; hint: {hint}")
+    where = getattr(check, "location", None)
+    if where:
+        file, line = where
+        lines.append(f"  look at: {file}" + (f", line {line}" if line else ""))
     return lines
 
 
