@@ -110,11 +110,13 @@ def domain_problem(
 
 def _overflow(name: str, shown: str, exact: Any, limit: float) -> str:
     """The message for a value past the float format's range: its limit."""
-    kind = "float64" if limit >= FLOAT_LIMIT else "the engine's floats"
+    kind, verb = ("float64", "overflows")
+    if limit < FLOAT_LIMIT:
+        kind, verb = ("the engine's floats", "overflow")
     size = mpmath.nstr(exact, 3) if mpmath.isfinite(exact) else str(exact)
     return (
-        f"{kind} overflows at {name}({shown}) = {size}: past the largest "
-        f"number {kind} holds (a limit of the number format, not an error)"
+        f"{kind} {verb} at {name}({shown}) = {size}, beyond the range of "
+        f"{kind} (a limit of the number format, not an error)"
     )
 
 
