@@ -261,7 +261,7 @@ class Value:
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
         """x for x > 0, else slope * x (PyTorch's default slope, 0.01)."""
-        x = self.data
+        x, slope = self.data, float(slope)
         return _node(x if x > 0.0 else slope * x, "leaky_relu", self, None, slope)
 
     def gelu(self, approximate: str = "none") -> Value:

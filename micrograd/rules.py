@@ -186,4 +186,5 @@ BACKWARD: dict[str, Callable[[Value], None]] = {
     "gelu_tanh": _gelu_tanh_backward,
     "erf": _erf_backward,
 }
+# The ops with two operands; every other op has one (and maybe a constant, `arg`).
 BINARY = {"+", "-", "*", "/", "pow"}
