@@ -547,5 +547,6 @@ def test_the_docs_name_exactly_the_items_the_plugin_collects() -> None:
     docs = Path(__file__).resolve().parent.parent / "docs"
     page = (docs / "plugin.md").read_text(encoding="utf-8")
     assert re.findall(r"^\| `(gradcheck\[[^]]+\])` \|", page, re.M) == ITEMS
-    everywhere = "".join(p.read_text(encoding="utf-8") for p in docs.glob("*.md"))
+    pages = [p for p in docs.glob("*.md") if p.name != "changelog.md"]  # history
+    everywhere = "".join(p.read_text(encoding="utf-8") for p in pages)
     assert "gradcheck::" not in everywhere
