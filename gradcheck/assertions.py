@@ -46,6 +46,7 @@ def assert_gradients(
     :raises ExpressionError: the expression cannot be parsed.
     :raises PointError: the point misses a variable or lies outside the domain.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper
     from gradcheck.internal.checking.check import check_expression
     from gradcheck.internal.output.render import explain_result
 

@@ -2,10 +2,13 @@
 
 Each probe family of `gradcheck engine` becomes one test item,
 `gradcheck[value]`, `gradcheck[local-derivative]`, ... `gradcheck[random-graphs]`.
-Collection only names the items; the engine is loaded and checked in each
-item's `runtest`, so `--collect-only` runs nothing, `-k` and `--lf` run only
-the chosen families, and each xdist worker runs only its own items. The
-controller picks the seed and hands it to every worker.
+Collection only names the items, the same for any engine; the engine is
+loaded and checked in each item's `runtest`, so `--collect-only` runs
+nothing, `-k` and `--lf` run only the chosen families, and each xdist worker
+runs only its own items. The controller picks the seed and hands it to every
+worker. Whether the engine is a tensor engine is decided when the first item
+runs, by the command line's rule (`engine_kind`); a tensor engine's checks
+then go to the item of their category.
 
 Tests can also check engines themselves with the `gradcheck_engine` fixture,
 configured by `@pytest.mark.gradcheck(engine=..., examples=..., seed=...)`.
@@ -21,11 +24,12 @@ Hypothesis are imported inside `runtest`.
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -46,6 +50,7 @@ MARKER = "gradcheck"
 _SETTINGS = pytest.StashKey["Settings"]()
 _FULL_REPORT = pytest.StashKey["EngineReport"]()
 _LOAD_ERROR = pytest.StashKey[GradcheckError]()
+_TENSOR_WHY = pytest.StashKey[tuple[str | None]]()
 
 
 @dataclass(frozen=True)
@@ -177,24 +182,6 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 # -- collection: names only ---------------------------------------------------
 
 
-TENSOR_FAMILY = "tensor"
-
-
-def is_tensor_target(target: str) -> bool:
-    """`file.py:Tensor` names a tensor engine: one item checks it whole.
-
-    Decided by name only: collection imports no engine and starts no worker,
-    which recognising an engine by its data would need (`gradcheck engine`
-    and `check_engine` do that at run time).
-    """
-    return target.rpartition(":")[2].partition("@")[0].startswith("Tensor")
-
-
-def families() -> tuple[str, ...]:
-    """The family names, one pytest item each."""
-    return FAMILIES
-
-
 @pytest.hookimpl(tryfirst=True)  # before -k, -m and --lf select among the items
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -214,9 +201,7 @@ def pytest_collection_modifyitems(
             family=family,
             engine_path=path,
         )
-        for family in (
-            (TENSOR_FAMILY,) if is_tensor_target(settings.target) else families()
-        )
+        for family in FAMILIES
     ]
     # Reported like any collected module, so "collected N items" counts them.
     report = pytest.CollectReport(collector.nodeid, "passed", None, list(ours))
@@ -281,9 +266,36 @@ def in_family(name: str, family: str) -> bool:
     return name == family or name.startswith(f"{family}[")
 
 
-def _accepts_checks(check_engine: Callable[..., Any]) -> bool:
+def engine_kind(target: str) -> str | None:
+    """Why `target` is a tensor engine, or None: the command line's rule.
+
+    A class named `Tensor...`, or data that is an array whatever the class
+    is called (`tensor_reason`, which loads the engine in a worker). Called
+    at run time only: collection must start no worker.
+    """
+    if target.rpartition(":")[2].partition("@")[0].startswith("Tensor"):
+        return "its class is named Tensor..."
+    from gradcheck.internal.tensor.engine import tensor_reason
+
+    return tensor_reason(target)
+
+
+def tensor_family(check: Check) -> str:
+    """The item a tensor engine's check goes to: its category's family."""
+    return check.category if check.category in FAMILIES else "value"
+
+
+def _tensor_why(config: pytest.Config) -> str | None:
+    """`engine_kind` of the session's engine, decided once per process."""
+    if _TENSOR_WHY not in config.stash:
+        target = config.stash[_SETTINGS].target
+        config.stash[_TENSOR_WHY] = (engine_kind(target) if target else None,)
+    return config.stash[_TENSOR_WHY][0]
+
+
+def _accepts(check_engine: Callable[..., Any], name: str) -> bool:
     try:
-        return "checks" in inspect.signature(check_engine).parameters
+        return name in inspect.signature(check_engine).parameters
     except (TypeError, ValueError):
         return False
 
@@ -292,9 +304,9 @@ def run_family(config: pytest.Config, family: str) -> list[Check]:
     """The checks of `family` on the session's engine.
 
     With a `check_engine` that takes `checks=`, only this family runs; an
-    older one runs the whole check once per session and this picks from it.
-    Raises `GradcheckError` when the engine cannot be loaded (remembered, so
-    later items fail at once).
+    older one runs the whole check once per session and this picks from it,
+    as it does from a tensor engine's check. Raises `GradcheckError` when the
+    engine cannot be loaded (remembered, so later items fail at once).
     """
     from gradcheck.internal.checking import check
 
@@ -305,16 +317,21 @@ def run_family(config: pytest.Config, family: str) -> list[Check]:
         raise config.stash[_LOAD_ERROR]
     seed, examples = settings.seed, settings.examples
     try:
-        if family == TENSOR_FAMILY:
-            from gradcheck.internal.tensor import check_tensor_engine
+        if _tensor_why(config) is not None:
+            if _FULL_REPORT not in config.stash:
+                from gradcheck.internal.tensor import check_tensor_engine
 
-            tensor_report = check_tensor_engine(
-                settings.target, seed=seed, examples=min(examples, 30)
-            )
-            return list(tensor_report.checks)
-        if _accepts_checks(check_engine):
+                config.stash[_FULL_REPORT] = check_tensor_engine(
+                    settings.target, seed=seed, examples=min(examples, 30)
+                )
+            checks = config.stash[_FULL_REPORT].checks
+            return [c for c in checks if tensor_family(c) == family]
+        if _accepts(check_engine, "checks"):
+            options: dict[str, Any] = {"checks": [family]}
+            if _accepts(check_engine, "kind"):
+                options["kind"] = "scalar"  # decided above, once
             report = check_engine(
-                settings.target, checks=[family], seed=seed, examples=examples
+                settings.target, seed=seed, examples=examples, **options
             )
         else:
             if _FULL_REPORT not in config.stash:
@@ -359,9 +376,12 @@ class GradcheckItem(pytest.Item):
             text = "\n".join(explain_check(c) for c in failed)
             pytest.fail(f"{text}\n{rerun}", pytrace=False)
         if not checks:
-            pytest.skip(f"no {self.family} check ran (examples={settings.examples})")
+            why = _tensor_why(self.config)
+            if why is not None:
+                _skip(f"a tensor engine ({why}) has no {self.family} checks")
+            _skip(f"no {self.family} check ran (examples={settings.examples})")
         if all(c.status == SKIP for c in checks):
-            pytest.skip("; ".join(sorted({c.message for c in checks})))
+            _skip("; ".join(sorted({c.message for c in checks})))
         unverified = [c for c in checks if _nothing_verified(c)]
         if unverified and not settings.allow_inconclusive:
             names = ", ".join(c.name for c in unverified)
@@ -373,7 +393,32 @@ class GradcheckItem(pytest.Item):
             )
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.engine_path or self.path, 0, f"gradcheck[{self.family}]"
+        """The engine file, at its class: where a skip or failure is shown."""
+        if self.engine_path is None:
+            return self.path, 0, f"gradcheck[{self.family}]"
+        line = class_line(self.engine_path, self.config.stash[_SETTINGS].target)
+        return self.engine_path, line, f"gradcheck[{self.family}]"
+
+
+def _skip(reason: str) -> NoReturn:
+    """Skip, shown at the item's location (the engine), as pytest's skip marks do."""
+    __tracebackhide__ = True
+    skipped = pytest.skip.Exception(reason)
+    skipped._use_item_location = True
+    raise skipped
+
+
+def class_line(path: Path, target: str | None) -> int:
+    """The 0-based line of the target's class in a `.py` file, else 0 (read only)."""
+    spec = _spec(target or "")
+    name = (target or "")[len(spec) + 1 :].partition("@")[0] or "Value"
+    try:
+        text = path.read_text(encoding="utf-8") if path.suffix == ".py" else ""
+    except (OSError, UnicodeDecodeError):
+        return 0
+    pattern = re.compile(rf"class\s+{re.escape(name)}\b")
+    lines = text.splitlines()
+    return next((i for i, line in enumerate(lines) if pattern.match(line)), 0)
 
 
 # -- the fixture and the marker -----------------------------------------------
@@ -440,12 +485,12 @@ def gradcheck_engine(request: pytest.FixtureRequest) -> EngineUnderTest:
 
 __all__ = [
     "FAMILIES",
-    "TENSOR_FAMILY",
     "EngineUnderTest",
     "GradcheckItem",
+    "class_line",
     "engine_file",
-    "families",
+    "engine_kind",
     "in_family",
-    "is_tensor_target",
     "run_family",
+    "tensor_family",
 ]

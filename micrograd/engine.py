@@ -4,10 +4,12 @@ Every `Value` remembers the op that produced it (`op`) and its operands
 (`children`), so a graph can be walked, printed and drawn. `backward()` walks
 an explicit topological order (no recursion), so graphs of any depth work.
 
-Derivative rules live in `_BACKWARD`, one small function per op, instead of a
-closure per node: creating a closure for every node costs more than one dict
-lookup per node in `backward()`, and the table reads like the derivative
-table in the docs.
+Derivative rules live in one table (`micrograd.rules`), one small function
+per op, instead of a closure per node: creating a closure for every node
+costs more than one dict lookup per node in `backward()`, and the table reads
+like the derivative table in the docs. Each op is a method here and a rule
+of the same name there; the ops are those of gradcheck's op table, with its
+conventions at kinks and the same definitions (gelu is the erf form).
 
 Speed tricks, each measured with `benchmarks/engine.py` and explained where
 it is used: slots, operands in two slots, a visit mark instead of a `seen`
@@ -18,9 +20,12 @@ real graphs), and a fast path for number exponents.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from numbers import Real
 from typing import TypeAlias
+
+from micrograd.rules import BACKWARD as _BACKWARD
+from micrograd.rules import BINARY as _BINARY
+from micrograd.rules import GELU_CUBIC, GELU_SCALE, SQRT_HALF, logistic
 
 Number: TypeAlias = "int | float"
 Operand: TypeAlias = "Value | int | float"
@@ -148,13 +153,7 @@ class Value:
         # Real one is an ABC check that costs more than the whole op).
         if type(other) is not float and type(other) is not int:
             if isinstance(other, Value):
-                # A Value exponent is a**b = exp(b * log(a)), defined for a > 0.
-                if self.data <= 0.0:
-                    raise ValueError(
-                        "pow: a Value exponent needs a positive base, "
-                        f"got {self.data!r}"
-                    )
-                return (other * self.log()).exp()
+                return self._pow_value(other)
             if not isinstance(other, Real):
                 return NotImplemented
         exponent = float(other)
@@ -174,6 +173,14 @@ class Value:
             raise OverflowError(f"pow: {base!r} ** {exponent!r} overflows") from None
         return _node(result, "**", self, None, exponent)
 
+    def _pow_value(self, other: Value) -> Value:
+        """a ** b with a Value exponent: exp(b log a), so real only for a > 0."""
+        if self.data <= 0.0:
+            raise ValueError(
+                f"pow: a Value exponent needs a positive base, got {self.data!r}"
+            )
+        return _node(_power(self.data, other.data), "pow", self, other)
+
     def __radd__(self, other: Number) -> Value:
         return Value(other) + self
 
@@ -187,7 +194,20 @@ class Value:
         return Value(other) / self
 
     def __rpow__(self, other: Number) -> Value:
-        return Value(other) ** self
+        # c ** a for a number c: one node that keeps c in `arg`, so that no
+        # gradient is computed for a constant (it could overflow for nothing).
+        if not isinstance(other, Real):
+            return NotImplemented
+        base = float(other)
+        if base <= 0.0:
+            raise ValueError(
+                f"rpow: the base of c ** Value must be positive, got {base!r}"
+            )
+        return _node(_power(base, self.data), "rpow", self, None, base)
+
+    def __abs__(self) -> Value:
+        """|x|, for the builtin abs(); its slope at 0 is taken as -1."""
+        return _node(abs(self.data), "abs", self)
 
     # -- functions ----------------------------------------------------------
 
@@ -215,14 +235,51 @@ class Value:
 
     def sigmoid(self) -> Value:
         """1 / (1 + e**-x), in (0, 1), computed without overflow."""
-        x = self.data
-        # Two forms so that exp() never overflows, whatever the sign of x.
-        if x >= 0.0:
-            result = 1.0 / (1.0 + math.exp(-x))
-        else:
-            z = math.exp(x)
-            result = z / (1.0 + z)
+        result = logistic(self.data)
         return _node(result, "sigmoid", self)
+
+    def sin(self) -> Value:
+        """The sine (radians)."""
+        return _node(math.sin(self.data), "sin", self)
+
+    def cos(self) -> Value:
+        """The cosine (radians)."""
+        return _node(math.cos(self.data), "cos", self)
+
+    def sqrt(self) -> Value:
+        """The square root; `ValueError` for a negative value."""
+        if self.data < 0.0:
+            raise ValueError(f"sqrt: argument must not be negative, got {self.data!r}")
+        return _node(math.sqrt(self.data), "sqrt", self)
+
+    def softplus(self) -> Value:
+        """log(1 + e**x), computed without overflow or lost digits."""
+        x = self.data
+        # max(x, 0) + log1p(e**-|x|): exp never overflows and log1p keeps
+        # the digits that log(1 + tiny) would lose.
+        return _node(max(x, 0.0) + math.log1p(math.exp(-abs(x))), "softplus", self)
+
+    def leaky_relu(self, slope: float = 0.01) -> Value:
+        """x for x > 0, else slope * x (PyTorch's default slope, 0.01)."""
+        x, slope = self.data, float(slope)
+        return _node(x if x > 0.0 else slope * x, "leaky_relu", self, None, slope)
+
+    def gelu(self, approximate: str = "none") -> Value:
+        """x * Phi(x), Phi the normal CDF; `approximate="tanh"` as in PyTorch."""
+        x = self.data
+        if approximate == "tanh":
+            inner = GELU_SCALE * (x + GELU_CUBIC * x * x * x)
+            return _node(0.5 * x * (1.0 + math.tanh(inner)), "gelu_tanh", self)
+        if approximate != "none":
+            raise ValueError(
+                f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}"
+            )
+        # erfc keeps Phi's digits for negative x, where 1 + erf would cancel.
+        return _node(0.5 * x * math.erfc(-x * SQRT_HALF), "gelu", self)
+
+    def erf(self) -> Value:
+        """The error function, in (-1, 1)."""
+        return _node(math.erf(self.data), "erf", self)
 
     # -- graph --------------------------------------------------------------
 
@@ -266,6 +323,14 @@ class Value:
 
 
 _new = object.__new__
+
+
+def _power(base: float, exponent: float) -> float:
+    """base ** exponent for base > 0, with an overflow that names the op."""
+    try:
+        return math.pow(base, exponent)
+    except OverflowError:
+        raise OverflowError(f"pow: {base!r} ** {exponent!r} overflows") from None
 
 
 def _node(
@@ -324,83 +389,3 @@ def _topological_order(root: Value, zero_inner_grads: bool) -> list[Value]:
         if not path:
             return order
         node = pop()
-
-
-# -- derivative rules: each adds out.grad * d(out)/d(operand) to operands --
-
-
-def _add_backward(out: Value) -> None:
-    out._a.grad += out.grad
-    out._b.grad += out.grad
-
-
-def _sub_backward(out: Value) -> None:
-    out._a.grad += out.grad
-    out._b.grad -= out.grad
-
-
-def _mul_backward(out: Value) -> None:
-    a, b = out._a, out._b
-    a.grad += b.data * out.grad
-    b.grad += a.data * out.grad
-
-
-def _div_backward(out: Value) -> None:
-    a, b = out._a, out._b
-    a.grad += out.grad / b.data
-    b.grad -= out.grad * out.data / b.data
-
-
-def _neg_backward(out: Value) -> None:
-    out._a.grad -= out.grad
-
-
-def _pow_backward(out: Value) -> None:
-    a = out._a
-    n = out.arg
-    if n == 0.0:
-        return  # x**0 is the constant 1, even at x = 0.
-    if a.data == 0.0 and n < 1.0:
-        raise ZeroDivisionError(f"pow: the derivative of x**{n!r} is infinite at 0.0")
-    a.grad += n * a.data ** (n - 1.0) * out.grad
-
-
-def _tanh_backward(out: Value) -> None:
-    out._a.grad += (1.0 - out.data * out.data) * out.grad
-
-
-def _exp_backward(out: Value) -> None:
-    out._a.grad += out.data * out.grad
-
-
-def _log_backward(out: Value) -> None:
-    out._a.grad += out.grad / out._a.data
-
-
-def _relu_backward(out: Value) -> None:
-    if out.data > 0.0:
-        out._a.grad += out.grad
-
-
-def _sigmoid_backward(out: Value) -> None:
-    s = out.data
-    out._a.grad += s * (1.0 - s) * out.grad
-
-
-# `backward()` writes the + and * rules out instead of calling them; the
-# table keeps them so that it stays the whole derivative table (a test checks
-# that both give the same gradients).
-_BACKWARD: dict[str, Callable[[Value], None]] = {
-    "+": _add_backward,
-    "-": _sub_backward,
-    "*": _mul_backward,
-    "/": _div_backward,
-    "neg": _neg_backward,
-    "**": _pow_backward,
-    "tanh": _tanh_backward,
-    "exp": _exp_backward,
-    "log": _log_backward,
-    "relu": _relu_backward,
-    "sigmoid": _sigmoid_backward,
-}
-_BINARY = {"+", "-", "*", "/"}

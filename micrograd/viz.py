@@ -11,6 +11,10 @@ def _fields(node: Value) -> list[str]:
     op = node.op or "leaf"
     if node.op == "**":
         op = f"**{node.arg:g}"
+    elif node.op == "rpow":
+        op = f"{node.arg:g}**"
+    elif node.op == "leaky_relu":
+        op = f"leaky_relu {node.arg:g}"
     fields = [op, f"data {node.data:.4f}", f"grad {node.grad:.4f}"]
     return [node.label, *fields] if node.label else fields
 

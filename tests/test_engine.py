@@ -37,6 +37,15 @@ def mp_sigmoid(x: Any) -> Any:
     return 1 / (1 + mpmath.exp(-x))
 
 
+def mp_gelu(x: Any) -> Any:
+    return x * mpmath.ncdf(x)
+
+
+def mp_gelu_tanh(x: Any) -> Any:
+    u = mpmath.sqrt(2 / mpmath.pi) * (x + mpmath.mpf("0.044715") * x**3)
+    return x * (1 + mpmath.tanh(u)) / 2
+
+
 Unary = tuple[Callable[[Value], Value], Callable[[Any], Any], Callable[[Any], Any]]
 
 
@@ -64,6 +73,44 @@ UNARY: dict[str, Unary] = {
         lambda x: mpmath.exp(-x) / (1 + mpmath.exp(-x)) ** 2,
     ),
     **{f"**{n:g}": power(n) for n in (2, 3, -1, -2, 0.5, 1.5, 0, 1)},
+    # The ops of the checker's whole table; derivatives by mpmath.diff of the
+    # definition, or the textbook form, never the engine's rule.
+    "sin": (Value.sin, mpmath.sin, mpmath.cos),
+    "cos": (Value.cos, mpmath.cos, lambda x: -mpmath.sin(x)),
+    "sqrt": (Value.sqrt, mpmath.sqrt, lambda x: 1 / (2 * mpmath.sqrt(x))),
+    "abs": (abs, abs, lambda x: mpmath.mpf(1 if x > 0 else -1)),
+    "softplus": (
+        Value.softplus,
+        lambda x: mpmath.log(1 + mpmath.exp(x)),
+        lambda x: 1 / (1 + mpmath.exp(-x)),
+    ),
+    "leaky_relu": (
+        Value.leaky_relu,
+        lambda x: x if x > 0 else mpmath.mpf("0.01") * x,
+        lambda x: mpmath.mpf(1 if x > 0 else "0.01"),
+    ),
+    "leaky_relu0.2": (
+        lambda v: v.leaky_relu(0.2),
+        lambda x: x if x > 0 else mpmath.mpf("0.2") * x,
+        lambda x: mpmath.mpf(1 if x > 0 else "0.2"),
+    ),
+    "gelu": (Value.gelu, mp_gelu, lambda x: mpmath.diff(mp_gelu, x)),
+    "gelu_tanh": (
+        lambda v: v.gelu("tanh"),
+        mp_gelu_tanh,
+        lambda x: mpmath.diff(mp_gelu_tanh, x),
+    ),
+    "erf": (
+        Value.erf,
+        mpmath.erf,
+        lambda x: 2 / mpmath.sqrt(mpmath.pi) * mpmath.exp(-(x**2)),
+    ),
+    "2**x": (lambda v: 2**v, lambda x: 2**x, lambda x: 2**x * mpmath.log(2)),
+    "0.5**x": (
+        lambda v: 0.5**v,
+        lambda x: mpmath.mpf("0.5") ** x,
+        lambda x: mpmath.mpf("0.5") ** x * mpmath.log(mpmath.mpf("0.5")),
+    ),
 }
 
 POINTS: dict[str, list[float]] = {
@@ -81,6 +128,18 @@ POINTS: dict[str, list[float]] = {
     "**1.5": [0.0, 0.3, 9.0],
     "**0": [-2.0, 0.0, 5.0],
     "**1": [-2.0, 0.0, 5.0],
+    "sin": [-20.0, -1.5, 0.0, 1e-8, 0.5, 3.0, 1000.0],
+    "cos": [-20.0, -1.5, 0.0, 1e-8, 0.5, 3.0, 1000.0],
+    "sqrt": [1e-300, 1e-12, 0.25, 2.0, 1e300],
+    "abs": [-1e300, -2.5, -1e-300, 0.0, 1e-300, 3.0],
+    "softplus": [-800.0, -40.0, -2.0, -1e-9, 0.0, 1e-9, 0.5, 20.0, 40.0, 800.0],
+    "leaky_relu": [-5.0, -1e-300, 0.0, 1e-300, 0.3, 12.0],
+    "leaky_relu0.2": [-5.0, 0.0, 0.3],
+    "gelu": [-20.0, -5.0, -0.5, 0.0, 1e-9, 0.5, 3.0, 20.0],
+    "gelu_tanh": [-5.0, -0.5, 0.0, 0.5, 3.0],
+    "erf": [-20.0, -3.0, -0.5, 0.0, 1e-9, 0.5, 3.0, 20.0],
+    "2**x": [-1000.0, -3.0, 0.0, 0.5, 10.0, 1000.0],
+    "0.5**x": [-1000.0, -3.0, 0.0, 0.5, 10.0, 1000.0],
 }
 
 UNARY_CASES = [(name, x) for name, points in POINTS.items() for x in points]
@@ -265,7 +324,7 @@ def test_constructor_rejects_malformed_nodes() -> None:
     with pytest.raises(ValueError):
         Value(1.0, (a, a, a), "+")
     with pytest.raises(ValueError):
-        Value(1.0, (a,), "sin")
+        Value(1.0, (a,), "cosh")
     with pytest.raises(ValueError, match="1 operand"):
         Value(1.0, (a,), "+")
     with pytest.raises(ValueError, match="2 operand"):
@@ -313,7 +372,7 @@ def test_diamond_from_micrograd_issue_2() -> None:
 
 def test_diamond_through_every_unary_op() -> None:
     for name, (op, reference, derivative) in UNARY.items():
-        x = 0.7 if name in ("log", "**0.5", "**1.5") else -0.4
+        x = 0.7 if name in ("log", "sqrt", "**0.5", "**1.5") else -0.4
         a = Value(x)
         u = op(a)
         out = u * u + u  # u feeds three uses
@@ -521,3 +580,78 @@ def test_written_out_rules_match_the_table(op: str) -> None:
     a.grad = b.grad = 0.0
     (out * 0.75).backward()
     assert (a.grad, b.grad) == by_table
+
+
+# -- the whole op table ---------------------------------------------------------
+
+
+def test_every_op_of_the_checkers_table_is_spelled_on_value() -> None:
+    # The checker's op table lists how an engine spells each op; the built-in
+    # engine has them all, so every formula the grammar accepts can be run.
+    from gradcheck.internal.expr.ops import SPELLINGS
+
+    missing = [name for name in SPELLINGS if not callable(getattr(Value, name, None))]
+    assert missing == []
+
+
+def test_value_exponent_and_reflected_pow_are_one_node_each() -> None:
+    a, b = Value(2.0), Value(3.0)
+    p = a**b
+    assert (p.op, p.children) == ("pow", (a, b))
+    r = 2.5**b
+    assert (r.op, r.arg, r.children) == ("rpow", 2.5, (b,))
+    r.backward()
+    assert close(b.grad, mpmath.mpf("2.5") ** 3 * mpmath.log(mpmath.mpf("2.5")))
+
+
+@pytest.mark.parametrize("base", [0.0, -2.0])
+def test_reflected_pow_needs_a_positive_base(base: float) -> None:
+    with pytest.raises(ValueError, match="rpow"):
+        base ** Value(2.0)
+
+
+def test_reflected_pow_of_a_non_number_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        "2" ** Value(2.0)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: Value(2.0) ** Value(2000.0), lambda: 2 ** Value(2000.0)]
+)
+def test_powers_with_a_value_exponent_name_their_overflow(make: Any) -> None:
+    with pytest.raises(OverflowError, match="pow"):
+        make()
+
+
+def test_sqrt_of_a_negative_and_its_infinite_slope_at_zero() -> None:
+    with pytest.raises(ValueError, match="sqrt") as info:
+        Value(-1.0).sqrt()
+    assert "-1.0" in str(info.value)
+    out = Value(0.0).sqrt()
+    assert out.data == 0.0
+    with pytest.raises(ZeroDivisionError, match="sqrt"):
+        out.backward()
+
+
+def test_gelu_rejects_an_unknown_approximation() -> None:
+    with pytest.raises(ValueError, match="approximate"):
+        Value(1.0).gelu("sigmoid")
+
+
+@pytest.mark.parametrize(
+    ("op", "slope"),
+    [(Value.relu, 0.0), (abs, -1.0), (Value.leaky_relu, 0.01)],
+)
+def test_slopes_at_the_kink_follow_the_checkers_table(op: Any, slope: float) -> None:
+    # The op table's definitions branch on x > 0: at 0, the side x <= 0.
+    a = Value(0.0)
+    op(a).backward()
+    assert a.grad == slope
+
+
+def test_new_ops_on_a_deep_chain() -> None:
+    x = leaf = Value(0.3)
+    for _ in range(50_000):
+        x = x.sin().softplus().erf().gelu()
+    x.backward()
+    assert math.isfinite(leaf.grad)

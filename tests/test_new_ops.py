@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cli_runner import run_cli
 from engines.wide_engine import Value
 from hypothesis import given, settings
 
+from gradcheck.errors import PointError
 from gradcheck.internal.expr.graph import CONST, VAR, Graph, GraphBuilder
 from gradcheck.internal.expr.ops import FUNCTION_OPS, FUNCTIONS, OPS, SPELLINGS
 from gradcheck.internal.expr.parser import parse
@@ -355,3 +357,82 @@ def test_a_gelu_with_a_wrong_forward_matches_no_form() -> None:
 def test_the_leaky_relu_slope_is_measured(slope: float) -> None:
     measured = forms.slope(Value(forms.SLOPE_PROBE).leaky_relu(slope).data)
     assert measured == slope
+
+
+# -- the built-in engine implements the whole table -----------------------------
+
+
+@pytest.mark.heavy(seconds=8)
+@pytest.mark.parametrize("name", NEW_OPS)
+def test_the_built_in_engine_is_within_tolerance(name: str) -> None:
+    import micrograd
+
+    for k, graph in enumerate((single(name), composite(name))):
+        assert worst_ratio(graph, seed=k, value_class=micrograd.Value) < 1.0, (
+            graph.to_text()
+        )
+
+
+# -- points the user gives: no margins, and overflow called overflow -------------
+
+
+def test_overflow_is_called_a_limit_of_float64() -> None:
+    problem = domain_problem(parse("log(1 + exp(x))"), {"x": 800.0})
+    assert problem is not None
+    assert problem.startswith("float64 overflows at exp(800)")
+    assert "not an error" in problem and "not smooth" not in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "x"), [("sin(x)/x", 1e-8), ("relu(x)", 1e-9), ("exp(x)", 31.0)]
+)
+def test_a_users_point_near_an_edge_keeps_no_margin(text: str, x: float) -> None:
+    graph = parse(text)
+    assert domain_problem(graph, {"x": x}) is not None  # drawn points keep it
+    assert domain_problem(graph, {"x": x}, margins=False) is None
+    assert reference(graph, {"x": x}, margins=False).conclusive
+
+
+@pytest.mark.parametrize(
+    ("text", "x", "said"),
+    [
+        ("log(x)", -1.0, "log has no real value"),
+        ("1/x", 0.0, "rdiv has no real value"),
+        ("sqrt(x)", 0.0, "sqrt is not smooth or not defined"),
+    ],
+)
+def test_a_users_point_off_the_domain_is_still_refused(
+    text: str, x: float, said: str
+) -> None:
+    graph = parse(text)
+    with pytest.raises(PointError, match=said):
+        reference(graph, {"x": x}, margins=False)
+
+
+def test_a_users_point_at_a_kink_is_inconclusive() -> None:
+    ref = reference(parse("relu(x)"), {"x": 0.0}, margins=False)
+    assert not ref.conclusive
+
+
+@pytest.mark.heavy
+def test_the_formula_of_the_issue_passes_on_the_built_in_engine() -> None:
+    code, out, err = run_cli(
+        "sin(x)/x + sqrt(abs(y)) + softplus(x*y)", "--at", "x=0.5", "--at", "y=-2"
+    )
+    assert (code, err) == (0, ""), out
+    assert "backprop" in out and "symbolic" in out and "finite difference" in out
+    assert "PASS" in out
+
+
+@pytest.mark.heavy
+def test_sin_x_over_x_near_zero_is_checked() -> None:
+    code, out, err = run_cli("sin(x)/x", "--at", "x=1e-8")
+    assert (code, err) == (0, ""), out
+    assert "does not support" not in out
+
+
+@pytest.mark.heavy
+def test_overflow_at_a_users_point_says_float64_overflows() -> None:
+    code, out, err = run_cli("log(1+exp(x))", "--at", "x=800")
+    assert code == 2 and out == ""
+    assert "float64 overflows at exp(800)" in err and len(err.splitlines()) == 1

@@ -16,7 +16,7 @@ import pytest
 from gradcheck.assertions import assert_gradients
 from gradcheck.internal.checking.engine_client import load_source
 from gradcheck.mutants import BASE_ENGINE, mutant_named
-from gradcheck.pytest_plugin import FAMILIES, engine_file, in_family
+from gradcheck.pytest_plugin import FAMILIES, class_line, engine_file, in_family
 
 pytest_plugins = ["pytester"]
 
@@ -129,7 +129,22 @@ def test_reportinfo_points_at_the_engine_file(pytester: pytest.Pytester) -> None
     found, _ = pytester.inline_genitems("--gradcheck-engine", "my_engine.py")
     ours = [item for item in found if item.nodeid.startswith("gradcheck[")]
     assert [item.nodeid for item in ours] == ITEMS
-    assert ours[0].location == ("my_engine.py", 0, "gradcheck[defined]")
+    # At the engine's class, so that skips and failures point into the engine.
+    line = BASE_ENGINE.splitlines().index(
+        next(x for x in BASE_ENGINE.splitlines() if x.startswith("class Value"))
+    )
+    assert line > 0
+    assert ours[0].location == ("my_engine.py", line, "gradcheck[defined]")
+
+
+def test_class_line_reads_the_named_class_without_importing(tmp_path: Path) -> None:
+    engine = tmp_path / "eng.py"
+    engine.write_text("raise SystemExit\nclass Value:\n    pass\nclass Other:\n")
+    assert class_line(engine, "eng.py") == 1
+    assert class_line(engine, "eng.py:Other") == 3
+    assert class_line(engine, "eng.py:Missing") == 0
+    assert class_line(tmp_path / "nb.ipynb", "nb.ipynb:Value@2") == 0
+    assert class_line(tmp_path / "gone.py", "gone.py") == 0
 
 
 def test_a_module_target_is_found_on_sys_path_without_importing(
@@ -186,9 +201,10 @@ def test_each_item_runs_only_its_family(pytester: pytest.Pytester) -> None:
             "*_ gradcheck[[]accumulation[]] _*",
             "FAIL accumulation [[]value[]]: accumulation is fail",
             "seed: 5 (rerun with --gradcheck-seed=5)",
-            "SKIPPED *zero-grad is skip*",
+            "SKIPPED [[]1[]] my_engine.py:*: zero-grad is skip",
         ]
     )
+    assert "pytest_plugin.py" not in result.stdout.str()
 
 
 def test_keyword_selects_families_and_runs_only_those(
@@ -476,24 +492,61 @@ def test_assert_gradients_with_random_points() -> None:
     assert len(report.results) == 2
 
 
-@pytest.mark.heavy
-def test_a_tensor_engine_is_one_item_that_runs_the_tensor_check(
+@pytest.mark.heavy(seconds=8)
+def test_a_tensor_engine_is_recognised_at_run_time_by_its_data(
     pytester: pytest.Pytester,
 ) -> None:
     pytest.importorskip("numpy")
     from gradcheck.mutants.tensor import TENSOR_BASE_ENGINE, TENSOR_MUTANTS
 
-    (pytester.path / "my_tensor.py").write_text(TENSOR_BASE_ENGINE, encoding="utf-8")
+    # Named like no tensor class: only its data says it is one (as on the CLI).
+    alias = "\nArray = Tensor\n"
+    (pytester.path / "my_tensor.py").write_text(TENSOR_BASE_ENGINE + alias)
     buggy = next(m for m in TENSOR_MUTANTS if m.name == "no-unbroadcast")
-    (pytester.path / "buggy_tensor.py").write_text(buggy.source(), encoding="utf-8")
+    (pytester.path / "buggy_tensor.py").write_text(buggy.source() + alias)
+    collected = pytester.runpytest(
+        "--gradcheck-engine", "my_tensor.py:Array", "--co", "-q", *NO_RANDOMLY
+    )
+    assert [x for x in collected.outlines if x.startswith("gradcheck[")] == ITEMS
     good = pytester.runpytest(
-        "--gradcheck-engine", "my_tensor.py:Tensor", "--gradcheck-examples", "0",
-        *NO_RANDOMLY,
+        "--gradcheck-engine", "my_tensor.py:Array", "--gradcheck-examples", "0",
+        "-rs", *NO_RANDOMLY,
     )  # fmt: skip
-    good.assert_outcomes(passed=1)
+    outcomes = good.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 1 and "failed" not in outcomes
+    good.stdout.fnmatch_lines(["SKIPPED [[]*[]] my_tensor.py:*: a tensor engine *"])
     bad = pytester.runpytest(
-        "--gradcheck-engine", "buggy_tensor.py:Tensor", "--gradcheck-examples", "0",
+        "--gradcheck-engine", "buggy_tensor.py:Array", "--gradcheck-examples", "0",
         *NO_RANDOMLY,
     )  # fmt: skip
-    bad.assert_outcomes(failed=1)
-    bad.stdout.fnmatch_lines(["*gradcheck[[]tensor[]]*", "*broadcasting*"])
+    assert bad.parseoutcomes().get("failed") == 1
+    bad.stdout.fnmatch_lines(["*gradcheck[[]propagation[]]*", "*broadcasting*"])
+
+
+@pytest.mark.heavy
+def test_assert_gradients_hides_its_own_frame(pytester: pytest.Pytester) -> None:
+    (pytester.path / "buggy.py").write_text(
+        mutant_named("mul-grad-overwrites").source(), encoding="utf-8"
+    )
+    pytester.makepyfile(
+        test_mine="""
+        from gradcheck.assertions import assert_gradients
+
+        def test_square():
+            assert_gradients("x*x", {"x": 1.5}, engine="buggy.py")
+        """
+    )
+    result = pytester.runpytest(*NO_RANDOMLY)
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert 'assert_gradients("x*x"' in text  # the user's own line
+    assert "raise AssertionError" not in text and "assertions.py" not in text
+
+
+def test_the_docs_name_exactly_the_items_the_plugin_collects() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    page = (docs / "plugin.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\| `(gradcheck\[[^]]+\])` \|", page, re.M) == ITEMS
+    pages = [p for p in docs.glob("*.md") if p.name != "changelog.md"]  # history
+    everywhere = "".join(p.read_text(encoding="utf-8") for p in pages)
+    assert "gradcheck::" not in everywhere

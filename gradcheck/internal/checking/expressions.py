@@ -85,7 +85,7 @@ def _given_point(graph: Graph, point: Mapping[str, float]) -> dict[str, float]:
     if unknown:
         raise PointError(f"{', '.join(unknown)} is not a variable of the expression")
     at = {v: float(point[v]) for v in graph.variables}
-    problem = domain_problem(graph, at)
+    problem = domain_problem(graph, at, margins=False)
     if problem is not None:
         shown = ", ".join(f"{k}={v:g}" for k, v in at.items())
         raise PointError(f"{problem} (at {shown})")
@@ -99,10 +99,10 @@ def _check_at(
     point: dict[str, float],
     formulas: Mapping[str, str],
 ) -> ExpressionResult:
-    outcome = judge(engine, graph, point, formulas=formulas)
-    ref = outcome.reference or reference(
-        graph, point, unit_roundoff=engine.unit_roundoff
-    )
+    # The user chose the point: no margins around kinks and poles (a point
+    # near one is judged when both references agree there).
+    ref = reference(graph, point, unit_roundoff=engine.unit_roundoff, margins=False)
+    outcome = judge(engine, graph, point, ref=ref, formulas=formulas)
     run = outcome.run
     rows = gradient_rows(graph, run, ref, formulas)
     if outcome.counterexample is not None:

@@ -65,13 +65,21 @@ class Reference:
 
 
 def domain_problem(
-    graph: Graph, point: Mapping[str, float], limit: float = FLOAT_LIMIT
+    graph: Graph,
+    point: Mapping[str, float],
+    limit: float = FLOAT_LIMIT,
+    *,
+    margins: bool = True,
 ) -> str | None:
     """Why `graph` cannot be evaluated smoothly at `point`, or None if it can.
 
     Uses float arithmetic through the op table: a node outside its op's
-    domain (log of a negative, division by ~0, relu at its kink, overflow
-    beyond `limit`, see `float_limit`).
+    domain (log of a negative, division by ~0, relu at its kink, see
+    `Op.in_domain`), or a value beyond `limit` (see `float_limit`): that is
+    float64's own limit, said as such, not a fault of the formula.
+    `margins=False` (a point the user chose) drops the margins of the
+    domains: a point that is merely near a kink or pole is taken, and the
+    two references then decide whether it can be judged.
     """
     values: list[float] = []
     with mpmath.workdps(30):
@@ -86,19 +94,30 @@ def domain_problem(
                 continue
             op = OPS[node.op]
             args = [values[a] for a in node.args]
-            if not op.in_domain(args, node.constant):
-                shown = ", ".join(f"{a:.6g}" for a in args)
-                return f"{op.name} is not smooth or not defined at ({shown})"
+            shown = ", ".join(f"{a:.6g}" for a in args)
             try:
-                result = op.apply_mp([mpmath.mpf(a) for a in args], node.constant)
-                value = float(result)
+                exact = op.apply_mp([mpmath.mpf(a) for a in args], node.constant)
+                value = float(exact)
             except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-                return f"{op.name} has no real value at ({', '.join(map(str, args))})"
-            if not abs(value) < limit:
-                kind = "float64" if limit >= FLOAT_LIMIT else "the engine's floats"
-                return f"{op.name} overflows {kind} here"
+                return f"{op.name} has no real value at ({shown})"
+            if not abs(value) < limit or not mpmath.isfinite(exact):
+                return _overflow(op.name, shown, exact, limit)
+            if margins and not op.in_domain(args, node.constant):
+                return f"{op.name} is not smooth or not defined at ({shown})"
             values.append(value)
     return None
+
+
+def _overflow(name: str, shown: str, exact: Any, limit: float) -> str:
+    """The message for a value past the float format's range: its limit."""
+    kind, verb = ("float64", "overflows")
+    if limit < FLOAT_LIMIT:
+        kind, verb = ("the engine's floats", "overflow")
+    size = mpmath.nstr(exact, 3) if mpmath.isfinite(exact) else str(exact)
+    return (
+        f"{kind} {verb} at {name}({shown}) = {size}, beyond the range of "
+        f"{kind} (a limit of the number format, not an error)"
+    )
 
 
 # References depend only on the graph, the point and the unit roundoff, and
@@ -122,20 +141,29 @@ def clear_cache() -> None:
 
 
 def reference(
-    graph: Graph, point: Mapping[str, float], unit_roundoff: float = UNIT
+    graph: Graph,
+    point: Mapping[str, float],
+    unit_roundoff: float = UNIT,
+    *,
+    margins: bool = True,
 ) -> Reference:
     """Compute both references; raise `PointError` outside the domain.
 
     `unit_roundoff` is the engine's (`Engine.unit_roundoff`, 2**-24 for a
     float32 engine): the tolerances scale with it, so an engine is judged at
-    the precision it stores. The default is float64.
+    the precision it stores. The default is float64. `margins=False` is for
+    a point the user chose (see `domain_problem`).
     """
-    key = (graph, tuple(sorted((k, float(v)) for k, v in point.items())), unit_roundoff)
+    key = (
+        graph,
+        tuple(sorted((k, float(v)) for k, v in point.items())),
+        unit_roundoff if margins else -unit_roundoff,
+    )
     large = len(graph) > LARGE_GRAPH
     cache, size = (_LARGE, LARGE_CACHE_SIZE) if large else (_CACHE, CACHE_SIZE)
     found = cache.get(key)
     if found is None:
-        found = _reference(graph, point, unit_roundoff)
+        found = _reference(graph, point, unit_roundoff, margins)
         if len(cache) >= size:
             del cache[next(iter(cache))]  # the oldest
         cache[key] = found
@@ -143,14 +171,22 @@ def reference(
 
 
 def _reference(
-    graph: Graph, point: Mapping[str, float], unit_roundoff: float
+    graph: Graph, point: Mapping[str, float], unit_roundoff: float, margins: bool
 ) -> Reference:
-    problem = domain_problem(graph, point, float_limit(unit_roundoff))
+    problem = domain_problem(graph, point, float_limit(unit_roundoff), margins=margins)
     if problem is not None:
         raise PointError(problem)
     point = {name: float(point[name]) for name in graph.variables}
-    sym = symbolic_reference(graph, point)
-    num = numeric_reference(graph, point)
+    try:
+        sym = symbolic_reference(graph, point)
+        num = numeric_reference(graph, point)
+    except (TypeError, ValueError, ArithmeticError):
+        if margins:
+            raise
+        # Only without margins can a point sit on a pole of a derivative:
+        # the op whose margin it is inside is the one to name.
+        near = domain_problem(graph, point, float_limit(unit_roundoff))
+        raise PointError(near or "the derivative is not defined here") from None
     values = [float(v) for v in sym.values]
     partials = [tuple(float(p) for p in row) for row in sym.partials]
     adjoints = [float(a) for a in sym.adjoints]

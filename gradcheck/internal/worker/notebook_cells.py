@@ -1,9 +1,10 @@
 """Read the code cells of a notebook and strip what only IPython understands.
 
-Notebooks are JSON; reading them needs no nbformat, so the worker stays
-standard library only. v4 and v3 (worksheets) layouts are read, and each cell
-keeps the number Jupyter shows for it (1-based over all cells). A cell that does
-not parse as it is loses its magics, shell escapes and help lines here.
+nbformat, the library Jupyter itself uses, reads the notebook and converts
+every version it knows (v3 worksheets, v4) to v4; it is imported only when a
+notebook is read, so loading a `.py` engine does not pay for it. Each cell
+keeps the number Jupyter shows for it (1-based over all cells). A cell that
+does not parse as it is loses its magics, shell escapes and help lines here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import ast
 import json
 import os
 import re
+import warnings
+from typing import Any
 
 from gradcheck.internal.worker.source_model import SourceError
 
@@ -48,6 +51,48 @@ def _text_of(value: object, path: str, number: int) -> str:
     raise SourceError(f"{path} is not a notebook: cell {number} has no text source")
 
 
+def _read_notebook(text: str, path: str) -> Any:
+    """The notebook as nbformat's v4 node, or a one-line `SourceError`.
+
+    Not validated against the schema: learners' notebooks are often a little
+    off it, and Jupyter opens them all the same.
+    """
+    import nbformat
+    from nbformat.reader import NotJSONError, get_version, parse_json
+
+    try:
+        data = parse_json(text)  # type: ignore[no-untyped-call]
+    except NotJSONError as err:
+        cause = err.__cause__
+        if isinstance(cause, json.JSONDecodeError):
+            where = f" at line {cause.lineno} column {cause.colno}"
+        else:
+            where = ""
+        raise SourceError(f"cannot read {path}: invalid JSON{where}") from err
+    if not isinstance(data, dict):
+        raise SourceError(f"{path} is not a notebook: no cells")
+    # What nbformat needs and a hand-made notebook may lack: its version (read
+    # from the layout: `worksheets` is v3) and the metadata of it and its cells.
+    data.setdefault("nbformat", 3 if "worksheets" in data else 4)
+    data.setdefault("metadata", {})
+    for cell in data.get("cells") or []:
+        if isinstance(cell, dict):
+            cell.setdefault("metadata", {})
+    major, minor = get_version(data)  # type: ignore[no-untyped-call]
+    if major not in nbformat.versions:
+        raise SourceError(f"{path} is not a notebook: nbformat version {major!r}")
+    try:
+        with warnings.catch_warnings():  # nbformat's advice about the schema
+            warnings.simplefilter("ignore")
+            node = nbformat.versions[major].to_notebook_json(data, minor=minor)
+            return nbformat.convert(node, 4)  # type: ignore[no-untyped-call]
+    except (AttributeError, KeyError) as err:
+        raise SourceError(f"{path} is not a notebook: no {err.args[0]!s}") from err
+    except (TypeError, ValueError) as err:  # nbformat's own errors are ValueErrors
+        first = (str(err) or type(err).__name__).splitlines()[0]
+        raise SourceError(f"{path} is not a notebook: {first}") from err
+
+
 def code_cells(path: str, max_bytes: int) -> list[tuple[int, str]]:
     """(cell number, code) for each code cell; numbers count all cells.
 
@@ -55,15 +100,10 @@ def code_cells(path: str, max_bytes: int) -> list[tuple[int, str]]:
     """
     raw = _read_bytes(path, max_bytes)
     try:
-        notebook = json.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise SourceError(f"cannot read {path}: not UTF-8 text") from err
-    except json.JSONDecodeError as err:
-        raise SourceError(
-            f"cannot read {path}: invalid JSON at line {err.lineno} column {err.colno}"
-        ) from err
-    if not isinstance(notebook, dict):
-        raise SourceError(f"{path} is not a notebook: no cells")
+    notebook = _read_notebook(text, path)
     metadata = notebook.get("metadata")
     if isinstance(metadata, dict):
         language = ""
@@ -73,22 +113,14 @@ def code_cells(path: str, max_bytes: int) -> list[tuple[int, str]]:
                 language = info[inner]
         if language and not language.lower().startswith("python"):
             raise SourceError(f"{path} is a {language} notebook, not a Python one")
-    if isinstance(notebook.get("cells"), list):
-        cells, source_key = notebook["cells"], "source"
-    elif isinstance(notebook.get("worksheets"), list):
-        cells, source_key = [], "input"
-        for sheet in notebook["worksheets"]:
-            if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list):
-                cells.extend(sheet["cells"])
-    else:
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
         raise SourceError(f"{path} is not a notebook: no cells")
     found = []
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        if str(cell.get("language", "python")).lower() != "python":
-            continue
-        found.append((number, _text_of(cell.get(source_key, ""), path, number)))
+        found.append((number, _text_of(cell.get("source", ""), path, number)))
     if not found:
         raise SourceError(f"{path} has no code cells")
     return found

@@ -6,7 +6,8 @@ cells after their use, and cells mix definitions with plots and training. Runnin
 the notebook as a script fails on all of that, so this module keeps the
 definitions only and says what it left out.
 
-What is read: the code cells of a v4 or v3 notebook, in order. Markdown and raw
+What is read: the code cells of a notebook of any version nbformat reads
+(converted to v4, as Jupyter does), in order. Markdown and raw
 cells are ignored even when they contain code. Cells are numbered as Jupyter
 shows their position: 1-based over *all* cells, markdown included.
 
@@ -36,7 +37,8 @@ left out, `definition_choice` picks the definitions to keep and their order, and
 `source_notes` words what was left out. This module joins them and writes the
 result; `source_model` holds what they share.
 
-Runs inside the isolated worker, so only the standard library is imported.
+Runs inside the isolated worker: besides the standard library, only nbformat
+is imported, and only when a notebook is read.
 """
 
 from __future__ import annotations
