@@ -273,11 +273,9 @@ def engine_kind(target: str) -> str | None:
     is called (`tensor_reason`, which loads the engine in a worker). Called
     at run time only: collection must start no worker.
     """
-    if target.rpartition(":")[2].partition("@")[0].startswith("Tensor"):
-        return "its class is named Tensor..."
-    from gradcheck.internal.tensor.engine import tensor_reason
+    from gradcheck.internal.tensor.engine import why_tensor
 
-    return tensor_reason(target)
+    return why_tensor(target)
 
 
 def tensor_family(check: Check) -> str:

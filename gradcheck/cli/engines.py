@@ -128,12 +128,10 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     from gradcheck.internal.checking.check import check_engine
 
     kind = options.get("kind")
-    if kind is None and target and target.rpartition(":")[2].startswith("Tensor"):
-        kind = "tensor"
     if kind is None and target:
-        from gradcheck.internal.tensor.engine import tensor_reason
+        from gradcheck.internal.tensor.engine import why_tensor
 
-        why = tensor_reason(target)  # a tensor engine by its data, any class name
+        why = why_tensor(target)  # by its class name, or by its data
         if why:
             kind = "tensor"
             options = {

@@ -75,9 +75,9 @@ def check_engine(
         raise UsageError(f"kind is 'scalar' or 'tensor', not {kind!r}")
     notes: list[str] = []
     if kind is None and target is not None and not isinstance(target, Engine):
-        from gradcheck.internal.tensor.engine import tensor_reason
+        from gradcheck.internal.tensor.engine import why_tensor
 
-        why = tensor_reason(target, import_timeout=import_timeout)
+        why = why_tensor(target, import_timeout=import_timeout)
         if why:
             kind = "tensor"
             notes.append(

@@ -188,6 +188,22 @@ def _mentions_arrays(path: str) -> bool:
     return ARRAY_WORDS.search(text) is not None
 
 
+def why_tensor(
+    target: Any, *, import_timeout: float = DEFAULT_IMPORT_TIMEOUT
+) -> str | None:
+    """Why `target` is checked as a tensor engine, or None: the one rule that
+    the command line, `check_engine` and the pytest plugin share.
+
+    A class named `Tensor...` (`file.py:Tensor`, `nb.ipynb:TensorX@3`), or a
+    class whose data is an array whatever it is called (`tensor_reason`).
+    """
+    if isinstance(target, str):
+        name = target.rpartition(":")[2].partition("@")[0] if ":" in target else ""
+        if name.startswith("Tensor"):
+            return f"its class is named {name}"
+    return tensor_reason(target, import_timeout=import_timeout)
+
+
 def tensor_reason(
     target: Any,
     *,
