@@ -95,6 +95,9 @@ class Counterexample:
     engine_grads: list[float] | None = None
     reference_adjoints: list[float] | None = None
     error: str | None = None
+    # Python in the engine's own API that builds this graph, backpropagates
+    # and prints each gradient next to the true one (`checking.reproduce`).
+    reproduce: str | None = None
 
     @property
     def expression(self) -> str:
@@ -127,6 +130,7 @@ class Counterexample:
             "hint": self.hint,
             "error": self.error,
             "nodes": len(self.graph),
+            "reproduce": self.reproduce,
         }
 
 
@@ -144,6 +148,10 @@ class Check:
     seconds: float = 0.0
     # Name of an earlier failing check with the same minimal counterexample.
     same_as: str | None = None
+    # The command line that reruns this check alone: `gradcheck engine
+    # TARGET --only NAME --seed S` as an argv list; None when the target
+    # has no command-line form (a class object).
+    rerun: list[str] | None = None
 
     def __repr__(self) -> str:
         message = self.message if len(self.message) <= 80 else self.message[:77] + "..."
@@ -165,6 +173,7 @@ class Check:
             "examples": self.examples,
             "inconclusive": self.inconclusive,
             "same_as": self.same_as,
+            "rerun": self.rerun,
         }
 
 

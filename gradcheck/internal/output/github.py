@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from gradcheck.internal.output.json_doc import errors_by_category, report_status
 from gradcheck.internal.output.render import clip
+from gradcheck.internal.output.reproduce_text import reproduce_lines
 from gradcheck.report import FAIL, EngineReport
 
 # One target's outcome: its report, or the message of the error that stopped it.
@@ -131,6 +132,7 @@ def summary_markdown(outcomes: Sequence[Outcome], strict: bool = False) -> str:
                         f"point: {example.point}",
                         f"hint: {example.hint}",
                         "```",
+                        *reproduce_lines(check, markdown=True),
                         "</details>",
                     ]
         if found:

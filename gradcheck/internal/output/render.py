@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from gradcheck.internal.output.reproduce_text import reproduce_lines
 from gradcheck.report import (
     FAIL,
     INCONCLUSIVE,
@@ -332,6 +333,8 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
         if example is not None:
             for line in explain_counterexample(example, check.message):
                 out.line(f"  {line}")
+        for line in reproduce_lines(check):
+            out.line(f"  {line}")
         kind, hint = getattr(check, "kind", None), getattr(check, "hint", "")
         if kind and hint and hint not in check.message:  # a tensor finding
             out.line(f"  kind: {kind}; hint: {hint}")

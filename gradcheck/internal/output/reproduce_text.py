@@ -1,0 +1,32 @@
+"""How a failing check is replayed: its rerun command and its snippet, as text.
+
+One function for every text renderer (the terminal report, the GitHub job
+summary), so they all show the same lines: the command that reruns the
+check alone, and the Python that shows the wrong gradient in the engine's
+own API (`checking.reproduce` writes both onto the report).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from gradcheck.report import Check
+
+
+def reproduce_lines(check: Check, markdown: bool = False) -> list[str]:
+    """The rerun command and the snippet of `check`; [] when it has neither."""
+    lines: list[str] = []
+    rerun = getattr(check, "rerun", None)
+    example = check.counterexample
+    snippet = getattr(example, "reproduce", None) if example is not None else None
+    if rerun:
+        command = shlex.join(rerun)
+        lines.append(f"rerun: `{command}`" if markdown else f"rerun: {command}")
+    if snippet:
+        if markdown:
+            lines += ["", "reproduce in the engine's own API:", "", "```python"]
+            lines += [*snippet.splitlines(), "```"]
+        else:
+            lines.append("reproduce in the engine's own API:")
+            lines += [f"    {line}" for line in snippet.splitlines()]
+    return lines
