@@ -28,6 +28,8 @@ MAX_TEXT = 400
 # (`output/html.py`, imported by the front ends): a report is data and
 # imports no presentation.
 HTML_RENDERERS: dict[type, Callable[[Any], str]] = {}
+# The same for plain words (`str(report)`), where a report type has them.
+TEXT_RENDERERS: dict[type, Callable[[Any], str]] = {}
 
 
 def _html(report: object) -> str:
@@ -360,3 +362,27 @@ class ExpressionReport(_Verdict):
             "seed": self.seed,
             "results": [r.to_dict() for r in self.results],
         }
+
+
+@dataclass
+class FunctionReport(ExpressionReport):
+    """`check_function(f, ...)`: the graph `f` traced to, checked at its inputs.
+
+    `str(report)` says in plain words which gradients are right, and for a
+    wrong one the engine's number, the true one and the snippet that shows
+    it in the engine's own API.
+    """
+
+    function: str = ""  # how f was called: "f(x, y)"
+    notes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<FunctionReport {self.function} on {self.engine}: {self.status}>"
+
+    def __str__(self) -> str:
+        render = TEXT_RENDERERS.get(type(self))
+        return render(self) if render is not None else repr(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The expression report's shape, with the function and the notes."""
+        return {**super().to_dict(), "function": self.function, "notes": self.notes}

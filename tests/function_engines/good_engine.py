@@ -7,11 +7,15 @@ topologically and calls the closures from the output back to the inputs.
 
 import math
 
+# Every Value made in this process (the tests check the checker makes none).
+MADE = []
+
 
 class Value:
     """A scalar that remembers how it was computed."""
 
     def __init__(self, data, _children=(), _op="", label=""):
+        MADE.append(1)
         self.data = data
         self.grad = 0.0
         self._backward = lambda: None

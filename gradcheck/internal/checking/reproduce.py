@@ -126,12 +126,14 @@ def snippet(
                 return name
 
     last = len(graph) - 1
-    out = "out" if "out" not in taken else fresh("t")
+    out = next((n for n in ("out", "result", "root") if n not in taken), "")
+    taken.add(out)
+    out = out or fresh("t")
     for i, node in enumerate(graph.nodes):
         if node.op == VAR:
             if node.name not in names:
                 lines.append(
-                    f"{node.name} = {cls}({_number(point[node.name])}{keywords})"
+                    f"{node.name} = {cls}({float(point[node.name])!r}{keywords})"
                 )
             names.append(node.name)
             continue
