@@ -63,6 +63,7 @@ def assert_function_gradients(
 ) -> FunctionReport:
     """Check `f`'s gradients at `inputs` (`check_function`) and fail like a test.
 
+        >>> from gradcheck import assert_function_gradients
         >>> def f(x, y):
         ...     return (x * y + x).tanh()
         >>> assert_function_gradients(f, 0.5, -1.5).ok
