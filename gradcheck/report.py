@@ -100,6 +100,9 @@ class Counterexample:
     # Python in the engine's own API that builds this graph, backpropagates
     # and prints each gradient next to the true one (`checking.reproduce`).
     reproduce: str | None = None
+    # How rebuilds of this graph differ, when they do (`nondeterminism`):
+    # the snippet then says to run it a few times.
+    varies: str | None = None
 
     @property
     def expression(self) -> str:

@@ -146,3 +146,42 @@ def test_only_an_unknown_family_is_a_usage_error(
 ) -> None:
     assert main(["engine", str(BUGGY), "--only", "nope[mul]"]) == 2
     assert "no check family 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize(
+    "name", ["tanh-precedence", "div-quotient-rule-sign", "root-not-seeded"]
+)
+def test_gallery_snippets_print_the_numbers_the_engine_gave(
+    name: str, tmp_path: Path
+) -> None:
+    """Pasted next to the engine, each snippet prints the worker's numbers."""
+    from gradcheck.internal.checking.check import check_engine
+    from gradcheck.mutants import mutant_named
+
+    path = mutant_named(name).write(tmp_path)
+    report = check_engine(str(path), examples=5, seed=1)
+    shown = 0
+    for check in report.failures:
+        example = check.counterexample
+        if example is None or example.reproduce is None or example.varies:
+            continue
+        done = subprocess.run(
+            [sys.executable, "-c", example.reproduce],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        index = {n.name: i for i, n in enumerate(example.graph.nodes) if n.op == "var"}
+        assert example.engine_grads is not None
+        for line in done.stdout.splitlines():
+            label, got, _, expected = line.split()
+            variable = label.partition(".")[0]
+            assert float(got) == example.engine_grads[index[variable]], check.name
+            assert float(expected) == pytest.approx(
+                example.reference_adjoints[index[variable]]  # type: ignore[index]
+            )
+        shown += 1
+    assert shown

@@ -80,7 +80,7 @@ def example_snippet(
     value = None
     if category == "value":
         value = float(graph.evaluate(example.point)[-1])
-    return snippet(
+    code = snippet(
         graph,
         example.point,
         expected,
@@ -91,6 +91,12 @@ def example_snippet(
         wrap=bool(engine.load_request.get("wrap_constants")),
         value=value,
     )
+    if example.varies:
+        head = example.varies.partition(":")[0]  # "fails in 14 of 21 rebuilds"
+        first, _, rest = code.partition("\n")
+        note = f"# the result changes from run to run ({head}): run it a few times"
+        code = f"{first}\n{note}\n{rest}"
+    return code
 
 
 def snippet(
