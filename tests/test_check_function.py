@@ -245,3 +245,40 @@ def test_assert_function_gradients() -> None:
     with pytest.raises(AssertionError, match="wrong gradients") as caught:
         assert_function_gradients(_in(Buggy, REUSE), 0.7)
     assert "from buggy_engine import Value" in str(caught.value)
+
+
+NOTEBOOK = """
+import gradcheck
+
+{engine}
+
+def f(x, y):
+    return (x * y + x).tanh()
+
+report = gradcheck.check_function(f, 0.5, -1.5, seed=0)
+print(report.status)
+exec(report.results[0].counterexample.reproduce)  # the snippet, pasted in a cell
+"""
+
+
+def test_in_a_notebook_the_snippet_pasted_in_a_cell_shows_the_wrong_gradient(
+    tmp_path: Path,
+) -> None:
+    """A script is a notebook's kernel here: Value lives in `__main__`."""
+    engine = (ENGINES / "buggy_engine.py").read_text(encoding="utf-8")
+    script = tmp_path / "notebook.py"
+    script.write_text(NOTEBOOK.format(engine=engine), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    status, *printed = done.stdout.splitlines()
+    assert status == "fail"
+    grads = {line.split()[0]: line.split() for line in printed}
+    _, got, _, expected = grads["x.grad"]
+    assert float(expected) == pytest.approx(-0.470007424403189)
+    assert float(got) == pytest.approx(-1.410022273209567)

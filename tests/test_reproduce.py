@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -11,8 +12,10 @@ import pytest
 
 from gradcheck.cli import main
 from gradcheck.internal.checking.reproduce import rerun_argv, snippet
+from gradcheck.internal.expr.graph import GraphBuilder
 from gradcheck.internal.expr.parser import parse
 from gradcheck.internal.output import json_doc
+from gradcheck.report import FAIL, Check, Counterexample, EngineReport
 
 ENGINES = Path(__file__).resolve().parent / "function_engines"
 BUGGY = ENGINES / "buggy_engine.py"
@@ -185,3 +188,37 @@ def test_gallery_snippets_print_the_numbers_the_engine_gave(
             )
         shown += 1
     assert shown
+
+
+def _failing_report() -> EngineReport:
+    b = GraphBuilder()
+    x = b.var("x")
+    b.op("mul", x, x)
+    example = Counterexample(b.build(), {"x": 1.5}, 2.25, "2.25", [], 0, "use +=")
+    example.reproduce = "from my_engine import Value\nx = Value(1.5)"
+    check = Check("accumulation[mul]", "accumulation", FAIL, "x*x", example)
+    check.rerun = ["gradcheck", "engine", "my engine.py", "--only", "a[mul]"]
+    report = EngineReport("my engine.py", 7, ["mul"], {})
+    report.checks.append(check)
+    return report
+
+
+def test_the_github_summary_and_the_text_report_carry_both() -> None:
+    from gradcheck.internal.output.github import summary_markdown
+    from gradcheck.internal.output.render import print_engine_report, printer
+
+    markdown = summary_markdown([("my engine.py", _failing_report())])
+    assert "rerun: `gradcheck engine 'my engine.py' --only 'a[mul]'`" in markdown
+    assert "```python\nfrom my_engine import Value\nx = Value(1.5)\n```" in markdown
+    buffer = io.StringIO()
+    print_engine_report(_failing_report(), printer(buffer))
+    text = buffer.getvalue()
+    assert "  rerun: gradcheck engine 'my engine.py' --only 'a[mul]'" in text
+    assert "      from my_engine import Value\n      x = Value(1.5)" in text
+
+
+def test_the_json_document_carries_both() -> None:
+    document = json_doc.engine_document(_failing_report())
+    [check] = document["checks"]
+    assert check["rerun"][-1] == "a[mul]"
+    assert check["counterexample"]["reproduce"].startswith("from my_engine")
