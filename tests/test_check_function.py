@@ -282,3 +282,20 @@ def test_in_a_notebook_the_snippet_pasted_in_a_cell_shows_the_wrong_gradient(
     _, got, _, expected = grads["x.grad"]
     assert float(expected) == pytest.approx(-0.470007424403189)
     assert float(got) == pytest.approx(-1.410022273209567)
+
+
+def test_isinstance_with_the_engine_class_and_a_debug_print_are_traced() -> None:
+    source = (
+        "def wrap(v):\n"
+        "    return v if isinstance(v, Value) else Value(v)\n"
+        "def f(x):\n"
+        "    print(f'tracing {x}')\n"
+        "    return wrap(x) * wrap(2.5)\n"
+    )
+    report = check_function(_in(Good, source), 0.5)
+    assert report.ok and report.results[0].expression == "x*2.5"
+
+
+def test_the_identity_and_one_op_graphs() -> None:
+    assert check_function(_in(Good, "def f(x):\n    return x\n"), 0.5).ok
+    assert check_function(_in(Good, "def f(x):\n    return -x\n"), 0.5).ok

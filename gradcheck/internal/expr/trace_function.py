@@ -122,10 +122,12 @@ def _rebuild(
     shown = tracing.shown
     base = f.__globals__
     patched = dict(base)
+    maker = None
     if engine_class is not None:
+        maker = tracing.constant_class(engine_class.__name__)
         for key, value in base.items():
             if value is engine_class:
-                patched[key] = tracing.constant
+                patched[key] = maker
     done: dict[int, types.FunctionType] = {}
     todo = [f]
     while todo:  # f and the helpers of its module it calls, by name
@@ -137,7 +139,7 @@ def _rebuild(
             patched,
             function.__name__,
             function.__defaults__,
-            _closure(function, engine_class, tracing),
+            _closure(function, engine_class, maker, tracing.shown),
         )
         copy.__kwdefaults__ = function.__kwdefaults__
         done[id(function)] = copy
@@ -172,7 +174,10 @@ def _names(code: types.CodeType) -> Iterator[str]:
 
 
 def _closure(
-    function: types.FunctionType, engine_class: type | None, tracing: Tracing
+    function: types.FunctionType,
+    engine_class: type | None,
+    maker: type | None,
+    shown: str,
 ) -> tuple[Any, ...] | None:
     cells = function.__closure__
     if cells is None:
@@ -185,9 +190,9 @@ def _closure(
             fresh.append(cell)
             continue
         if engine_class is not None and content is engine_class:
-            fresh.append(types.CellType(tracing.constant))
+            fresh.append(types.CellType(maker))
             continue
-        _guard_global(name, content, engine_class, tracing.shown)
+        _guard_global(name, content, engine_class, shown)
         fresh.append(cell)
     return tuple(fresh)
 
@@ -206,7 +211,7 @@ def _guard_global(name: str, value: Any, engine_class: type | None, shown: str) 
     if (
         engine_class is not None
         and isinstance(value, types.ModuleType)
-        and engine_class in vars(value).values()
+        and any(v is engine_class for v in vars(value).values())
     ):
         raise FunctionError(
             f"{shown} may reach the engine through the module {name} "

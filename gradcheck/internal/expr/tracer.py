@@ -41,6 +41,11 @@ class Tracing:
     def variable(self, name: str) -> Traced:
         return Traced(self, self.builder.var(name))
 
+    def constant_class(self, name: str) -> type:
+        """What the engine's class means inside f: `Value(3.0)` is a constant,
+        and `isinstance(x, Value)` is true of every traced value."""
+        return _ConstantClass(name, (), {"_tracing": self})
+
     def constant(self, value: Any, *args: Any, **kwargs: Any) -> Traced:
         """`Value(3.0)` inside f: a constant leaf (other arguments ignored)."""
         if isinstance(value, Traced):
@@ -55,6 +60,18 @@ class Tracing:
                 "only int and float constants can be traced"
             )
         return Traced(self, self.builder.const(number))
+
+
+class _ConstantClass(type):
+    """The metaclass of `Tracing.constant_class`: calls make constants."""
+
+    _tracing: Tracing
+
+    def __call__(cls, value: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return cls._tracing.constant(value, *args, **kwargs)
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, Traced)
 
 
 def _number(value: Any) -> float | None:
@@ -230,6 +247,8 @@ class Traced:
         self._number_of("round()")
 
     def __format__(self, spec: str) -> str:
+        if not spec:
+            return repr(self)  # f"{x}" in a debugging print
         self._number_of("a format")
 
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
