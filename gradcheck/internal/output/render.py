@@ -326,6 +326,8 @@ def print_engine_report(report: EngineReport, out: Printer) -> None:
         out.line(f"{check.name}: {check.category}", "bold red")
         if check.same_as is not None:
             out.line(f"  {same_as_line(check, ' (above)')}")
+            for line in reproduce_lines(check, snippet=False):
+                out.line(f"  {line}")
             continue
         example = check.counterexample
         if check.message and (example is None or check.message != example.hint):

@@ -13,20 +13,27 @@ import shlex
 from gradcheck.report import Check
 
 
-def reproduce_lines(check: Check, markdown: bool = False) -> list[str]:
-    """The rerun command and the snippet of `check`; [] when it has neither."""
+def reproduce_lines(
+    check: Check, markdown: bool = False, snippet: bool = True
+) -> list[str]:
+    """The rerun command and the snippet of `check`; [] when it has neither.
+
+    `snippet=False` for a failure shown as a repeat of one above, whose
+    snippet is already there.
+    """
     lines: list[str] = []
     rerun = getattr(check, "rerun", None)
     example = check.counterexample
-    snippet = getattr(example, "reproduce", None) if example is not None else None
+    code = getattr(example, "reproduce", None) if example is not None else None
+    snippet = snippet and bool(code)
     if rerun:
         command = shlex.join(rerun)
         lines.append(f"rerun: `{command}`" if markdown else f"rerun: {command}")
-    if snippet:
+    if snippet and code:
         if markdown:
             lines += ["", "reproduce in the engine's own API:", "", "```python"]
-            lines += [*snippet.splitlines(), "```"]
+            lines += [*code.splitlines(), "```"]
         else:
             lines.append("reproduce in the engine's own API:")
-            lines += [f"    {line}" for line in snippet.splitlines()]
+            lines += [f"    {line}" for line in code.splitlines()]
     return lines
