@@ -299,3 +299,34 @@ def test_isinstance_with_the_engine_class_and_a_debug_print_are_traced() -> None
 def test_the_identity_and_one_op_graphs() -> None:
     assert check_function(_in(Good, "def f(x):\n    return x\n"), 0.5).ok
     assert check_function(_in(Good, "def f(x):\n    return -x\n"), 0.5).ok
+
+
+def test_the_snippet_speaks_the_engines_own_spelling() -> None:
+    """`Scalar`, `.value`, `.gradient`, `backprop()` and `requires_grad=True`."""
+    scalar = _engine("scalar_engine").Scalar
+    namespace: dict[str, Any] = {"Scalar": scalar, "__name__": "cell"}
+    exec("def f(x, y):\n    return (x * y + x).tanh() * Scalar(2.0)\n", namespace)
+    report = check_function(namespace["f"], 0.5, -1.5)
+    assert report.status == "fail"
+    example = report.results[0].counterexample
+    assert example is not None and example.reproduce is not None
+    code = example.reproduce
+    assert code.splitlines()[:2] == [
+        "from scalar_engine import Scalar",
+        "x = Scalar(0.5, requires_grad=True)",
+    ]
+    assert "out.backprop()" in code and "x.gradient" in code
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ENGINES,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = {row.variable: row for row in example.gradients}
+    printed = {line.split()[0]: line.split() for line in done.stdout.splitlines()}
+    _, got, _, expected = printed["x.gradient"]
+    assert float(got) == rows["x"].backprop
+    assert float(expected) == pytest.approx(float(rows["x"].reference), rel=1e-15)
+    assert not rows["x"].ok
