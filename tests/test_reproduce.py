@@ -222,3 +222,34 @@ def test_the_json_document_carries_both() -> None:
     [check] = document["checks"]
     assert check["rerun"][-1] == "a[mul]"
     assert check["counterexample"]["reproduce"].startswith("from my_engine")
+
+
+def test_only_picks_the_family_and_keeps_the_check() -> None:
+    from gradcheck.errors import UsageError
+    from gradcheck.internal.checking.check import keep_only, only_family
+
+    assert only_family("accumulation[mul]") == "accumulation"
+    assert only_family("deep-chain[2500]") == "deep-chain"
+    assert only_family("forms[gelu]") == "defined"  # made while loading
+    with pytest.raises(UsageError, match="no check family 'accumulatoin'"):
+        only_family("accumulatoin[mul]")
+
+    def report() -> EngineReport:
+        made = EngineReport("e.py", 1, [], {})
+        made.checks = [
+            Check("accumulation[add]", "accumulation", FAIL, "a"),
+            Check("accumulation[mul]", "accumulation", FAIL, "b", same_as="x"),
+            Check("accumulation", "accumulation", FAIL, "c"),
+        ]
+        return made
+
+    one = report()
+    keep_only(one, "accumulation[mul]")
+    assert [c.name for c in one.checks] == ["accumulation[mul]"]
+    assert one.checks[0].same_as is None  # what it repeated is not shown
+    family = report()
+    keep_only(family, "accumulation")
+    assert len(family.checks) == 3
+    missing = report()
+    keep_only(missing, "accumulation[tanh]")
+    assert missing.checks == [] and "no such check ran" in missing.notes[0]
