@@ -66,7 +66,7 @@ def keep_only(report: EngineReport, only: str) -> None:
     ]
     if not kept:
         ran = ", ".join(c.name for c in report.checks) or "none"
-        report.notes.append(f"--only {only}: no such check ran (its family ran: {ran})")
+        raise UsageError(f"--only {only}: no such check ran (its family ran: {ran})")
     names = {c.name for c in kept}
     for check in kept:
         if check.same_as is not None and check.same_as not in names:
