@@ -252,3 +252,15 @@ def test_only_picks_the_family_and_keeps_the_check() -> None:
     assert len(family.checks) == 3
     with pytest.raises(UsageError, match=r"accumulation\[tanh\]: no such check ran"):
         keep_only(report(), "accumulation[tanh]")
+
+
+def test_the_notebook_view_shows_the_snippet_escaped() -> None:
+    import gradcheck.internal.output.html  # noqa: F401  (registers the views)
+
+    report = _failing_report()
+    example = report.checks[0].counterexample
+    assert example is not None
+    example.reproduce = 'print("a<b", x.grad)'
+    assert "<pre><code>print(&quot;a&lt;b&quot;, x.grad)</code></pre>" in (
+        report._repr_html_()
+    )
