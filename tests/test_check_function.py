@@ -330,3 +330,27 @@ def test_the_snippet_speaks_the_engines_own_spelling() -> None:
     assert float(got) == rows["x"].backprop
     assert float(expected) == pytest.approx(float(rows["x"].reference), rel=1e-15)
     assert not rows["x"].ok
+
+
+MODEL = """
+class Neuron:
+    def __init__(self):
+        self.w = Value(0.5)
+    def __call__(self, x):
+        return self.w * x
+    def activated(self, x):
+        return (self.w * x).tanh()
+model = Neuron()
+def f(x):
+    return model(x)
+def g(x):
+    return model.activated(x)
+"""
+
+
+def test_values_inside_other_objects_are_named_when_the_engine_meets_them() -> None:
+    """A model's weight built outside f: the engine's own code meets a traced
+    value, and the error says so (whichever way it shows)."""
+    for name in ("f", "g"):
+        with pytest.raises(FunctionError, match="pass such values as inputs"):
+            check_function(_in(Good, MODEL, name), 0.5)

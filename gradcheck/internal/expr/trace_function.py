@@ -9,7 +9,9 @@ helper functions of the same module it calls by name), then called on
 Not supported, each with a `FunctionError` naming `f`: values built outside
 `f` (a global or closed-over `Value`: pass it as an input), the engine
 reached through a module (`eng.Value`), and helpers from other modules
-that build the engine's values themselves.
+that build the engine's values themselves. A `Value` inside an object `f`
+calls (a model's weights) cannot be seen before `f` runs: the engine's own
+method then meets a traced value, and the error names that method.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def trace(
     """Call `f` once on `count` traced inputs; the graph of what it returned."""
     names = input_names(f, count)
     shown = f"{_name(f)}({', '.join(names)})"
-    tracing = Tracing(shown)
+    tracing = Tracing(shown, engine_class)
     rebuilt = _rebuild(f, engine_class, tracing)
     inputs = [tracing.variable(n) for n in names]
     try:
@@ -90,6 +92,12 @@ def trace(
             + (f": {detail}" if detail else "")
             + " while traced"
         ) from None
+    if engine_class is not None and isinstance(result, engine_class):
+        raise FunctionError(
+            f"{shown} returns a {engine_class.__name__} made by the engine's own "
+            "code: one built outside f (a model's weight?) took part, and "
+            "tracing cannot follow the engine's code; pass such values as inputs"
+        )
     if not isinstance(result, Traced) or result._tracing is not tracing:
         what = type(result).__name__
         raise FunctionError(

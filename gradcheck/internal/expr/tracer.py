@@ -11,6 +11,8 @@ runs here: the result is plain graph data for the checker.
 from __future__ import annotations
 
 import numbers
+import sys
+import types
 from typing import Any, NoReturn
 
 from gradcheck.errors import FunctionError
@@ -31,12 +33,39 @@ _DATA_READS = ("data", "value", "val", "item", "grad", "gradient", "numpy", "tol
 class Tracing:
     """One trace in progress: the graph so far and how to name `f` in errors."""
 
-    def __init__(self, shown: str) -> None:
+    def __init__(self, shown: str, engine_class: type | None = None) -> None:
         self.builder = GraphBuilder()
         self.shown = shown  # "f(x, y)"
+        self.engine_class = engine_class
+        self._engine_code: set[types.CodeType] | None = None
 
     def fail(self, what: str) -> NoReturn:
+        """Raise f's error; when the engine's own code is what met a traced
+        value (a Value built outside f took part), say that instead."""
+        method, cls = self._engine_caller(), self.engine_class
+        if method is not None and cls is not None:
+            raise FunctionError(
+                f"{self.shown} hands a traced value to the engine's own "
+                f"{method}: a {cls.__name__}"
+                " built outside f (a model's weight?) took part, and tracing "
+                "cannot follow the engine's code; pass such values as inputs"
+            )
         raise FunctionError(f"{self.shown} {what}")
+
+    def _engine_caller(self) -> str | None:
+        """The engine method among the callers of the failing operation."""
+        if self.engine_class is None:
+            return None
+        if self._engine_code is None:
+            self._engine_code = _code_of(self.engine_class)
+        frame: types.FrameType | None = sys._getframe(2)
+        for _ in range(_CALLER_DEPTH):
+            if frame is None:
+                return None
+            if frame.f_code in self._engine_code:
+                return f"{self.engine_class.__name__}.{frame.f_code.co_name}()"
+            frame = frame.f_back
+        return None
 
     def variable(self, name: str) -> Traced:
         return Traced(self, self.builder.var(name))
@@ -60,6 +89,27 @@ class Tracing:
                 "only int and float constants can be traced"
             )
         return Traced(self, self.builder.const(number))
+
+
+# How many callers above a failing operation are searched for engine code.
+_CALLER_DEPTH = 6
+
+
+def _code_of(cls: type) -> set[types.CodeType]:
+    """The code of every method of `cls` and its bases, closures included."""
+    found: set[types.CodeType] = set()
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        for value in vars(klass).values():
+            function = getattr(value, "__func__", value)
+            code = getattr(function, "__code__", None)
+            stack = [code] if isinstance(code, types.CodeType) else []
+            while stack:
+                current = stack.pop()
+                found.add(current)
+                stack += [c for c in current.co_consts if isinstance(c, types.CodeType)]
+    return found
 
 
 class _ConstantClass(type):
