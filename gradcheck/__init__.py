@@ -14,16 +14,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gradcheck.assertions import assert_gradients
+    from gradcheck.assertions import assert_function_gradients, assert_gradients
     from gradcheck.errors import (
         EngineError,
         ExpressionError,
+        FunctionError,
         GradcheckError,
         PointError,
         UsageError,
     )
     from gradcheck.internal.checking.check import check_engine, check_expression
     from gradcheck.internal.checking.engine_client import Engine, load_engine
+    from gradcheck.internal.checking.functions import check_function
     from gradcheck.internal.expr.graph import Graph, GraphBuilder, Node
     from gradcheck.internal.expr.parser import parse
     from gradcheck.report import (
@@ -33,19 +35,23 @@ if TYPE_CHECKING:
         EngineReport,
         ExpressionReport,
         ExpressionResult,
+        FunctionReport,
         GradientRow,
     )
 
 __version__ = "0.1.0"
 
 _HOMES = {
+    "assert_function_gradients": "assertions",
     "assert_gradients": "assertions",
+    "check_function": "internal.checking.functions",
     "check_engine": "internal.checking.check",
     "check_expression": "internal.checking.check",
     "Engine": "internal.checking.engine_client",
     "load_engine": "internal.checking.engine_client",
     "EngineError": "errors",
     "ExpressionError": "errors",
+    "FunctionError": "errors",
     "GradcheckError": "errors",
     "PointError": "errors",
     "UsageError": "errors",
@@ -59,6 +65,7 @@ _HOMES = {
     "EngineReport": "report",
     "ExpressionReport": "report",
     "ExpressionResult": "report",
+    "FunctionReport": "report",
     "GradientRow": "report",
 }
 
@@ -72,6 +79,8 @@ __all__ = [
     "ExpressionError",
     "ExpressionReport",
     "ExpressionResult",
+    "FunctionError",
+    "FunctionReport",
     "GradcheckError",
     "GradientRow",
     "Graph",
@@ -80,9 +89,11 @@ __all__ = [
     "PointError",
     "UsageError",
     "__version__",
+    "assert_function_gradients",
     "assert_gradients",
     "check_engine",
     "check_expression",
+    "check_function",
     "load_engine",
     "parse",
 ]
@@ -92,9 +103,10 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'gradcheck' has no attribute {name!r}")
-    if home in ("internal.checking.check", "report"):
+    if home in ("internal.checking.check", "internal.checking.functions", "report"):
         # Reports are data; the front end registers how Jupyter shows them.
         importlib.import_module("gradcheck.internal.output.html")
+        importlib.import_module("gradcheck.internal.output.function_text")
     value = getattr(importlib.import_module(f"gradcheck.{home}"), name)
     globals()[name] = value  # later look-ups skip this function
     return value

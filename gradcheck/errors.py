@@ -46,3 +46,9 @@ class EngineError(GradcheckError, ImportError):
 
 class UsageError(GradcheckError, ValueError):
     """A bad option or argument value given to the API or the command line."""
+
+
+class FunctionError(GradcheckError, TypeError):
+    """A Python function that `check_function` cannot trace: it branches on a
+    value, reads `.data`, calls a method the op table does not know, or uses
+    the engine in a way tracing cannot rebuild."""

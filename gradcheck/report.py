@@ -28,6 +28,8 @@ MAX_TEXT = 400
 # (`output/html.py`, imported by the front ends): a report is data and
 # imports no presentation.
 HTML_RENDERERS: dict[type, Callable[[Any], str]] = {}
+# The same for plain words (`str(report)`), where a report type has them.
+TEXT_RENDERERS: dict[type, Callable[[Any], str]] = {}
 
 
 def _html(report: object) -> str:
@@ -95,6 +97,12 @@ class Counterexample:
     engine_grads: list[float] | None = None
     reference_adjoints: list[float] | None = None
     error: str | None = None
+    # Python in the engine's own API that builds this graph, backpropagates
+    # and prints each gradient next to the true one (`checking.reproduce`).
+    reproduce: str | None = None
+    # How rebuilds of this graph differ, when they do (`nondeterminism`):
+    # the snippet then says to run it a few times.
+    varies: str | None = None
 
     @property
     def expression(self) -> str:
@@ -127,6 +135,7 @@ class Counterexample:
             "hint": self.hint,
             "error": self.error,
             "nodes": len(self.graph),
+            "reproduce": self.reproduce,
         }
 
 
@@ -147,6 +156,10 @@ class Check:
     # (file, line) of the engine code to blame: the failing op's method, or
     # where the engine raised; None when unknown (line None in notebooks).
     location: tuple[str, int | None] | None = None
+    # The command line that reruns this check alone: `gradcheck engine
+    # TARGET --only NAME --seed S` as an argv list; None when the target
+    # has no command-line form (a class object).
+    rerun: list[str] | None = None
 
     def __repr__(self) -> str:
         message = self.message if len(self.message) <= 80 else self.message[:77] + "..."
@@ -168,6 +181,7 @@ class Check:
             "examples": self.examples,
             "inconclusive": self.inconclusive,
             "same_as": self.same_as,
+            "rerun": self.rerun,
         }
 
 
@@ -354,3 +368,27 @@ class ExpressionReport(_Verdict):
             "seed": self.seed,
             "results": [r.to_dict() for r in self.results],
         }
+
+
+@dataclass
+class FunctionReport(ExpressionReport):
+    """`check_function(f, ...)`: the graph `f` traced to, checked at its inputs.
+
+    `str(report)` says in plain words which gradients are right, and for a
+    wrong one the engine's number, the true one and the snippet that shows
+    it in the engine's own API.
+    """
+
+    function: str = ""  # how f was called: "f(x, y)"
+    notes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<FunctionReport {self.function} on {self.engine}: {self.status}>"
+
+    def __str__(self) -> str:
+        render = TEXT_RENDERERS.get(type(self))
+        return render(self) if render is not None else repr(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The expression report's shape, with the function and the notes."""
+        return {**super().to_dict(), "function": self.function, "notes": self.notes}

@@ -81,6 +81,9 @@ def test_failing_mutant_document(
     )
     assert rebuilt.to_text() == example["expression"]
     assert example["output"] == len(example["nodes"]) - 1
+    # Each failure says how to rerun it, and shows it in the engine's API.
+    assert all(c["rerun"][:3] == ["gradcheck", "engine", str(path)] for c in failing)
+    assert example["reproduce"].splitlines()[-1].startswith('print("x.grad"')
 
 
 @pytest.mark.heavy

@@ -41,6 +41,7 @@ def _engine_options_for(args: argparse.Namespace) -> dict[str, Any]:
         "api": _api(args.api) or None,
         "op_names": _op_names(args.op) or None,
         "op_defs": _op_defs(args.op_def) or None,
+        "only": args.only,
     }
     options.update({k: v for k, v in optional.items() if v is not None})
     return options
@@ -117,6 +118,7 @@ _EXPLICIT = {
     "api": "--api",
     "op_names": "--op",
     "op_defs": "--op-def",
+    "only": "--only",
 }
 
 # One target's outcome: its report, or the message of the error that stopped it.

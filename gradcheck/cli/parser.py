@@ -186,6 +186,13 @@ def _engine_options(parser: _Parser) -> None:
         metavar="N",
         help="processes (default 1); with several targets, the targets are spread",
     )
+    parser.add_argument(
+        "--only",
+        metavar="CHECK",
+        default=None,
+        help="rerun one check as the report names it, e.g. accumulation[mul] "
+        "(with the --seed the report printed)",
+    )
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--time-limit",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gradcheck.errors import UsageError
+from gradcheck.internal.checking import reproduce
 from gradcheck.internal.checking.engine_client import (
     DEFAULT_IMPORT_TIMEOUT,
     DEFAULT_TIME_LIMIT,
@@ -28,9 +29,49 @@ from gradcheck.internal.checking.supervisor import DEFAULT_MEMORY_LIMIT
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.refs.declarations import declared_ops
 from gradcheck.report import (
+    FAIL,
     EngineReport,
     ExpressionReport,
 )
+
+# The defaults a rerun command leaves out.
+DEFAULT_EXAMPLES, DEFAULT_MAX_NODES = 200, 30
+
+
+# Checks made while the engine loads, in every run: the cheapest family
+# reruns them (`forms[gelu]`: a gelu that is neither form).
+LOAD_CHECKS = {"forms": "defined"}
+
+
+def only_family(only: str) -> str:
+    """The family that runs check `only` (`accumulation[mul]` -> accumulation)."""
+    family = only.partition("[")[0].strip()
+    family = LOAD_CHECKS.get(family, family)
+    if family not in CHECK_FAMILIES:
+        raise UsageError(
+            f"--only {only}: no check family {family!r}; known: "
+            f"{', '.join(CHECK_FAMILIES)} (a check is FAMILY or FAMILY[NAME], "
+            "as the report shows it)"
+        )
+    return family
+
+
+def keep_only(report: EngineReport, only: str) -> None:
+    """Keep the checks named `only` (all of the family for a bare family name)."""
+    family = "[" not in only
+    kept = [
+        c
+        for c in report.checks
+        if c.name == only or (family and c.name.partition("[")[0] == only)
+    ]
+    if not kept:
+        ran = ", ".join(c.name for c in report.checks) or "none"
+        raise UsageError(f"--only {only}: no such check ran (its family ran: {ran})")
+    names = {c.name for c in kept}
+    for check in kept:
+        if check.same_as is not None and check.same_as not in names:
+            check.same_as = None  # the check it repeats is not shown
+    report.checks = kept
 
 
 def _seed(seed: int | str | None) -> int:
@@ -43,9 +84,9 @@ def _seed(seed: int | str | None) -> int:
 def check_engine(
     target: str | type | Any = None,
     *,
-    examples: int = 200,
+    examples: int = DEFAULT_EXAMPLES,
     seed: int | None = None,
-    max_nodes: int = 30,
+    max_nodes: int = DEFAULT_MAX_NODES,
     ops: Sequence[str] | None = None,
     jobs: int = 1,
     time_limit: float = DEFAULT_TIME_LIMIT,
@@ -61,6 +102,7 @@ def check_engine(
     max_depth: int = DEPTH_CAP,
     op_defs: Mapping[str, str] | None = None,
     kind: str | None = None,
+    only: str | None = None,
 ) -> EngineReport:
     """Check an engine: every probe, then `examples` random graphs.
 
@@ -69,7 +111,9 @@ def check_engine(
     ops used; `jobs` runs the random graphs in that many processes. `kind`
     is "scalar" or "tensor"; by default a class whose data is an array is
     checked as a tensor engine (at most 30 random programs), whatever its
-    name, and the report says so.
+    name, and the report says so. `only` reruns one check by the name the
+    report shows (`accumulation[mul]`, or a family such as `propagation`):
+    its family runs with the same seed, and the report keeps that check.
     """
     if kind not in (None, "scalar", "tensor"):
         raise UsageError(f"kind is 'scalar' or 'tensor', not {kind!r}")
@@ -101,6 +145,8 @@ def check_engine(
         raise UsageError("examples >= 0, max_nodes >= 1, jobs >= 1 and time_limit > 0")
     seed = _seed(seed)
     start = time.perf_counter()
+    if only is not None:
+        checks = [only_family(only)]
     if checks is not None:
         unknown_families = sorted(set(checks) - set(CHECK_FAMILIES))
         if unknown_families:
@@ -140,6 +186,18 @@ def check_engine(
                 engine.close()
     for name, text in (op_defs or {}).items():
         report.api[f"op {name}"] = f"declared {text}"
+    reproduce.attach(engine, report.checks)
+    rerun_options = {
+        "--examples": examples if examples != DEFAULT_EXAMPLES else None,
+        "--max-nodes": max_nodes if max_nodes != DEFAULT_MAX_NODES else None,
+        "--ops": list(ops) if ops else None,
+        "--api": dict(api) if api else None,
+        "--op": dict(op_names) if op_names else None,
+    }
+    for check in report.failures:
+        check.rerun = reproduce.rerun_argv(target, seed, check.name, rerun_options)
+    if only is not None:
+        keep_only(report, only)
     return report
 
 
@@ -161,7 +219,14 @@ def check_expression(
     text = expression if isinstance(expression, str) else graph.to_text()
     loaded = load_engine(engine)
     try:
-        return check_expression_on(loaded, graph, text, point, points, seed)
+        report = check_expression_on(loaded, graph, text, point, points, seed)
+        for result in report.results:
+            if result.status == FAIL and result.counterexample is not None:
+                example = result.counterexample
+                example.reproduce = reproduce.example_snippet(
+                    loaded, example, result.category
+                )
+        return report
     finally:
         if not isinstance(engine, Engine):
             loaded.close()

@@ -58,6 +58,9 @@ class Engine(WorkerProxy):
     # each costs a few runs, so it is tried once per engine.
     hypotheses: dict[str, Any] = field(default_factory=dict)
     api: dict[str, str] = field(default_factory=dict)
+    # The contract as plain data (`worker.api.Api.spelling`): names for code
+    # written in the engine's own API (`checking.reproduce`).
+    spelling: dict[str, Any] = field(default_factory=dict)
     storage: dict[str, Any] = field(default_factory=dict)
     network: dict[str, Any] | None = None
     file: str | None = None
@@ -332,6 +335,7 @@ def load_engine(
         unsupported={},
         not_checked=list(answer["not_checked"]),
         api=dict(answer["api"]),
+        spelling=dict(answer.get("spelling") or {}),
         network=answer.get("network"),
         file=answer.get("file") or answer.get("module_file"),
         class_name=str(answer.get("class", "Value")),

@@ -62,6 +62,7 @@ def mark_nondeterministic(engine: Engine, checks: list[Check]) -> None:
         note = nondeterminism_note(engine, results)
         if note is None:
             continue
+        example.varies = note
         if all(build.failed for build in results):
             # Wrong in every order: the message's own cause stays first (other
             # checks read it), the changing numbers come after.

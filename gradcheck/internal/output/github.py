@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from gradcheck.internal.output.json_doc import errors_by_category, report_status
 from gradcheck.internal.output.render import clip
+from gradcheck.internal.output.reproduce_text import reproduce_lines
 from gradcheck.report import FAIL, EngineReport
 
 # One target's outcome: its report, or the message of the error that stopped it.
@@ -98,8 +99,8 @@ def _details(check: Any) -> list[str]:
     reproducing snippet when the check carries one."""
     example = check.counterexample
     where = location(check)
-    snippet = getattr(check, "reproduce", None)
-    if example is None and where is None and not snippet:
+    replay = reproduce_lines(check, markdown=True)
+    if example is None and where is None and not replay:
         return []
     out = ["", f"<details><summary>{check.name}: minimal graph</summary>", ""]
     if where is not None:
@@ -108,8 +109,8 @@ def _details(check: Any) -> list[str]:
     if example is not None:
         out += ["```text", example.expression, f"point: {example.point}"]
         out += [f"hint: {example.hint}", "```"]
-    if snippet:
-        out += ["", "reproduce:", "", "```python", str(snippet), "```"]
+    if replay:
+        out += ["", *replay]
     return [*out, "</details>"]
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.internal.output.render import explain_check
+from gradcheck.internal.output.reproduce_text import reproduce_lines
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check, EngineReport
 
 # One target's outcome: its report, or the message of the error that stopped it.
@@ -53,9 +54,9 @@ def check_output(check: Check, seed: int) -> str:
     if where is not None:
         file, line = where
         lines.append(f"look at: {file}" + (f", line {line}" if line else ""))
-    reproduce = getattr(check, "reproduce", None)  # a snippet, when the checker has one
-    if reproduce:
-        lines += ["", "reproduce:", str(reproduce)]
+    replay = reproduce_lines(check)  # the rerun command and the snippet
+    if replay:
+        lines += ["", *replay]
     lines.append(f"seed: {seed} (rerun with --seed {seed})")
     return "\n".join(lines)
 

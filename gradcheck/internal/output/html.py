@@ -83,6 +83,8 @@ def _example_html(example: Counterexample, title: str) -> str:
     ]
     if example.hint:
         parts.append(f"<p>hint: {esc(example.hint)}</p>")
+    if example.reproduce:  # paste it into a cell: it shows the wrong gradient
+        parts.append(f"<pre><code>{esc(example.reproduce)}</code></pre>")
     svg = svg_of(example, title)
     if svg is not None:
         parts.append(f"<div>{svg}</div>")

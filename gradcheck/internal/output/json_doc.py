@@ -130,6 +130,7 @@ def counterexample(example: Counterexample | None) -> dict[str, Any] | None:
         "error": example.error,
         "engine_grads": _list_or_none(example.engine_grads),
         "reference_adjoints": _list_or_none(example.reference_adjoints),
+        "reproduce": getattr(example, "reproduce", None),
     }
 
 
@@ -148,6 +149,7 @@ def check(item: Check) -> dict[str, Any]:
         "examples": item.examples,
         "inconclusive": item.inconclusive,
         "same_as": item.same_as,
+        "rerun": _list_or_none(getattr(item, "rerun", None)),
         "location": _location(item) or _location(example),
         "counterexample": counterexample(example),
         # tensor checks: the kind of finding, and its program and elements

@@ -22,6 +22,7 @@ from gradcheck import __version__
 from gradcheck.internal.output.html import esc, status_badge, svg_of, table
 from gradcheck.internal.output.json_doc import errors_by_category, report_status
 from gradcheck.internal.output.render import explain_check
+from gradcheck.internal.output.reproduce_text import reproduce_lines
 from gradcheck.report import FAIL, PASS, Check, EngineReport
 
 # One target's outcome: its report, or the message of the error that stopped it.
@@ -90,9 +91,10 @@ def _finding(check: Check, report: EngineReport, draw: bool) -> str:
         where = esc(file) + (f", line {esc(line)}" if line else "")
         parts.append(f"<p>look at: <code>{where}</code></p>")
     parts.append(f"<pre>{esc(explain_check(check))}</pre>")
-    reproduce = getattr(check, "reproduce", None)  # hook: a snippet in the engine's API
-    if reproduce:
-        parts.append(f"<p>reproduce:</p><pre class='reproduce'>{esc(reproduce)}</pre>")
+    replay = reproduce_lines(check)  # the rerun command and the snippet
+    if replay:
+        text = "\n".join(replay)
+        parts.append(f"<pre class='reproduce'>{esc(text)}</pre>")
     example = check.counterexample
     if draw and example is not None:
         svg = svg_of(example, check.name)

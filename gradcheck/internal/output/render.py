@@ -24,6 +24,7 @@ from gradcheck.internal.output.terminal import RichPrinter as RichPrinter
 from gradcheck.internal.output.terminal import printer as printer
 from gradcheck.internal.output.terminal import table_lines
 from gradcheck.internal.output.terminal import want_rich as want_rich
+from gradcheck.internal.output.reproduce_text import reproduce_lines
 from gradcheck.report import (
     FAIL,
     INCONCLUSIVE,
@@ -342,7 +343,8 @@ def finding_lines(check: Check, above: str = " (above)") -> list[str]:
     """
     lines = [f"{check.name}: {check.category}"]
     if check.same_as is not None:
-        return [*lines, f"  {same_as_line(check, above)}"]
+        lines.append(f"  {same_as_line(check, above)}")
+        return [*lines, *(f"  {x}" for x in reproduce_lines(check, snippet=False))]
     example = check.counterexample
     if check.message and (example is None or check.message != example.hint):
         lines.append(f"  {check.message}")
@@ -350,6 +352,7 @@ def finding_lines(check: Check, above: str = " (above)") -> list[str]:
         lines += [
             f"  {line}" for line in explain_counterexample(example, check.message)
         ]
+    lines += [f"  {line}" for line in reproduce_lines(check)]
     kind, hint = getattr(check, "kind", None), getattr(check, "hint", "")
     if kind and hint and hint not in check.message:  # a tensor finding
         lines.append(f"  kind: {kind}; hint: {hint}")

@@ -33,7 +33,12 @@ from gradcheck.report import (
 
 DEFAULT_EXAMPLES = 30
 # Scalar-engine options that mean nothing for a tensor engine.
-NOT_FOR_TENSORS = {"min_depth": "--min-depth", "range_limit": "--range", "ops": "--ops"}
+NOT_FOR_TENSORS = {
+    "min_depth": "--min-depth",
+    "range_limit": "--range",
+    "ops": "--ops",
+    "only": "--only",
+}
 
 
 def ignored_option_notes(options: dict[str, Any]) -> list[str]:

@@ -124,6 +124,18 @@ class Api:
         else:
             getattr(v, self.backward_name)()
 
+    def spelling(self) -> dict[str, Any]:
+        """The contract as plain data, for code in the engine's own API."""
+        return {
+            "data": self.data,
+            "data_call": self.data_is_method,
+            "grad": self.grad,
+            "grad_call": self.grad_is_method,
+            "backward": self.backward_name,
+            "backward_function": self.backward_function is not None,
+            "constructor": {k: repr(v) for k, v in self.constructor_kwargs.items()},
+        }
+
     def describe(self) -> dict[str, str]:
         """What was mapped, for the report."""
         out = {
