@@ -432,11 +432,8 @@ def test_rich_and_plain_renderings_agree_on_content(
 ) -> None:
     pytest.importorskip("rich")
     from gradcheck.internal.checking.check import check_expression
-    from gradcheck.internal.output.render import (
-        print_expression_report,
-        printer,
-        want_rich,
-    )
+    from gradcheck.internal.output.render import print_expression_report
+    from gradcheck.internal.output.terminal import printer, want_rich
 
     report = check_expression("x*y", {"x": 2.0, "y": 3.0}, seed=1)
     fancy, plain = _Terminal(), io.StringIO()
@@ -452,7 +449,7 @@ def test_rich_and_plain_renderings_agree_on_content(
 
 
 def test_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradcheck.internal.output.render import Progress
+    from gradcheck.internal.output.terminal import Progress
 
     quiet = io.StringIO()
     with Progress(quiet) as progress:
@@ -916,7 +913,8 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 
 
 def test_text_report_shows_limits_notes_output_and_isolation() -> None:
-    from gradcheck.internal.output.render import VERBOSE, print_engine_report, printer
+    from gradcheck.internal.output.render import print_engine_report
+    from gradcheck.internal.output.terminal import VERBOSE, printer
 
     class Limit:
         name, message, hint = "depth", "RecursionError from depth 1,003", "a stack"

@@ -205,7 +205,8 @@ def _failing_report() -> EngineReport:
 
 def test_the_github_summary_and_the_text_report_carry_both() -> None:
     from gradcheck.internal.output.github import summary_markdown
-    from gradcheck.internal.output.render import print_engine_report, printer
+    from gradcheck.internal.output.render import print_engine_report
+    from gradcheck.internal.output.terminal import printer
 
     markdown = summary_markdown([("my engine.py", _failing_report())])
     assert "rerun: `gradcheck engine 'my engine.py' --only 'a[mul]'`" in markdown

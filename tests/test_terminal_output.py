@@ -11,15 +11,12 @@ from cli_runner import run_cli
 
 from gradcheck.internal.expr.parser import parse
 from gradcheck.internal.output.render import (
-    NORMAL,
-    QUIET,
-    VERBOSE,
     clip,
     print_engine_report,
     print_expression_report,
     print_summary,
-    printer,
 )
+from gradcheck.internal.output.terminal import NORMAL, QUIET, VERBOSE, printer
 from gradcheck.mutants import mutant_named
 from gradcheck.report import (
     Check,

@@ -178,7 +178,7 @@ def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
 def _check_all(
     targets: list[str | None], options: dict[str, Any], json_out: bool
 ) -> list[Outcome]:
-    from gradcheck.internal.output.render import Progress
+    from gradcheck.internal.output.terminal import Progress
 
     names = [t or "micrograd" for t in targets]
     if len(targets) > 1 and options["jobs"] > 1:
@@ -243,12 +243,11 @@ def run_engine(args: argparse.Namespace) -> Result:
             dump(engine_document(outcomes, strict), stream)
             return
         from gradcheck.internal.output.render import (
-            QUIET,
             print_engine_report,
             print_summary,
-            printer,
             quiet_line,
         )
+        from gradcheck.internal.output.terminal import QUIET, printer
 
         out, verbosity = printer(stream), args.verbosity
         for number, (name, report) in enumerate(outcomes):

@@ -184,11 +184,8 @@ def _check_expressions(
 
             dump(expression_document(final), stream)
             return
-        from gradcheck.internal.output.render import (
-            QUIET,
-            print_expression_report,
-            printer,
-        )
+        from gradcheck.internal.output.render import print_expression_report
+        from gradcheck.internal.output.terminal import QUIET, printer
 
         out = printer(stream)
         print_expression_report(final, out, args.verbosity)

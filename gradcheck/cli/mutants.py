@@ -17,7 +17,7 @@ def run_mutants(args: argparse.Namespace) -> Result:
     from gradcheck.mutants.tensor import TENSOR_MUTANTS
 
     MUTANTS = TENSOR_MUTANTS if args.tensor else SCALAR
-    from gradcheck.internal.output.render import Progress
+    from gradcheck.internal.output.terminal import Progress
 
     mutants = list(MUTANTS)
     if args.only:
@@ -67,7 +67,8 @@ def _print_mutants(
 
     `-q`: the one result line.
     """
-    from gradcheck.internal.output.render import QUIET, VERBOSE, clip, printer
+    from gradcheck.internal.output.render import clip
+    from gradcheck.internal.output.terminal import QUIET, VERBOSE, printer
 
     out = printer(stream)
     missed = [row for row in rows if not row["caught"]]

@@ -14,17 +14,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-# The printers moved to terminal.py; these names stay importable from here.
-from gradcheck.internal.output.terminal import NORMAL as NORMAL
-from gradcheck.internal.output.terminal import QUIET as QUIET
-from gradcheck.internal.output.terminal import VERBOSE as VERBOSE
-from gradcheck.internal.output.terminal import Printer as Printer
-from gradcheck.internal.output.terminal import Progress as Progress
-from gradcheck.internal.output.terminal import RichPrinter as RichPrinter
-from gradcheck.internal.output.terminal import printer as printer
-from gradcheck.internal.output.terminal import table_lines
-from gradcheck.internal.output.terminal import want_rich as want_rich
 from gradcheck.internal.output.reproduce_text import reproduce_lines
+from gradcheck.internal.output.terminal import (
+    NORMAL,
+    QUIET,
+    VERBOSE,
+    Printer,
+    table_lines,
+)
 from gradcheck.report import (
     FAIL,
     INCONCLUSIVE,
