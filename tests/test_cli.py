@@ -147,7 +147,6 @@ BAD = [
     (["exp(1000)*x"], "overflow", True),
     (["log(x)", "--at", "x=-1"], "log", False),
     (["1/x", "--at", "x=0"], "at x=0", False),
-    (["exp(x)", "--at", "x=800"], "exp", False),
     (["x*y", "--at", "x=1"], "no value for y", False),
     (["x", "--at", "z=1"], "unknown name z", False),
     (["x", "--at", "x=abc"], "bad number 'abc'", False),

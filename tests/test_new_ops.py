@@ -8,6 +8,7 @@ node, without the checker's worker.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable
@@ -432,7 +433,12 @@ def test_sin_x_over_x_near_zero_is_checked() -> None:
 
 
 @pytest.mark.heavy
-def test_overflow_at_a_users_point_says_float64_overflows() -> None:
+def test_overflow_at_a_users_point_is_a_limit_not_an_error() -> None:
+    """float64 overflows there: nothing is verified (exit 3), and it says why."""
     code, out, err = run_cli("log(1+exp(x))", "--at", "x=800")
-    assert code == 2 and out == ""
-    assert "float64 overflows at exp(800)" in err and len(err.splitlines()) == 1
+    assert (code, err) == (3, "")
+    assert "float64 overflows at exp(800)" in out and "INCONCLUSIVE" in out
+    assert "passed" not in out.splitlines()[-1]
+    code, out, err = run_cli("log(1+exp(x))", "--at", "x=800", "--json")
+    (result,) = json.loads(out)["results"]
+    assert (code, result["status"], result["category"]) == (3, "inconclusive", "limit")

@@ -18,7 +18,11 @@ from gradcheck.internal.checking.judge import judge
 from gradcheck.internal.checking.verdict import gradient_rows
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.refs.points import sample_point
-from gradcheck.internal.refs.references import domain_problem, reference
+from gradcheck.internal.refs.references import (
+    FloatLimit,
+    domain_problem,
+    reference,
+)
 from gradcheck.report import (
     FAIL,
     INCONCLUSIVE,
@@ -61,8 +65,29 @@ def check_expression_on(
                 raise PointError(f"found no point where {text} is defined and smooth")
             chosen.append(drawn)
     for at in chosen:
+        problem = domain_problem(graph, at, margins=False)
+        if isinstance(problem, FloatLimit):  # float64 overflows there: not judged
+            report.results.append(_not_judged(graph, text, at, problem))
+            continue
         report.results.append(_check_at(loaded, graph, text, at, formulas))
     return report
+
+
+def _not_judged(
+    graph: Graph, text: str, point: dict[str, float], why: str
+) -> ExpressionResult:
+    """A point where float64 itself overflows: a limit, and nothing verified."""
+    return ExpressionResult(
+        expression=text,
+        graph=graph,
+        point=point,
+        value_backprop=None,
+        value_reference="",  # not computed: no float64 run can be judged here
+        gradients=[],
+        status=INCONCLUSIVE,
+        category="limit",
+        message=why,
+    )
 
 
 def as_graph(expression: str | Graph) -> Graph:
@@ -86,7 +111,7 @@ def _given_point(graph: Graph, point: Mapping[str, float]) -> dict[str, float]:
         raise PointError(f"{', '.join(unknown)} is not a variable of the expression")
     at = {v: float(point[v]) for v in graph.variables}
     problem = domain_problem(graph, at, margins=False)
-    if problem is not None:
+    if problem is not None and not isinstance(problem, FloatLimit):
         shown = ", ".join(f"{k}={v:g}" for k, v in at.items())
         raise PointError(f"{problem} (at {shown})")
     return at

@@ -109,6 +109,9 @@ def gradient_table(rows: Sequence[GradientRow]) -> tuple[list[str], list[list[st
     return headers, body
 
 
+_ORDER = (PASS, FAIL, INCONCLUSIVE)
+
+
 def print_expression_report(
     report: ExpressionReport, out: Printer, verbosity: int = NORMAL
 ) -> None:
@@ -128,7 +131,7 @@ def print_expression_report(
         out.line(f"{shorten(result.expression)}  at {point_text(result.point)}", "bold")
         out.line(
             f"  value: backprop {number(result.value_backprop)}, "
-            f"reference {result.value_reference}"
+            f"reference {result.value_reference or '-'}"
         )
         headers, body = gradient_table(result.gradients)
         styles = [None if row.ok else "red" for row in result.gradients]
@@ -138,11 +141,16 @@ def print_expression_report(
         if result.status != PASS and result.message:
             out.line(f"  {result.message}")
         out.line()
-    failed = sum(1 for r in report.results if r.status == FAIL)
     total = len(report.results)
+    counts = {s: sum(1 for r in report.results if r.status == s) for s in _ORDER}
     out.line(f"engine: {report.engine}")
     out.line(f"seed: {report.seed} (rerun with --seed {report.seed})")
-    summary = f"{failed} of {total} failed" if failed else f"all {total} passed"
+    if counts[FAIL]:
+        summary = f"{counts[FAIL]} of {total} failed"
+    elif counts[PASS] == total:
+        summary = f"all {total} passed"
+    else:
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     out.line(f"result: {report.status.upper()} ({summary})", _STYLES.get(report.status))
 
 

@@ -108,13 +108,18 @@ def domain_problem(
     return None
 
 
+class FloatLimit(str):
+    """A domain problem that is the float format's limit (an overflow), not
+    the formula's: a point there is not judged, and that is no error."""
+
+
 def _overflow(name: str, shown: str, exact: Any, limit: float) -> str:
     """The message for a value past the float format's range: its limit."""
     kind, verb = ("float64", "overflows")
     if limit < FLOAT_LIMIT:
         kind, verb = ("the engine's floats", "overflow")
     size = mpmath.nstr(exact, 3) if mpmath.isfinite(exact) else str(exact)
-    return (
+    return FloatLimit(
         f"{kind} {verb} at {name}({shown}) = {size}, beyond the range of "
         f"{kind} (a limit of the number format, not an error)"
     )
