@@ -75,7 +75,7 @@ def test_summary_lists_targets_failures_and_limits() -> None:
     assert "Limits (not errors unless --strict):" in text and "355.0" in text
     assert "<details><summary>accumulation: minimal graph</summary>" in text
     assert "look at `my_engine.py`, line 42" in text
-    report.checks[0].reproduce = "(x * x).backward()"  # type: ignore[attr-defined]
+    report.checks[0].counterexample.reproduce = "(x * x).backward()"
     text = summary_markdown([("my_engine.py", report)])
     assert "```python\n(x * x).backward()\n```" in text
     assert "seed: 7" in text

@@ -141,9 +141,11 @@ def test_several_targets_name_the_target(tmp_path: Path) -> None:
 
 def test_a_reproducing_snippet_is_shown_when_the_check_has_one() -> None:
     report = _report()
-    report.checks[1].reproduce = "x = Value(1.5)\n(x * x).backward()"  # type: ignore[attr-defined]
+    report.checks[1].counterexample.reproduce = "x = Value(1.5)\n(x * x).backward()"
+    report.checks[1].rerun = ["gradcheck", "engine", "e.py", "--only", "x"]
     doc = results_document([("e.py", report)])
     assert "(x * x).backward()" in doc["tests"][1]["output"]
+    assert "rerun: gradcheck engine e.py --only x" in doc["tests"][1]["output"]
     assert "(x * x).backward()" in page_html([("e.py", report)])
 
 
