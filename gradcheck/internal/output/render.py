@@ -140,6 +140,9 @@ def print_expression_report(
         out.line(f"  {_status_word(result)}", _STYLES.get(result.status))
         if result.status != PASS and result.message:
             out.line(f"  {result.message}")
+        if result.status == FAIL:
+            for line in reproduce_lines(result):
+                out.line(f"  {line}")
         out.line()
     total = len(report.results)
     counts = {s: sum(1 for r in report.results if r.status == s) for s in _ORDER}

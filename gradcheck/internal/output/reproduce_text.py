@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shlex
 
-from gradcheck.report import Check
+from gradcheck.report import Check, ExpressionResult
 
 
 def reproduce_lines(
-    check: Check, markdown: bool = False, snippet: bool = True
+    check: Check | ExpressionResult, markdown: bool = False, snippet: bool = True
 ) -> list[str]:
     """The rerun command and the snippet of `check`; [] when it has neither.
 
