@@ -24,18 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradcheck.internal.worker.class_shape import backward_function
+from gradcheck.internal.worker.class_shape import BACKWARD_NAMES, backward_function
 
 DATA_NAMES = ("data", "value")
 GRAD_NAMES = ("grad", "gradient", "derivative")
-BACKWARD_NAMES = (
-    "backward",
-    "backwards",
-    "backprop",
-    "backpropagate",
-    "back_propagate",
-    "backword",
-)
 API_KEYS = ("data", "grad", "backward")
 _float = float  # bound now: an engine may replace builtins
 _isclose = math.isclose
