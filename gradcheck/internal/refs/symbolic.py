@@ -35,12 +35,52 @@ class LocalRule:
     value: Callable[..., Any]
     partials: tuple[Callable[..., Any], ...]
     second: tuple[tuple[Callable[..., Any], ...], ...]
-    formulas: tuple[str, ...]
+
+
+# The op table as shipped: an op declared with `--op-def` replaces its entry,
+# and then its generated rule no longer describes it.
+_SHIPPED = dict(OPS)
 
 
 @cache
 def local_rule(op_name: str, constant: float | None) -> LocalRule:
-    """Differentiate one op symbolically, once per (op, constant)."""
+    """Differentiate one op, once per (op, constant).
+
+    The shipped ops come from the generated `rules.py` (no SymPy import);
+    a declared op, or a constant the file has no entry for (`x**2.7`), is
+    differentiated by SymPy here.
+    """
+    shipped = OPS.get(op_name) is _SHIPPED.get(op_name)
+    generated = _generated(op_name, constant) if shipped else None
+    return generated if generated is not None else _sympy_rule(op_name, constant)
+
+
+def _generated(op_name: str, constant: float | None) -> LocalRule | None:
+    from gradcheck.internal.refs.rules import RULES
+
+    exact = RULES.get((op_name, constant))
+    if exact is not None and constant is not None:
+        value, partials, second = exact
+        return LocalRule(value, partials, second)
+    found = RULES.get((op_name, None))
+    if found is None or (constant is not None) != OPS[op_name].takes_constant:
+        return None
+    value, partials, second = found
+    if constant is None:
+        return LocalRule(value, partials, second)
+    c = mpmath.mpf(constant)  # a float is exact in binary: the same as its Rational
+
+    def bind(f: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda *args: f(*args, c)
+
+    return LocalRule(
+        bind(value),
+        tuple(bind(f) for f in partials),
+        tuple(tuple(bind(f) for f in row) for row in second),
+    )
+
+
+def _sympy_rule(op_name: str, constant: float | None) -> LocalRule:
     import sympy
 
     op = OPS[op_name]
@@ -56,7 +96,6 @@ def local_rule(op_name: str, constant: float | None) -> LocalRule:
         value=compile_(expr),
         partials=tuple(compile_(d) for d in firsts),
         second=tuple(tuple(compile_(s) for s in row) for row in seconds),
-        formulas=tuple(str(d) for d in firsts),
     )
 
 

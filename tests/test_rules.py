@@ -1,0 +1,82 @@
+"""The generated op rules (`refs/rules.py`): current, and equal to SymPy's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mpmath
+import pytest
+
+from gradcheck.internal.expr.ops import CONSTANT_CHOICES, OPS
+from gradcheck.internal.refs import make_rules
+from gradcheck.internal.refs.declarations import declared_ops
+from gradcheck.internal.refs.symbolic import _generated, _sympy_rule, local_rule
+
+POINTS = (-2.7, -0.45, 0.07, 0.9, 3.1)
+
+
+def test_regenerating_changes_nothing() -> None:
+    assert make_rules.TARGET.read_text(encoding="utf-8") == make_rules.render(), (
+        "refs/rules.py is stale: run python -m gradcheck.internal.refs.make_rules"
+    )
+
+
+def _constants(name: str) -> tuple[float | None, ...]:
+    if not OPS[name].takes_constant:
+        return (None,)
+    return CONSTANT_CHOICES.get(name, (2.0, -0.5, 3.25, 0.1, 1e8))
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_generated_rules_equal_sympy(name: str) -> None:
+    op = OPS[name]
+    for constant in _constants(name):
+        fast = _generated(name, constant)
+        assert fast is not None, (name, constant)
+        slow = _sympy_rule(name, constant)
+        for x in POINTS:
+            args = [x, 1.3][: op.arity]
+            if not op.in_domain(args, constant):
+                continue
+            with mpmath.workdps(60):
+                at = [mpmath.mpf(a) for a in args]
+                pairs = [(fast.value, slow.value)]
+                pairs += list(zip(fast.partials, slow.partials, strict=True))
+                for row_f, row_s in zip(fast.second, slow.second, strict=True):
+                    pairs += list(zip(row_f, row_s, strict=True))
+                for f, s in pairs:
+                    want = mpmath.mpf(s(*at))
+                    got = mpmath.mpf(f(*at))
+                    assert abs(got - want) <= mpmath.mpf(10) ** -50 * max(1, abs(want))
+
+
+def test_pow_at_zero_has_its_derivative() -> None:
+    rule = local_rule("pow", 2.0)
+    assert rule.partials[0](mpmath.mpf(0)) == 0
+    assert rule.second[0][0](mpmath.mpf(0)) == 2
+
+
+def test_other_exponents_and_declared_ops_fall_back_to_sympy() -> None:
+    assert _generated("pow", 2.7) is None
+    rule = local_rule("pow", 2.7)
+    assert float(rule.partials[0](mpmath.mpf(2))) == pytest.approx(2.7 * 2**1.7)
+    with declared_ops({"log": "log(x + 1)"}):
+        declared = local_rule("log", None)
+        assert float(declared.partials[0](mpmath.mpf(1))) == pytest.approx(0.5)
+    assert float(local_rule("log", None).partials[0](mpmath.mpf(1))) == 1.0
+
+
+def test_a_normal_run_does_not_import_sympy() -> None:
+    code = (
+        "import sys\n"
+        "from gradcheck.internal.expr.parser import parse\n"
+        "from gradcheck.internal.refs.references import reference\n"
+        "g = parse('tanh(x*y + x)**2 / (1 + exp(y)) + relu(x - 0.5*y)')\n"
+        "reference(g, {'x': 0.3, 'y': -1.2})\n"
+        "print('sympy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
