@@ -16,13 +16,9 @@ import mpmath
 
 from gradcheck.errors import PointError
 from gradcheck.internal.expr.graph import Graph
-from gradcheck.internal.expr.ops import OPS
+from gradcheck.internal.expr.ops import OPS, Op
 from gradcheck.internal.refs.numeric import NumericResult, numeric_reference
-from gradcheck.internal.refs.symbolic import (
-    SymbolicResult,
-    second_partials,
-    symbolic_reference,
-)
+from gradcheck.internal.refs.symbolic import SymbolicResult, symbolic_reference
 from gradcheck.internal.refs.tolerance import UNIT, Bounds, error_bounds
 
 # The two references must agree to this relative precision (they carry 25+).
@@ -69,36 +65,45 @@ def domain_problem(
 ) -> str | None:
     """Why `graph` cannot be evaluated smoothly at `point`, or None if it can.
 
-    Uses float arithmetic through the op table: a node outside its op's
-    domain (log of a negative, division by ~0, relu at its kink, overflow
-    beyond `limit`, see `float_limit`).
+    Screened in float64 through the op table (`Op.apply_float`), before
+    any 80-digit work: a node outside its op's domain (log of a negative,
+    division by ~0, relu at its kink), with no real value, or overflowing
+    beyond `limit` (see `float_limit`).
     """
     values: list[float] = []
-    with mpmath.workdps(30):
-        for node in graph.nodes:
-            if node.op == "var":
-                if node.name not in point:
-                    return f"no value given for {node.name}"
-                values.append(float(point[node.name]))
-                continue
-            if node.op == "const":
-                values.append(float(node.constant or 0.0))
-                continue
-            op = OPS[node.op]
-            args = [values[a] for a in node.args]
-            if not op.in_domain(args, node.constant):
-                shown = ", ".join(f"{a:.6g}" for a in args)
-                return f"{op.name} is not smooth or not defined at ({shown})"
-            try:
-                result = op.apply_mp([mpmath.mpf(a) for a in args], node.constant)
-                value = float(result)
-            except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-                return f"{op.name} has no real value at ({', '.join(map(str, args))})"
-            if not abs(value) < limit:
-                kind = "float64" if limit >= FLOAT_LIMIT else "the engine's floats"
-                return f"{op.name} overflows {kind} here"
-            values.append(value)
+    for node in graph.nodes:
+        if node.op == "var":
+            if node.name not in point:
+                return f"no value given for {node.name}"
+            values.append(float(point[node.name]))
+            continue
+        if node.op == "const":
+            values.append(float(node.constant or 0.0))
+            continue
+        op = OPS[node.op]
+        args = [values[a] for a in node.args]
+        if not op.in_domain(args, node.constant):
+            shown = ", ".join(f"{a:.6g}" for a in args)
+            return f"{op.name} is not smooth or not defined at ({shown})"
+        try:
+            value = float_value(op, args, node.constant)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return f"{op.name} has no real value at ({', '.join(map(str, args))})"
+        if not abs(value) < limit:
+            kind = "float64" if limit >= FLOAT_LIMIT else "the engine's floats"
+            return f"{op.name} overflows {kind} here"
+        values.append(value)
     return None
+
+
+def float_value(op: Op, args: list[float], constant: float | None) -> float:
+    """The op in float64; where a float formula overflows on the way to a
+    finite result (sigmoid(-800) through exp(800)), in 30-digit mpmath."""
+    try:
+        return op.apply_float(args, constant)
+    except OverflowError:
+        with mpmath.workdps(30):
+            return float(op.apply_mp([mpmath.mpf(a) for a in args], constant))
 
 
 # References depend only on the graph, the point and the unit roundoff, and
@@ -154,18 +159,7 @@ def _reference(
     values = [float(v) for v in sym.values]
     partials = [tuple(float(p) for p in row) for row in sym.partials]
     adjoints = [float(a) for a in sym.adjoints]
-    seconds: list[list[list[float]]] = []
-    for node in graph.nodes:
-        if node.is_leaf:
-            seconds.append([])
-        else:
-            args = [sym.values[a] for a in node.args]
-            seconds.append(
-                [
-                    [float(s) for s in row]
-                    for row in second_partials(node.op, node.constant, args)
-                ]
-            )
+    seconds = [[[float(s) for s in row] for row in node] for node in sym.seconds]
     bounds = error_bounds(graph, values, partials, seconds, adjoints, unit_roundoff)
     magnitudes = _magnitudes(graph, partials)
     return Reference(

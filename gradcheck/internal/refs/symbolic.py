@@ -28,14 +28,9 @@ DIGITS = 60
 FORMULA_BUDGET = 300
 
 
-@dataclass(frozen=True)
-class LocalRule:
-    """An op's value, partial derivatives and second partials, from SymPy."""
-
-    value: Callable[..., Any]
-    partials: tuple[Callable[..., Any], ...]
-    second: tuple[tuple[Callable[..., Any], ...], ...]
-
+# An op's rule: operands in, (value, first partials, second partials) out,
+# all mpf: `(v, (d0, d1), ((d00, d01), (d10, d11)))` for two operands.
+LocalRule = Callable[..., tuple[Any, tuple[Any, ...], tuple[tuple[Any, ...], ...]]]
 
 # The op table as shipped: an op declared with `--op-def` replaces its entry,
 # and then its generated rule no longer describes it.
@@ -58,26 +53,17 @@ def local_rule(op_name: str, constant: float | None) -> LocalRule:
 def _generated(op_name: str, constant: float | None) -> LocalRule | None:
     from gradcheck.internal.refs.rules import RULES
 
-    exact = RULES.get((op_name, constant))
-    if exact is not None and constant is not None:
-        value, partials, second = exact
-        return LocalRule(value, partials, second)
+    found = RULES.get((op_name, constant)) if constant is not None else None
+    if found is not None:
+        return found
     found = RULES.get((op_name, None))
     if found is None or (constant is not None) != OPS[op_name].takes_constant:
         return None
-    value, partials, second = found
     if constant is None:
-        return LocalRule(value, partials, second)
-    c = mpmath.mpf(constant)  # a float is exact in binary: the same as its Rational
-
-    def bind(f: Callable[..., Any]) -> Callable[..., Any]:
-        return lambda *args: f(*args, c)
-
-    return LocalRule(
-        bind(value),
-        tuple(bind(f) for f in partials),
-        tuple(tuple(bind(f) for f in row) for row in second),
-    )
+        return found
+    bound = mpmath.mpf(constant)  # a float is exact in binary, as its Rational
+    rule = found
+    return lambda *args: rule(*args, bound)
 
 
 def _sympy_rule(op_name: str, constant: float | None) -> LocalRule:
@@ -88,29 +74,35 @@ def _sympy_rule(op_name: str, constant: float | None) -> LocalRule:
     expr = op.apply_sympy(list(args), constant)
     firsts = [sympy.diff(expr, a) for a in args]
     seconds = [[sympy.diff(d, a) for a in args] for d in firsts]
+    compiled = sympy.lambdify(args, [expr, firsts, seconds], modules="mpmath")
+    mpf = mpmath.mpf
 
-    def compile_(e: Any) -> Callable[..., Any]:
-        return sympy.lambdify(args, e, modules="mpmath")  # type: ignore[no-any-return]
+    def rule(*at: Any) -> tuple[Any, tuple[Any, ...], tuple[tuple[Any, ...], ...]]:
+        value, d1, d2 = compiled(*at)
+        return (
+            mpf(value),
+            tuple(mpf(d) for d in d1),
+            tuple(tuple(mpf(d) for d in row) for row in d2),
+        )
 
-    return LocalRule(
-        value=compile_(expr),
-        partials=tuple(compile_(d) for d in firsts),
-        second=tuple(tuple(compile_(s) for s in row) for row in seconds),
-    )
+    return rule
 
 
 @dataclass
 class SymbolicResult:
     """Values, per-edge local derivatives and adjoints of every node.
 
-    `partials[i][k]` is d node_i / d operand_k; `adjoints[i]` is
-    d output / d node_i; `gradients` maps each variable to its derivative.
+    `partials[i][k]` is d node_i / d operand_k; `seconds[i][k][j]` is
+    d^2 node_i / d operand_k d operand_j (for the tolerance bound);
+    `adjoints[i]` is d output / d node_i; `gradients` maps each variable to
+    its derivative.
     """
 
     values: list[Any]
     partials: list[tuple[Any, ...]]
     adjoints: list[Any]
     gradients: dict[str, Any]
+    seconds: list[tuple[tuple[Any, ...], ...]]
 
     @property
     def value(self) -> Any:
@@ -119,23 +111,28 @@ class SymbolicResult:
 
 def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResult:
     """Exact reverse-mode derivatives of `graph` at `point` (60 digits)."""
+    mpf = mpmath.mpf
     with mpmath.workdps(DIGITS):
         values: list[Any] = []
         partials: list[tuple[Any, ...]] = []
+        seconds: list[tuple[tuple[Any, ...], ...]] = []
         for node in graph.nodes:
             if node.op == VAR:
-                values.append(mpmath.mpf(point[node.name]))
+                values.append(mpf(point[node.name]))
                 partials.append(())
+                seconds.append(())
             elif node.op == CONST:
-                values.append(mpmath.mpf(node.constant))
+                values.append(mpf(node.constant))
                 partials.append(())
+                seconds.append(())
             else:
                 rule = local_rule(node.op, node.constant)
-                args = [values[a] for a in node.args]
-                values.append(mpmath.mpf(rule.value(*args)))
-                partials.append(tuple(mpmath.mpf(d(*args)) for d in rule.partials))
-        adjoints = [mpmath.mpf(0)] * len(graph.nodes)
-        adjoints[-1] = mpmath.mpf(1)
+                value, firsts, second = rule(*[values[a] for a in node.args])
+                values.append(value)
+                partials.append(firsts)
+                seconds.append(second)
+        adjoints = [mpf(0)] * len(graph.nodes)
+        adjoints[-1] = mpf(1)
         for i in range(len(graph.nodes) - 1, -1, -1):
             node = graph.nodes[i]
             for a, d in zip(node.args, partials[i], strict=True):
@@ -145,7 +142,7 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
             for i, node in enumerate(graph.nodes)
             if node.op == VAR
         }
-    return SymbolicResult(values, partials, adjoints, gradients)
+    return SymbolicResult(values, partials, adjoints, gradients, seconds)
 
 
 def expanded_size(graph: Graph, cap: int = 10**9) -> int:
@@ -174,12 +171,3 @@ def derivative_formulas(
     for name, sym in symbols.items():
         formulas[name] = sympy.sstr(sympy.diff(expr, sym))
     return formulas, None
-
-
-def second_partials(
-    node_op: str, constant: float | None, args: list[Any]
-) -> list[list[Any]]:
-    """d^2 op / d arg_j d arg_k at `args` (used by the tolerance bound)."""
-    rule = local_rule(node_op, constant)
-    with mpmath.workdps(DIGITS):
-        return [[mpmath.mpf(s(*args)) for s in row] for row in rule.second]
