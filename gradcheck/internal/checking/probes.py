@@ -73,7 +73,7 @@ def run_examples(
     start = time.perf_counter()
     count = inconclusive = not_run = 0
     not_run_why = ""
-    for outcome in _judged(engine, examples, values_only):
+    for outcome in judged_in_order(engine, examples, values_only):
         count += 1
         if outcome.status == INCONCLUSIVE:
             inconclusive += 1
@@ -127,8 +127,8 @@ def run_examples(
 BATCHES = (8, 16, 32, 64)
 
 
-def _judged(
-    engine: Engine, examples: Iterable[Example], values_only: bool
+def judged_in_order(
+    engine: Engine, examples: Iterable[Example], values_only: bool = False
 ) -> Iterator[Outcome]:
     """The outcome of each example, in order, the engine runs batched.
 
