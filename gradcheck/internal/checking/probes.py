@@ -128,7 +128,10 @@ BATCHES = (8, 16, 32, 64)
 
 
 def judged_in_order(
-    engine: Engine, examples: Iterable[Example], values_only: bool = False
+    engine: Engine,
+    examples: Iterable[Example],
+    values_only: bool = False,
+    batches: tuple[int, ...] = BATCHES,
 ) -> Iterator[Outcome]:
     """The outcome of each example, in order, the engine runs batched.
 
@@ -137,7 +140,7 @@ def judged_in_order(
     dead or hung worker; the examples after it are then run one by one.
     """
     pending = iter(examples)
-    sizes = itertools.chain(BATCHES, itertools.repeat(BATCHES[-1]))
+    sizes = itertools.chain(batches, itertools.repeat(batches[-1]))
     while batch := list(itertools.islice(pending, next(sizes))):
         screened = [(e, prepare(engine, e.graph, e.point)) for e in batch]
         wanted = [(e, ref) for e, ref in screened if not isinstance(ref, Outcome)]

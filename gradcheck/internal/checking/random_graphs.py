@@ -21,6 +21,7 @@ and the failure goes straight to `reduce_failure`.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
@@ -33,7 +34,7 @@ from hypothesis.errors import Unsatisfiable
 from gradcheck.internal.checking.engine_client import Engine, load_engine
 from gradcheck.internal.checking.judge import judge, reduce_failure
 from gradcheck.internal.checking.local_constants import no_local_constants
-from gradcheck.internal.checking.probes import Example, judged_in_order
+from gradcheck.internal.checking.probes import BATCHES, Example, judged_in_order
 from gradcheck.internal.checking.progress import Progress
 from gradcheck.internal.checking.targets import SourceTarget
 from gradcheck.internal.checking.verdict import Outcome
@@ -52,6 +53,10 @@ class _StopSearch(BaseException):
     A BaseException on purpose: Hypothesis treats Exception (and SystemExit,
     GeneratorExit) as a failure to shrink, and lets anything else through.
     """
+
+
+class _Enough(BaseException):
+    """Ends the drawing at the first failure (not a failure to shrink)."""
 
 
 class _Failed(Exception):
@@ -75,15 +80,47 @@ def _settings(examples: int) -> settings:
     )
 
 
-def _drawn(
-    engine: Engine, seed: int, examples: int, max_nodes: int
-) -> list[tuple[Graph, dict[str, float]]]:
-    """The graphs (and points) the search tries, in order, drawn without the engine.
+class _Judged:
+    """What judging the drawn graphs in batches found: counts, first failure."""
 
-    The same settings and seed as the search in `_search`: while every graph
-    passes, Hypothesis draws the same sequence whatever the property does.
+    def __init__(self) -> None:
+        self.generated = 0
+        self.inconclusive = 0
+        self.failure: Outcome | None = None
+
+
+def _judge_in_batches(
+    engine: Engine,
+    seed: int,
+    examples: int,
+    max_nodes: int,
+    progress: Callable[[int, int], None] | None,
+) -> _Judged:
+    """Draw the graphs the search tries, in order, and judge them in batches.
+
+    The same settings and seed as `_search`: while every graph passes,
+    Hypothesis draws the same sequence whatever the property does. The
+    property only collects; a full batch goes to the worker at once, and
+    the first failure ends the drawing.
     """
-    drawn: list[tuple[Graph, dict[str, float]]] = []
+    found = _Judged()
+    pending: list[Example] = []
+    sizes = iter(itertools.chain(BATCHES, itertools.repeat(BATCHES[-1])))
+    size = [next(sizes)]
+
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        size[0] = next(sizes)
+        for outcome in judged_in_order(engine, batch, batches=(len(batch) or 1,)):
+            found.generated += 1
+            if progress is not None:
+                progress(found.generated, examples)
+            if outcome.status == INCONCLUSIVE:
+                found.inconclusive += 1
+            elif outcome.status == FAIL:
+                found.failure = outcome
+                raise _Enough
 
     @_settings(examples)
     @given(
@@ -92,11 +129,18 @@ def _drawn(
         )
     )
     def collect(example: tuple[Graph, dict[str, float]]) -> None:
-        drawn.append(example)
+        pending.append(Example(*example))
+        if len(pending) >= size[0]:
+            flush()
 
-    with no_local_constants():
-        hypothesis_seed(seed)(collect)()
-    return drawn
+    try:
+        with no_local_constants():
+            hypothesis_seed(seed)(collect)()
+        if pending:
+            flush()
+    except _Enough:
+        pass
+    return found
 
 
 def run_random_graphs(
@@ -115,20 +159,14 @@ def run_random_graphs(
     """
     start = time.perf_counter()
     try:
-        drawn = _drawn(engine, seed, examples, max_nodes)
+        judged = _judge_in_batches(engine, seed, examples, max_nodes, progress)
     except Unsatisfiable:
         return _unsatisfiable()
-    generated = inconclusive = 0
-    failure: Outcome | None = None
-    for outcome in judged_in_order(engine, [Example(g, p) for g, p in drawn]):
-        generated += 1
-        if progress is not None:
-            progress(generated, examples)
-        if outcome.status == INCONCLUSIVE:
-            inconclusive += 1
-        elif outcome.status == FAIL:
-            failure = outcome
-            break
+    generated, inconclusive, failure = (
+        judged.generated,
+        judged.inconclusive,
+        judged.failure,
+    )
     if failure is None:
         return _passed(generated, inconclusive, time.perf_counter() - start)
     found = _search(
