@@ -8,6 +8,7 @@ limitation of the point, never a bug of the engine.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -110,20 +111,27 @@ def float_value(op: Op, args: list[float], constant: float | None) -> float:
 # the probes try the same graphs at the same points on every engine: a
 # teacher's batch or the mutant gallery computes each one once. Only the
 # engine's numbers differ, and those are never cached.
-# Graphs of over LARGE_GRAPH nodes (the deep chains) are few but costly, and
-# their entries are large: the last LARGE_CACHE_SIZE of them are kept apart.
+# One cache, least recently used out first, sized in nodes rather than in
+# entries: a reference holds about 1 kB per node, so NODE_BUDGET nodes is
+# at most about 200 MB, and it holds every candidate of a shrink (hundreds
+# of graphs of a few hundred nodes), so shrinking, which revisits graphs,
+# never computes one twice. (It used to keep only the last 8 graphs of over
+# 200 nodes, and shrinking a large counterexample recomputed them.)
 _Key = tuple[Graph, tuple[tuple[str, float], ...], float]
-_CACHE: dict[_Key, Reference] = {}
-_LARGE: dict[_Key, Reference] = {}
-CACHE_SIZE = 20_000
-LARGE_GRAPH = 200
-LARGE_CACHE_SIZE = 8
+_CACHE: OrderedDict[_Key, Reference | PointError] = OrderedDict()
+NODE_BUDGET = 200_000
+_held = [0]  # nodes held by the cache
 
 
 def clear_cache() -> None:
     """Forget every cached reference (the op table changed: `--op-def`)."""
     _CACHE.clear()
-    _LARGE.clear()
+    _held[0] = 0
+
+
+def cached_nodes() -> int:
+    """How many graph nodes the cached references cover (at most NODE_BUDGET)."""
+    return _held[0]
 
 
 def reference(
@@ -136,15 +144,29 @@ def reference(
     the precision it stores. The default is float64.
     """
     key = (graph, tuple(sorted((k, float(v)) for k, v in point.items())), unit_roundoff)
-    large = len(graph) > LARGE_GRAPH
-    cache, size = (_LARGE, LARGE_CACHE_SIZE) if large else (_CACHE, CACHE_SIZE)
-    found = cache.get(key)
+    found = _CACHE.get(key)
     if found is None:
-        found = _reference(graph, point, unit_roundoff)
-        if len(cache) >= size:
-            del cache[next(iter(cache))]  # the oldest
-        cache[key] = found
+        try:
+            found = _reference(graph, point, unit_roundoff)
+        except PointError as err:
+            found = err  # outside the domain: remembered too, shrinking revisits
+        _keep(key, found)
+    else:
+        _CACHE.move_to_end(key)
+    if isinstance(found, PointError):
+        raise PointError(str(found))
     return found
+
+
+def _keep(key: _Key, found: Reference | PointError) -> None:
+    size = len(key[0])
+    if size > NODE_BUDGET:
+        return
+    while _CACHE and _held[0] + size > NODE_BUDGET:
+        old, _ = _CACHE.popitem(last=False)  # the least recently used
+        _held[0] -= len(old[0])
+    _CACHE[key] = found
+    _held[0] += size
 
 
 def _reference(
