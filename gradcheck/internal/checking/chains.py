@@ -48,9 +48,10 @@ def chain_program(pairs: tuple[Pair, ...], length: int) -> dict[str, Any]:
     it. Read-only: the same program is handed out again for the same pairs
     and length.
     """
+    plain = {link: (link[0], _plain(link[1])) for pair in pairs for link in pair}
+    links = [plain[link] for link in chain_links(pairs, length)]
     nodes: list[list[Any]] = [["var", [], None, "x"]]
-    for op, constant in chain_links(pairs, length):
-        nodes.append([op, [len(nodes) - 1], _plain(constant), ""])
+    nodes += [[op, [i], constant, ""] for i, (op, constant) in enumerate(links)]
     return {
         "nodes": nodes,
         "point": {"x": CHAIN_START},
