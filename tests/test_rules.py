@@ -82,3 +82,25 @@ def test_a_normal_run_does_not_import_sympy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_declared_op_is_screened_in_floats_with_its_definition() -> None:
+    from gradcheck.internal.expr.parser import parse
+    from gradcheck.internal.refs.references import domain_problem, reference
+
+    with declared_ops({"log": "log(x + 1)"}):
+        graph = parse("log(x)*2")
+        assert OPS["log"].apply_float([-0.5], None) == pytest.approx(-0.693147, 1e-6)
+        assert domain_problem(graph, {"x": -0.5}) is None
+        assert float(reference(graph, {"x": -0.5}).gradient("x")) == 4.0
+    assert domain_problem(parse("log(x)*2"), {"x": -0.5}) is not None
+
+
+def test_float_forms_agree_with_mpmath() -> None:
+    for op in OPS.values():
+        args = [0.7, 1.3][: op.arity]
+        constant = (
+            (0.2 if op.name == "leaky_relu" else 2.0) if op.takes_constant else None
+        )
+        want = float(op.apply_mp([mpmath.mpf(a) for a in args], constant))
+        assert op.apply_float(args, constant) == pytest.approx(want, rel=1e-14), op.name
