@@ -25,6 +25,7 @@ import itertools
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -80,13 +81,13 @@ def _settings(examples: int) -> settings:
     )
 
 
+@dataclass
 class _Judged:
     """What judging the drawn graphs in batches found: counts, first failure."""
 
-    def __init__(self) -> None:
-        self.generated = 0
-        self.inconclusive = 0
-        self.failure: Outcome | None = None
+    generated: int = 0
+    inconclusive: int = 0
+    failure: Outcome | None = None
 
 
 def _judge_in_batches(
@@ -162,12 +163,8 @@ def run_random_graphs(
         judged = _judge_in_batches(engine, seed, examples, max_nodes, progress)
     except Unsatisfiable:
         return _unsatisfiable()
-    generated, inconclusive, failure = (
-        judged.generated,
-        judged.inconclusive,
-        judged.failure,
-    )
-    if failure is None:
+    generated, inconclusive = judged.generated, judged.inconclusive
+    if judged.failure is None:
         return _passed(generated, inconclusive, time.perf_counter() - start)
     found = _search(
         engine,
@@ -181,7 +178,7 @@ def run_random_graphs(
         return found
     # The search met no failure this time: the engine is not the same on
     # every run. The failure the batch met is the finding.
-    outcome = reduce_failure(engine, failure)
+    outcome = reduce_failure(engine, judged.failure)
     return Check(
         "random-graphs",
         outcome.category or "crash",

@@ -5,7 +5,9 @@ exponentially (each shared node is copied into every use). Instead, SymPy
 differentiates each op once, on its own symbols (the "intermediate symbols"
 of reverse mode), and the chain rule combines those exact local derivatives
 over the graph in 60-digit arithmetic. That is exact symbolic
-differentiation with a cost linear in the graph. The whole-expression
+differentiation with a cost linear in the graph. The per-op rules come
+differentiated ahead of time (`rules.py`, written by `make_rules.py`), so a
+run needs SymPy only for what that file does not hold. The whole-expression
 formula is still produced for display when the expanded tree is small.
 """
 
