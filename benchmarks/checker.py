@@ -8,8 +8,11 @@ Run from the repository root::
 `benchmarks/run.py` runs this together with `benchmarks/engine.py` and
 prints one table. Every measurement is a function returning a plain dict
 (JSON-ready), so the smoke test can call each one at tiny sizes. Times are
-wall-clock on a shared machine: compare numbers measured in the same run.
+wall-clock on a shared machine: compare numbers measured in the same run;
+the first two steps (`benchmarks/cost.py`) measure CPU time instead.
 
+0. CPU cost: `gradcheck engine` against the import floor, and a random
+   graph against a bare float64 finite-difference check (`cost.py`);
 1. random-graph phase: graphs/s by `max_nodes`, and `check_engine` end to end;
    `gradcheck engine` isolated (the default) against in-process, side by side;
 2. symbolic reference against naive `sympy.diff` of the expanded expression,
@@ -82,6 +85,8 @@ class Config:
     mutants: int | None  # None: every mutant
     isolation_examples: int = 200  # gradcheck engine's default
     isolation_repeats: int = 3
+    cost_rounds: int = 5  # alternating rounds of the CPU-time benchmarks (cost.py)
+    cost_examples: int = 400
 
 
 FULL = Config(
@@ -117,6 +122,8 @@ QUICK = Config(
     mutants=6,
     isolation_examples=20,
     isolation_repeats=1,
+    cost_rounds=1,
+    cost_examples=50,
 )
 
 
@@ -130,21 +137,33 @@ def _timer() -> Callable[[], float]:
 
 @contextmanager
 def _recording_sizes() -> Iterator[list[int]]:
-    """Record len(graph) of every graph the random phase judges."""
+    """Record len(graph) of every graph the random phase judges.
+
+    Passing graphs are judged in batches (`judged_in_order`); a failure's
+    search and shrinking judge one graph at a time (`judge`).
+    """
     import gradcheck.internal.checking.random_graphs as rg
 
     sizes: list[int] = []
     real = rg.judge  # type: ignore[attr-defined]
+    real_batches = rg.judged_in_order  # type: ignore[attr-defined]
 
     def recording(engine: Any, graph: Graph, point: Any, **kw: Any) -> Any:
         sizes.append(len(graph))
         return real(engine, graph, point, **kw)
 
+    def recording_batches(engine: Any, examples: Any, *args: Any, **kw: Any) -> Any:
+        examples = list(examples)
+        sizes.extend(len(e.graph) for e in examples)
+        return real_batches(engine, examples, *args, **kw)
+
     rg.judge = recording  # type: ignore[attr-defined]
+    rg.judged_in_order = recording_batches  # type: ignore[attr-defined]
     try:
         yield sizes
     finally:
         rg.judge = real  # type: ignore[attr-defined]
+        rg.judged_in_order = real_batches  # type: ignore[attr-defined]
 
 
 def random_graph_throughput(
@@ -719,6 +738,13 @@ def run_all(
     """Every checker benchmark (or those named in `only`) at `config`'s sizes."""
     results: dict[str, Any] = {}
     steps: list[tuple[str, Callable[[], Any]]] = [
+        ("fixed_cost", lambda: _cost().fixed_cost(config.cost_rounds, seed)),
+        (
+            "graph_cost",
+            lambda: _cost().graph_cost(
+                config.cost_examples, max(1, config.cost_rounds - 2), seed
+            ),
+        ),
         ("throughput", lambda: random_graph_throughput(config.throughput, seed)),
         ("end_to_end", lambda: end_to_end(config.end_to_end_examples, seed)),
         ("tensor", lambda: tensor_end_to_end(config.tensor_examples, seed)),
@@ -763,6 +789,22 @@ def run_all(
     return results
 
 
+def _cost() -> Any:
+    """benchmarks/cost.py (benchmarks/ is not a package)."""
+    import importlib.util
+
+    name = "_benchmarks_cost"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, ROOT / "benchmarks" / "cost.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def _fmt(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -784,6 +826,31 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             (name, value, unit, target, "" if ok is None else ("yes" if ok else "NO"))
         )
 
+    if "fixed_cost" in results:
+        f = results["fixed_cost"]
+        add(
+            "gradcheck engine (built-in) / import sympy, mpmath, hypothesis",
+            f"{f['ratio']:.2f}x",
+            f"CPU {f['engine_cpu_s']:.2f} s vs {f['floor_cpu_s']:.2f} s",
+            f"<= {f['target_ratio']:g}x",
+            f["ratio"] <= f["target_ratio"],
+        )
+    if "graph_cost" in results:
+        g = results["graph_cost"]
+        add(
+            f"random graphs, max_nodes={g['max_nodes']}, CPU incl. worker",
+            f"{g['graphs_per_cpu_s']:.0f}",
+            "graphs/CPU s",
+            f">= {g['target_graphs_per_s']:g}",
+            g["graphs_per_cpu_s"] >= g["target_graphs_per_s"],
+        )
+        add(
+            "random graph / bare float64 finite-difference check",
+            f"{g['bare_ratio']:.1f}x",
+            f"{_fmt(g['per_graph_cpu_s'])} vs {_fmt(g['bare_per_graph_s'])}",
+            f"<= {g['target_bare_ratio']:g}x",
+            g["bare_ratio"] <= g["target_bare_ratio"],
+        )
     for r in results.get("throughput", []):
         targeted = r["max_nodes"] == 30
         add(

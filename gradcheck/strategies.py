@@ -10,8 +10,11 @@ Hypothesis draws, so failures shrink to a few nodes.
 Every choice is one bounded integer from a strategy built once (`_index`):
 a fresh `sampled_from` or `integers` per draw costs Hypothesis a lookup and
 a validation each time, which made drawing the graphs most of the random
-phase's time. Integers shrink towards 0, that is towards the first choice,
-as `sampled_from` does.
+phase's time. Each op node is a single draw, decoded with `divmod` into its
+op, operands and constant (about half the draws of one per choice), and
+values are followed in float64. Integers shrink towards 0, that is towards
+the first op on the newest nodes with the first constant, as
+`sampled_from` does.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
-import mpmath
 from hypothesis import strategies as st
 
 from gradcheck.internal.expr.graph import Graph, GraphBuilder, prune
 from gradcheck.internal.expr.ops import CONSTANT_CHOICES, OPS
 from gradcheck.internal.refs.points import SPREAD
+from gradcheck.internal.refs.references import float_value
 
 # Values Hypothesis shrinks towards come first.
 VALUES = (0.5, 1.5, -0.5, 2.0, -1.25, 0.75, -2.5, 0.25, 3.0, -0.1, *SPREAD)
@@ -35,6 +38,10 @@ MAGNITUDE_LIMIT = 1e4
 _T = TypeVar("_T")
 
 __all__ = ["graphs", "graphs_with_points"]
+
+# Each op node is one integer below this, decoded by `divmod`: up to 30
+# ops, two operands among 100 nodes and 6 constants fit many times over.
+NODE_CHOICES = 2**24
 
 _INDEX: dict[int, st.SearchStrategy[int]] = {}
 
@@ -82,31 +89,39 @@ def graphs_with_points(
     point = {VARIABLES[k]: _pick(draw, VALUES) for k in range(count)}
     b = GraphBuilder()
     nodes = [b.var(v) for v in point]
-    values = [mpmath.mpf(point[v]) for v in point]
+    values = [point[v] for v in point]
     choices = {**CONSTANT_CHOICES, **(constants or {})}
     target = 1 + draw(_index(max(1, max_nodes)))
     op_inputs: list[int] = []
     tries = 0
     while len(values) - count < target and tries < 4 * target:
         tries += 1
-        name = _pick(draw, names)
+        # One draw per node, decoded into op, operands and constant: a draw
+        # costs Hypothesis far more than the arithmetic, and 0 still shrinks
+        # to the first op on the most recent nodes with the first constant.
+        code = draw(_index(NODE_CHOICES))
+        code, which = divmod(code, len(names))
+        name = names[which]
         op = OPS[name]
-        args = [draw(_index(len(nodes))) for _ in range(op.arity)]
-        # Bias towards recent nodes so the graph grows deep, not only wide.
-        args = [len(nodes) - 1 - a for a in args]
+        args = []
+        for _ in range(op.arity):
+            code, back = divmod(code, len(nodes))
+            # Counted back from the newest node: the graph grows deep.
+            args.append(len(nodes) - 1 - back)
         constant = None
         if name in choices:  # exponents, bases, slopes
-            constant = _pick(draw, tuple(choices[name]))
+            pool = tuple(choices[name])
+            constant = pool[code % len(pool)]
         elif op.takes_constant:
-            constant = _pick(draw, CONSTANTS)
+            constant = CONSTANTS[code % len(CONSTANTS)]
         arg_values = [values[a] for a in args]
         # Every operand is checked, so pow_var needs a positive base *and* a
         # moderate exponent; a draw that misses is skipped, not forced.
-        if not op.in_domain([float(v) for v in arg_values], constant):
+        if not op.in_domain(arg_values, constant):
             continue
         try:
-            value = mpmath.mpf(op.apply_mp(arg_values, constant))
-        except (TypeError, ValueError, ZeroDivisionError):
+            value = float_value(op, arg_values, constant)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
             continue
         if not abs(value) < MAGNITUDE_LIMIT:
             continue

@@ -69,13 +69,26 @@ def test_throughput_reports_graphs_and_sizes() -> None:
 
 def test_throughput_restores_judge() -> None:
     import gradcheck.internal.checking.judge
-    import gradcheck.internal.checking.random_graphs
+    import gradcheck.internal.checking.probes
+    import gradcheck.internal.checking.random_graphs as rg
 
     checker.random_graph_throughput(((5, 1),), seed=2)
-    assert (
-        gradcheck.internal.checking.random_graphs.judge
-        is gradcheck.internal.checking.judge.judge
-    )
+    assert rg.judge is gradcheck.internal.checking.judge.judge
+    assert rg.judged_in_order is gradcheck.internal.checking.probes.judged_in_order
+
+
+@pytest.mark.heavy(seconds=8)
+def test_cpu_cost_benchmarks_report_ratios() -> None:
+    cost = _load("cost")
+    fixed = cost.fixed_cost(rounds=1)
+    assert fixed["floor_cpu_s"] > 0 and fixed["ratio"] > 0
+    graphs = cost.graph_cost(examples=3, rounds=1)
+    assert graphs["bare_per_graph_s"] > 0 and graphs["graphs_per_cpu_s"] > 0
+    rows = checker.table_rows({"fixed_cost": fixed, "graph_cost": graphs})
+    assert [r[0].split(",")[0] for r in rows][:2] == [
+        "gradcheck engine (built-in) / import sympy",
+        "random graphs",
+    ]
 
 
 @pytest.mark.heavy(seconds=5)

@@ -13,6 +13,7 @@ fail the deep probe at a depth the search had just measured as working: an
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Collection
 from typing import Any
 
@@ -48,9 +49,18 @@ def chain_program(pairs: tuple[Pair, ...], length: int) -> dict[str, Any]:
     it. Read-only: the same program is handed out again for the same pairs
     and length.
     """
+    plain = {link: (link[0], _plain(link[1])) for pair in pairs for link in pair}
+    links = [plain[link] for link in chain_links(pairs, length)]
     nodes: list[list[Any]] = [["var", [], None, "x"]]
-    for op, constant in chain_links(pairs, length):
-        nodes.append([op, [len(nodes) - 1], _plain(constant), ""])
+    # 200,000 new lists hold no cycle: the collector's passes over them
+    # would cost more than building them (as in the worker's runner).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        nodes += [[op, [i], constant, ""] for i, (op, constant) in enumerate(links)]
+    finally:
+        if collecting:
+            gc.enable()
     return {
         "nodes": nodes,
         "point": {"x": CHAIN_START},

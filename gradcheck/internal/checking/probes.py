@@ -73,7 +73,7 @@ def run_examples(
     start = time.perf_counter()
     count = inconclusive = not_run = 0
     not_run_why = ""
-    for outcome in _judged(engine, examples, values_only):
+    for outcome in judged_in_order(engine, examples, values_only):
         count += 1
         if outcome.status == INCONCLUSIVE:
             inconclusive += 1
@@ -127,8 +127,11 @@ def run_examples(
 BATCHES = (8, 16, 32, 64)
 
 
-def _judged(
-    engine: Engine, examples: Iterable[Example], values_only: bool
+def judged_in_order(
+    engine: Engine,
+    examples: Iterable[Example],
+    values_only: bool = False,
+    batches: tuple[int, ...] = BATCHES,
 ) -> Iterator[Outcome]:
     """The outcome of each example, in order, the engine runs batched.
 
@@ -137,7 +140,7 @@ def _judged(
     dead or hung worker; the examples after it are then run one by one.
     """
     pending = iter(examples)
-    sizes = itertools.chain(BATCHES, itertools.repeat(BATCHES[-1]))
+    sizes = itertools.chain(batches, itertools.repeat(batches[-1]))
     while batch := list(itertools.islice(pending, next(sizes))):
         screened = [(e, prepare(engine, e.graph, e.point)) for e in batch]
         wanted = [(e, ref) for e, ref in screened if not isinstance(ref, Outcome)]

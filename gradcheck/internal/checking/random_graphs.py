@@ -5,6 +5,13 @@ failure is shrunk (fewer ops, simpler ops, simpler values) and the minimal
 example is judged once more to build the counterexample. The seed makes
 every run reproducible.
 
+The graphs are drawn first, without the engine, and judged in batches, one
+request to the worker per batch as the probes are: a round trip per graph
+cost far more wall time on a loaded machine than the engine took to run it.
+Only when a batch has a failure does the search run again as a Hypothesis
+property, which meets the same graphs in the same order (the seed decides
+them, and every earlier one passed), fails on the same one and shrinks it.
+
 Shrinking is the expensive part of a failing run: every candidate is judged
 on the engine and against both references. When a probe has already found
 the first failure's category (`known_categories`), the report already has a
@@ -14,9 +21,11 @@ and the failure goes straight to `reduce_failure`.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -26,6 +35,7 @@ from hypothesis.errors import Unsatisfiable
 from gradcheck.internal.checking.engine_client import Engine, load_engine
 from gradcheck.internal.checking.judge import judge, reduce_failure
 from gradcheck.internal.checking.local_constants import no_local_constants
+from gradcheck.internal.checking.probes import BATCHES, Example, judged_in_order
 from gradcheck.internal.checking.progress import Progress
 from gradcheck.internal.checking.targets import SourceTarget
 from gradcheck.internal.checking.verdict import Outcome
@@ -46,12 +56,92 @@ class _StopSearch(BaseException):
     """
 
 
+class _Enough(BaseException):
+    """Ends the drawing at the first failure (not a failure to shrink)."""
+
+
 class _Failed(Exception):
     """Raised inside the property so that Hypothesis shrinks the example."""
 
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.category)
         self.outcome = outcome
+
+
+def _settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate, Phase.shrink),
+        report_multiple_bugs=False,
+        print_blob=False,
+    )
+
+
+@dataclass
+class _Judged:
+    """What judging the drawn graphs in batches found: counts, first failure."""
+
+    generated: int = 0
+    inconclusive: int = 0
+    failure: Outcome | None = None
+
+
+def _judge_in_batches(
+    engine: Engine,
+    seed: int,
+    examples: int,
+    max_nodes: int,
+    progress: Callable[[int, int], None] | None,
+) -> _Judged:
+    """Draw the graphs the search tries, in order, and judge them in batches.
+
+    The same settings and seed as `_search`: while every graph passes,
+    Hypothesis draws the same sequence whatever the property does. The
+    property only collects; a full batch goes to the worker at once, and
+    the first failure ends the drawing.
+    """
+    found = _Judged()
+    pending: list[Example] = []
+    sizes = iter(itertools.chain(BATCHES, itertools.repeat(BATCHES[-1])))
+    size = [next(sizes)]
+
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        size[0] = next(sizes)
+        for outcome in judged_in_order(engine, batch, batches=(len(batch) or 1,)):
+            found.generated += 1
+            if progress is not None:
+                progress(found.generated, examples)
+            if outcome.status == INCONCLUSIVE:
+                found.inconclusive += 1
+            elif outcome.status == FAIL:
+                found.failure = outcome
+                raise _Enough
+
+    @_settings(examples)
+    @given(
+        graphs_with_points(
+            ops=engine.supported, max_nodes=max_nodes, constants=engine.op_constants
+        )
+    )
+    def collect(example: tuple[Graph, dict[str, float]]) -> None:
+        pending.append(Example(*example))
+        if len(pending) >= size[0]:
+            flush()
+
+    try:
+        with no_local_constants():
+            hypothesis_seed(seed)(collect)()
+        if pending:
+            flush()
+    except _Enough:
+        pass
+    return found
 
 
 def run_random_graphs(
@@ -69,21 +159,90 @@ def run_random_graphs(
     failure in one of them is shrunk for at most `KNOWN_SHRINK_BUDGET` calls.
     """
     start = time.perf_counter()
+    try:
+        judged = _judge_in_batches(engine, seed, examples, max_nodes, progress)
+    except Unsatisfiable:
+        return _unsatisfiable()
+    generated, inconclusive = judged.generated, judged.inconclusive
+    if judged.failure is None:
+        return _passed(generated, inconclusive, time.perf_counter() - start)
+    found = _search(
+        engine,
+        seed=seed,
+        examples=examples,
+        max_nodes=max_nodes,
+        known_categories=known_categories,
+        start=start,
+    )
+    if found is not None:
+        return found
+    # The search met no failure this time: the engine is not the same on
+    # every run. The failure the batch met is the finding.
+    outcome = reduce_failure(engine, judged.failure)
+    return Check(
+        "random-graphs",
+        outcome.category or "crash",
+        FAIL,
+        outcome.hint + FLAKY,
+        outcome.counterexample,
+        generated,
+        inconclusive,
+        time.perf_counter() - start,
+    )
+
+
+FLAKY = (
+    " (the engine failed on this graph only some of the times it"
+    " ran: its result is not the same on every run)"
+)
+
+
+def _unsatisfiable() -> Check:
+    return Check(
+        "random-graphs",
+        "propagation",
+        SKIP,
+        "no random graph could be drawn from the supported ops",
+    )
+
+
+def _passed(generated: int, inconclusive: int, seconds: float) -> Check:
+    message = f"{generated} random graphs"
+    if inconclusive:
+        message += f", {inconclusive} inconclusive"
+    verified_nothing = generated and inconclusive >= generated
+    return Check(
+        "random-graphs",
+        "propagation",
+        INCONCLUSIVE if verified_nothing else PASS,
+        message,
+        None,
+        generated,
+        inconclusive,
+        seconds,
+    )
+
+
+def _search(
+    engine: Engine,
+    *,
+    seed: int,
+    examples: int,
+    max_nodes: int,
+    known_categories: Collection[str],
+    start: float,
+) -> Check | None:
+    """The Hypothesis search, graph by graph, shrinking the first failure.
+
+    None when it meets no failure (an engine whose results vary from run
+    to run passed this time).
+    """
     counts = {"run": 0, "inconclusive": 0, "generated": 0, "after_failure": 0}
     last_failure: list[Outcome] = []
     known = frozenset(known_categories)
     cut_short = [False]
 
-    @settings(
-        max_examples=examples,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.generate, Phase.shrink),
-        report_multiple_bugs=False,
-        print_blob=False,
-    )
+    @_settings(examples)
     @given(
         graphs_with_points(
             ops=engine.supported, max_nodes=max_nodes, constants=engine.op_constants
@@ -99,8 +258,6 @@ def run_random_graphs(
                 raise _StopSearch
         if not last_failure:
             counts["generated"] += 1
-            if progress is not None:
-                progress(counts["generated"], examples)
         outcome = judge(engine, graph, point)
         if outcome.status == INCONCLUSIVE and not last_failure:
             counts["inconclusive"] += 1
@@ -115,12 +272,7 @@ def run_random_graphs(
         except _StopSearch:
             raise _Failed(last_failure[0]) from None
     except Unsatisfiable:
-        return Check(
-            "random-graphs",
-            "propagation",
-            SKIP,
-            "no random graph could be drawn from the supported ops",
-        )
+        return _unsatisfiable()
     except Exception as err:
         # _Failed, or Hypothesis's FlakyFailure when an engine keeps state
         # between calls: either way the last failure seen is the smallest.
@@ -131,10 +283,7 @@ def run_random_graphs(
         if cut_short[0]:
             hint += CUT_SHORT
         if not isinstance(err, _Failed):
-            hint += (
-                " (the engine failed on this graph only some of the times it"
-                " ran: its result is not the same on every run)"
-            )
+            hint += FLAKY
         return Check(
             "random-graphs",
             outcome.category or "crash",
@@ -145,23 +294,7 @@ def run_random_graphs(
             counts["inconclusive"],
             time.perf_counter() - start,
         )
-    seconds = time.perf_counter() - start
-    message = f"{counts['generated']} random graphs"
-    if counts["inconclusive"]:
-        message += f", {counts['inconclusive']} inconclusive"
-    verified_nothing = (
-        counts["generated"] and counts["inconclusive"] >= counts["generated"]
-    )
-    return Check(
-        "random-graphs",
-        "propagation",
-        INCONCLUSIVE if verified_nothing else PASS,
-        message,
-        None,
-        counts["generated"],
-        counts["inconclusive"],
-        seconds,
-    )
+    return None
 
 
 # Random graphs come in blocks with a seed each, so a seed tries the same

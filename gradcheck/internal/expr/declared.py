@@ -150,10 +150,17 @@ def _op_from(original: Op, parsed: _Definition, definition: str) -> Op:
         def domain(*args: Any) -> bool:
             return parsed.defined_at(args, None)
 
+    def in_floats(*args: Any) -> float:
+        # The table's float64 form is the original op's; screen with the
+        # declared definition instead, in 30-digit mpmath.
+        with mpmath.workdps(30):
+            return float(mp(*args))
+
     return dataclasses.replace(
         original,
         mp=mp,
         sympy=sym,
         domain=domain,
+        fl=in_floats,
         doc=f"declared: {original.name} = {definition}",
     )

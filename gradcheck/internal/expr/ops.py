@@ -69,6 +69,13 @@ class Op:
     # accuracy at small x, and 1 - t**2 at large |x|). The references'
     # error bounds (`refs/tolerance.py`) add these up over a graph.
     rounding: tuple[float, float, float, float] = (1, 0, 1, 0)
+    # The op on Python floats, for screening points and drawn values before
+    # the 80-digit references; None when `engine` already works on floats.
+    fl: Callable[..., Any] | None = None
+
+    def apply_float(self, args: Sequence[float], constant: float | None) -> float:
+        f = self.engine if self.fl is None else self.fl
+        return float(f(*args, constant) if self.takes_constant else f(*args))
 
     def apply_mp(self, args: Sequence[Any], constant: float | None) -> Any:
         return self.mp(*args, constant) if self.takes_constant else self.mp(*args)
@@ -131,6 +138,27 @@ def _mp_gelu_tanh(a: Any) -> Any:
     cubic = mpmath.mpf(44715) / 10**6  # exact 0.044715, as in the SymPy form
     inner = mpmath.sqrt(2 / mpmath.pi) * (a + cubic * a**3)
     return a * (1 + mpmath.tanh(inner)) / 2
+
+
+def _fl_relu(a: float) -> float:
+    return a if a > 0 else 0.0
+
+
+def _fl_sigmoid(a: float) -> float:
+    return 1 / (1 + math.exp(-a))
+
+
+def _fl_softplus(a: float) -> float:
+    return math.log1p(math.exp(a))
+
+
+def _fl_gelu_erf(a: float) -> float:
+    return a * (1 + math.erf(a / math.sqrt(2))) / 2
+
+
+def _fl_gelu_tanh(a: float) -> float:
+    inner = math.sqrt(2 / math.pi) * (a + 0.044715 * a**3)
+    return a * (1 + math.tanh(inner)) / 2
 
 
 def _sym_relu(a: Any) -> Any:
@@ -319,46 +347,46 @@ _register(
        rounding=(4, 0, 6, 0)),
     Op("tanh", 1, False, "tanh({0})", ATOM,
        _method("tanh"), mpmath.tanh, _sym("tanh"),
-       _always, "tanh(a)", method="tanh",
+       _always, "tanh(a)", method="tanh", fl=math.tanh,
        far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 400.0, -400.0, 1e4, -1e4),
        far_hint=TANH_HINT, overflow_cause=EXP_2X,
        rounding=(4, 1, 4, 1)),
     Op("exp", 1, False, "exp({0})", ATOM,
        _method("exp"), mpmath.exp, _sym("exp"),
-       lambda a: a < EXP_LIMIT, "exp(a)", method="exp",
+       lambda a: a < EXP_LIMIT, "exp(a)", method="exp", fl=math.exp,
        far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 700.0, -700.0),
        far_hint="inputs this large overflow float64 anyway; guard them before exp",
        rounding=(4, 0, 4, 0)),
     Op("log", 1, False, "log({0})", ATOM,
        _method("log"), mpmath.log, _sym("log"),
-       lambda a: a > EDGE, "natural log(a)", method="log",
+       lambda a: a > EDGE, "natural log(a)", method="log", fl=math.log,
        far_points=(1e-300, 1e-12, 12.0, 20.0, 1e3, 1e300),
        far_hint="a log this close to 0 or this large needs no special case",
        rounding=(4, 1, 3, 0)),
     Op("relu", 1, False, "relu({0})", ATOM,
        _method("relu"), _mp_relu, _sym_relu,
-       _away_from_zero, "max(a, 0)", method="relu",
+       _away_from_zero, "max(a, 0)", method="relu", fl=_fl_relu,
        far_points=(12.0, -12.0, 20.0, -20.0),
        rounding=(0, 0, 0, 0)),
     Op("sigmoid", 1, False, "sigmoid({0})", ATOM,
        _method("sigmoid"), _mp_sigmoid, _sym_sigmoid,
-       _always, "1 / (1 + exp(-a))", method="sigmoid",
+       _always, "1 / (1 + exp(-a))", method="sigmoid", fl=_fl_sigmoid,
        far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 800.0, -800.0),
        far_hint=SIGMOID_HINT, overflow_cause=EXP_MINUS_X,
        rounding=(4, 1, 4, 1)),
     Op("sin", 1, False, "sin({0})", ATOM,
        _method("sin"), mpmath.sin, _sym("sin"),
-       _below(1e4), "sin(a)", method="sin",
+       _below(1e4), "sin(a)", method="sin", fl=math.sin,
        far_points=(12.0, -12.0, 20.0, -20.0),
        rounding=(2, 0, 2, 0)),
     Op("cos", 1, False, "cos({0})", ATOM,
        _method("cos"), mpmath.cos, _sym("cos"),
-       _below(1e4), "cos(a)", method="cos",
+       _below(1e4), "cos(a)", method="cos", fl=math.cos,
        far_points=(12.0, -12.0, 20.0, -20.0),
        rounding=(2, 0, 2, 0)),
     Op("sqrt", 1, False, "sqrt({0})", ATOM,
        _method("sqrt"), mpmath.sqrt, _sym("sqrt"),
-       lambda a: a > EDGE, "square root of a", method="sqrt",
+       lambda a: a > EDGE, "square root of a", method="sqrt", fl=math.sqrt,
        far_points=(12.0, 20.0, 1e3, 1e300),
        rounding=(1, 0, 4, 0)),
     Op("abs", 1, False, "abs({0})", ATOM,
@@ -369,27 +397,29 @@ _register(
     Op("softplus", 1, False, "softplus({0})", ATOM,
        _method("softplus"), _mp_softplus, _sym_softplus,
        _below(EXP_LIMIT), "log(1 + exp(a))", method="softplus",
+       fl=_fl_softplus,
        far_points=(12.0, -12.0, 20.0, -20.0, 800.0, -800.0),
        rounding=(4, 1, 4, 1)),
     Op("leaky_relu", 1, True, "leaky_relu({0}, {c})", ATOM,
        lambda a, s: a.leaky_relu(s), _mp_leaky_relu, _sym_leaky_relu,
        lambda a, s: _away_from_zero(a), "a if a > 0 else slope * a",
-       method="leaky_relu",
+       method="leaky_relu", fl=lambda a, s: a if a > 0 else s * a,
        rounding=(1, 0, 1, 0)),
     Op("gelu_erf", 1, False, "gelu({0})", ATOM,
        _method("gelu"), _mp_gelu_erf, _sym_gelu_erf,
        _below(20.0), "a * Phi(a) = a/2 * (1 + erf(a/sqrt(2)))", method="gelu",
+       fl=_fl_gelu_erf,
        far_points=(12.0, -12.0, 20.0, -20.0),
        rounding=(6, 1, 6, 1)),
     Op("gelu_tanh", 1, False, "gelu_tanh({0})", ATOM,
        _method("gelu"), _mp_gelu_tanh, _sym_gelu_tanh,
        _below(20.0), "a/2 * (1 + tanh(sqrt(2/pi) * (a + 0.044715 a**3)))",
-       method="gelu",
+       method="gelu", fl=_fl_gelu_tanh,
        far_points=(12.0, -12.0, 20.0, -20.0),
        rounding=(8, 1, 8, 1)),
     Op("erf", 1, False, "erf({0})", ATOM,
        _method("erf"), mpmath.erf, _sym("erf"),
-       _below(20.0), "the error function erf(a)", method="erf",
+       _below(20.0), "the error function erf(a)", method="erf", fl=math.erf,
        far_points=(12.0, -12.0),
        rounding=(2, 0, 4, 0)),
 )  # fmt: skip

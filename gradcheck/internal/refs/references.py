@@ -8,6 +8,7 @@ limitation of the point, never a bug of the engine.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +17,9 @@ import mpmath
 
 from gradcheck.errors import PointError
 from gradcheck.internal.expr.graph import Graph
-from gradcheck.internal.expr.ops import OPS
+from gradcheck.internal.expr.ops import OPS, Op
 from gradcheck.internal.refs.numeric import NumericResult, numeric_reference
-from gradcheck.internal.refs.symbolic import (
-    SymbolicResult,
-    second_partials,
-    symbolic_reference,
-)
+from gradcheck.internal.refs.symbolic import SymbolicResult, symbolic_reference
 from gradcheck.internal.refs.tolerance import UNIT, Bounds, error_bounds
 
 # The two references must agree to this relative precision (they carry 25+).
@@ -73,39 +70,51 @@ def domain_problem(
 ) -> str | None:
     """Why `graph` cannot be evaluated smoothly at `point`, or None if it can.
 
-    Uses float arithmetic through the op table: a node outside its op's
-    domain (log of a negative, division by ~0, relu at its kink, see
-    `Op.in_domain`), or a value beyond `limit` (see `float_limit`): that is
-    float64's own limit, said as such, not a fault of the formula.
-    `margins=False` (a point the user chose) drops the margins of the
-    domains: a point that is merely near a kink or pole is taken, and the
+    Screened in float64 through the op table (`Op.apply_float`), before
+    any 80-digit work: a node with no real value (log of a negative, 1/0),
+    a value beyond `limit` (see `float_limit`: float64's own limit, said as
+    such by a `FloatLimit`, not a fault of the formula), or a node outside
+    its op's domain margins (division by ~0, relu at its kink, see
+    `Op.in_domain`). `margins=False` (a point the user chose) drops the
+    margins: a point that is merely near a kink or pole is taken, and the
     two references then decide whether it can be judged.
     """
     values: list[float] = []
-    with mpmath.workdps(30):
-        for node in graph.nodes:
-            if node.op == "var":
-                if node.name not in point:
-                    return f"no value given for {node.name}"
-                values.append(float(point[node.name]))
-                continue
-            if node.op == "const":
-                values.append(float(node.constant or 0.0))
-                continue
-            op = OPS[node.op]
-            args = [values[a] for a in node.args]
-            shown = ", ".join(f"{a:.6g}" for a in args)
-            try:
-                exact = op.apply_mp([mpmath.mpf(a) for a in args], node.constant)
-                value = float(exact)
-            except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-                return f"{op.name} has no real value at ({shown})"
-            if not abs(value) < limit or not mpmath.isfinite(exact):
-                return _overflow(op.name, shown, exact, limit)
-            if margins and not op.in_domain(args, node.constant):
-                return f"{op.name} is not smooth or not defined at ({shown})"
-            values.append(value)
+    for node in graph.nodes:
+        if node.op == "var":
+            if node.name not in point:
+                return f"no value given for {node.name}"
+            values.append(float(point[node.name]))
+            continue
+        if node.op == "const":
+            values.append(float(node.constant or 0.0))
+            continue
+        op = OPS[node.op]
+        args = [values[a] for a in node.args]
+        try:
+            value = float_value(op, args, node.constant)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return f"{op.name} has no real value at ({_shown(args)})"
+        if not abs(value) < limit:
+            return _overflow(op, args, node.constant, limit)
+        if margins and not op.in_domain(args, node.constant):
+            return f"{op.name} is not smooth or not defined at ({_shown(args)})"
+        values.append(value)
     return None
+
+
+def float_value(op: Op, args: list[float], constant: float | None) -> float:
+    """The op in float64; where a float formula overflows on the way to a
+    finite result (sigmoid(-800) through exp(800)), in 30-digit mpmath."""
+    try:
+        return op.apply_float(args, constant)
+    except OverflowError:
+        with mpmath.workdps(30):
+            return float(op.apply_mp([mpmath.mpf(a) for a in args], constant))
+
+
+def _shown(args: list[float]) -> str:
+    return ", ".join(f"{a:.6g}" for a in args)
 
 
 class FloatLimit(str):
@@ -113,15 +122,17 @@ class FloatLimit(str):
     the formula's: a point there is not judged, and that is no error."""
 
 
-def _overflow(name: str, shown: str, exact: Any, limit: float) -> str:
+def _overflow(op: Op, args: list[float], constant: float | None, limit: float) -> str:
     """The message for a value past the float format's range: its limit."""
     kind, verb = ("float64", "overflows")
     if limit < FLOAT_LIMIT:
         kind, verb = ("the engine's floats", "overflow")
+    with mpmath.workdps(30):
+        exact = op.apply_mp([mpmath.mpf(a) for a in args], constant)
     size = mpmath.nstr(exact, 3) if mpmath.isfinite(exact) else str(exact)
     return FloatLimit(
-        f"{kind} {verb} at {name}({shown}) = {size}, beyond the range of "
-        f"{kind} (a limit of the number format, not an error)"
+        f"{kind} {verb} at {op.name}({_shown(args)}) = {size}, beyond the range "
+        f"of {kind} (a limit of the number format, not an error)"
     )
 
 
@@ -129,20 +140,27 @@ def _overflow(name: str, shown: str, exact: Any, limit: float) -> str:
 # the probes try the same graphs at the same points on every engine: a
 # teacher's batch or the mutant gallery computes each one once. Only the
 # engine's numbers differ, and those are never cached.
-# Graphs of over LARGE_GRAPH nodes (the deep chains) are few but costly, and
-# their entries are large: the last LARGE_CACHE_SIZE of them are kept apart.
-_Key = tuple[Graph, tuple[tuple[str, float], ...], float]
-_CACHE: dict[_Key, Reference] = {}
-_LARGE: dict[_Key, Reference] = {}
-CACHE_SIZE = 20_000
-LARGE_GRAPH = 200
-LARGE_CACHE_SIZE = 8
+# One cache, least recently used out first, sized in nodes rather than in
+# entries: a reference holds about 1 kB per node, so NODE_BUDGET nodes is
+# at most about 200 MB, and it holds every candidate of a shrink (hundreds
+# of graphs of a few hundred nodes), so shrinking, which revisits graphs,
+# never computes one twice. (It used to keep only the last 8 graphs of over
+# 200 nodes, and shrinking a large counterexample recomputed them.)
+_Key = tuple[Graph, tuple[tuple[str, float], ...], float, bool]
+_CACHE: OrderedDict[_Key, Reference | PointError] = OrderedDict()
+NODE_BUDGET = 200_000
+_held = [0]  # nodes held by the cache
 
 
 def clear_cache() -> None:
     """Forget every cached reference (the op table changed: `--op-def`)."""
     _CACHE.clear()
-    _LARGE.clear()
+    _held[0] = 0
+
+
+def cached_nodes() -> int:
+    """How many graph nodes the cached references cover (at most NODE_BUDGET)."""
+    return _held[0]
 
 
 def reference(
@@ -162,17 +180,32 @@ def reference(
     key = (
         graph,
         tuple(sorted((k, float(v)) for k, v in point.items())),
-        unit_roundoff if margins else -unit_roundoff,
+        unit_roundoff,
+        margins,
     )
-    large = len(graph) > LARGE_GRAPH
-    cache, size = (_LARGE, LARGE_CACHE_SIZE) if large else (_CACHE, CACHE_SIZE)
-    found = cache.get(key)
+    found = _CACHE.get(key)
     if found is None:
-        found = _reference(graph, point, unit_roundoff, margins)
-        if len(cache) >= size:
-            del cache[next(iter(cache))]  # the oldest
-        cache[key] = found
+        try:
+            found = _reference(graph, point, unit_roundoff, margins)
+        except PointError as err:
+            found = err  # outside the domain: remembered too, shrinking revisits
+        _keep(key, found)
+    else:
+        _CACHE.move_to_end(key)
+    if isinstance(found, PointError):
+        raise PointError(str(found))
     return found
+
+
+def _keep(key: _Key, found: Reference | PointError) -> None:
+    size = len(key[0])
+    if size > NODE_BUDGET:
+        return
+    while _CACHE and _held[0] + size > NODE_BUDGET:
+        old, _ = _CACHE.popitem(last=False)  # the least recently used
+        _held[0] -= len(old[0])
+    _CACHE[key] = found
+    _held[0] += size
 
 
 def _reference(
@@ -195,18 +228,7 @@ def _reference(
     values = [float(v) for v in sym.values]
     partials = [tuple(float(p) for p in row) for row in sym.partials]
     adjoints = [float(a) for a in sym.adjoints]
-    seconds: list[list[list[float]]] = []
-    for node in graph.nodes:
-        if node.is_leaf:
-            seconds.append([])
-        else:
-            args = [sym.values[a] for a in node.args]
-            seconds.append(
-                [
-                    [float(s) for s in row]
-                    for row in second_partials(node.op, node.constant, args)
-                ]
-            )
+    seconds = [[[float(s) for s in row] for row in node] for node in sym.seconds]
     bounds = error_bounds(graph, values, partials, seconds, adjoints, unit_roundoff)
     magnitudes = _magnitudes(graph, partials)
     return Reference(

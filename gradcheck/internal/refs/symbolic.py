@@ -5,7 +5,9 @@ exponentially (each shared node is copied into every use). Instead, SymPy
 differentiates each op once, on its own symbols (the "intermediate symbols"
 of reverse mode), and the chain rule combines those exact local derivatives
 over the graph in 60-digit arithmetic. That is exact symbolic
-differentiation with a cost linear in the graph. The whole-expression
+differentiation with a cost linear in the graph. The per-op rules come
+differentiated ahead of time (`rules.py`, written by `make_rules.py`), so a
+run needs SymPy only for what that file does not hold. The whole-expression
 formula is still produced for display when the expanded tree is small.
 """
 
@@ -28,19 +30,45 @@ DIGITS = 60
 FORMULA_BUDGET = 300
 
 
-@dataclass(frozen=True)
-class LocalRule:
-    """An op's value, partial derivatives and second partials, from SymPy."""
+# An op's rule: operands in, (value, first partials, second partials) out,
+# all mpf: `(v, (d0, d1), ((d00, d01), (d10, d11)))` for two operands.
+LocalRule = Callable[..., tuple[Any, tuple[Any, ...], tuple[tuple[Any, ...], ...]]]
 
-    value: Callable[..., Any]
-    partials: tuple[Callable[..., Any], ...]
-    second: tuple[tuple[Callable[..., Any], ...], ...]
-    formulas: tuple[str, ...]
+# The op table as shipped: an op declared with `--op-def` replaces its entry,
+# and then its generated rule no longer describes it.
+_SHIPPED = dict(OPS)
 
 
 @cache
 def local_rule(op_name: str, constant: float | None) -> LocalRule:
-    """Differentiate one op symbolically, once per (op, constant)."""
+    """Differentiate one op, once per (op, constant).
+
+    The shipped ops come from the generated `rules.py` (no SymPy import);
+    a declared op, or a constant the file has no entry for (`x**2.7`), is
+    differentiated by SymPy here.
+    """
+    shipped = OPS.get(op_name) is _SHIPPED.get(op_name)
+    generated = _generated(op_name, constant) if shipped else None
+    return generated if generated is not None else _sympy_rule(op_name, constant)
+
+
+def _generated(op_name: str, constant: float | None) -> LocalRule | None:
+    from gradcheck.internal.refs.rules import RULES
+
+    found = RULES.get((op_name, constant)) if constant is not None else None
+    if found is not None:
+        return found
+    found = RULES.get((op_name, None))
+    if found is None or (constant is not None) != OPS[op_name].takes_constant:
+        return None
+    if constant is None:
+        return found
+    bound = mpmath.mpf(constant)  # a float is exact in binary, as its Rational
+    rule = found
+    return lambda *args: rule(*args, bound)
+
+
+def _sympy_rule(op_name: str, constant: float | None) -> LocalRule:
     import sympy
 
     op = OPS[op_name]
@@ -48,30 +76,35 @@ def local_rule(op_name: str, constant: float | None) -> LocalRule:
     expr = op.apply_sympy(list(args), constant)
     firsts = [sympy.diff(expr, a) for a in args]
     seconds = [[sympy.diff(d, a) for a in args] for d in firsts]
+    compiled = sympy.lambdify(args, [expr, firsts, seconds], modules="mpmath")
+    mpf = mpmath.mpf
 
-    def compile_(e: Any) -> Callable[..., Any]:
-        return sympy.lambdify(args, e, modules="mpmath")  # type: ignore[no-any-return]
+    def rule(*at: Any) -> tuple[Any, tuple[Any, ...], tuple[tuple[Any, ...], ...]]:
+        value, d1, d2 = compiled(*at)
+        return (
+            mpf(value),
+            tuple(mpf(d) for d in d1),
+            tuple(tuple(mpf(d) for d in row) for row in d2),
+        )
 
-    return LocalRule(
-        value=compile_(expr),
-        partials=tuple(compile_(d) for d in firsts),
-        second=tuple(tuple(compile_(s) for s in row) for row in seconds),
-        formulas=tuple(str(d) for d in firsts),
-    )
+    return rule
 
 
 @dataclass
 class SymbolicResult:
     """Values, per-edge local derivatives and adjoints of every node.
 
-    `partials[i][k]` is d node_i / d operand_k; `adjoints[i]` is
-    d output / d node_i; `gradients` maps each variable to its derivative.
+    `partials[i][k]` is d node_i / d operand_k; `seconds[i][k][j]` is
+    d^2 node_i / d operand_k d operand_j (for the tolerance bound);
+    `adjoints[i]` is d output / d node_i; `gradients` maps each variable to
+    its derivative.
     """
 
     values: list[Any]
     partials: list[tuple[Any, ...]]
     adjoints: list[Any]
     gradients: dict[str, Any]
+    seconds: list[tuple[tuple[Any, ...], ...]]
 
     @property
     def value(self) -> Any:
@@ -80,23 +113,28 @@ class SymbolicResult:
 
 def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResult:
     """Exact reverse-mode derivatives of `graph` at `point` (60 digits)."""
+    mpf = mpmath.mpf
     with mpmath.workdps(DIGITS):
         values: list[Any] = []
         partials: list[tuple[Any, ...]] = []
+        seconds: list[tuple[tuple[Any, ...], ...]] = []
         for node in graph.nodes:
             if node.op == VAR:
-                values.append(mpmath.mpf(point[node.name]))
+                values.append(mpf(point[node.name]))
                 partials.append(())
+                seconds.append(())
             elif node.op == CONST:
-                values.append(mpmath.mpf(node.constant))
+                values.append(mpf(node.constant))
                 partials.append(())
+                seconds.append(())
             else:
                 rule = local_rule(node.op, node.constant)
-                args = [values[a] for a in node.args]
-                values.append(mpmath.mpf(rule.value(*args)))
-                partials.append(tuple(mpmath.mpf(d(*args)) for d in rule.partials))
-        adjoints = [mpmath.mpf(0)] * len(graph.nodes)
-        adjoints[-1] = mpmath.mpf(1)
+                value, firsts, second = rule(*[values[a] for a in node.args])
+                values.append(value)
+                partials.append(firsts)
+                seconds.append(second)
+        adjoints = [mpf(0)] * len(graph.nodes)
+        adjoints[-1] = mpf(1)
         for i in range(len(graph.nodes) - 1, -1, -1):
             node = graph.nodes[i]
             for a, d in zip(node.args, partials[i], strict=True):
@@ -106,7 +144,7 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
             for i, node in enumerate(graph.nodes)
             if node.op == VAR
         }
-    return SymbolicResult(values, partials, adjoints, gradients)
+    return SymbolicResult(values, partials, adjoints, gradients, seconds)
 
 
 def expanded_size(graph: Graph, cap: int = 10**9) -> int:
@@ -135,12 +173,3 @@ def derivative_formulas(
     for name, sym in symbols.items():
         formulas[name] = sympy.sstr(sympy.diff(expr, sym))
     return formulas, None
-
-
-def second_partials(
-    node_op: str, constant: float | None, args: list[Any]
-) -> list[list[Any]]:
-    """d^2 op / d arg_j d arg_k at `args` (used by the tolerance bound)."""
-    rule = local_rule(node_op, constant)
-    with mpmath.workdps(DIGITS):
-        return [[mpmath.mpf(s(*args)) for s in row] for row in rule.second]

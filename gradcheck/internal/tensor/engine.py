@@ -226,6 +226,9 @@ def tensor_reason(
     path = resolved.spec.get("path")
     if path and not _mentions_arrays(str(path)):
         return None  # a file that never speaks of arrays: no worker needed
+    source = resolved.spec.get("source")
+    if isinstance(source, str) and ARRAY_WORDS.search(source) is None:
+        return None  # the same for source text (the mutant gallery)
     if resolved.obj is not None and not fork_available():
         return None
     worker = Worker(memory_limit=memory_limit, obj=resolved.obj)

@@ -1,0 +1,201 @@
+"""CPU cost of the checker against floors measured beside it, in one run.
+
+The machine these run on is shared, so every figure here is CPU time (user
+plus system, of the process and its children: `resource.getrusage`), never
+wall time, and each is the median of rounds that alternate between the
+measured command and its floor:
+
+- **fixed cost**: `gradcheck engine` on the built-in engine, default
+  settings, against the bare `import sympy, mpmath, hypothesis` (target:
+  at most 2.5 times);
+- **random graphs**: CPU per random graph of the default size (max_nodes
+  30), the engine in its worker as in real use (a run of N graphs minus a
+  run that only loads the engine), against a bare in-process float64
+  finite-difference check of the same graphs (targets: 600 graphs/s or
+  more, at most 15 times the bare check).
+
+`benchmarks/checker.py` runs these as the `fixed_cost` and `graph_cost`
+steps; alone::
+
+    python benchmarks/cost.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOOR = "import sympy, mpmath, hypothesis"
+FIXED_TARGET = 2.5
+GRAPHS_PER_S_TARGET = 600.0
+BARE_RATIO_TARGET = 15.0
+SEED = 2026
+
+# Run in a child: load the built-in engine, run N random graphs (N = 0: load only).
+_GRAPHS = """
+import sys
+from gradcheck.internal.checking.engine_client import load_engine
+from gradcheck.internal.checking.random_graphs import run_random_graphs
+n, seed, max_nodes = map(int, sys.argv[1:4])
+with load_engine(None) as engine:
+    if n:
+        check = run_random_graphs(engine, seed=seed, examples=n, max_nodes=max_nodes)
+        assert check.status == "pass", check.message
+"""
+
+
+def cpu_seconds(command: Sequence[str]) -> float:
+    """CPU time (user + system) of `command` and everything it starts."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        list(command), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def alternating(commands: dict[str, Sequence[str]], rounds: int) -> dict[str, float]:
+    """Median CPU seconds of each command over `rounds` alternating rounds."""
+    runs: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, command in commands.items():
+            runs[name].append(cpu_seconds(command))
+    return {name: statistics.median(times) for name, times in runs.items()}
+
+
+def fixed_cost(rounds: int = 5, seed: int = SEED) -> dict[str, Any]:
+    """`gradcheck engine` (built-in, defaults) against the import floor."""
+    medians = alternating(
+        {
+            "floor": [sys.executable, "-c", FLOOR],
+            "engine": [
+                sys.executable,
+                "-m",
+                "gradcheck",
+                "engine",
+                "--seed",
+                str(seed),
+            ],
+        },
+        rounds,
+    )
+    return {
+        "rounds": rounds,
+        "floor_cpu_s": medians["floor"],
+        "engine_cpu_s": medians["engine"],
+        "ratio": medians["engine"] / medians["floor"],
+        "target_ratio": FIXED_TARGET,
+    }
+
+
+def bare_check_seconds(examples: int, seed: int, max_nodes: int) -> dict[str, Any]:
+    """CPU per graph of a float64 finite-difference check of the same graphs.
+
+    The graphs are those the random phase draws first (same strategy, seed
+    and settings); each gets a float64 forward pass and a central
+    difference per variable, in this process: no engine, no worker.
+    """
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from gradcheck.internal.checking.engine_client import load_engine
+    from gradcheck.internal.expr.graph import CONST, VAR
+    from gradcheck.internal.expr.ops import OPS
+    from gradcheck.strategies import graphs_with_points
+
+    with load_engine(None) as engine:  # the built-in engine's ops, as there
+        ops, constants = engine.supported, engine.op_constants
+    drawn: list[Any] = []
+
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate,),
+    )
+    @given(graphs_with_points(ops=ops, max_nodes=max_nodes, constants=constants))
+    def collect(example: Any) -> None:
+        drawn.append(example)
+
+    hypothesis_seed(seed)(collect)()
+
+    def evaluate(graph: Any, point: dict[str, float]) -> float:
+        values: list[float] = []
+        for node in graph.nodes:
+            if node.op == VAR:
+                values.append(point[node.name])
+            elif node.op == CONST:
+                values.append(float(node.constant))
+            else:
+                op = OPS[node.op]
+                values.append(
+                    op.apply_float([values[a] for a in node.args], node.constant)
+                )
+        return values[-1]
+
+    start = time.process_time()
+    for graph, point in drawn:
+        evaluate(graph, point)
+        for name in graph.variables:
+            h = 1e-6 * max(1.0, abs(point[name]))
+            up = evaluate(graph, dict(point, **{name: point[name] + h}))
+            down = evaluate(graph, dict(point, **{name: point[name] - h}))
+            _ = (up - down) / (2 * h)
+    seconds = time.process_time() - start
+    return {"graphs": len(drawn), "per_graph_s": seconds / max(1, len(drawn))}
+
+
+def graph_cost(
+    examples: int = 400, rounds: int = 3, seed: int = SEED, max_nodes: int = 30
+) -> dict[str, Any]:
+    """CPU per random graph (worker included) against the bare float64 check."""
+    command = [sys.executable, "-c", _GRAPHS]
+    medians = alternating(
+        {
+            "load": [*command, "0", str(seed), str(max_nodes)],
+            "graphs": [*command, str(examples), str(seed), str(max_nodes)],
+        },
+        rounds,
+    )
+    per_graph = max(medians["graphs"] - medians["load"], 1e-9) / examples
+    bare = bare_check_seconds(examples, seed, max_nodes)
+    return {
+        "examples": examples,
+        "max_nodes": max_nodes,
+        "rounds": rounds,
+        "load_cpu_s": medians["load"],
+        "graphs_cpu_s": medians["graphs"],
+        "per_graph_cpu_s": per_graph,
+        "graphs_per_cpu_s": 1.0 / per_graph,
+        "bare_per_graph_s": bare["per_graph_s"],
+        "bare_ratio": per_graph / bare["per_graph_s"],
+        "target_graphs_per_s": GRAPHS_PER_S_TARGET,
+        "target_bare_ratio": BARE_RATIO_TARGET,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one round, 50 graphs")
+    args = parser.parse_args(argv)
+    rounds, examples = (1, 50) if args.quick else (5, 400)
+    result = {
+        "fixed_cost": fixed_cost(rounds),
+        "graph_cost": graph_cost(examples, max(1, rounds - 2)),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

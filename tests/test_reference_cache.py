@@ -1,0 +1,92 @@
+"""The reference cache: sized in nodes, least recently used out first.
+
+Shrinking revisits graphs; with the cache sized in nodes it never computes a
+reference twice (it once kept only the last 8 graphs of over 200 nodes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from gradcheck.internal.checking.engine_client import load_engine, load_source
+from gradcheck.internal.checking.random_graphs import run_random_graphs
+from gradcheck.internal.expr.graph import GraphBuilder
+from gradcheck.internal.refs import references
+from gradcheck.mutants import mutant_named
+
+
+def _chain(length: int, constant: float) -> Any:
+    b = GraphBuilder()
+    node = b.var("x")
+    for _ in range(length):
+        node = b.op("add_const", node, constant=constant)
+    return b.build()
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[Any]:
+    """Calls of the uncached computation, per cache key."""
+    calls: Counter[Any] = Counter()
+    compute = references._reference
+
+    def counting(graph: Any, point: Any, unit: float) -> Any:
+        calls[(graph, tuple(sorted(point.items())), unit)] += 1
+        return compute(graph, point, unit)
+
+    references.clear_cache()
+    monkeypatch.setattr(references, "_reference", counting)
+    yield calls
+    references.clear_cache()
+
+
+def test_the_cache_holds_at_most_its_node_budget(
+    counted: Counter[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(references, "NODE_BUDGET", 1000)
+    graphs = [_chain(299, 0.25 * (k + 1)) for k in range(5)]  # 300 nodes each
+    for graph in graphs:
+        references.reference(graph, {"x": 0.5})
+        assert references.cached_nodes() <= 1000
+    assert references.cached_nodes() == 900  # the oldest two went out
+    references.reference(graphs[-1], {"x": 0.5})
+    assert counted[(graphs[-1], (("x", 0.5),), references.UNIT)] == 1
+
+
+def test_the_least_recently_used_goes_first(
+    counted: Counter[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(references, "NODE_BUDGET", 1000)
+    first, second, third, fourth = (_chain(299, 0.5 * (k + 1)) for k in range(4))
+    for graph in (first, second, third):
+        references.reference(graph, {"x": 0.5})
+    references.reference(first, {"x": 0.5})  # used again: now the newest
+    references.reference(fourth, {"x": 0.5})  # second goes out, not first
+    references.reference(first, {"x": 0.5})
+    references.reference(second, {"x": 0.5})
+    assert counted[(first, (("x", 0.5),), references.UNIT)] == 1
+    assert counted[(second, (("x", 0.5),), references.UNIT)] == 2
+
+
+@pytest.mark.heavy
+def test_shrinking_a_large_counterexample_computes_each_reference_once(
+    counted: Counter[Any],
+) -> None:
+    mutant = mutant_named("tanh-grad-overwrites")
+    with load_engine(load_source(mutant.name, mutant.source())) as engine:
+        check = run_random_graphs(engine, seed=4, examples=20, max_nodes=300)
+    assert check.status == "fail"
+    assert counted and max(counted.values()) == 1
+    assert sum(1 for graph, _, _ in counted if len(graph) > 200) > 100
+
+
+def test_a_point_outside_the_domain_is_remembered_too(counted: Counter[Any]) -> None:
+    b = GraphBuilder()
+    b.op("log", b.var("x"))
+    graph = b.build()
+    for _ in range(2):
+        with pytest.raises(references.PointError, match="log"):
+            references.reference(graph, {"x": -1.0})
+    assert counted[(graph, (("x", -1.0),), references.UNIT)] == 1
