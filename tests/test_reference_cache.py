@@ -32,9 +32,10 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[Any]:
     calls: Counter[Any] = Counter()
     compute = references._reference
 
-    def counting(graph: Any, point: Any, unit: float) -> Any:
-        calls[(graph, tuple(sorted(point.items())), unit)] += 1
-        return compute(graph, point, unit)
+    def counting(graph: Any, point: Any, unit: float, margins: bool) -> Any:
+        key = (graph, tuple(sorted(point.items())), unit)
+        calls[key if margins else (*key, False)] += 1  # a user's point: no margins
+        return compute(graph, point, unit, margins)
 
     references.clear_cache()
     monkeypatch.setattr(references, "_reference", counting)
