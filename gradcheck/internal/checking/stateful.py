@@ -300,12 +300,17 @@ def _training_loop_check(engine: Engine, seed: float) -> Check:
         for k, (a, b) in enumerate(zip(step2, fresh, strict=True))
         if not _close(a, b, u)
     ]
-    again = _floats(result["again"])
-    unstable = [
-        k
-        for k, (a, b) in enumerate(zip(fresh, again, strict=False))
-        if not _close(a, b, u)
-    ]
+    builds = result["again"]
+    if builds and not isinstance(builds[0], list):
+        builds = [builds]  # one build, as a worker of an older layout answers
+    unstable = sorted(
+        {
+            k
+            for build in builds
+            for k, (a, b) in enumerate(zip(fresh, _floats(build), strict=False))
+            if not _close(a, b, u)
+        }
+    )
     if wrong and unstable:
         return Check(
             name, "zero-grad", INCONCLUSIVE,

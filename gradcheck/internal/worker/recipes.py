@@ -213,6 +213,10 @@ def _fresh_copy(
     return model, parameters
 
 
+# Fresh builds compared with the first, to tell build-order effects apart.
+AGAIN_BUILDS = 4
+
+
 def training_loop(
     cls: type, api: Api, module: Any, params: dict[str, Any]
 ) -> dict[str, Any]:
@@ -236,9 +240,13 @@ def training_loop(
     # A second fresh model: when two fresh models with the same weights get
     # different gradients, the engine's gradients depend on how the graph was
     # built (set order), and step 2 against a fresh model proves nothing.
-    again_model, again_ps = _fresh_copy(net, params["seed"], ps, api, cls)
-    api.backward(_loss(again_model, SAMPLES[1]))
-    again = [api.read_grad(q) for q in again_ps]
+    # Several more: set order changes from build to build, and two builds
+    # may agree by chance where a third does not.
+    again = []
+    for _ in range(AGAIN_BUILDS):
+        again_model, again_ps = _fresh_copy(net, params["seed"], ps, api, cls)
+        api.backward(_loss(again_model, SAMPLES[1]))
+        again.append([api.read_grad(q) for q in again_ps])
     return {
         "built": shown,
         "zeroing": how,
