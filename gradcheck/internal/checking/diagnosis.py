@@ -230,9 +230,10 @@ def _overwrite_hint(
             f"{overwrite_hint(op_symbol(op))}{graph.node_labels()[index]} is used "
             f"{uses} times, but its gradient {got!r} equals the contribution of "
             f"only some of its uses (all together: {ref.adjoint(index)!r}); "
-            f"{op} alone is right, and on {trial.graph.to_text()} at {trial.at()} "
-            f"{'; '.join(trial.wrong_leaves())}, {op}'s own share alone: gradients "
-            "are overwritten (=) instead of accumulated (+=)"
+            f"{op} alone is right, but on {trial.graph.to_text()} at {trial.at()} "
+            f"the engine keeps only {op}'s own share "
+            f"({'; '.join(trial.wrong_leaves())}): gradients are overwritten (=) "
+            "instead of accumulated (+=)"
         )
     return None
 
