@@ -26,6 +26,10 @@ Before timing, each engine builds and backpropagates a small graph
 sees. (CPython 3.10 only specialises a function's attribute look-ups after
 1,024 calls, and our ``backward()`` walks the graph in one call.)
 
+A third class, ``Floor``, alternates with the two engines: the least any
+engine of one object per node must do, so that 0.1.0's time over its time
+is the best ratio an engine of this shape could get in the same run.
+
 Linearity is measured apart, on our engine only: the same kind of program
 but with the second operand among the last ``LOCAL_WINDOW`` nodes, so that
 memory caches do not decide the result, with the garbage collector on and
@@ -268,17 +272,108 @@ def side_by_side(
     repeats: int, ref_cls: Any, leaves: list[float], program: Program
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Best runs of ours and of 0.1.0, alternating so that drift hits both."""
-    ours: list[dict[str, Any]] = []
-    theirs: list[dict[str, Any]] = []
+    ours, theirs = alternate(repeats, [Value, ref_cls], leaves, program)
+    return ours, theirs
+
+
+def alternate(
+    repeats: int, classes: list[Any], leaves: list[float], program: Program
+) -> list[dict[str, Any]]:
+    """The best run of each class, the classes taking turns in every round."""
+    runs: list[list[dict[str, Any]]] = [[] for _ in classes]
     for _ in range(repeats):
-        ours.append(time_run(Value, leaves, program))
-        # 0.1.0 recurses once per level of depth in backward().
-        with recursion_limit(len(program) + LEAVES + 1000):
-            theirs.append(time_run(ref_cls, leaves, program))
-    return (
-        min(ours, key=lambda r: r["total_s"]),
-        min(theirs, key=lambda r: r["total_s"]),
-    )
+        for cls, results in zip(classes, runs, strict=True):
+            # 0.1.0 recurses once per level of depth in backward().
+            with recursion_limit(len(program) + LEAVES + 1000):
+                results.append(time_run(cls, leaves, program))
+    return [min(results, key=lambda r: r["total_s"]) for results in runs]
+
+
+class Floor:
+    """Not an engine: the least any engine of one object per node must do.
+
+    Forward stores a value and two operand links in one slotted object per
+    node (ours adds four more slots). Backward finds the reachable nodes
+    with a stack and a visit mark, without ordering them, then makes one
+    gradient update per node (ours orders the nodes and applies every
+    edge's rule). Its gradients are wrong; its time is a lower bound, and
+    0.1.0's time over it the best ratio an engine of this shape could get.
+    """
+
+    __slots__ = ("_a", "_b", "_mark", "data", "grad")
+    _a: Floor | None
+    _b: Floor | None
+    _mark: object
+
+    def __init__(
+        self, data: float, a: Floor | None = None, b: Floor | None = None
+    ) -> None:
+        self.data = data
+        self.grad = 0.0
+        self._a = a
+        self._b = b
+        self._mark = None
+
+    # Each op written out (ours does so for + and *): no helper call.
+    def __add__(self, other: Floor) -> Floor:
+        out = _new(Floor)
+        out.data = self.data + other.data
+        out.grad = 0.0
+        out._a = self
+        out._b = other
+        out._mark = None
+        return out
+
+    def __mul__(self, other: Floor) -> Floor:
+        out = _new(Floor)
+        out.data = self.data * other.data
+        out.grad = 0.0
+        out._a = self
+        out._b = other
+        out._mark = None
+        return out
+
+    def __pow__(self, exponent: float) -> Floor:
+        out = _new(Floor)
+        out.data = self.data**exponent
+        out.grad = 0.0
+        out._a = self
+        out._b = None
+        out._mark = None
+        return out
+
+    def relu(self) -> Floor:
+        out = _new(Floor)
+        out.data = max(self.data, 0.0)
+        out.grad = 0.0
+        out._a = self
+        out._b = None
+        out._mark = None
+        return out
+
+    def backward(self) -> None:
+        mark = object()
+        self._mark = mark
+        stack = [self]
+        found: list[Floor] = []
+        push, pop, emit = stack.append, stack.pop, found.append
+        while stack:
+            node = pop()
+            emit(node)
+            a, b = node._a, node._b
+            if a is not None and a._mark is not mark:
+                a._mark = mark
+                push(a)
+            if b is not None and b._mark is not mark:
+                b._mark = mark
+                push(b)
+        self.grad = 1.0
+        for node in found:
+            if node._a is not None:
+                node._a.grad += node.grad
+
+
+_new = object.__new__
 
 
 def repeats_for(n_ops: int, repeats: int) -> int:
@@ -398,7 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         for n in sorted(sizes):
             leaves, program = make_program(n, args.seed + n)
             repeats = repeats_for(n, args.repeats)
-            ours, theirs = side_by_side(repeats, ref.Value, leaves, program)
+            ours, theirs, floor = alternate(
+                repeats, [Value, ref.Value, Floor], leaves, program
+            )
             with recursion_limit(n + LEAVES + 1000):
                 mem_theirs = (
                     peak_bytes(ref.Value, leaves, program)
@@ -412,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(linearity_row(n, args.seed, args.repeats))
             nodes = n + LEAVES
             row = compared(n, nodes, ours, theirs)
+            # The best ratio any engine of one object per node could get here.
+            row["floor"] = {k: v for k, v in floor.items() if k != "grads"}
+            row["ratio_ceiling"] = theirs["total_s"] / floor["total_s"]
+            row["ours_over_floor"] = ours["total_s"] / floor["total_s"]
             row["bytes_per_node_ours"] = mem_ours / nodes if mem_ours else None
             row["bytes_per_node_0_1_0"] = mem_theirs / nodes if mem_theirs else None
             rows.append(row)
@@ -516,11 +617,12 @@ def print_table(rows: list[dict[str, Any]], chain: dict[str, Any]) -> None:
         return f"{x:8.0f}" if x is not None else "       -"
 
     header = (
-        f"{RATIO_HEADER} | {'growth':>6} {'growth':>6} | "
+        f"{RATIO_HEADER} | {'ceil':>6} {'ours/':>6} | {'growth':>6} {'growth':>6} | "
         f"{'B/node':>8} {'B/node':>8} | grads"
     )
     sub = (
         f"{'':>9} | {'':>8} {'':>8} {'':>6} {'':>6} {'':>6} | "
+        f"{'x':>6} {'floor':>6} | "
         f"{'ours':>6} {'0.1.0':>6} | {'ours':>8} {'0.1.0':>8} |"
     )
     print(header)
@@ -529,10 +631,16 @@ def print_table(rows: list[dict[str, Any]], chain: dict[str, Any]) -> None:
     for r in rows:
         print(
             f"{ratio_cells(r)} | "
+            f"{r['ratio_ceiling']:5.2f}x {r['ours_over_floor']:5.2f}x | "
             f"{r['growth_ours']:6.2f} {r['growth_0_1_0']:6.2f} | "
             f"{mem(r['bytes_per_node_ours'])} {mem(r['bytes_per_node_0_1_0'])} | "
             f"{same(r)}"
         )
+    print(
+        "ceil = 0.1.0's time over the floor's (`Floor`: one object per node, one "
+        "update per node), the best ratio an engine could get; ours/floor = our "
+        "time over the floor's."
+    )
     print(
         "growth = (seconds per op at this size) / (seconds per op at the smallest "
         "size); 1.00 means linear."
