@@ -361,6 +361,7 @@ class GradcheckItem(pytest.Item):
 
     def runtest(self) -> None:
         from gradcheck.internal.output.render import explain_check
+        from gradcheck.internal.output.reproduce_text import reproduce_lines
         from gradcheck.report import FAIL, SKIP
 
         settings = self.config.stash[_SETTINGS]
@@ -371,7 +372,9 @@ class GradcheckItem(pytest.Item):
             pytest.fail(f"gradcheck: {err}", pytrace=False)
         failed = [c for c in checks if c.status == FAIL]
         if failed:
-            text = "\n".join(explain_check(c) for c in failed)
+            text = "\n".join(
+                "\n".join([explain_check(c), *reproduce_lines(c)]) for c in failed
+            )
             pytest.fail(f"{text}\n{rerun}", pytrace=False)
         if not checks:
             why = _tensor_why(self.config)

@@ -430,6 +430,8 @@ def test_buggy_engine_families_fail_with_the_explanation(
             "FAIL accumulation* [[]accumulation[]]*",
             "*first divergent node:*",
             "*hint:*",
+            "reproduce in the engine's own API:",
+            "*out.backward()",
             "seed: 5 (rerun with --gradcheck-seed=5)",
         ]
     )
