@@ -32,9 +32,9 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[Any]:
     calls: Counter[Any] = Counter()
     compute = references._reference
 
-    def counting(graph: Any, point: Any, unit: float) -> Any:
+    def counting(graph: Any, point: Any, unit: float, margins: bool) -> Any:
         calls[(graph, tuple(sorted(point.items())), unit)] += 1
-        return compute(graph, point, unit)
+        return compute(graph, point, unit, margins)
 
     references.clear_cache()
     monkeypatch.setattr(references, "_reference", counting)
