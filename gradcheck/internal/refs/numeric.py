@@ -42,7 +42,7 @@ def numeric_reference(graph: Graph, point: Mapping[str, float]) -> NumericResult
         gradients: dict[str, Any] = {}
         for name in graph.variables:
             h = STEP * max(1, abs(base[name]))
-            cone = cones.get(name, ())
+            cone = cones.get(name, [])
             up = _displaced(graph, values, cone, base[name] + h)
             down = _displaced(graph, values, cone, base[name] - h)
             gradients[name] = (up - down) / (2 * h)
