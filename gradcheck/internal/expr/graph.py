@@ -38,6 +38,16 @@ class Graph:
 
     nodes: tuple[Node, ...]
     _fanout: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # The value dataclass would compute, once: a graph is a cache key
+        # of every reference, and rehashing its nodes per lookup showed.
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt, not restored: string hashes differ between processes.
+        return (Graph, (self.nodes,))
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -57,6 +67,7 @@ class Graph:
                     raise ExpressionError("operands must come before their users")
                 fanout[a] += 1
         object.__setattr__(self, "_fanout", tuple(fanout))
+        object.__setattr__(self, "_hash", hash((self.nodes,)))
 
     @property
     def output(self) -> int:
