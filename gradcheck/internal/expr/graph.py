@@ -237,6 +237,7 @@ class GraphBuilder:
     def __init__(self) -> None:
         self._nodes: list[Node] = []
         self._vars: dict[str, int] = {}
+        self._uses: list[int] = []  # per node, as operand of later nodes
 
     def var(self, name: str) -> int:
         """The variable `name` (one node per name, however often it is used)."""
@@ -256,7 +257,7 @@ class GraphBuilder:
 
     def uses(self, index: int) -> int:
         """How many nodes built so far take node `index` as an operand."""
-        return sum(node.args.count(index) for node in self._nodes)
+        return self._uses[index]
 
     def unused(self) -> list[int]:
         """Op nodes that no other node uses yet."""
@@ -267,7 +268,10 @@ class GraphBuilder:
         return len(self._nodes)
 
     def _add(self, node: Node) -> int:
+        for a in node.args:
+            self._uses[a] += 1
         self._nodes.append(node)
+        self._uses.append(0)
         return len(self._nodes) - 1
 
     def build(self, output: int | None = None) -> Graph:
