@@ -14,16 +14,22 @@ measured command and its floor:
   finite-difference check of the same graphs (targets: 600 graphs/s or
   more, at most 15 times the bare check).
 
+`--before DIR` runs every measured command a second time on another tree
+of the project (`git archive REV | tar -x -C DIR`: its `DIR` goes first on
+PYTHONPATH, for the worker too), in the same alternating rounds, so that a
+before/after pair is measured side by side under the same load.
+
 `benchmarks/checker.py` runs these as the `fixed_cost` and `graph_cost`
 steps; alone::
 
-    python benchmarks/cost.py [--quick]
+    python benchmarks/cost.py [--quick] [--before DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -53,17 +59,31 @@ with load_engine(None) as engine:
 """
 
 
-def cpu_seconds(command: Sequence[str]) -> float:
+Command = Sequence[str] | tuple[Sequence[str], dict[str, str]]
+
+
+def on_tree(command: Sequence[str], tree: str) -> tuple[Sequence[str], dict[str, str]]:
+    """`command` run on the project tree at `tree` (first on PYTHONPATH)."""
+    path = os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH")) if p)
+    return command, {**os.environ, "PYTHONPATH": path}
+
+
+def cpu_seconds(command: Command) -> float:
     """CPU time (user + system) of `command` and everything it starts."""
+    argv, env = command if isinstance(command, tuple) else (command, None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
-        list(command), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        list(argv),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def alternating(commands: dict[str, Sequence[str]], rounds: int) -> dict[str, float]:
+def alternating(commands: dict[str, Command], rounds: int) -> dict[str, float]:
     """Median CPU seconds of each command over `rounds` alternating rounds."""
     runs: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(rounds):
@@ -72,29 +92,29 @@ def alternating(commands: dict[str, Sequence[str]], rounds: int) -> dict[str, fl
     return {name: statistics.median(times) for name, times in runs.items()}
 
 
-def fixed_cost(rounds: int = 5, seed: int = SEED) -> dict[str, Any]:
+def fixed_cost(
+    rounds: int = 5, seed: int = SEED, before: str | None = None
+) -> dict[str, Any]:
     """`gradcheck engine` (built-in, defaults) against the import floor."""
-    medians = alternating(
-        {
-            "floor": [sys.executable, "-c", FLOOR],
-            "engine": [
-                sys.executable,
-                "-m",
-                "gradcheck",
-                "engine",
-                "--seed",
-                str(seed),
-            ],
-        },
-        rounds,
-    )
-    return {
+    engine = [sys.executable, "-m", "gradcheck", "engine", "--seed", str(seed)]
+    commands: dict[str, Command] = {
+        "floor": [sys.executable, "-c", FLOOR],
+        "engine": engine,
+    }
+    if before:
+        commands["engine_before"] = on_tree(engine, before)
+    medians = alternating(commands, rounds)
+    result = {
         "rounds": rounds,
         "floor_cpu_s": medians["floor"],
         "engine_cpu_s": medians["engine"],
         "ratio": medians["engine"] / medians["floor"],
         "target_ratio": FIXED_TARGET,
     }
+    if before:
+        result["before_engine_cpu_s"] = medians["engine_before"]
+        result["before_ratio"] = medians["engine_before"] / medians["floor"]
+    return result
 
 
 def bare_check_seconds(examples: int, seed: int, max_nodes: int) -> dict[str, Any]:
@@ -156,19 +176,31 @@ def bare_check_seconds(examples: int, seed: int, max_nodes: int) -> dict[str, An
 
 
 def graph_cost(
-    examples: int = 400, rounds: int = 3, seed: int = SEED, max_nodes: int = 30
+    examples: int = 400,
+    rounds: int = 3,
+    seed: int = SEED,
+    max_nodes: int = 30,
+    before: str | None = None,
 ) -> dict[str, Any]:
     """CPU per random graph (worker included) against the bare float64 check."""
     command = [sys.executable, "-c", _GRAPHS]
-    medians = alternating(
-        {
-            "load": [*command, "0", str(seed), str(max_nodes)],
-            "graphs": [*command, str(examples), str(seed), str(max_nodes)],
-        },
-        rounds,
-    )
+    load = [*command, "0", str(seed), str(max_nodes)]
+    graphs = [*command, str(examples), str(seed), str(max_nodes)]
+    commands: dict[str, Command] = {"load": load, "graphs": graphs}
+    if before:
+        commands["load_before"] = on_tree(load, before)
+        commands["graphs_before"] = on_tree(graphs, before)
+    medians = alternating(commands, rounds)
     per_graph = max(medians["graphs"] - medians["load"], 1e-9) / examples
     bare = bare_check_seconds(examples, seed, max_nodes)
+    extra: dict[str, Any] = {}
+    if before:
+        was = max(medians["graphs_before"] - medians["load_before"], 1e-9) / examples
+        extra = {
+            "before_per_graph_cpu_s": was,
+            "before_graphs_per_cpu_s": 1.0 / was,
+            "before_bare_ratio": was / bare["per_graph_s"],
+        }
     return {
         "examples": examples,
         "max_nodes": max_nodes,
@@ -181,18 +213,26 @@ def graph_cost(
         "bare_ratio": per_graph / bare["per_graph_s"],
         "target_graphs_per_s": GRAPHS_PER_S_TARGET,
         "target_bare_ratio": BARE_RATIO_TARGET,
+        **extra,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one round, 50 graphs")
+    parser.add_argument(
+        "--before", metavar="DIR", help="also run each command on the tree in DIR"
+    )
+    parser.add_argument("--only", choices=("fixed", "graphs"), help="one measurement")
     args = parser.parse_args(argv)
     rounds, examples = (1, 50) if args.quick else (5, 400)
-    result = {
-        "fixed_cost": fixed_cost(rounds),
-        "graph_cost": graph_cost(examples, max(1, rounds - 2)),
-    }
+    result: dict[str, Any] = {}
+    if args.only in (None, "fixed"):
+        result["fixed_cost"] = fixed_cost(rounds, before=args.before)
+    if args.only in (None, "graphs"):
+        result["graph_cost"] = graph_cost(
+            examples, max(1, rounds - 2), before=args.before
+        )
     print(json.dumps(result, indent=2))
     return 0
 

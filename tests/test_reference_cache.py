@@ -91,3 +91,28 @@ def test_a_point_outside_the_domain_is_remembered_too(counted: Counter[Any]) -> 
         with pytest.raises(references.PointError, match="log"):
             references.reference(graph, {"x": -1.0})
     assert counted[(graph, (("x", -1.0),), references.UNIT)] == 1
+
+
+def test_a_graph_keeps_its_hash_and_rebuilds_it_in_another_process() -> None:
+    """The hash is computed once, as dataclass would; a pickle recomputes it."""
+    import pickle
+    import subprocess
+    import sys
+
+    from gradcheck.internal.expr.graph import Graph, GraphBuilder
+
+    b = GraphBuilder()
+    b.op("tanh", b.op("mul", b.var("x"), b.var("y")))
+    graph = b.build()
+    assert hash(graph) == hash((graph.nodes,)) == hash(Graph(graph.nodes))
+    code = (
+        "import pickle, sys; g = pickle.loads(sys.stdin.buffer.read()); "
+        "print(hash(g) == hash((g.nodes,)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=pickle.dumps(graph),
+        capture_output=True,
+        check=True,
+    )
+    assert out.stdout.strip() == b"True"

@@ -38,6 +38,16 @@ class Graph:
 
     nodes: tuple[Node, ...]
     _fanout: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # The value dataclass would compute, once: a graph is a cache key
+        # of every reference, and rehashing its nodes per lookup showed.
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt, not restored: string hashes differ between processes.
+        return (Graph, (self.nodes,))
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -57,6 +67,7 @@ class Graph:
                     raise ExpressionError("operands must come before their users")
                 fanout[a] += 1
         object.__setattr__(self, "_fanout", tuple(fanout))
+        object.__setattr__(self, "_hash", hash((self.nodes,)))
 
     @property
     def output(self) -> int:
@@ -226,6 +237,7 @@ class GraphBuilder:
     def __init__(self) -> None:
         self._nodes: list[Node] = []
         self._vars: dict[str, int] = {}
+        self._uses: list[int] = []  # per node, as operand of later nodes
 
     def var(self, name: str) -> int:
         """The variable `name` (one node per name, however often it is used)."""
@@ -245,7 +257,7 @@ class GraphBuilder:
 
     def uses(self, index: int) -> int:
         """How many nodes built so far take node `index` as an operand."""
-        return sum(node.args.count(index) for node in self._nodes)
+        return self._uses[index]
 
     def unused(self) -> list[int]:
         """Op nodes that no other node uses yet."""
@@ -256,7 +268,10 @@ class GraphBuilder:
         return len(self._nodes)
 
     def _add(self, node: Node) -> int:
+        for a in node.args:
+            self._uses[a] += 1
         self._nodes.append(node)
+        self._uses.append(0)
         return len(self._nodes) - 1
 
     def build(self, output: int | None = None) -> Graph:

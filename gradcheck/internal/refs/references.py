@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mpmath
@@ -46,12 +46,17 @@ class Reference:
     bounds: Bounds
     magnitudes: list[float]
     disagreement: str | None
+    # The symbolic values as floats, converted once: a verdict reads every
+    # node's value, and mpf-to-float each time was a tenth of judging.
+    floats: list[float] = field(default_factory=list)
 
     @property
     def conclusive(self) -> bool:
         return self.disagreement is None
 
     def value(self, index: int = -1) -> float:
+        if self.floats:
+            return self.floats[index]
         return float(self.symbolic.values[index])
 
     def adjoint(self, index: int) -> float:
@@ -239,6 +244,7 @@ def _reference(
         bounds,
         magnitudes,
         _disagreement(graph, sym, num, magnitudes),
+        values,
     )
 
 

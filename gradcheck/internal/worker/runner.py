@@ -1,7 +1,11 @@
 """Build graph programs on the engine, backpropagate, read every number.
 
 A program is plain data from the parent: nodes in topological order, each
-`[op, operand indices, constant, variable name]`, and the point. The answer
+`[op, operand indices, constant, variable name]`, and the point; or, for the
+depth search's long chains, a compact `chain` (one period of `[op, constant]`
+links, repeated up to `length` links after the leaf `x`), which the worker
+expands itself: 100,000 links would otherwise be 3 MB of JSON to encode,
+send and decode for what is a few bytes of spec. The answer
 is plain data too: per-node values (read from inside a Value that an op
 left in `.data`) and gradients (None where the engine keeps no gradient),
 or the engine's exception and where it was raised.
@@ -10,7 +14,7 @@ or the engine's exception and where it was raised.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from gradcheck.internal.worker.api import Api
@@ -34,11 +38,30 @@ PHASE_NAMES = {
 LARGE_PROGRAM = 1000
 
 
+def program_size(program: dict[str, Any]) -> int:
+    """How many nodes the program builds."""
+    if "chain" in program:
+        return 1 + int(program["length"])
+    return len(program["nodes"])
+
+
+def program_nodes(program: dict[str, Any]) -> Iterator[Sequence[Any]]:
+    """The program's nodes in order, a compact chain expanded as it is built."""
+    if "chain" not in program:
+        yield from program["nodes"]
+        return
+    period = [(str(op), constant) for op, constant in program["chain"]]
+    yield ("var", (), None, "x")
+    for i in range(int(program["length"])):
+        op, constant = period[i % len(period)]
+        yield (op, (i,), constant, "")
+
+
 def run_program(
     cls: type, api: Api, program: dict[str, Any], mark: Callable[[int], None]
 ) -> dict[str, Any]:
     """One graph on the engine: values and gradients, or the exception."""
-    if len(program["nodes"]) < LARGE_PROGRAM:
+    if program_size(program) < LARGE_PROGRAM:
         return _run_program(cls, api, program, mark)
     enabled = gc.isenabled()
     gc.disable()
@@ -56,12 +79,14 @@ def _run_program(
     point = program["point"]
     wrap = (lambda c: api.make(cls, c)) if api.wrap_constants else None
     handles: list[Any] = []
+    leaves: list[Any] = []  # the variables' handles, for `ends_only`
     phase = BUILD
     mark(BUILD)
     try:
-        for op, args, constant, name in program["nodes"]:
+        for op, args, constant, name in program_nodes(program):
             if op == "var":
                 handles.append(api.make(cls, point[name]))
+                leaves.append(handles[-1])
             elif op == "const":
                 handles.append(api.make(cls, constant))
             else:
@@ -79,11 +104,6 @@ def _run_program(
         phase = READ
         mark(READ)
         if program.get("ends_only"):  # deep chains: the output and the leaves
-            leaves = [
-                h
-                for h, node in zip(handles, program["nodes"], strict=True)
-                if node[0] == "var"
-            ]
             return {"data": [data[-1]], "grads": [api.read_grad(h) for h in leaves]}
         grads = [api.read_grad(h) for h in handles]
     except BaseException as err:
