@@ -63,9 +63,13 @@ Command = Sequence[str] | tuple[Sequence[str], dict[str, str]]
 
 
 def on_tree(command: Sequence[str], tree: str) -> tuple[Sequence[str], dict[str, str]]:
-    """`command` run on the project tree at `tree` (first on PYTHONPATH)."""
+    """`command` run on the project tree at `tree` (first on PYTHONPATH).
+
+    PYTHONSAFEPATH keeps `python -m` from putting the working directory (a
+    checkout of the other tree, as a rule) ahead of PYTHONPATH.
+    """
     path = os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH")) if p)
-    return command, {**os.environ, "PYTHONPATH": path}
+    return command, {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1"}
 
 
 def cpu_seconds(command: Command) -> float:
