@@ -14,7 +14,7 @@ PRELUDE = """
 import gc
 from gradcheck.internal.checking.check import CHECKING_THRESHOLD, collector_tuned
 before = gc.get_threshold()
-assert gc.get_freeze_count() == 0
+frozen0 = gc.get_freeze_count()  # Python 3.12.1 starts with objects frozen
 """
 
 
@@ -30,10 +30,13 @@ def test_the_callers_collector_settings_come_back() -> None:
     run_fresh(
         """
         with collector_tuned():
-            assert gc.get_threshold()[0] == CHECKING_THRESHOLD
-            assert gc.get_freeze_count() > 0
+            if frozen0 == 0:
+                assert gc.get_threshold()[0] == CHECKING_THRESHOLD
+                assert gc.get_freeze_count() > 0
+            else:  # frozen already (by the caller or the interpreter): left alone
+                assert gc.get_threshold() == before
         assert gc.get_threshold() == before
-        assert gc.get_freeze_count() == 0
+        assert gc.get_freeze_count() == frozen0
         """
     )
 
@@ -58,6 +61,6 @@ def test_an_error_in_the_check_restores_the_settings() -> None:
                 raise KeyError("x")
         except KeyError:
             pass
-        assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+        assert gc.get_threshold() == before and gc.get_freeze_count() == frozen0
         """
     )
