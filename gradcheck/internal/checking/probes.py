@@ -1,9 +1,10 @@
 """The targeted probes, simplest first: values, each op alone, reuse, chains.
 
-Each probe builds small graphs from the ops the engine supports, draws points
-inside their domains, and judges every example. A probe passes when no
-example fails; its first failure becomes the counterexample. Graphs are
-ordered smallest first, so the counterexample is already minimal.
+Each probe takes small graphs of the ops the engine supports (built once per
+process, `probe_graphs`), draws points inside their domains, and judges
+every example. A probe passes when no example fails; its first failure
+becomes the counterexample. Graphs are ordered smallest first, so the
+counterexample is already minimal.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def run_examples(
     values_only: bool = False,
 ) -> Check:
     """Judge examples in order; the first failure is the counterexample."""
-    same_table()
+    same_table()  # the cached spread points follow the op table (`--op-def`)
     start = time.perf_counter()
     count = inconclusive = not_run = 0
     not_run_why = ""
