@@ -92,6 +92,14 @@ def test_cpu_cost_benchmarks_report_ratios() -> None:
 
 
 @pytest.mark.heavy(seconds=5)
+def test_judging_cost_judges_a_correct_stand_in_engine() -> None:
+    judging = _load("judging")
+    result = judging.measure(rounds=1)
+    assert result["examples_per_engine"] > 500
+    assert result["judging_us_per_example"] > 0 and result["ratio"] > 0
+
+
+@pytest.mark.heavy(seconds=5)
 def test_isolation_overhead_runs_both_ways() -> None:
     result = checker.isolation_overhead(1, seed=4)
     assert result["statuses"] == ["pass"]

@@ -95,3 +95,28 @@ def test_public_names_are_exactly_all() -> None:
         set(gradcheck.__all__) - {"__version__"}
     )
     assert set(strategies.__all__) == {"graphs", "graphs_with_points"}
+
+
+def test_equal_graphs_compare_equal_and_others_do_not() -> None:
+    """Identity and the stored hash come first; the nodes still decide."""
+
+    def build(op: str, constant: float) -> Graph:
+        b = GraphBuilder()
+        b.op(op, b.op("mul", b.var("x"), b.var("y")), constant=constant)
+        return b.build()
+
+    graph, same = build("add_const", 2.0), build("add_const", 2.0)
+    assert graph is not same and graph == same and hash(graph) == hash(same)
+    assert graph != build("add_const", 3.0) and graph != build("mul_const", 2.0)
+    assert graph != graph.nodes  # another type: not equal, no error
+    assert {graph: 1}[same] == 1
+
+
+def test_variables_and_ops_are_kept_and_cannot_be_changed() -> None:
+    b = GraphBuilder()
+    t = b.op("mul", b.var("y"), b.var("x"))
+    b.op("add", b.op("tanh", t), b.var("y"))
+    graph = b.build()
+    assert graph.variables == ("y", "x") and graph.variables is graph.variables
+    assert graph.ops_used() == {"mul", "tanh", "add"}
+    assert isinstance(graph.ops_used(), frozenset)  # shared: a caller cannot edit it

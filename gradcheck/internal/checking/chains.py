@@ -13,6 +13,7 @@ fail the deep probe at a depth the search had just measured as working: an
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import lru_cache
 from typing import Any
 
 from gradcheck.internal.expr.graph import Graph, GraphBuilder
@@ -56,11 +57,25 @@ def chain_program(pairs: tuple[Pair, ...], length: int) -> dict[str, Any]:
     }
 
 
+# Built once per process: the deep probe judges the same chain on every engine
+# with the same ops (a batch, the gallery); each holds DEEP nodes, so few are kept.
+@lru_cache(maxsize=4)
 def chain_graph(pairs: tuple[Pair, ...], length: int) -> Graph:
     """The same chain as a Graph, for judging against the references."""
+    return _linked(chain_links(pairs, length))
+
+
+# Short chains of the probes (a few links each): kept by the thousand.
+@lru_cache(maxsize=4096)
+def links_graph(links: tuple[Link, ...]) -> Graph:
+    """x through each link in turn (op, constant), built once per process."""
+    return _linked(links)
+
+
+def _linked(links: Collection[Link]) -> Graph:
     b = GraphBuilder()
     node = b.var("x")
-    for op, constant in chain_links(pairs, length):
+    for op, constant in links:
         node = b.op(op, node, constant=constant)
     return b.build()
 

@@ -1,9 +1,10 @@
 """The targeted probes, simplest first: values, each op alone, reuse, chains.
 
-Each probe builds small graphs from the ops the engine supports, draws points
-inside their domains, and judges every example. A probe passes when no
-example fails; its first failure becomes the counterexample. Graphs are
-ordered smallest first, so the counterexample is already minimal.
+Each probe takes small graphs of the ops the engine supports (built once per
+process, `probe_graphs`), draws points inside their domains, and judges
+every example. A probe passes when no example fails; its first failure
+becomes the counterexample. Graphs are ordered smallest first, so the
+counterexample is already minimal.
 """
 
 from __future__ import annotations
@@ -19,14 +20,25 @@ from gradcheck.internal.checking.chains import (
     Pair,
     chain_graph,
     chain_pairs,
+    links_graph,
 )
 from gradcheck.internal.checking.engine_client import Engine
 from gradcheck.internal.checking.judge import judge
+from gradcheck.internal.checking.probe_graphs import (
+    accumulation_graphs,
+    accumulation_graphs_of,
+    cancellation,
+    combined,
+    nested,
+    same_table,
+    scaled,
+    single,
+    spread_in_domain,
+)
 from gradcheck.internal.checking.verdict import NOT_RUN, Outcome, prepare
-from gradcheck.internal.expr.graph import Graph, GraphBuilder
-from gradcheck.internal.expr.ops import OPS, POW_EXPONENTS
+from gradcheck.internal.expr.graph import Graph
+from gradcheck.internal.expr.ops import OPS, POW_EXPONENTS, Link
 from gradcheck.internal.refs.points import SPREAD, sample_point
-from gradcheck.internal.refs.references import domain_problem
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
 
 # Constants for the *_const and reflected forms: integer, fraction, negative.
@@ -70,6 +82,7 @@ def run_examples(
     values_only: bool = False,
 ) -> Check:
     """Judge examples in order; the first failure is the counterexample."""
+    same_table()  # the cached spread points follow the op table (`--op-def`)
     start = time.perf_counter()
     count = inconclusive = not_run = 0
     not_run_why = ""
@@ -170,27 +183,17 @@ def judged_in_order(
 def _points(graph: Graph, rng: random.Random, count: int) -> Iterator[Example]:
     """`count` points for a graph: the spread values first, then random ones."""
     variables = graph.variables
-    seen = 0
-    for k in range(len(SPREAD)):
-        if seen >= count:
-            return
+    spread = spread_in_domain(graph, count)
+    for k in spread:
         point = {v: SPREAD[(k + 3 * j) % len(SPREAD)] for j, v in enumerate(variables)}
-        if domain_problem(graph, point) is None:
-            seen += 1
-            yield Example(graph, point)
+        yield Example(graph, point)
+    seen = len(spread)
     while seen < count:
         drawn = sample_point(graph, rng)
         if drawn is None:
             return
         seen += 1
         yield Example(graph, drawn)
-
-
-def _single(name: str, constant: float | None, arity: int) -> Graph:
-    b = GraphBuilder()
-    args = [b.var(v) for v in ("x", "y")[:arity]]
-    b.op(name, *args, constant=constant)
-    return b.build()
 
 
 def value_probe(engine: Engine, rng: random.Random) -> Check:
@@ -203,9 +206,9 @@ def value_probe(engine: Engine, rng: random.Random) -> Check:
     def examples() -> Iterator[Example]:
         first = {"add": 0, "mul": 1}
         for name in sorted(binary_ops(engine), key=lambda n: first.get(n, 2)):
-            yield from _points(_single(name, None, 2), rng, 5)
+            yield from _points(single(name, None, 2), rng, 5)
         for name, constant in unary_forms(engine):  # all of SPREAD: |x| <= 10
-            yield from _points(_single(name, constant, 1), rng, len(SPREAD))
+            yield from _points(single(name, constant, 1), rng, len(SPREAD))
 
     return run_examples(engine, "value", "value", examples(), values_only=True)
 
@@ -228,15 +231,10 @@ def local_derivative_probe(
         )
         count = len(SPREAD) if op.arity == 1 else 6  # one operand: |x| <= 10
         for constant in forms:
-            yield from _points(_single(op_name, constant, op.arity), rng, count)
+            yield from _points(single(op_name, constant, op.arity), rng, count)
         if scale and "mul_const" in engine.supported and op_name != "mul_const":
             for constant in forms:
-                b = GraphBuilder()
-                args = [b.var(v) for v in ("x", "y")[: op.arity]]
-                b.op(
-                    "mul_const", b.op(op_name, *args, constant=constant), constant=-1.75
-                )
-                yield from _points(b.build(), rng, 3)
+                yield from _points(scaled(op_name, constant, op.arity), rng, 3)
 
     return run_examples(
         engine, f"local-derivative[{op_name}]", "local-derivative", examples()
@@ -250,46 +248,8 @@ def op_accumulation_graphs(engine: Engine, op_name: str) -> Iterator[Graph]:
     own name, whatever the other ops do: f(x) + x, x + f(x), f(x) + f(x)
     for one operand; b(x, x), b(x, y) + x, y + b(x, y), b(t, t) for two.
     """
-    op = OPS[op_name]
-    if op.arity == 1:
-        forms = [c for n, c in unary_forms(engine) if n == op_name]
-        for constant in forms:
-            b = GraphBuilder()
-            x = b.var("x")
-            b.op("add", b.op(op_name, x, constant=constant), x)
-            yield b.build()
-            b = GraphBuilder()
-            x = b.var("x")
-            b.op("add", x, b.op(op_name, x, constant=constant))
-            yield b.build()
-            b = GraphBuilder()
-            t = b.op(op_name, b.var("x"), constant=constant)
-            b.op("add", t, t)
-            yield b.build()
-        return
-    b = GraphBuilder()
-    x = b.var("x")
-    b.op(op_name, x, x)
-    yield b.build()
-    b = GraphBuilder()
-    x, y = b.var("x"), b.var("y")
-    b.op("add", b.op(op_name, x, y), x)
-    yield b.build()
-    b = GraphBuilder()
-    x, y = b.var("x"), b.var("y")
-    b.op("add", y, b.op(op_name, x, y))
-    yield b.build()
-    b = GraphBuilder()
-    x, y = b.var("x"), b.var("y")
-    t = b.op(op_name, x, y)
-    b.op("add", t, t)
-    yield b.build()
-    if op_name == "add":  # micrograd issue #2: a = 1; b = a + a; c = b + b
-        b = GraphBuilder()
-        a = b.var("a")
-        t = b.op("add", a, a)
-        b.op("add", t, t)
-        yield b.build()
+    forms = tuple(c for n, c in unary_forms(engine) if n == op_name)
+    return iter(accumulation_graphs_of(op_name, OPS[op_name].arity, forms))
 
 
 def op_accumulation_probe(engine: Engine, rng: random.Random, op_name: str) -> Check:
@@ -306,54 +266,10 @@ def op_accumulation_probe(engine: Engine, rng: random.Random, op_name: str) -> C
 
 def accumulation_probe(engine: Engine, rng: random.Random) -> Check:
     """3. Reuse: a + a, a * a, diamonds, fan-out on the input of every op."""
-    combine = [n for n in ("mul", "add", "sub") if n in engine.supported]
-
-    def graphs() -> Iterator[Graph]:
-        for name in binary_ops(engine):  # the same node in both slots: x+x, x*x
-            b = GraphBuilder()
-            x = b.var("x")
-            b.op(name, x, x)
-            yield b.build()
-        for name, constant in unary_forms(engine):
-            for outer in combine:
-                for op_first in (True, False):  # f(x) combined with x, both orders
-                    b = GraphBuilder()
-                    x = b.var("x")
-                    t = b.op(name, x, constant=constant)
-                    b.op(outer, *((t, x) if op_first else (x, t)))
-                    yield b.build()
-                b = GraphBuilder()  # the op's output used twice
-                t = b.op(name, b.var("x"), constant=constant)
-                b.op(outer, t, t)
-                yield b.build()
-        for name in binary_ops(engine):
-            for outer in combine:
-                b = GraphBuilder()  # b(x, y) combined with x and with y
-                x, y = b.var("x"), b.var("y")
-                t = b.op(name, x, y)
-                b.op(outer, b.op(outer, t, x), y)
-                yield b.build()
-                b = GraphBuilder()  # b(x, y) used by two consumers (diamond)
-                x, y = b.var("x"), b.var("y")
-                t = b.op(name, x, y)
-                b.op(outer, t, b.op(outer, t, y))
-                yield b.build()
-        if "add" in engine.supported:
-            b = GraphBuilder()  # micrograd issue #2: a = 1; b = a + a; c = b + b
-            a = b.var("a")
-            t = b.op("add", a, a)
-            b.op("add", t, t)
-            yield b.build()
-        if {"mul", "tanh"} <= set(engine.supported):
-            b = GraphBuilder()  # one node reused at three depths
-            x, y = b.var("x"), b.var("y")
-            t = b.op("mul", x, y)
-            u = b.op("tanh", b.op("tanh", t))
-            b.op("mul", b.op("mul", u, t), b.op("tanh", t))
-            yield b.build()
+    graphs = accumulation_graphs(tuple(engine.supported), tuple(unary_forms(engine)))
 
     def examples() -> Iterator[Example]:
-        for graph in graphs():
+        for graph in graphs:
             yield from _points(graph, rng, 2)
 
     return run_examples(engine, "accumulation", "accumulation", examples())
@@ -370,18 +286,15 @@ def _chain(engine: Engine, length: int, rng: random.Random) -> Graph | None:
     pairs = chain_pairs(ops)
     if not pairs and "tanh" not in ops:
         return None
-    b = GraphBuilder()
-    node = b.var("x")
+    links: list[Link] = []
     next_tanh = 50
-    while len(b) - 1 < length:
-        if "tanh" in ops and (len(b) >= next_tanh or not pairs):
-            node = b.op("tanh", node)
+    while len(links) < length:
+        if "tanh" in ops and (len(links) + 1 >= next_tanh or not pairs):
+            links.append(("tanh", None))
             next_tanh += 100
             continue
-        first, second = rng.choice(pairs)
-        node = b.op(first[0], node, constant=first[1])
-        node = b.op(second[0], node, constant=second[1])
-    return b.build(output=length)
+        links.extend(rng.choice(pairs))
+    return links_graph(tuple(links[:length]))
 
 
 def propagation_probe(engine: Engine, rng: random.Random) -> Check:
@@ -396,62 +309,19 @@ def propagation_probe(engine: Engine, rng: random.Random) -> Check:
             chain = _chain(engine, length, rng)
             if chain is not None:
                 yield chain
-        for first, c1 in forms:
-            second, c2 = rng.choice(forms)
-            b = GraphBuilder()
-            b.op(second, b.op(first, b.var("x"), constant=c1), constant=c2)
-            yield b.build()
+        for first in forms:
+            yield links_graph((first, rng.choice(forms)))
         for inner in binary_ops(engine):  # (x op1 y) op2 z, no reuse
-            outer_op = rng.choice(binary_ops(engine))
-            b = GraphBuilder()
-            b.op(outer_op, b.op(inner, b.var("x"), b.var("y")), b.var("z"))
-            yield b.build()
-        yield from _cancellation(engine)
+            yield nested(inner, rng.choice(binary_ops(engine)))
+        yield from cancellation(frozenset(engine.supported))
         for outer in combine:  # many outputs combined into one
-            b = GraphBuilder()
-            parts = []
-            for k, (name, constant) in enumerate(rng.sample(forms, min(4, len(forms)))):
-                parts.append(b.op(name, b.var(f"x{k}"), constant=constant))
-            total = parts[0]
-            for part in parts[1:]:
-                total = b.op(outer, total, part)
-            yield b.build()
+            yield combined(outer, tuple(rng.sample(forms, min(4, len(forms)))))
 
     def examples() -> Iterator[Example]:
         for graph in graphs():
             yield from _points(graph, rng, 2)
 
     return run_examples(engine, "propagation", "propagation", examples())
-
-
-def _cancellation(engine: Engine) -> Iterator[Graph]:
-    """Ill-conditioned graphs: huge contributions that cancel exactly or nearly."""
-    ops = set(engine.supported)
-    if {"add_const", "sub_const"} <= ops:
-        b = GraphBuilder()  # (x + 1e8) - 1e8: the value loses digits, the gradient is 1
-        b.op("sub_const", b.op("add_const", b.var("x"), constant=1e8), constant=1e8)
-        yield b.build()
-    if {"mul_const", "sub", "add"} <= ops:
-        b = GraphBuilder()  # x*1e8 - x*1e8 + x: contributions of 1e8 cancel to 1
-        x = b.var("x")
-        big = b.op(
-            "sub",
-            b.op("mul_const", x, constant=1e8),
-            b.op("mul_const", x, constant=1e8),
-        )
-        b.op("add", big, x)
-        yield b.build()
-    if {"tanh", "mul_const", "sub"} <= ops:
-        b = GraphBuilder()  # tanh(x)*1e6 - tanh(x*1.000001)*1e6: near-cancelling paths
-        x = b.var("x")
-        left = b.op("mul_const", b.op("tanh", x), constant=1e6)
-        right = b.op(
-            "mul_const",
-            b.op("tanh", b.op("mul_const", x, constant=1.000001)),
-            constant=1e6,
-        )
-        b.op("sub", left, right)
-        yield b.build()
 
 
 def deep_probe(engine: Engine, pairs: tuple[Pair, ...], depth: int = DEEP) -> Check:

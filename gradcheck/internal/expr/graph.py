@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from gradcheck.errors import ExpressionError
@@ -18,7 +19,7 @@ from gradcheck.internal.expr.ops import ATOM, OPS, PRODUCT, SUM, UNARY
 VAR, CONST = "var", "const"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """One vertex: a variable, a constant leaf, or an op on earlier nodes."""
 
@@ -44,6 +45,16 @@ class Graph:
         # The value dataclass would compute, once: a graph is a cache key
         # of every reference, and rehashing its nodes per lookup showed.
         return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        # Identity, then the stored hashes, before the nodes one by one: a
+        # reference cache lookup compares graphs, and most compare equal.
+        if self is other:
+            return True
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Graph)
+        return self._hash == other._hash and self.nodes == other.nodes
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt, not restored: string hashes differ between processes.
@@ -73,7 +84,8 @@ class Graph:
     def output(self) -> int:
         return len(self.nodes) - 1
 
-    @property
+    # Cached: every example reads both (points, screening, references).
+    @cached_property
     def variables(self) -> tuple[str, ...]:
         """Variable names, in order of first appearance."""
         seen: dict[str, None] = {}
@@ -97,8 +109,12 @@ class Graph:
     def has_reuse(self) -> bool:
         return any(f > 1 for f in self._fanout)
 
-    def ops_used(self) -> set[str]:
-        return {n.op for n in self.nodes if not n.is_leaf}
+    def ops_used(self) -> frozenset[str]:
+        return self._ops_used
+
+    @cached_property
+    def _ops_used(self) -> frozenset[str]:
+        return frozenset(n.op for n in self.nodes if n.op not in (VAR, CONST))
 
     def depth(self) -> int:
         depth = [0] * len(self.nodes)
