@@ -7,19 +7,22 @@ links, repeated up to `length` links after the leaf `x`), which the worker
 expands itself: 100,000 links would otherwise be 3 MB of JSON to encode,
 send and decode for what is a few bytes of spec. The answer
 is plain data too: per-node values (read from inside a Value that an op
-left in `.data`) and gradients (None where the engine keeps no gradient),
-or the engine's exception and where it was raised.
+left in `.data`) and gradients, packed (`protocol.pack_floats`), with the
+nodes where the engine keeps no gradient (None) listed in `missing`; or the
+engine's exception and where it was raised.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from gradcheck.internal.worker.api import Api
 from gradcheck.internal.worker.faults import describe_error
 from gradcheck.internal.worker.op_calls import apply_op
+from gradcheck.internal.worker.protocol import pack_floats
 from gradcheck.internal.worker.reading import read_data
 
 # Phases, written to the status page so a crash can say where it happened.
@@ -32,10 +35,16 @@ PHASE_NAMES = {
 
 
 # A program this large (a deep chain) runs with the cyclic garbage collector
-# paused, then collects once: a micrograd node and its `_backward` closure
-# form a cycle, and the collector passes over a growing heap of 100,000 of
-# them would take twice as long as building and backpropagating the chain.
+# paused: a micrograd node and its `_backward` closure form a cycle, and the
+# collector passes over a growing heap of 100,000 of them would take twice
+# as long as building and backpropagating the chain. Its garbage is then
+# set aside (`set_aside_garbage`).
 LARGE_PROGRAM = 1000
+# Garbage set aside, not freed, while the worker's memory stays below this
+# (and a quarter of its memory limit): see `set_aside_garbage`.
+GARBAGE_BUDGET = 512 << 20
+_page_size = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_open, _read, _close = os.open, os.read, os.close  # an engine may replace them
 
 
 def program_size(program: dict[str, Any]) -> int:
@@ -58,7 +67,11 @@ def program_nodes(program: dict[str, Any]) -> Iterator[Sequence[Any]]:
 
 
 def run_program(
-    cls: type, api: Api, program: dict[str, Any], mark: Callable[[int], None]
+    cls: type,
+    api: Api,
+    program: dict[str, Any],
+    mark: Callable[[int], None],
+    garbage_budget: int = 0,
 ) -> dict[str, Any]:
     """One graph on the engine: values and gradients, or the exception."""
     if program_size(program) < LARGE_PROGRAM:
@@ -70,7 +83,39 @@ def run_program(
     finally:
         if enabled:
             gc.enable()
-        gc.collect()
+        set_aside_garbage(garbage_budget)
+
+
+def set_aside_garbage(budget: int) -> None:
+    """After a large program: free its garbage, or leave it where no pass looks.
+
+    A cyclic engine's chain of 100,000 nodes is about a million objects, and
+    freeing them costs as much as building and backpropagating the chain.
+    The worker is killed at the end, never left to exit, so garbage never
+    freed costs nothing: while the worker's resident memory stays below
+    `budget` bytes, everything is frozen (`gc.freeze`: the collector's
+    passes skip it) instead. Past the budget, or with no budget (the loop
+    run in the checker's own process), it is all collected, as the
+    collector would.
+    """
+    if budget > 0 and resident_bytes() < budget:
+        gc.freeze()
+        return
+    gc.unfreeze()
+    gc.collect()
+
+
+def resident_bytes() -> int:
+    """The process's resident memory (Linux); a huge number where unknown."""
+    try:
+        fd = _open("/proc/self/statm", os.O_RDONLY)
+        try:
+            fields = _read(fd, 256).split()
+        finally:
+            _close(fd)
+        return int(fields[1]) * _page_size
+    except (OSError, ValueError, IndexError):
+        return 1 << 62
 
 
 def _run_program(
@@ -104,10 +149,24 @@ def _run_program(
         phase = READ
         mark(READ)
         if program.get("ends_only"):  # deep chains: the output and the leaves
-            return {"data": [data[-1]], "grads": [api.read_grad(h) for h in leaves]}
+            return _answer([data[-1]], [api.read_grad(h) for h in leaves])
         grads = [api.read_grad(h) for h in handles]
     except BaseException as err:
         error = describe_error(err)
         error["phase"] = PHASE_NAMES[phase]
         return {"error": error}
-    return {"data": data, "grads": grads}
+    return _answer(data, grads)
+
+
+def _answer(data: list[float], grads: list[float | None]) -> dict[str, Any]:
+    """The numbers packed; a gradient the engine does not keep goes as 0.0."""
+    if None not in grads:
+        return {
+            "data": pack_floats(data),
+            "grads": pack_floats(cast(list[float], grads)),
+        }
+    return {
+        "data": pack_floats(data),
+        "grads": pack_floats([0.0 if g is None else g for g in grads]),
+        "missing": [i for i, g in enumerate(grads) if g is None],
+    }

@@ -36,7 +36,7 @@ from gradcheck.internal.worker.recipes import (
     RecipeError,
     network_info,
 )
-from gradcheck.internal.worker.runner import run_program
+from gradcheck.internal.worker.runner import GARBAGE_BUDGET, run_program
 from gradcheck.internal.worker.session import DETECT, HANDLERS, LOADING, RECIPE, Session
 from gradcheck.internal.worker.storage import storage
 
@@ -138,7 +138,13 @@ def handle_run(session: Session, request: dict[str, Any]) -> Iterator[dict[str, 
         session.item = index
         yield {
             "i": index,
-            **run_program(session.cls, session.api, program, session.mark),
+            **run_program(
+                session.cls,
+                session.api,
+                program,
+                session.mark,
+                session.garbage_budget,
+            ),
         }
     yield {"done": True}
 
@@ -269,6 +275,11 @@ def status_page(path: str) -> Callable[[int, int], None]:
     return mark
 
 
+def garbage_budget(limit: int) -> int:
+    """How much memory a worker may hold in garbage set aside (not freed)."""
+    return min(GARBAGE_BUDGET, limit // 4) if limit > 0 else GARBAGE_BUDGET
+
+
 def limit_memory(limit: int) -> None:
     if limit > 0:
         with contextlib.suppress(ValueError, OSError):
@@ -279,7 +290,9 @@ def main(argv: list[str]) -> None:
     """Entry point: `worker REQUEST_FD ANSWER_FD STATUS_PATH MEMORY_LIMIT`."""
     request_fd, answer_fd = int(argv[0]), int(argv[1])
     limit_memory(int(argv[3]))
-    session = Session(mark_page=status_page(argv[2]))
+    session = Session(
+        mark_page=status_page(argv[2]), garbage_budget=garbage_budget(int(argv[3]))
+    )
     try:
         serve(request_fd, answer_fd, session)
     finally:
