@@ -273,19 +273,18 @@ class Worker:
     def _write(self, data: bytes, due: float, limit: float) -> None:
         view = memoryview(data)
         while view:
+            try:  # a request fits in the pipe as a rule: no select() first
+                view = view[os.write(self._to_worker, view) :]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:  # BrokenPipeError included
+                self._fail_dead()
             remaining = due - time.monotonic()
             if remaining <= 0:
                 self._fail_timeout(limit)
             _, ready, _ = select.select([], [self._to_worker], [], min(remaining, 0.2))
-            if not ready:
-                if self._exit_code() is not None:
-                    self._fail_dead()
-                continue
-            try:
-                view = view[os.write(self._to_worker, view) :]
-            except BlockingIOError:
-                continue
-            except (BrokenPipeError, OSError):
+            if not ready and self._exit_code() is not None:
                 self._fail_dead()
 
     def _answers(

@@ -21,9 +21,9 @@ from typing import Any, cast
 
 from gradcheck.internal.worker.api import Api
 from gradcheck.internal.worker.faults import describe_error
-from gradcheck.internal.worker.op_calls import apply_op
+from gradcheck.internal.worker.op_calls import OP_CALLS
 from gradcheck.internal.worker.protocol import pack_floats
-from gradcheck.internal.worker.reading import read_data
+from gradcheck.internal.worker.reading import data_reader
 
 # Phases, written to the status page so a crash can say where it happened.
 BUILD, BACKWARD, READ = 2, 3, 4
@@ -123,12 +123,14 @@ def _run_program(
 ) -> dict[str, Any]:
     point = program["point"]
     wrap = (lambda c: api.make(cls, c)) if api.wrap_constants else None
+    names, read, read_grad = api.op_names, data_reader(api), api.grad_reader()
+    nodes = program_nodes(program) if "chain" in program else program["nodes"]
     handles: list[Any] = []
     leaves: list[Any] = []  # the variables' handles, for `ends_only`
     phase = BUILD
     mark(BUILD)
     try:
-        for op, args, constant, name in program_nodes(program):
+        for op, args, constant, name in nodes:
             if op == "var":
                 handles.append(api.make(cls, point[name]))
                 leaves.append(handles[-1])
@@ -136,21 +138,18 @@ def _run_program(
                 handles.append(api.make(cls, constant))
             else:
                 operands = [handles[a] for a in args]
-                handles.append(apply_op(op, operands, constant, api.op_names, wrap))
-        data = (
-            [read_data(api, h) for h in handles[-1:]]
-            if program.get("ends_only")
-            else [read_data(api, h) for h in handles]
-        )
+                handles.append(OP_CALLS[op](operands, constant, names, wrap))
+        ends_only = program.get("ends_only")
+        data = [read(h) for h in (handles[-1:] if ends_only else handles)]
         if program.get("backward", True):
             phase = BACKWARD
             mark(BACKWARD)
             api.backward(handles[-1])
         phase = READ
         mark(READ)
-        if program.get("ends_only"):  # deep chains: the output and the leaves
-            return _answer([data[-1]], [api.read_grad(h) for h in leaves])
-        grads = [api.read_grad(h) for h in handles]
+        if ends_only:  # deep chains: the output and the leaves
+            return _answer(data, [read_grad(h) for h in leaves])
+        grads = [read_grad(h) for h in handles]
     except BaseException as err:
         error = describe_error(err)
         error["phase"] = PHASE_NAMES[phase]
