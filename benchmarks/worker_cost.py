@@ -27,9 +27,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cost import Command, alternating, on_tree
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "benchmarks") not in sys.path:  # loaded by file (the smoke tests)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+from cost import Command, alternating, on_tree  # noqa: E402
+
 LECTURE = ROOT / "gradcheck" / "mutants" / "engines" / "lecture.py"
 MICROGRAD = "micrograd.engine"  # imported with the project root on the path
 
@@ -145,8 +147,8 @@ def measure(
             for mode in modes
         }
         row: dict[str, float] = {f"{m}_us": per[m] * 1e6 for m in modes}
-        for mode in modes[1:]:
-            row[f"{mode}_over_bare"] = per[mode] / per["bare"]
+        for mode in modes[1:]:  # a tiny run may measure no bare cost at all
+            row[f"{mode}_over_bare"] = per[mode] / max(per["bare"], 1e-9)
         if before:
             row["worker_speedup"] = per["worker_before"] / per["worker"]
         result[workload] = row
