@@ -35,7 +35,7 @@ from gradcheck.internal.worker import protocol
 
 DEFAULT_MEMORY_LIMIT = 4 << 30
 OUTPUT_LINES = 50
-# How long the parent waits for a batch's answers to pile up between reads.
+# The longest the parent waits for a batch's answers to pile up between reads.
 GATHER_SECONDS = 0.001
 TOKEN_VARIABLE = "GRADCHECK_WORKER_TOKEN"
 _STATUS = struct.Struct("<ii")
@@ -255,7 +255,9 @@ class Worker:
         limit = first_deadline if first_deadline is not None else deadline
         due = time.monotonic() + limit
         self._write(protocol.encode(message), due, limit)
+        sent = time.monotonic()
         waiting = len(message.get("items", ()))  # item answers still to come
+        answered = 0
         while True:
             for answer in self._answers(reader, due, limit):
                 yield answer
@@ -264,11 +266,14 @@ class Worker:
                 due = time.monotonic() + deadline
                 limit = deadline
                 waiting -= 1
-            if waiting > 1:
-                # Let the next answers pile up in the pipe: waking for each
-                # one cost more CPU (here and in the worker's write) than a
-                # small graph takes to run. The deadlines are unchanged.
-                time.sleep(GATHER_SECONDS)
+                answered += 1
+            if waiting > 1 and answered:
+                # Let the next answers pile up in the pipe, for about as long
+                # as they take at the pace so far: waking for each one cost
+                # more CPU (here and in the worker's write) than a small graph
+                # takes to run. The deadlines are unchanged.
+                pace = (time.monotonic() - sent) / answered
+                time.sleep(min(GATHER_SECONDS, pace * waiting))
 
     def _write(self, data: bytes, due: float, limit: float) -> None:
         view = memoryview(data)
