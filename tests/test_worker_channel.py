@@ -157,4 +157,4 @@ def test_a_large_programs_garbage_is_frozen_under_the_budget_only() -> None:
     )
     assert done.stdout.strip() == "ok", done.stderr
     assert serve.garbage_budget(0) == serve.GARBAGE_BUDGET
-    assert serve.garbage_budget(1 << 30) == (1 << 30) // 4
+    assert serve.garbage_budget(1 << 30) == (1 << 30) // 8

@@ -41,7 +41,7 @@ PHASE_NAMES = {
 # set aside (`set_aside_garbage`).
 LARGE_PROGRAM = 1000
 # Garbage set aside, not freed, while the worker's memory stays below this
-# (and a quarter of its memory limit): see `set_aside_garbage`.
+# (and an eighth of its memory limit): see `set_aside_garbage`.
 GARBAGE_BUDGET = 512 << 20
 _page_size = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _open, _read, _close = os.open, os.read, os.close  # an engine may replace them

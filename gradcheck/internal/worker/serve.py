@@ -229,7 +229,7 @@ def guard_forks(request_fd: int, answer_fd: int) -> Callable[[], None]:
 
 def serve(request_fd: int, answer_fd: int, session: Session) -> None:
     """Answer requests until the parent closes the channel or says stop."""
-    receive = protocol.receive
+    receive = protocol.receive  # bound before the engine loads
     check = guard_forks(request_fd, answer_fd)
     # The user's Ctrl-C goes to the parent (we are in our own session); with
     # SIGINT ignored, an engine thread's `_thread.interrupt_main()` does nothing.
@@ -295,8 +295,12 @@ def status_page(path: str) -> Callable[[int, int], None]:
 
 
 def garbage_budget(limit: int) -> int:
-    """How much memory a worker may hold in garbage set aside (not freed)."""
-    return min(GARBAGE_BUDGET, limit // 4) if limit > 0 else GARBAGE_BUDGET
+    """How much memory a worker may hold in garbage set aside (not freed).
+
+    An eighth of its memory limit at most: what is kept must never be what
+    makes a later program run out of memory.
+    """
+    return min(GARBAGE_BUDGET, limit // 8) if limit > 0 else GARBAGE_BUDGET
 
 
 def limit_memory(limit: int) -> None:
