@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from gradcheck.internal.checking.answers import Run
 from gradcheck.internal.checking.engine_client import _as_result
 from gradcheck.internal.checking.targets import resolve
-from gradcheck.internal.worker import protocol, serve
+from gradcheck.internal.worker import protocol, runner, serve
 from gradcheck.internal.worker.runner import _answer
 from gradcheck.internal.worker.session import Session
 
@@ -131,21 +131,22 @@ _GARBAGE = textwrap.dedent(
         node.self = node  # a cycle: only the collector frees it
         return weakref.ref(node)
 
-    frozen = gc.get_freeze_count()
-    gone = garbage()
-    set_aside_garbage(1 << 62)  # under the budget: frozen, not freed
-    assert gone() is not None and gc.get_freeze_count() > frozen
-    set_aside_garbage(0)  # no budget: everything collected
-    assert gone() is None and gc.get_freeze_count() == 0
+    gc.freeze()  # what a worker forked from the checker inherits frozen
+    inherited = gc.get_freeze_count()
     kept = garbage()
-    set_aside_garbage(1)  # over the budget: collected
-    assert kept() is None and gc.get_freeze_count() == 0
+    set_aside_garbage(0)  # no ceiling: collected, the inherited left frozen
+    assert kept() is None and gc.get_freeze_count() == inherited
+    gone = garbage()
+    set_aside_garbage(1 << 62)  # under the ceiling: frozen, not freed
+    assert gone() is not None and gc.get_freeze_count() > inherited
+    set_aside_garbage(1)  # over it: what was frozen here is collected
+    assert gone() is None
     print("ok")
     """
 )
 
 
-def test_a_large_programs_garbage_is_frozen_under_the_budget_only() -> None:
+def test_a_large_programs_garbage_is_frozen_under_the_ceiling_only() -> None:
     # In a fresh interpreter: freezing the test process's heap would change
     # what the collector tests around it see.
     done = subprocess.run(
@@ -156,5 +157,12 @@ def test_a_large_programs_garbage_is_frozen_under_the_budget_only() -> None:
         check=False,
     )
     assert done.stdout.strip() == "ok", done.stderr
-    assert serve.garbage_budget(0) == serve.GARBAGE_BUDGET
-    assert serve.garbage_budget(1 << 30) == (1 << 30) // 8
+
+
+def test_the_ceiling_is_what_the_worker_holds_plus_its_budget() -> None:
+    resident = runner.resident_bytes()
+    assert resident is not None and resident > 0  # Linux, where this runs
+    allowed = runner.garbage_ceiling(1 << 30) - resident
+    assert abs(allowed - (1 << 30) // 8) < 64 << 20
+    allowed = runner.garbage_ceiling(0) - resident
+    assert abs(allowed - runner.GARBAGE_BUDGET) < 64 << 20

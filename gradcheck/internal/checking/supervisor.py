@@ -170,18 +170,14 @@ class Worker:
             os.dup2(null, 0)
             os.dup2(output_w, 1)
             os.dup2(output_w, 2)
-            from gradcheck.internal.worker.serve import (
-                garbage_budget,
-                limit_memory,
-                serve,
-                status_page,
-            )
+            from gradcheck.internal.worker.runner import garbage_ceiling
+            from gradcheck.internal.worker.serve import limit_memory, serve, status_page
             from gradcheck.internal.worker.session import Session
 
             limit_memory(self.memory_limit)
             session = Session(
                 mark_page=status_page(self._status_path),
-                garbage_budget=garbage_budget(self.memory_limit),
+                garbage_ceiling=garbage_ceiling(self.memory_limit),
             )
             session.extra["object"] = self.obj
             serve(request_r, answer_w, session)

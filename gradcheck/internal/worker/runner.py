@@ -40,11 +40,12 @@ PHASE_NAMES = {
 # as long as building and backpropagating the chain. Its garbage is then
 # set aside (`set_aside_garbage`).
 LARGE_PROGRAM = 1000
-# Garbage set aside, not freed, while the worker's memory stays below this
-# (and an eighth of its memory limit): see `set_aside_garbage`.
+# Garbage set aside, not freed, while the worker's memory has grown by less
+# than this (and an eighth of its memory limit): see `set_aside_garbage`.
 GARBAGE_BUDGET = 512 << 20
 _page_size = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _open, _read, _close = os.open, os.read, os.close  # an engine may replace them
+_froze = False  # whether `set_aside_garbage` has frozen anything
 
 
 def program_size(program: dict[str, Any]) -> int:
@@ -71,7 +72,7 @@ def run_program(
     api: Api,
     program: dict[str, Any],
     mark: Callable[[int], None],
-    garbage_budget: int = 0,
+    garbage_ceiling: int = 0,
 ) -> dict[str, Any]:
     """One graph on the engine: values and gradients, or the exception."""
     if program_size(program) < LARGE_PROGRAM:
@@ -83,30 +84,51 @@ def run_program(
     finally:
         if enabled:
             gc.enable()
-        set_aside_garbage(garbage_budget)
+        set_aside_garbage(garbage_ceiling)
 
 
-def set_aside_garbage(budget: int) -> None:
+def set_aside_garbage(ceiling: int) -> None:
     """After a large program: free its garbage, or leave it where no pass looks.
 
     A cyclic engine's chain of 100,000 nodes is about a million objects, and
     freeing them costs as much as building and backpropagating the chain.
     The worker is killed at the end, never left to exit, so garbage never
     freed costs nothing: while the worker's resident memory stays below
-    `budget` bytes, everything is frozen (`gc.freeze`: the collector's
-    passes skip it) instead. Past the budget, or with no budget (the loop
-    run in the checker's own process), it is all collected, as the
-    collector would.
+    `ceiling` bytes (`garbage_ceiling`), everything is frozen (`gc.freeze`:
+    the collector's passes skip it) instead. Past it, or with no ceiling
+    (the loop run in the checker's own process), it is all collected, as
+    before, unfrozen first only if garbage was frozen here: a worker forked
+    from the checker inherits the checker's frozen heap, which a plain
+    collection leaves alone.
     """
-    if budget > 0 and resident_bytes() < budget:
+    global _froze
+    resident = resident_bytes()
+    if ceiling > 0 and resident is not None and resident < ceiling:
         gc.freeze()
+        _froze = True
         return
-    gc.unfreeze()
+    if _froze:
+        gc.unfreeze()
+        _froze = False
     gc.collect()
 
 
-def resident_bytes() -> int:
-    """The process's resident memory (Linux); a huge number where unknown."""
+def garbage_ceiling(limit: int) -> int:
+    """The resident memory below which garbage is set aside; 0: never.
+
+    What the worker holds now plus `GARBAGE_BUDGET`, or an eighth of its
+    memory limit if less: what is kept must never be what makes a later
+    program run out of memory. 0 where the resident memory cannot be read.
+    """
+    resident = resident_bytes()
+    if resident is None:
+        return 0
+    budget = min(GARBAGE_BUDGET, limit // 8) if limit > 0 else GARBAGE_BUDGET
+    return resident + budget
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory (Linux); None where it cannot be read."""
     try:
         fd = _open("/proc/self/statm", os.O_RDONLY)
         try:
@@ -115,7 +137,7 @@ def resident_bytes() -> int:
             _close(fd)
         return int(fields[1]) * _page_size
     except (OSError, ValueError, IndexError):
-        return 1 << 62
+        return None
 
 
 def _run_program(

@@ -37,7 +37,7 @@ from gradcheck.internal.worker.recipes import (
     RecipeError,
     network_info,
 )
-from gradcheck.internal.worker.runner import GARBAGE_BUDGET, run_program
+from gradcheck.internal.worker.runner import garbage_ceiling, run_program
 from gradcheck.internal.worker.session import DETECT, HANDLERS, LOADING, RECIPE, Session
 from gradcheck.internal.worker.storage import storage
 
@@ -137,12 +137,12 @@ def _source_file(cls: type) -> str | None:
 
 def handle_run(session: Session, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
     assert session.cls is not None and session.api is not None
-    cls, api, budget = session.cls, session.api, session.garbage_budget
+    cls, api, ceiling = session.cls, session.api, session.garbage_ceiling
     for index, program in enumerate(request["items"]):
         session.item = index
         # The page writer with the item bound: a Python call less per mark.
         mark = partial(session.mark_page, index)
-        yield {"i": index, **run_program(cls, api, program, mark, budget)}
+        yield {"i": index, **run_program(cls, api, program, mark, ceiling)}
     yield {"done": True}
 
 
@@ -294,15 +294,6 @@ def status_page(path: str) -> Callable[[int, int], None]:
     return mark
 
 
-def garbage_budget(limit: int) -> int:
-    """How much memory a worker may hold in garbage set aside (not freed).
-
-    An eighth of its memory limit at most: what is kept must never be what
-    makes a later program run out of memory.
-    """
-    return min(GARBAGE_BUDGET, limit // 8) if limit > 0 else GARBAGE_BUDGET
-
-
 def limit_memory(limit: int) -> None:
     if limit > 0:
         with contextlib.suppress(ValueError, OSError):
@@ -314,7 +305,7 @@ def main(argv: list[str]) -> None:
     request_fd, answer_fd = int(argv[0]), int(argv[1])
     limit_memory(int(argv[3]))
     session = Session(
-        mark_page=status_page(argv[2]), garbage_budget=garbage_budget(int(argv[3]))
+        mark_page=status_page(argv[2]), garbage_ceiling=garbage_ceiling(int(argv[3]))
     )
     try:
         serve(request_fd, answer_fd, session)

@@ -27,7 +27,7 @@ class Session:
     item: int = 0
     # Bytes of resident memory below which a large program's garbage is set
     # aside rather than freed (`runner.set_aside_garbage`); 0: always freed.
-    garbage_budget: int = 0
+    garbage_ceiling: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def mark(self, phase: int) -> None:
