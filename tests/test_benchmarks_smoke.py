@@ -91,6 +91,20 @@ def test_cpu_cost_benchmarks_report_ratios() -> None:
     ]
 
 
+def test_worker_cost_reports_per_program_ratios() -> None:
+    worker_cost = _load("worker_cost")
+    result = worker_cost.measure(1, ["small_batch1"], None, scale=0.05)
+    row = result["small_batch1"]
+    assert set(row) == {
+        "bare_us",
+        "inprocess_us",
+        "worker_us",
+        "inprocess_over_bare",
+        "worker_over_bare",
+    }
+    assert row["worker_us"] > 0  # 200 round trips: well above the noise
+
+
 @pytest.mark.heavy(seconds=5)
 def test_judging_cost_judges_a_correct_stand_in_engine() -> None:
     judging = _load("judging")

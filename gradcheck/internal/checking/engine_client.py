@@ -30,6 +30,7 @@ from gradcheck.internal.checking.worker_client import (
     open_worker,
 )
 from gradcheck.internal.expr.graph import Graph
+from gradcheck.internal.worker.protocol import unpack_floats
 
 # The limit once an engine has hung: enough for any sane graph of the probes.
 HUNG_TIME_LIMIT = 2.0
@@ -263,12 +264,11 @@ def program(
 def _as_result(answer: Mapping[str, Any]) -> Run | EngineFault:
     if "error" in answer:
         return EngineFault(answer["error"])
-    grads = answer["grads"]
-    return Run(
-        data=[float(d) for d in answer["data"]],
-        grads=[0.0 if g is None else float(g) for g in grads],
-        missing=[g is None for g in grads],
-    )
+    grads = unpack_floats(answer["grads"])
+    missing = [False] * len(grads)
+    for i in answer.get("missing", ()):
+        missing[i] = True
+    return Run(data=unpack_floats(answer["data"]), grads=grads, missing=missing)
 
 
 def _crash_in(op: str, failure: WorkerFailure) -> dict[str, Any]:

@@ -82,7 +82,21 @@ class Api:
 
     def read_grad(self, v: Any) -> float | None:
         """The gradient as a float; None when the engine keeps none here."""
-        raw = self.raw_grad(v)
+        return self._grad_number(self.raw_grad(v))
+
+    def grad_reader(self) -> Callable[[Any], float | None]:
+        """`read_grad` for one program's many nodes, a plain float taken as is."""
+        if self.grad_is_method:
+            return self.read_grad
+        name, number = self.grad, self._grad_number
+
+        def read(v: Any) -> float | None:
+            raw = getattr(v, name)
+            return raw if type(raw) is _float else number(raw)
+
+        return read
+
+    def _grad_number(self, raw: Any) -> float | None:
         if raw is None:
             return None
         inner = getattr(raw, self.data, None) if not _is_number(raw) else None

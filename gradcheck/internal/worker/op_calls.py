@@ -88,23 +88,52 @@ def apply_op(
     wrap: Callable[[Any], Any] | None = None,
 ) -> Any:
     """`op` on engine values; `wrap` turns a constant into a leaf first."""
-    if op in _BINARY:
-        return _BINARY[op](args[0], args[1])
-    if op in _WITH_CONSTANT:
-        if wrap is not None and op in WRAPPABLE:
-            constant = wrap(constant)
-        return _WITH_CONSTANT[op](args[0], constant)
-    if op == "neg":
-        return -args[0]
-    if op == "abs":
-        return abs(args[0])
-    name = method_name(op, names)
-    if name is None:
+    call = OP_CALLS.get(op)
+    if call is None:
         raise KeyError(f"no engine spelling for op {op!r}")
-    method = getattr(args[0], name)
-    if op == "leaky_relu":
-        return _leaky_relu(method, constant)
-    return method()
+    return call(args, constant, names, wrap)
+
+
+# op -> how it is applied, `(operands, constant, names, wrap)`: one lookup
+# per node (the runner applies a million of them in the mutant gallery).
+_Call = Callable[[list[Any], Any, dict[str, str], Callable[[Any], Any] | None], Any]
+
+
+def _binary(fn: Callable[[Any, Any], Any]) -> _Call:
+    return lambda args, constant, names, wrap: fn(args[0], args[1])
+
+
+def _with_constant(op: str, fn: Callable[[Any, Any], Any]) -> _Call:
+    if op not in WRAPPABLE:
+        return lambda args, constant, names, wrap: fn(args[0], constant)
+    return lambda args, constant, names, wrap: fn(
+        args[0], constant if wrap is None else wrap(constant)
+    )
+
+
+def _method(op: str) -> _Call:
+    default = SPELLING[op][2].removeprefix("method:")
+
+    def call(args: list[Any], constant: Any, names: dict[str, str], wrap: Any) -> Any:
+        method = getattr(args[0], names.get(op, names.get(default, default)))
+        if op == "leaky_relu":
+            return _leaky_relu(method, constant)
+        return method()
+
+    return call
+
+
+OP_CALLS: dict[str, _Call] = {
+    **{op: _binary(fn) for op, fn in _BINARY.items()},
+    **{op: _with_constant(op, fn) for op, fn in _WITH_CONSTANT.items()},
+    "neg": lambda args, constant, names, wrap: -args[0],
+    "abs": lambda args, constant, names, wrap: abs(args[0]),
+    **{
+        op: _method(op)
+        for op, (_, _, spelling) in SPELLING.items()
+        if spelling.startswith("method:")
+    },
+}
 
 
 def _leaky_relu(method: Callable[..., Any], slope: Any) -> Any:

@@ -25,6 +25,9 @@ class Session:
     api: Api | None = None
     module: Any = None
     item: int = 0
+    # Bytes of resident memory below which a large program's garbage is set
+    # aside rather than freed (`runner.set_aside_garbage`); 0: always freed.
+    garbage_ceiling: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def mark(self, phase: int) -> None:
