@@ -90,10 +90,6 @@ def read_exact(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def send(fd: int, message: Any) -> None:
-    write_all(fd, encode(message))
-
-
 def receive(fd: int) -> Any:
     (size,) = _HEADER.unpack(read_exact(fd, _HEADER.size))
     if size > MAX_FRAME:
