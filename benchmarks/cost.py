@@ -9,8 +9,9 @@ measured command and its floor:
   settings, against the bare `import sympy, mpmath, hypothesis` (target:
   at most 2.5 times);
 - **random graphs**: CPU per random graph of the default size (max_nodes
-  30), the engine in its worker as in real use (a run of N graphs minus a
-  run that only loads the engine), against a bare in-process float64
+  30), the engine in its worker as in real use (a run of N graphs, in the
+  blocks of 50 with a seed each that every engine run uses, minus a run
+  that only loads the engine), against a bare in-process float64
   finite-difference check of the same graphs (targets: 600 graphs/s or
   more, at most 15 times the bare check).
 
@@ -47,15 +48,19 @@ GRAPHS_PER_S_TARGET = 600.0
 BARE_RATIO_TARGET = 15.0
 SEED = 2026
 
-# Run in a child: load the built-in engine, run N random graphs (N = 0: load only).
+# Run in a child: load the built-in engine, run N random graphs (N = 0: load
+# only) as every engine run does: in blocks of `BLOCK` graphs with a seed each
+# (`random_graph_check`), since one Hypothesis run of 400 costs more per graph.
 _GRAPHS = """
 import sys
 from gradcheck.internal.checking.engine_client import load_engine
-from gradcheck.internal.checking.random_graphs import run_random_graphs
+from gradcheck.internal.checking.random_graphs import random_graph_check
 n, seed, max_nodes = map(int, sys.argv[1:4])
 with load_engine(None) as engine:
     if n:
-        check = run_random_graphs(engine, seed=seed, examples=n, max_nodes=max_nodes)
+        check = random_graph_check(
+            engine, None, seed=seed, examples=n, max_nodes=max_nodes
+        )
         assert check.status == "pass", check.message
 """
 
@@ -139,14 +144,15 @@ def fixed_cost(
 def bare_check_seconds(examples: int, seed: int, max_nodes: int) -> dict[str, Any]:
     """CPU per graph of a float64 finite-difference check of the same graphs.
 
-    The graphs are those the random phase draws first (same strategy, seed
-    and settings); each gets a float64 forward pass and a central
+    The graphs are those the random phase draws first (same strategy,
+    blocks, seeds and settings); each gets a float64 forward pass and a central
     difference per variable, in this process: no engine, no worker.
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
 
     from gradcheck.internal.checking.engine_client import load_engine
+    from gradcheck.internal.checking.random_graphs import BLOCK
     from gradcheck.internal.expr.graph import CONST, VAR
     from gradcheck.internal.expr.ops import OPS
     from gradcheck.strategies import graphs_with_points
@@ -154,19 +160,20 @@ def bare_check_seconds(examples: int, seed: int, max_nodes: int) -> dict[str, An
     with load_engine(None) as engine:  # the built-in engine's ops, as there
         ops, constants = engine.supported, engine.op_constants
     drawn: list[Any] = []
+    for k in range((examples + BLOCK - 1) // BLOCK):  # the blocks, as there
 
-    @settings(
-        max_examples=examples,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.generate,),
-    )
-    @given(graphs_with_points(ops=ops, max_nodes=max_nodes, constants=constants))
-    def collect(example: Any) -> None:
-        drawn.append(example)
+        @settings(
+            max_examples=min(BLOCK, examples - k * BLOCK),
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            phases=(Phase.generate,),
+        )
+        @given(graphs_with_points(ops=ops, max_nodes=max_nodes, constants=constants))
+        def collect(example: Any) -> None:
+            drawn.append(example)
 
-    hypothesis_seed(seed)(collect)()
+        hypothesis_seed(seed * 1000 + k)(collect)()
 
     def evaluate(graph: Any, point: dict[str, float]) -> float:
         values: list[float] = []
