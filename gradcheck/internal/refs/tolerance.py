@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.expr.ops import OPS
+from gradcheck.internal.refs.plan import Plan, plan_of
 
 UNIT = 2.0**-53
 FLOAT32 = 2.0**-24
@@ -98,49 +99,87 @@ def error_bounds(
     """
     u = unit_roundoff
     inputs_rounded = unit_roundoff > _FLOAT64
+    plan = plan_of(graph)
     n = len(graph.nodes)
     value_err = [0.0] * n
     deriv_err: list[list[float]] = [[] for _ in range(n)]
-    for i, node in enumerate(graph.nodes):
-        if node.is_leaf:
-            if inputs_rounded:
-                value_err[i] = u * abs(values[i])
-            continue
-        ulps, floor, d_ulps, d_floor = OPS[node.op].rounding
-        args = node.args
+    if inputs_rounded:
+        for i, _ in plan.var_nodes:
+            value_err[i] = u * abs(values[i])
+        for i, _ in plan.constants:
+            value_err[i] = u * abs(values[i])
+    for i, op, args, constant, rounding, kinds in _rows(plan):
+        ulps, floor, d_ulps, d_floor = rounding
         arg_vals = [abs(values[a]) for a in args]
-        extra = _exponent_growth(node.op, [values[a] for a in args], node.constant)
-        ulps += extra
-        d_ulps += extra
-        scale, d_scale = _floor_scales(node.op, arg_vals)
+        # The helpers below only apply to a few ops; the others skip the call
+        # (what it would return leaves every number as it is: + 0.0, * 1.0).
+        if _GROWTH in kinds:
+            extra = _exponent_growth(op, [values[a] for a in args], constant)
+            ulps += extra
+            d_ulps += extra
+        scale, d_scale = _floor_scales(op, arg_vals) if _SCALED in kinds else (1.0, 1.0)
         err = u * ulps * (abs(values[i]) + floor * scale)
         err += sum(
             abs(p) * value_err[a] for p, a in zip(partials[i], args, strict=True)
         )
         c_value, c_slope = (
-            _constant_rounding(node.op, values[i], values[args[0]], node.constant)
-            if inputs_rounded and node.constant is not None
+            _constant_rounding(op, values[i], values[args[0]], constant)
+            if inputs_rounded and constant is not None
             else (0.0, 0.0)
         )
         value_err[i] = err + u * c_value
+        # operand error plus operand rounding, the same for every partial
+        spread = [value_err[a] + u * v for a, v in zip(args, arg_vals, strict=True)]
         row = []
         for k, p in enumerate(partials[i]):
             d = u * d_ulps * (abs(p) + d_floor * d_scale) + u * c_slope * abs(p)
-            for j, a in enumerate(args):
-                d += abs(second[i][k][j]) * (value_err[a] + u * arg_vals[j])
+            for s, e in zip(second[i][k], spread, strict=True):
+                d += abs(s) * e
             # formulas written in terms of the output (1 - t**2) see its error too
-            d += _output_sensitivity(node.op, k, p, values[i]) * value_err[i]
+            sensitivity = (
+                _output_sensitivity(op, k, p, values[i]) if _SENSITIVE in kinds else 0.0
+            )
+            d += sensitivity * value_err[i]
             row.append(d)
         deriv_err[i] = row
     grad_err = [0.0] * n
-    for i in range(n - 1, -1, -1):
-        node = graph.nodes[i]
-        for k, a in enumerate(node.args):
+    for i, args in plan.edges:
+        for k, a in enumerate(args):
             p = partials[i][k]
             term = abs(adjoints[i] * p)
             grad_err[a] += abs(p) * grad_err[i] + abs(adjoints[i]) * deriv_err[i][k]
             grad_err[a] += 2 * u * term
     return Bounds(value_err, grad_err, unit_roundoff, floor_for(unit_roundoff))
+
+
+# The ops each correction below applies to; for any other op it would add
+# nothing (`tests/test_tolerance_kinds.py` checks that for every op).
+_GROWTH, _SCALED, _SENSITIVE = "growth", "scaled", "sensitive"
+_KINDS = {
+    _GROWTH: frozenset({"pow", "pow_var", "rpow"}),
+    _SCALED: frozenset({"gelu_erf", "gelu_tanh"}),
+    _SENSITIVE: frozenset(
+        {"tanh", "sigmoid", "exp", "softplus", "sqrt", "rpow", "pow_var"}
+    ),
+}
+_Row = tuple[int, str, tuple[int, ...], float | None, tuple[float, ...], frozenset[str]]
+
+
+def _rows(plan: Plan) -> list[_Row]:
+    """Per op node: what the bound reads from the op table, once per graph."""
+    if plan.bounds is None:
+        plan.bounds = [
+            (
+                i,
+                name,
+                args,
+                constant,
+                OPS[name].rounding,
+                frozenset(k for k, ops in _KINDS.items() if name in ops),
+            )
+            for i, name, args, constant in plan.ops
+        ]
+    return plan.bounds
 
 
 def _constant_rounding(
