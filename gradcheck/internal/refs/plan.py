@@ -44,7 +44,6 @@ class Plan:
     """One graph's walk, without numbers: see the module docstring."""
 
     __slots__ = (
-        "bounds",
         "cones",
         "constants",
         "edges",
@@ -57,43 +56,41 @@ class Plan:
 
     def __init__(self, graph: Graph) -> None:
         nodes = graph.nodes
-        variables: dict[str, None] = {}
         self.var_nodes: list[tuple[int, str]] = []
-        self.constants: list[tuple[int, float]] = []
+        self.constants: list[tuple[int, float | None]] = []
         self.steps: list[Step] = []
         # Per op node: index, op name, operands, constant (as in the node).
         self.ops: list[tuple[int, str, tuple[int, ...], float | None]] = []
         reach: list[int] = []  # per node, a bit per variable it depends on
-        bit: dict[str, int] = {}
+        bit: dict[str, int] = {}  # in order of first appearance
         for i, node in enumerate(nodes):
-            if node.op == VAR:
-                variables.setdefault(node.name, None)
+            name, args = node.op, node.args
+            if name == VAR:
                 self.var_nodes.append((i, node.name))
                 reach.append(bit.setdefault(node.name, 1 << len(bit)))
-            elif node.op == CONST:
-                self.constants.append((i, node.constant or 0.0))
+            elif name == CONST:
+                self.constants.append((i, node.constant))
                 reach.append(0)
             else:
-                op = OPS[node.op]
+                op = OPS[name]
                 extra = (node.constant,) if op.takes_constant else ()
-                self.steps.append((i, op.mp, node.args, extra))
-                self.ops.append((i, node.op, node.args, node.constant))
-                mask = 0
-                for a in node.args:
+                self.steps.append((i, op.mp, args, extra))
+                self.ops.append((i, name, args, node.constant))
+                mask = reach[args[0]] if args else 0
+                for a in args[1:]:
                     mask |= reach[a]
                 reach.append(mask)
-        self.variables = tuple(variables)
+        self.variables = tuple(bit)
         # Op nodes last to first with their operands: the backward pass.
         self.edges = [(i, args) for i, _, args, _ in reversed(self.steps)]
-        out = len(nodes) - 1
+        out = reach[-1]
         self.cones: dict[str, Cone] = {}
         for name, b in bit.items():
             leaves = [i for i, n in self.var_nodes if n == name]
             steps = [s for s in self.steps if reach[s[0]] & b]
-            self.cones[name] = Cone(leaves, steps, bool(reach[out] & b))
-        # Filled by their users on first need (symbolic rules, bound budget).
+            self.cones[name] = Cone(leaves, steps, bool(out & b))
+        # The symbolic rules, filled on first need (`symbolic.py`).
         self.rules: list[tuple[int, Callable[..., Any], tuple[int, ...]]] | None = None
-        self.bounds: list[Any] | None = None
 
 
 # Plans of recent graphs, least recently used out first, sized in nodes (a

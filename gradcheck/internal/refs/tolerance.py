@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.expr.ops import OPS
-from gradcheck.internal.refs.plan import Plan, plan_of
+from gradcheck.internal.refs.plan import plan_of
 
 UNIT = 2.0**-53
 FLOAT32 = 2.0**-24
@@ -108,16 +108,16 @@ def error_bounds(
             value_err[i] = u * abs(values[i])
         for i, _ in plan.constants:
             value_err[i] = u * abs(values[i])
-    for i, op, args, constant, rounding, kinds in _rows(plan):
-        ulps, floor, d_ulps, d_floor = rounding
+    for i, op, args, constant in plan.ops:
+        ulps, floor, d_ulps, d_floor = OPS[op].rounding
         arg_vals = [abs(values[a]) for a in args]
         # The helpers below only apply to a few ops; the others skip the call
         # (what it would return leaves every number as it is: + 0.0, * 1.0).
-        if _GROWTH in kinds:
+        if op in _GROWTH:
             extra = _exponent_growth(op, [values[a] for a in args], constant)
             ulps += extra
             d_ulps += extra
-        scale, d_scale = _floor_scales(op, arg_vals) if _SCALED in kinds else (1.0, 1.0)
+        scale, d_scale = _floor_scales(op, arg_vals) if op in _SCALED else (1.0, 1.0)
         err = u * ulps * (abs(values[i]) + floor * scale)
         err += sum(
             abs(p) * value_err[a] for p, a in zip(partials[i], args, strict=True)
@@ -137,7 +137,7 @@ def error_bounds(
                 d += abs(s) * e
             # formulas written in terms of the output (1 - t**2) see its error too
             sensitivity = (
-                _output_sensitivity(op, k, p, values[i]) if _SENSITIVE in kinds else 0.0
+                _output_sensitivity(op, k, p, values[i]) if op in _SENSITIVE else 0.0
             )
             d += sensitivity * value_err[i]
             row.append(d)
@@ -154,32 +154,11 @@ def error_bounds(
 
 # The ops each correction below applies to; for any other op it would add
 # nothing (`tests/test_tolerance_kinds.py` checks that for every op).
-_GROWTH, _SCALED, _SENSITIVE = "growth", "scaled", "sensitive"
-_KINDS = {
-    _GROWTH: frozenset({"pow", "pow_var", "rpow"}),
-    _SCALED: frozenset({"gelu_erf", "gelu_tanh"}),
-    _SENSITIVE: frozenset(
-        {"tanh", "sigmoid", "exp", "softplus", "sqrt", "rpow", "pow_var"}
-    ),
-}
-_Row = tuple[int, str, tuple[int, ...], float | None, tuple[float, ...], frozenset[str]]
-
-
-def _rows(plan: Plan) -> list[_Row]:
-    """Per op node: what the bound reads from the op table, once per graph."""
-    if plan.bounds is None:
-        plan.bounds = [
-            (
-                i,
-                name,
-                args,
-                constant,
-                OPS[name].rounding,
-                frozenset(k for k, ops in _KINDS.items() if name in ops),
-            )
-            for i, name, args, constant in plan.ops
-        ]
-    return plan.bounds
+_GROWTH = frozenset({"pow", "pow_var", "rpow"})
+_SCALED = frozenset({"gelu_erf", "gelu_tanh"})
+_SENSITIVE = frozenset(
+    {"tanh", "sigmoid", "exp", "softplus", "sqrt", "rpow", "pow_var"}
+)
 
 
 def _constant_rounding(
