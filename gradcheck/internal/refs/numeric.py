@@ -41,30 +41,33 @@ def numeric_reference(graph: Graph, point: Mapping[str, float]) -> NumericResult
     mpf = mpmath.mpf
     with mpmath.workdps(DIGITS):
         base = {name: mpf(x) for name, x in point.items()}
-        values: list[Any] = [None] * len(graph.nodes)
+        values: list[Any] = [None] * plan.size
         for i, name in plan.var_nodes:
             values[i] = base[name]
         for i, constant in plan.constants:
             values[i] = mpf(constant)
-        for i, fn, args, extra in plan.steps:
-            values[i] = fn(*[values[a] for a in args], *extra)
+        for slot, constant, exact in plan.slots:
+            values[slot] = mpf(constant) if exact else constant
+        for i, fn, fetch, single in plan.steps:
+            values[i] = fn(fetch(values)) if single else fn(*fetch(values))
+        out = plan.output
         gradients: dict[str, Any] = {}
         for name in plan.variables:
             h = STEP * max(1, abs(base[name]))
             cone = plan.cones[name]
-            up = _displaced(values, cone, base[name] + h)
-            down = _displaced(values, cone, base[name] - h)
+            up = _displaced(values, out, cone, base[name] + h)
+            down = _displaced(values, out, cone, base[name] - h)
             gradients[name] = (up - down) / (2 * h)
-    return NumericResult(values[-1], gradients)
+    return NumericResult(values[out], gradients)
 
 
-def _displaced(base: list[Any], cone: Cone, x: Any) -> Any:
+def _displaced(base: list[Any], out: int, cone: Cone, x: Any) -> Any:
     """The output with one variable at `x`: its cone recomputed, the rest kept."""
     if not cone.reaches_output:  # the output does not depend on it
-        return base[-1]
+        return base[out]
     values = list(base)
     for i in cone.leaves:
         values[i] = x
-    for i, fn, args, extra in cone.steps:
-        values[i] = fn(*[values[a] for a in args], *extra)
-    return values[-1]
+    for i, fn, fetch, single in cone.steps:
+        values[i] = fn(fetch(values)) if single else fn(*fetch(values))
+    return values[out]

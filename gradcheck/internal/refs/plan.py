@@ -17,14 +17,28 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from gradcheck.internal.expr.graph import CONST, VAR, Graph
 from gradcheck.internal.expr.ops import OPS
 
-# One op node of the forward pass: its index, the op's mpmath function, its
-# operands and the constant as the function's last argument (or nothing).
-Step = tuple[int, Callable[..., Any], tuple[int, ...], tuple[Any, ...]]
+# The op table as shipped (see `Plan`): an op declared with `--op-def`
+# replaces its entry.
+_SHIPPED = dict(OPS)
+
+# A function's arguments, fetched from a list of values by one C call
+# (`operator.itemgetter`): a tuple, or the value itself when `single`.
+Fetch = Callable[[list[Any]], Any]
+# One op node of the forward pass: its index, the op's mpmath function, how
+# to fetch its arguments, and whether that is a single value.
+Step = tuple[int, Callable[..., Any], Fetch, bool]
+
+
+def fetcher(indices: tuple[int, ...]) -> tuple[Fetch, bool]:
+    """Fetch `values[k]` for each index; a list comprehension and `*args` per
+    call were a fifth of evaluating a small op."""
+    return itemgetter(*indices), len(indices) == 1
 
 
 class Cone:
@@ -41,14 +55,27 @@ class Cone:
 
 
 class Plan:
-    """One graph's walk, without numbers: see the module docstring."""
+    """One graph's walk, without numbers: see the module docstring.
+
+    The forward passes hold one value per node and then one slot per op
+    constant (`slots`), so that an op with a constant (`a + c`) takes it
+    from the list like its operands; the output is `values[output]`. A
+    slot marked exact may hold the constant as an mpf: the shipped ops'
+    mpmath functions convert a float constant to mpf exactly on every call
+    anyway, so handing them the mpf gives the same numbers without the
+    conversions. A declared op (`--op-def`) gets the float, as it always
+    did: its definition may do arithmetic on the constant alone.
+    """
 
     __slots__ = (
         "cones",
         "constants",
         "edges",
         "ops",
+        "output",
         "rules",
+        "size",
+        "slots",
         "steps",
         "var_nodes",
         "variables",
@@ -56,8 +83,11 @@ class Plan:
 
     def __init__(self, graph: Graph) -> None:
         nodes = graph.nodes
+        self.output = len(nodes) - 1
         self.var_nodes: list[tuple[int, str]] = []
         self.constants: list[tuple[int, float | None]] = []
+        # (slot, op constant, exact: the op takes it as an mpf alike)
+        self.slots: list[tuple[int, float | None, bool]] = []
         self.steps: list[Step] = []
         # Per op node: index, op name, operands, constant (as in the node).
         self.ops: list[tuple[int, str, tuple[int, ...], float | None]] = []
@@ -73,24 +103,31 @@ class Plan:
                 reach.append(0)
             else:
                 op = OPS[name]
-                extra = (node.constant,) if op.takes_constant else ()
-                self.steps.append((i, op.mp, args, extra))
+                indices = args
+                if op.takes_constant:
+                    slot = len(nodes) + len(self.slots)
+                    exact = op is _SHIPPED.get(name)
+                    self.slots.append((slot, node.constant, exact))
+                    indices = (*args, slot)
+                self.steps.append((i, op.mp, *fetcher(indices)))
                 self.ops.append((i, name, args, node.constant))
                 mask = reach[args[0]] if args else 0
                 for a in args[1:]:
                     mask |= reach[a]
                 reach.append(mask)
+        self.size = len(nodes) + len(self.slots)
         self.variables = tuple(bit)
         # Op nodes last to first with their operands: the backward pass.
-        self.edges = [(i, args) for i, _, args, _ in reversed(self.steps)]
+        self.edges = [(i, args) for i, _, args, _ in reversed(self.ops)]
         out = reach[-1]
         self.cones: dict[str, Cone] = {}
         for name, b in bit.items():
             leaves = [i for i, n in self.var_nodes if n == name]
             steps = [s for s in self.steps if reach[s[0]] & b]
             self.cones[name] = Cone(leaves, steps, bool(out & b))
-        # The symbolic rules, filled on first need (`symbolic.py`).
-        self.rules: list[tuple[int, Callable[..., Any], tuple[int, ...]]] | None = None
+        # The symbolic rules as (index, rule, fetch, single): `symbolic.py`
+        # fills them on first need.
+        self.rules: list[tuple[int, Callable[..., Any], Fetch, bool]] | None = None
 
 
 # Plans of recent graphs, least recently used out first, sized in nodes (a

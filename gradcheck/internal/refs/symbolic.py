@@ -22,7 +22,7 @@ import mpmath
 
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.expr.ops import OPS
-from gradcheck.internal.refs.plan import plan_of
+from gradcheck.internal.refs.plan import fetcher, plan_of
 
 # Working precision of the references, in decimal digits.
 DIGITS = 60
@@ -117,8 +117,8 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
     plan = plan_of(graph)
     if plan.rules is None:  # each node's rule, looked up once per graph
         plan.rules = [
-            (i, local_rule(graph.nodes[i].op, graph.nodes[i].constant), args)
-            for i, _, args, _ in plan.steps
+            (i, local_rule(op, constant), *fetcher(args))
+            for i, op, args, constant in plan.ops
         ]
     mpf = mpmath.mpf
     n = len(graph.nodes)
@@ -130,8 +130,9 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
             values[i] = mpf(point[name])
         for i, constant in plan.constants:
             values[i] = mpf(constant)
-        for i, rule, args in plan.rules:
-            values[i], partials[i], seconds[i] = rule(*[values[a] for a in args])
+        for i, rule, fetch, single in plan.rules:
+            at = fetch(values)
+            values[i], partials[i], seconds[i] = rule(at) if single else rule(*at)
         adjoints = [mpf(0)] * n
         adjoints[-1] = mpf(1)
         for i, args in plan.edges:
