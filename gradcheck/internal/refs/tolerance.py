@@ -153,7 +153,7 @@ def error_bounds(
 
 
 # The ops each correction below applies to; for any other op it would add
-# nothing (`tests/test_tolerance_kinds.py` checks that for every op).
+# nothing (`tests/test_refs_plan.py` checks that for every op).
 _GROWTH = frozenset({"pow", "pow_var", "rpow"})
 _SCALED = frozenset({"gelu_erf", "gelu_tanh"})
 _SENSITIVE = frozenset(
