@@ -1,9 +1,9 @@
 """What the references need to know about a graph, worked out once per graph.
 
-Both references and the error bounds walk the same graph node by node, and
-a probe graph is computed at a dozen points on every engine of a batch. The
-walk's bookkeeping (which op function, which operands, which nodes depend
-on which variable, the op table's rounding budget) does not depend on the
+Both references walk the same graph node by node, and a probe graph is
+computed at a dozen points on every engine of a batch. The walk's
+bookkeeping (which op function or rule, which operands, which nodes depend
+on which variable, the order of the backward pass) does not depend on the
 point, so it is done here once per graph and kept: the per-point work is
 then the arithmetic alone. Nothing here computes a number of a reference.
 

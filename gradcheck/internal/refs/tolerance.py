@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.expr.ops import OPS
-from gradcheck.internal.refs.plan import plan_of
 
 UNIT = 2.0**-53
 FLOAT32 = 2.0**-24
@@ -99,66 +98,49 @@ def error_bounds(
     """
     u = unit_roundoff
     inputs_rounded = unit_roundoff > _FLOAT64
-    plan = plan_of(graph)
     n = len(graph.nodes)
     value_err = [0.0] * n
     deriv_err: list[list[float]] = [[] for _ in range(n)]
-    if inputs_rounded:
-        for i, _ in plan.var_nodes:
-            value_err[i] = u * abs(values[i])
-        for i, _ in plan.constants:
-            value_err[i] = u * abs(values[i])
-    for i, op, args, constant in plan.ops:
-        ulps, floor, d_ulps, d_floor = OPS[op].rounding
+    for i, node in enumerate(graph.nodes):
+        if node.is_leaf:
+            if inputs_rounded:
+                value_err[i] = u * abs(values[i])
+            continue
+        ulps, floor, d_ulps, d_floor = OPS[node.op].rounding
+        args = node.args
         arg_vals = [abs(values[a]) for a in args]
-        # The helpers below only apply to a few ops; the others skip the call
-        # (what it would return leaves every number as it is: + 0.0, * 1.0).
-        if op in _GROWTH:
-            extra = _exponent_growth(op, [values[a] for a in args], constant)
-            ulps += extra
-            d_ulps += extra
-        scale, d_scale = _floor_scales(op, arg_vals) if op in _SCALED else (1.0, 1.0)
+        extra = _exponent_growth(node.op, [values[a] for a in args], node.constant)
+        ulps += extra
+        d_ulps += extra
+        scale, d_scale = _floor_scales(node.op, arg_vals)
         err = u * ulps * (abs(values[i]) + floor * scale)
         err += sum(
             abs(p) * value_err[a] for p, a in zip(partials[i], args, strict=True)
         )
         c_value, c_slope = (
-            _constant_rounding(op, values[i], values[args[0]], constant)
-            if inputs_rounded and constant is not None
+            _constant_rounding(node.op, values[i], values[args[0]], node.constant)
+            if inputs_rounded and node.constant is not None
             else (0.0, 0.0)
         )
         value_err[i] = err + u * c_value
-        # operand error plus operand rounding, the same for every partial
-        spread = [value_err[a] + u * v for a, v in zip(args, arg_vals, strict=True)]
         row = []
         for k, p in enumerate(partials[i]):
             d = u * d_ulps * (abs(p) + d_floor * d_scale) + u * c_slope * abs(p)
-            for s, e in zip(second[i][k], spread, strict=True):
-                d += abs(s) * e
+            for j, a in enumerate(args):
+                d += abs(second[i][k][j]) * (value_err[a] + u * arg_vals[j])
             # formulas written in terms of the output (1 - t**2) see its error too
-            sensitivity = (
-                _output_sensitivity(op, k, p, values[i]) if op in _SENSITIVE else 0.0
-            )
-            d += sensitivity * value_err[i]
+            d += _output_sensitivity(node.op, k, p, values[i]) * value_err[i]
             row.append(d)
         deriv_err[i] = row
     grad_err = [0.0] * n
-    for i, args in plan.edges:
-        for k, a in enumerate(args):
+    for i in range(n - 1, -1, -1):
+        node = graph.nodes[i]
+        for k, a in enumerate(node.args):
             p = partials[i][k]
             term = abs(adjoints[i] * p)
             grad_err[a] += abs(p) * grad_err[i] + abs(adjoints[i]) * deriv_err[i][k]
             grad_err[a] += 2 * u * term
     return Bounds(value_err, grad_err, unit_roundoff, floor_for(unit_roundoff))
-
-
-# The ops each correction below applies to; for any other op it would add
-# nothing (`tests/test_refs_plan.py` checks that for every op).
-_GROWTH = frozenset({"pow", "pow_var", "rpow"})
-_SCALED = frozenset({"gelu_erf", "gelu_tanh"})
-_SENSITIVE = frozenset(
-    {"tanh", "sigmoid", "exp", "softplus", "sqrt", "rpow", "pow_var"}
-)
 
 
 def _constant_rounding(
