@@ -26,6 +26,7 @@ from gradcheck.internal.refs.plan import fetcher, plan_of
 
 # Working precision of the references, in decimal digits.
 DIGITS = 60
+_ZERO, _ONE = mpmath.mpf(0), mpmath.mpf(1)  # exact at any precision
 # Largest expanded tree (nodes, counting shared ones once per use) for which
 # the whole-expression formula is computed and printed.
 FORMULA_BUDGET = 300
@@ -133,8 +134,8 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
         for i, rule, fetch, single in plan.rules:
             at = fetch(values)
             values[i], partials[i], seconds[i] = rule(at) if single else rule(*at)
-        adjoints = [mpf(0)] * n
-        adjoints[-1] = mpf(1)
+        adjoints = [_ZERO] * n
+        adjoints[-1] = _ONE
         for i, args in plan.edges:
             for a, d in zip(args, partials[i], strict=True):
                 adjoints[a] += adjoints[i] * d
