@@ -11,9 +11,9 @@ This script collects two sets of cases:
   (Hypothesis, derandomized), each at its drawn point,
 
 then computes every reference with each tree in a fresh process (the tree
-first on PYTHONPATH) and compares the dumps exactly: every mpf by its repr
-at its own precision, every float by `float.hex`, the disagreement text
-word for word, and a `PointError` by its message::
+first on PYTHONPATH) and compares the dumps exactly: every mpf as its
+binary number (sign, mantissa, exponent), every float by `float.hex`, the
+disagreement text word for word, and a `PointError` by its message::
 
     python benchmarks/refs_same.py --before /tmp/before-main [--random 400]
 
@@ -94,7 +94,7 @@ def cases(random_count: int) -> dict[str, list[Case]]:
 
 
 def _mp(x: Any) -> str:
-    return repr(x)
+    return repr(x._mpf_)  # exact (sign, mantissa, exponent, bits)
 
 
 def _fl(x: float) -> str:

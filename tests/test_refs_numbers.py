@@ -1,13 +1,14 @@
 """The references' numbers, pinned: a faster reference must compute the same.
 
 Every shipped op at several points, and a few graphs with reuse, constants
-and every op: each reference is written out exactly (every mpf by its repr,
-every float by `float.hex`, the disagreement text) and compared with the
-fingerprint recorded in `tests/data/refs_numbers.json`. The file was written
-by main's tree before the references were made cheaper (issue 22); any
-change of a single bit of a value, partial, second partial, adjoint,
-gradient, numeric derivative, bound or magnitude fails here. Rewrite it
-only for a change that is meant to change the numbers::
+and every op: each reference is written out exactly (every mpf as its
+binary number, every float by `float.hex`, the disagreement text) and
+compared with the fingerprint recorded in `tests/data/refs_numbers.json`,
+whatever global mpmath precision another test (or the importing program)
+set. The file was written by main's tree before the references were made
+cheaper (issue 22); any change of a single bit of a value, partial, second
+partial, adjoint, gradient, numeric derivative, bound or magnitude fails
+here. Rewrite it only for a change that is meant to change the numbers::
 
     python tests/test_refs_numbers.py --write
 
@@ -103,7 +104,9 @@ def dump(graph: Graph, point: dict[str, float], unit: float, margins: bool) -> s
     sym, num = ref.symbolic, ref.numeric
 
     def mp(xs: Any) -> str:
-        return " ".join(repr(x) for x in xs)
+        # the exact binary number (sign, mantissa, exponent, bits): repr
+        # prints as many digits as the global precision asks for
+        return " ".join(repr(x._mpf_) for x in xs)
 
     def fl(xs: Any) -> str:
         return " ".join(float.hex(float(x)) for x in xs)

@@ -26,7 +26,11 @@ from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.refs.plan import Cone, plan_of
 
 DIGITS = 80
-STEP = mpmath.mpf("1e-25")
+# At mpmath's default precision (53 bits), as an import made it before: the
+# same step whatever precision the importing program had set (and STEP * 1
+# at 80 digits is STEP, see `numeric_reference`).
+with mpmath.workprec(53):
+    STEP = mpmath.mpf("1e-25")
 _ONE, _TWO = mpmath.mpf(1), mpmath.mpf(2)  # made once, not per derivative
 
 

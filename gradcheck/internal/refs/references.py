@@ -27,7 +27,10 @@ from gradcheck.internal.refs.symbolic import SymbolicResult, symbolic_reference
 from gradcheck.internal.refs.tolerance import UNIT, Bounds, error_bounds
 
 # The two references must agree to this relative precision (they carry 25+).
-AGREEMENT = mpmath.mpf("1e-20")
+# Made at mpmath's default precision (53 bits), whatever the importing
+# program set: a float holds it exactly (see `_differ`).
+with mpmath.workprec(53):
+    AGREEMENT = mpmath.mpf("1e-20")
 # Values beyond this are treated as overflow for float64 engines.
 FLOAT_LIMIT = 1e300
 # The same for float32 engines (its largest finite value is about 3.4e38).
