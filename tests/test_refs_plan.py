@@ -73,9 +73,11 @@ def test_agreement_decided_in_floats_is_the_30_digit_decision(
     assert got == _exact_differ(s, n, magnitude)
 
 
-def test_agreement_with_numbers_that_are_not_finite() -> None:
-    inf, nan = mpmath.inf, mpmath.nan
-    for s, n in [(inf, inf), (inf, mpmath.mpf(1)), (nan, mpmath.mpf(1)), (inf, -inf)]:
+def test_agreement_with_numbers_that_are_not_finite_or_not_real() -> None:
+    inf, nan, one = mpmath.inf, mpmath.nan, mpmath.mpf(1)
+    pairs = [(inf, inf), (inf, one), (nan, one), (inf, -inf), (one, nan)]
+    pairs += [(mpmath.mpc(1, 1e-30), one), (one, mpmath.mpc(1, 1))]
+    for s, n in pairs:
         for magnitude in (None, 1.0):
             with mpmath.workdps(30):
                 assert _differ(s, n, magnitude) == _exact_differ(s, n, magnitude)

@@ -260,7 +260,7 @@ def _as_floats(
     """Values, partials, adjoints and second partials as floats, to nearest.
 
     `to_float` on the mpf's own data is what `float()` calls, less its
-    method dispatch: a third of the cost of some 200 conversions a graph.
+    method dispatch: a sixth of the cost of some 200 conversions a graph.
     Anything but an mpf (an mpc) goes through `float()`, which says why it
     cannot be converted, as before.
     """
@@ -328,13 +328,17 @@ def _differ(s: Any, n: Any, magnitude: float | None) -> bool:
     side) cannot move either side by a factor of 2, so a gap that wide
     decides, with the answer of the 30-digit test. A difference within a
     factor of 2 of the limit, or a number beyond the float range (or not a
-    number), is decided by the 30-digit test itself. (Called at 30 digits.)
+    number, or not real), is decided by the 30-digit test itself. (Called at
+    30 digits.)
     """
-    diff = float(abs(s - n))
-    if magnitude is None:
-        scale = max(abs(float(s)), 1e-30)
-    else:
-        scale = max(abs(float(s)), abs(float(n)), magnitude, 1e-30)
+    try:
+        diff = float(abs(s - n))
+        if magnitude is None:
+            scale = max(abs(float(s)), 1e-30)
+        else:
+            scale = max(abs(float(s)), abs(float(n)), magnitude, 1e-30)
+    except TypeError:  # an mpc has no float
+        diff = scale = math.inf
     if diff < math.inf and scale < math.inf:
         limit = _AGREEMENT * scale
         if diff < 0.5 * limit:
