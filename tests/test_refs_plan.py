@@ -136,3 +136,29 @@ def test_a_declared_op_gets_a_new_plan_and_the_shipped_one_back() -> None:
     with declared_ops({"mul_const": "x * c * c"}):
         assert not plan_of(graph).slots[0][2]  # declared: the float, as before
         assert reference(graph, {"x": 0.5}).value() == pytest.approx(shipped * 2.0)
+
+
+def test_plans_are_kept_within_their_node_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gradcheck.internal.refs import plan
+
+    monkeypatch.setattr(plan, "NODE_BUDGET", 10)
+    clear_cache()
+    graphs = []
+    for k in range(4):
+        b = GraphBuilder()
+        b.op("add_const", b.op("tanh", b.var("x")), constant=float(k))
+        graphs.append(b.build())  # 3 nodes each
+    kept = [plan_of(g) for g in graphs]
+    assert plan._held[0] == 9 and len(plan._PLANS) == 3  # the first went out
+    assert plan_of(graphs[3]) is kept[3]
+    assert plan_of(graphs[0]) is not kept[0]
+    b = GraphBuilder()
+    node = b.var("x")
+    for _ in range(12):
+        node = b.op("neg", node)
+    large = b.build()  # 13 nodes: over the budget, kept alone
+    assert plan_of(large) is plan_of(large)
+    assert plan._held[0] <= 10 and large not in plan._PLANS
+    clear_cache()

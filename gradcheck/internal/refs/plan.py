@@ -137,6 +137,7 @@ class Plan:
 _PLANS: OrderedDict[Graph, Plan] = OrderedDict()
 NODE_BUDGET = 50_000
 _held = [0]  # nodes held
+_large: list[tuple[Graph, Plan]] = []  # the last graph too large for the budget
 
 
 def plan_of(graph: Graph) -> Plan:
@@ -145,14 +146,18 @@ def plan_of(graph: Graph) -> Plan:
     if found is not None:
         _PLANS.move_to_end(graph)
         return found
+    if _large and _large[0][0] is graph:
+        return _large[0][1]
     found = Plan(graph)
     size = len(graph.nodes)
+    if size > NODE_BUDGET:  # kept alone, so that one point's references share it
+        _large[:] = [(graph, found)]
+        return found
     while _PLANS and _held[0] + size > NODE_BUDGET:
         old, _ = _PLANS.popitem(last=False)
         _held[0] -= len(old)
-    if size <= NODE_BUDGET:
-        _PLANS[graph] = found
-        _held[0] += size
+    _PLANS[graph] = found
+    _held[0] += size
     return found
 
 
@@ -160,3 +165,4 @@ def clear() -> None:
     """Forget every plan."""
     _PLANS.clear()
     _held[0] = 0
+    _large.clear()
