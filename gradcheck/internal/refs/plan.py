@@ -70,7 +70,6 @@ class Plan:
     __slots__ = (
         "cones",
         "constants",
-        "edges",
         "ops",
         "output",
         "rules",
@@ -89,8 +88,10 @@ class Plan:
         # (slot, op constant, exact: the op takes it as an mpf alike)
         self.slots: list[tuple[int, float | None, bool]] = []
         self.steps: list[Step] = []
-        # Per op node: index, op name, operands, constant (as in the node).
-        self.ops: list[tuple[int, str, tuple[int, ...], float | None]] = []
+        # Per op node: index, op name, operands, constant (as in the node),
+        # and the operands' fetch (shared with the step when it has no slot).
+        self.ops: list[tuple[int, str, tuple[int, ...], float | None, Fetch, bool]]
+        self.ops = []
         reach: list[int] = []  # per node, a bit per variable it depends on
         bit: dict[str, int] = {}  # in order of first appearance
         for i, node in enumerate(nodes):
@@ -103,22 +104,21 @@ class Plan:
                 reach.append(0)
             else:
                 op = OPS[name]
-                indices = args
+                fetch, single = fetcher(args)
                 if op.takes_constant:
                     slot = len(nodes) + len(self.slots)
                     exact = op is _SHIPPED.get(name)
                     self.slots.append((slot, node.constant, exact))
-                    indices = (*args, slot)
-                self.steps.append((i, op.mp, *fetcher(indices)))
-                self.ops.append((i, name, args, node.constant))
+                    self.steps.append((i, op.mp, *fetcher((*args, slot))))
+                else:
+                    self.steps.append((i, op.mp, fetch, single))
+                self.ops.append((i, name, args, node.constant, fetch, single))
                 mask = reach[args[0]] if args else 0
                 for a in args[1:]:
                     mask |= reach[a]
                 reach.append(mask)
         self.size = len(nodes) + len(self.slots)
         self.variables = tuple(bit)
-        # Op nodes last to first with their operands: the backward pass.
-        self.edges = [(i, args) for i, _, args, _ in reversed(self.ops)]
         out = reach[-1]
         self.cones: dict[str, Cone] = {}
         for name, b in bit.items():
@@ -126,7 +126,7 @@ class Plan:
             steps = [s for s in self.steps if reach[s[0]] & b]
             self.cones[name] = Cone(leaves, steps, bool(out & b))
         # The symbolic rules as (index, rule, fetch, single): `symbolic.py`
-        # fills them on first need.
+        # fills them on first need. The backward passes walk `ops` reversed.
         self.rules: list[tuple[int, Callable[..., Any], Fetch, bool]] | None = None
 
 

@@ -290,7 +290,7 @@ def _magnitudes(plan: Plan, partials: list[tuple[float, ...]]) -> list[float]:
     """Sum over paths of |product of local derivatives|, per node."""
     mags = [0.0] * len(partials)
     mags[-1] = 1.0
-    for i, args in plan.edges:
+    for i, _, args, _, _, _ in reversed(plan.ops):  # last to first
         for a, p in zip(args, partials[i], strict=True):
             mags[a] += mags[i] * abs(p)
     return mags

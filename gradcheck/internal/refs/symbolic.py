@@ -22,7 +22,7 @@ import mpmath
 
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.expr.ops import OPS
-from gradcheck.internal.refs.plan import fetcher, plan_of
+from gradcheck.internal.refs.plan import plan_of
 
 # Working precision of the references, in decimal digits.
 DIGITS = 60
@@ -118,8 +118,8 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
     plan = plan_of(graph)
     if plan.rules is None:  # each node's rule, looked up once per graph
         plan.rules = [
-            (i, local_rule(op, constant), *fetcher(args))
-            for i, op, args, constant in plan.ops
+            (i, local_rule(op, constant), fetch, single)
+            for i, op, _, constant, fetch, single in plan.ops
         ]
     mpf = mpmath.mpf
     n = len(graph.nodes)
@@ -136,7 +136,7 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
             values[i], partials[i], seconds[i] = rule(at) if single else rule(*at)
         adjoints = [_ZERO] * n
         adjoints[-1] = _ONE
-        for i, args in plan.edges:
+        for i, _, args, _, _, _ in reversed(plan.ops):  # last to first
             for a, d in zip(args, partials[i], strict=True):
                 adjoints[a] += adjoints[i] * d
         gradients = {name: adjoints[i] for i, name in plan.var_nodes}
