@@ -10,6 +10,7 @@ with any engine.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -130,13 +131,23 @@ def _mp_softplus(a: Any) -> Any:
     return mpmath.log1p(mpmath.exp(a))
 
 
+@functools.cache
+def _gelu_constants(prec: int) -> tuple[Any, Any, Any]:
+    """sqrt(2), 0.044715 and sqrt(2/pi) at `prec` bits, once per precision:
+    the very numbers the gelu formulas below would compute on every call."""
+    with mpmath.workprec(prec):
+        cubic = mpmath.mpf(44715) / 10**6  # exact 0.044715, as in the SymPy form
+        return mpmath.sqrt(2), cubic, mpmath.sqrt(2 / mpmath.pi)
+
+
 def _mp_gelu_erf(a: Any) -> Any:
-    return a * (1 + mpmath.erf(a / mpmath.sqrt(2))) / 2
+    root2, _, _ = _gelu_constants(mpmath.mp.prec)
+    return a * (1 + mpmath.erf(a / root2)) / 2
 
 
 def _mp_gelu_tanh(a: Any) -> Any:
-    cubic = mpmath.mpf(44715) / 10**6  # exact 0.044715, as in the SymPy form
-    inner = mpmath.sqrt(2 / mpmath.pi) * (a + cubic * a**3)
+    _, cubic, scale = _gelu_constants(mpmath.mp.prec)
+    inner = scale * (a + cubic * a**3)
     return a * (1 + mpmath.tanh(inner)) / 2
 
 

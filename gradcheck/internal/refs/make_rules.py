@@ -46,6 +46,7 @@ argument `c`, and (op, constant) for ops written out per constant (see
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import mpmath
@@ -75,12 +76,51 @@ def _maybe_int(e: Any, unsafe: set[Any]) -> bool:
     )
 
 
+def _printer() -> Any:
+    """SymPy's mpmath printer, with every constant that is not an integer
+    (pi, sqrt(2), 1/2, 8943/200000) printed as an entry of `_k`, the tuple
+    `_constants(prec)` computes once per precision.
+
+    A constant is computed there from the very text that would otherwise
+    stand in the rule, at the precision of the call, so each rule gives the
+    same numbers, without a square root of pi and a few divisions per call
+    (a third of the cost of the gelu rules). Integers stay Python ints, as
+    SymPy prints them.
+    """
+    from sympy import Basic
+    from sympy.printing.pycode import MpmathPrinter
+
+    class Printer(MpmathPrinter):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__({"fully_qualified_modules": True})
+            self.constants: list[str] = []
+            self._plain = 0  # inside a constant: print it as it is
+
+        def _print(self, expr: Any, **kwargs: Any) -> str:
+            if (
+                self._plain
+                or not isinstance(expr, Basic)
+                or not getattr(expr, "is_number", False)
+                or expr.is_Integer
+            ):
+                return str(super()._print(expr, **kwargs))
+            self._plain += 1
+            try:
+                text = str(super()._print(expr, **kwargs))
+            finally:
+                self._plain -= 1
+            if text not in self.constants:
+                self.constants.append(text)
+            return f"_k[{self.constants.index(text)}]"
+
+    return Printer()
+
+
 def render() -> str:
     """The text of `rules.py` for the op table as it is now."""
     import sympy
-    from sympy.printing.pycode import MpmathPrinter
 
-    printer = MpmathPrinter({"fully_qualified_modules": True})
+    printer = _printer()
     numbers: dict[int, str] = {}
     unsafe: set[Any] = set()
 
@@ -116,6 +156,7 @@ def render() -> str:
         label = f" ({constant!r})" if constant is not None else ""
         body.append(f"# {name}{label}")
         body.append(f"def _r{index}({params}) -> Any:")
+        lines_before = len(body)
         for symbol, sub in shared:
             body.append(f"    {symbol} = {printer.doprint(sub)}")
         rows = [
@@ -127,10 +168,21 @@ def render() -> str:
             f"({''.join(f'{out(e)}, ' for e in firsts_out)}), "
             f"({''.join(f'{row}, ' for row in rows)}))"
         )
+        if any("_k[" in line for line in body[lines_before:]):
+            body.insert(lines_before, "    _k = _constants(mpmath.mp.prec)")
         body.append("")
         table.append(f"    ({name!r}, {constant!r}): _r{index},")
     lines = [HEADER]
     lines.extend(f"{n} = _mpf({k})" for k, n in sorted(numbers.items()))
+    lines.append("")
+    lines.append("")
+    lines.append("@cache")
+    lines.append("def _constants(prec: int) -> tuple[Any, ...]:")
+    lines.append('    """The rules\' constants at `prec` bits (see make_rules.py)."""')
+    lines.append("    with mpmath.workprec(prec):")
+    lines.append("        return (")
+    lines.extend(f"            _mpf({text})," for text in printer.constants)
+    lines.append("        )")
     lines.append("")
     lines.append("")
     lines.extend(body)

@@ -13,6 +13,7 @@ argument `c`, and (op, constant) for ops written out per constant (see
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import mpmath
@@ -23,6 +24,25 @@ _Km1 = _mpf(-1)
 _K0 = _mpf(0)
 _K1 = _mpf(1)
 _K2 = _mpf(2)
+
+
+@cache
+def _constants(prec: int) -> tuple[Any, ...]:
+    """The rules' constants at `prec` bits (see make_rules.py)."""
+    with mpmath.workprec(prec):
+        return (
+            _mpf(mpmath.mpf(1)/mpmath.mpf(4)),
+            _mpf(mpmath.mpf(3)/mpmath.mpf(2)),
+            _mpf(mpmath.mpf(1)/mpmath.mpf(2)),
+            _mpf(mpmath.mpf(3)/mpmath.mpf(4)),
+            _mpf(mpmath.sqrt(2)),
+            _mpf(1/mpmath.sqrt(mpmath.pi)),
+            _mpf(mpmath.sqrt(2)/mpmath.sqrt(mpmath.pi)),
+            _mpf(mpmath.mpf(8943)/mpmath.mpf(200000)),
+            _mpf(mpmath.mpf(26829)/mpmath.mpf(200000)),
+            _mpf(mpmath.pi),
+            _mpf(mpmath.sqrt(mpmath.pi)),
+        )
 
 
 # add
@@ -62,13 +82,15 @@ def _r7(a0: Any) -> Any:
 
 # pow (0.5)
 def _r8(a0: Any) -> Any:
+    _k = _constants(mpmath.mp.prec)
     t0 = mpmath.sqrt(a0)
-    return (t0, ((mpmath.mpf(1)/mpmath.mpf(2))/t0, ), ((-(mpmath.mpf(1)/mpmath.mpf(4))/a0**(mpmath.mpf(3)/mpmath.mpf(2)), ), ))
+    return (t0, ((_k[2])/t0, ), ((-(_k[0])/a0**(_k[1]), ), ))
 
 # pow (1.5)
 def _r9(a0: Any) -> Any:
+    _k = _constants(mpmath.mp.prec)
     t0 = mpmath.sqrt(a0)
-    return (a0**(mpmath.mpf(3)/mpmath.mpf(2)), ((mpmath.mpf(3)/mpmath.mpf(2))*t0, ), (((mpmath.mpf(3)/mpmath.mpf(4))/t0, ), ))
+    return (a0**(_k[1]), ((_k[1])*t0, ), (((_k[3])/t0, ), ))
 
 # pow (-2.0)
 def _r10(a0: Any) -> Any:
@@ -163,8 +185,9 @@ def _r27(a0: Any) -> Any:
 
 # sqrt
 def _r28(a0: Any) -> Any:
+    _k = _constants(mpmath.mp.prec)
     t0 = mpmath.sqrt(a0)
-    return (t0, ((mpmath.mpf(1)/mpmath.mpf(2))/t0, ), ((-(mpmath.mpf(1)/mpmath.mpf(4))/a0**(mpmath.mpf(3)/mpmath.mpf(2)), ), ))
+    return (t0, ((_k[2])/t0, ), ((-(_k[0])/a0**(_k[1]), ), ))
 
 # abs
 def _r29(a0: Any) -> Any:
@@ -185,31 +208,34 @@ def _r31(a0: Any, c: Any) -> Any:
 
 # gelu_erf
 def _r32(a0: Any) -> Any:
-    t0 = mpmath.sqrt(2)
-    t1 = (mpmath.mpf(1)/mpmath.mpf(2))*a0
+    _k = _constants(mpmath.mp.prec)
+    t0 = _k[4]
+    t1 = (_k[2])*a0
     t2 = t0*t1
     t3 = mpmath.erf(t2)
-    t4 = 1/mpmath.sqrt(mpmath.pi)
-    t5 = (mpmath.mpf(1)/mpmath.mpf(2))*a0**2
+    t4 = _k[5]
+    t5 = (_k[2])*a0**2
     t6 = mpmath.exp(-t5)
     t7 = t4*t6
-    return (t1*(t3 + 1), (t2*t7 + (mpmath.mpf(1)/mpmath.mpf(2))*t3 + mpmath.mpf(1)/mpmath.mpf(2), ), ((t0*t4*t6 - t0*t5*t7, ), ))
+    return (t1*(t3 + 1), (t2*t7 + (_k[2])*t3 + _k[2], ), ((t0*t4*t6 - t0*t5*t7, ), ))
 
 # gelu_tanh
 def _r33(a0: Any) -> Any:
-    t0 = mpmath.sqrt(2)/mpmath.sqrt(mpmath.pi)
-    t1 = mpmath.tanh(t0*((mpmath.mpf(8943)/mpmath.mpf(200000))*a0**3 + a0))
-    t2 = (mpmath.mpf(1)/mpmath.mpf(2))*a0
-    t3 = (mpmath.mpf(26829)/mpmath.mpf(200000))*a0**2
+    _k = _constants(mpmath.mp.prec)
+    t0 = _k[6]
+    t1 = mpmath.tanh(t0*((_k[7])*a0**3 + a0))
+    t2 = (_k[2])*a0
+    t3 = (_k[8])*a0**2
     t4 = t3 + 1
     t5 = 1 - t1**2
     t6 = t0*t5
     t7 = t4*t6
-    return (t2*(t1 + 1), ((mpmath.mpf(1)/mpmath.mpf(2))*t1 + t2*t7 + mpmath.mpf(1)/mpmath.mpf(2), ), ((-2*a0*t1*t4**2*t5/mpmath.pi + t3*t6 + t7, ), ))
+    return (t2*(t1 + 1), ((_k[2])*t1 + t2*t7 + _k[2], ), ((-2*a0*t1*t4**2*t5/_k[9] + t3*t6 + t7, ), ))
 
 # erf
 def _r34(a0: Any) -> Any:
-    t0 = mpmath.exp(-a0**2)/mpmath.sqrt(mpmath.pi)
+    _k = _constants(mpmath.mp.prec)
+    t0 = mpmath.exp(-a0**2)/_k[10]
     return (mpmath.erf(a0), (2*t0, ), ((-4*a0*t0, ), ))
 
 

@@ -20,11 +20,13 @@ from typing import Any
 
 import mpmath
 
-from gradcheck.internal.expr.graph import CONST, VAR, Graph
+from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.expr.ops import OPS
+from gradcheck.internal.refs.plan import plan_of
 
 # Working precision of the references, in decimal digits.
 DIGITS = 60
+_ZERO, _ONE = mpmath.mpf(0), mpmath.mpf(1)  # exact at any precision
 # Largest expanded tree (nodes, counting shared ones once per use) for which
 # the whole-expression formula is computed and printed.
 FORMULA_BUDGET = 300
@@ -113,37 +115,31 @@ class SymbolicResult:
 
 def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResult:
     """Exact reverse-mode derivatives of `graph` at `point` (60 digits)."""
+    plan = plan_of(graph)
+    if plan.rules is None:  # each node's rule, looked up once per graph
+        plan.rules = [
+            (i, local_rule(op, constant), fetch, single)
+            for i, op, _, constant, fetch, single in plan.ops
+        ]
     mpf = mpmath.mpf
+    n = len(graph.nodes)
     with mpmath.workdps(DIGITS):
-        values: list[Any] = []
-        partials: list[tuple[Any, ...]] = []
-        seconds: list[tuple[tuple[Any, ...], ...]] = []
-        for node in graph.nodes:
-            if node.op == VAR:
-                values.append(mpf(point[node.name]))
-                partials.append(())
-                seconds.append(())
-            elif node.op == CONST:
-                values.append(mpf(node.constant))
-                partials.append(())
-                seconds.append(())
-            else:
-                rule = local_rule(node.op, node.constant)
-                value, firsts, second = rule(*[values[a] for a in node.args])
-                values.append(value)
-                partials.append(firsts)
-                seconds.append(second)
-        adjoints = [mpf(0)] * len(graph.nodes)
-        adjoints[-1] = mpf(1)
-        for i in range(len(graph.nodes) - 1, -1, -1):
-            node = graph.nodes[i]
-            for a, d in zip(node.args, partials[i], strict=True):
+        values: list[Any] = [None] * n
+        partials: list[tuple[Any, ...]] = [()] * n
+        seconds: list[tuple[tuple[Any, ...], ...]] = [()] * n
+        for i, name in plan.var_nodes:
+            values[i] = mpf(point[name])
+        for i, constant in plan.constants:
+            values[i] = mpf(constant)
+        for i, rule, fetch, single in plan.rules:
+            at = fetch(values)
+            values[i], partials[i], seconds[i] = rule(at) if single else rule(*at)
+        adjoints = [_ZERO] * n
+        adjoints[-1] = _ONE
+        for i, _, args, _, _, _ in reversed(plan.ops):  # last to first
+            for a, d in zip(args, partials[i], strict=True):
                 adjoints[a] += adjoints[i] * d
-        gradients = {
-            node.name: adjoints[i]
-            for i, node in enumerate(graph.nodes)
-            if node.op == VAR
-        }
+        gradients = {name: adjoints[i] for i, name in plan.var_nodes}
     return SymbolicResult(values, partials, adjoints, gradients, seconds)
 
 
