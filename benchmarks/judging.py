@@ -80,7 +80,7 @@ class _Answers:
 def _engine(answers: _Answers) -> Engine:
     supported = tuple(op for op in SUPPORTED if op in OPS)
     engine = Engine(target="stand-in", supported=supported, unsupported={})
-    engine.run_many = answers.run_many  # type: ignore[method-assign]
+    engine.run_many = answers.run_many  # type: ignore[method-assign,assignment]
     return engine
 
 

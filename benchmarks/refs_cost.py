@@ -161,7 +161,7 @@ def main() -> int:
         return 0
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from refs_same import cases  # type: ignore[import-not-found]
+    from refs_same import cases
 
     trees = {"after": str(ROOT)}
     if args.before:

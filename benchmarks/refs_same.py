@@ -52,13 +52,13 @@ def probe_cases(seed: int = 7) -> list[Case]:
         seen.append((graph, dict(point), unit_roundoff, margins))
         return inner(graph, point, unit_roundoff, margins)
 
-    refs._reference = record  # type: ignore[assignment]
+    refs._reference = record
     refs.clear_cache()
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             main(["engine", "--seed", str(seed), "--json"])
     finally:
-        refs._reference = inner  # type: ignore[assignment]
+        refs._reference = inner
         refs.clear_cache()
     return seen
 

@@ -134,7 +134,11 @@ def measure(
             for n in (0, count):
                 command = _command(real, workload, n)
                 key = f"{workload}/{mode}/{n}"
-                commands[key] = on_tree(command, before) if mode != real else command
+                if mode == real:
+                    commands[key] = command
+                else:
+                    assert before is not None  # the modes ending _before need a tree
+                    commands[key] = on_tree(command, before)
     # `before` is only used for worker_before (the bare mode needs no tree).
     assert before or not any("_before" in k for k in commands)
     medians = alternating(commands, rounds)
