@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import mpmath
@@ -434,6 +435,9 @@ _register(
        far_points=(12.0, -12.0),
        rounding=(2, 0, 4, 0)),
 )  # fmt: skip
+# The table as shipped, whatever `--op-def` declares later: what the shipped
+# references (`refs.shipped`) were computed with.
+BUILT_IN: Mapping[str, Op] = MappingProxyType(dict(OPS))
 
 # The functions a user may call by name in an expression, and their ops.
 FUNCTION_OPS: dict[str, str] = {

@@ -21,11 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from gradcheck.internal.expr.graph import CONST, VAR, Graph
-from gradcheck.internal.expr.ops import OPS
-
-# The op table as shipped (see `Plan`): an op declared with `--op-def`
-# replaces its entry.
-_SHIPPED = dict(OPS)
+from gradcheck.internal.expr.ops import BUILT_IN, OPS
 
 # A function's arguments, fetched from a list of values by one C call
 # (`operator.itemgetter`): a tuple, or the value itself when `single`.
@@ -107,7 +103,7 @@ class Plan:
                 fetch, single = fetcher(args)
                 if op.takes_constant:
                     slot = len(nodes) + len(self.slots)
-                    exact = op is _SHIPPED.get(name)
+                    exact = op is BUILT_IN.get(name)  # not --op-def
                     self.slots.append((slot, node.constant, exact))
                     self.steps.append((i, op.mp, *fetcher((*args, slot))))
                 else:

@@ -21,7 +21,7 @@ from typing import Any
 import mpmath
 
 from gradcheck.internal.expr.graph import Graph
-from gradcheck.internal.expr.ops import OPS
+from gradcheck.internal.expr.ops import BUILT_IN, OPS
 from gradcheck.internal.refs.plan import plan_of
 
 # Working precision of the references, in decimal digits.
@@ -36,11 +36,6 @@ FORMULA_BUDGET = 300
 # all mpf: `(v, (d0, d1), ((d00, d01), (d10, d11)))` for two operands.
 LocalRule = Callable[..., tuple[Any, tuple[Any, ...], tuple[tuple[Any, ...], ...]]]
 
-# The op table as shipped: an op declared with `--op-def` replaces its entry,
-# and then its generated rule no longer describes it.
-_SHIPPED = dict(OPS)
-
-
 @cache
 def local_rule(op_name: str, constant: float | None) -> LocalRule:
     """Differentiate one op, once per (op, constant).
@@ -49,7 +44,7 @@ def local_rule(op_name: str, constant: float | None) -> LocalRule:
     a declared op, or a constant the file has no entry for (`x**2.7`), is
     differentiated by SymPy here.
     """
-    shipped = OPS.get(op_name) is _SHIPPED.get(op_name)
+    shipped = OPS.get(op_name) is BUILT_IN.get(op_name)  # not --op-def
     generated = _generated(op_name, constant) if shipped else None
     return generated if generated is not None else _sympy_rule(op_name, constant)
 

@@ -1,0 +1,157 @@
+"""The probes' references, computed ahead of time and shipped with the package.
+
+Every engine run asks for the same references first: each op alone at the
+spread points, the reuse and accumulation graphs, the deep chain. They do
+not depend on the engine or the seed, and computing them was a third of a
+run's fixed cost. `checking/probe_table.py` computes them with the code a
+run uses (`references.reference`) and writes them to `TABLE`; a test
+recomputes every entry and compares it bit for bit, so a change to a rule,
+an op or a reference that moves any number fails until the table is written
+again.
+
+A run takes an entry only at float64 with margins, and only for a graph
+whose ops are all the built-in table's own (`expr.ops.BUILT_IN`): under
+`--op-def` the same name can mean another function. Anything not in the
+table, or a table that does not load, is computed as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import mpmath
+
+from gradcheck.internal.expr.graph import Graph
+from gradcheck.internal.expr.ops import BUILT_IN, OPS
+from gradcheck.internal.refs.numeric import NumericResult
+from gradcheck.internal.refs.symbolic import SymbolicResult
+from gradcheck.internal.refs.tolerance import UNIT, Bounds
+
+TABLE = Path(__file__).with_name("probe_references.bin")
+# Bump when the layout of an entry changes: an older file is then ignored.
+FORMAT = 1
+# marshal, not JSON or pickle: the table is plain tuples of ints, floats and
+# strings that this package wrote itself, and marshal reads its ~2 MB in a few
+# milliseconds (JSON took 20 times longer to turn back into mpf numbers);
+# unlike pickle it can build no object but those. A SHA-256 of the payload
+# guards against a damaged file. The version argument fixes the format across
+# the Pythons we support.
+_MARSHAL_VERSION = 4
+
+Key = tuple[tuple[tuple[Any, ...], ...], tuple[tuple[str, float], ...]]
+Parts = tuple[SymbolicResult, NumericResult, Bounds, list[float], str | None, list[float]]
+_enabled = [True]
+
+
+def lookup(
+    graph: Graph,
+    point: tuple[tuple[str, float], ...],
+    unit_roundoff: float,
+    margins: bool,
+) -> Parts | None:
+    """The shipped reference's parts for this graph and point, or None."""
+    if not (_enabled[0] and margins and unit_roundoff == UNIT):
+        return None
+    entries, sizes = _table()
+    if len(graph.nodes) not in sizes:
+        return None
+    for name in graph.ops_used():
+        if OPS.get(name) is not BUILT_IN.get(name):  # declared anew (--op-def)
+            return None
+    entry = entries.get((nodes_key(graph), point))
+    return None if entry is None else decode(entry)
+
+
+def nodes_key(graph: Graph) -> tuple[tuple[Any, ...], ...]:
+    """The graph as plain data: what the table is keyed by."""
+    return tuple((n.op, n.args, n.constant, n.name) for n in graph.nodes)
+
+
+def use(enabled: bool) -> None:
+    """Turn the table on or off (off: every reference is computed; the
+    generator and its test need that)."""
+    _enabled[0] = enabled
+
+
+@cache
+def _table() -> tuple[dict[Key, tuple[Any, ...]], frozenset[int]]:
+    entries = read(TABLE)
+    return entries, frozenset(len(nodes) for nodes, _ in entries)
+
+
+def read(path: Path) -> dict[Key, tuple[Any, ...]]:
+    """The entries of a table file; none when it is missing, damaged or old."""
+    try:
+        data = path.read_bytes()
+        digest, payload = data[:32], data[32:]
+        if hashlib.sha256(payload).digest() != digest:
+            return {}
+        version, entries = marshal.loads(payload)
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    if version != FORMAT or not isinstance(entries, dict):
+        return {}
+    return entries
+
+
+def write(path: Path, entries: Mapping[Key, tuple[Any, ...]]) -> None:
+    """Write a table file (sorted, so the same entries give the same bytes)."""
+    payload = marshal.dumps((FORMAT, dict(sorted(entries.items()))), _MARSHAL_VERSION)
+    path.write_bytes(hashlib.sha256(payload).digest() + payload)
+    _table.cache_clear()
+
+
+def encode(parts: Parts) -> tuple[Any, ...] | None:
+    """A reference's parts as plain data; None if a number is not a real mpf."""
+    sym, num, bounds, magnitudes, disagreement, floats = parts
+    try:
+        return (
+            _reals(sym.values),
+            tuple(_reals(row) for row in sym.partials),
+            _reals(sym.adjoints),
+            tuple((name, _real(g)) for name, g in sym.gradients.items()),
+            tuple(tuple(_reals(row) for row in node) for node in sym.seconds),
+            _real(num.value),
+            tuple((name, _real(g)) for name, g in num.gradients.items()),
+            tuple(bounds.value),
+            tuple(bounds.grad),
+            bounds.unit_roundoff,
+            bounds.floor,
+            tuple(magnitudes),
+            disagreement,
+            tuple(floats),
+        )
+    except TypeError:
+        return None
+
+
+def decode(entry: tuple[Any, ...]) -> Parts:
+    """The parts `encode` wrote, as a computed reference has them."""
+    make = mpmath.mp.make_mpf
+    (values, partials, adjoints, gradients, seconds, value, numeric_gradients,
+     bound_value, bound_grad, unit, floor, magnitudes, disagreement, floats) = entry  # fmt: skip
+    sym = SymbolicResult(
+        [make(v) for v in values],
+        [tuple([make(p) for p in row]) for row in partials],
+        [make(a) for a in adjoints],
+        {name: make(g) for name, g in gradients},
+        [tuple([tuple([make(s) for s in row]) for row in node]) for node in seconds],
+    )
+    num = NumericResult(make(value), {name: make(g) for name, g in numeric_gradients})
+    bounds = Bounds(list(bound_value), list(bound_grad), unit, floor)
+    return sym, num, bounds, list(magnitudes), disagreement, list(floats)
+
+
+def _real(x: Any) -> tuple[int, int, int, int]:
+    if type(x) is not mpmath.mpf:
+        raise TypeError(f"not a real mpf: {x!r}")
+    return x._mpf_  # type: ignore[no-any-return]
+
+
+def _reals(xs: Iterable[Any]) -> tuple[tuple[int, int, int, int], ...]:
+    return tuple(_real(x) for x in xs)
