@@ -44,7 +44,11 @@ FORMAT = 1
 _MARSHAL_VERSION = 4
 
 Key = tuple[tuple[tuple[Any, ...], ...], tuple[tuple[str, float], ...]]
-Parts = tuple[SymbolicResult, NumericResult, Bounds, list[float], str | None, list[float]]
+# symbolic, numeric, bounds, magnitudes, disagreement, floats: a `Reference`
+# without its graph and point.
+Parts = tuple[
+    SymbolicResult, NumericResult, Bounds, list[float], str | None, list[float]
+]
 _enabled = [True]
 
 
@@ -134,7 +138,8 @@ def decode(entry: tuple[Any, ...]) -> Parts:
     """The parts `encode` wrote, as a computed reference has them."""
     make = mpmath.mp.make_mpf
     (values, partials, adjoints, gradients, seconds, value, numeric_gradients,
-     bound_value, bound_grad, unit, floor, magnitudes, disagreement, floats) = entry  # fmt: skip
+     bound_value, bound_grad, unit, floor, magnitudes, disagreement,
+     floats) = entry  # fmt: skip
     sym = SymbolicResult(
         [make(v) for v in values],
         [tuple([make(p) for p in row]) for row in partials],

@@ -36,6 +36,7 @@ FORMULA_BUDGET = 300
 # all mpf: `(v, (d0, d1), ((d00, d01), (d10, d11)))` for two operands.
 LocalRule = Callable[..., tuple[Any, tuple[Any, ...], tuple[tuple[Any, ...], ...]]]
 
+
 @cache
 def local_rule(op_name: str, constant: float | None) -> LocalRule:
     """Differentiate one op, once per (op, constant).
