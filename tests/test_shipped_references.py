@@ -129,4 +129,7 @@ def test_the_table_is_up_to_date() -> None:
     graphs or points (or the built-in engine's ops changing) fails here."""
     from gradcheck.internal.checking.probe_table import computed_table
 
-    assert computed_table() == shipped.read(shipped.TABLE)
+    assert computed_table() == shipped.read(shipped.TABLE), (
+        "the shipped probe references are stale: run "
+        "python -m gradcheck.internal.checking.probe_table"
+    )

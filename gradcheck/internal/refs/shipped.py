@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import mpmath
+from mpmath.libmp import BACKEND, MPZ
 
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.expr.ops import BUILT_IN, OPS
@@ -137,6 +138,8 @@ def encode(parts: Parts) -> tuple[Any, ...] | None:
 def decode(entry: tuple[Any, ...]) -> Parts:
     """The parts `encode` wrote, as a computed reference has them."""
     make = mpmath.mp.make_mpf
+    if BACKEND != "python":  # mpmath on gmpy keeps mantissas as its own mpz
+        make = _gmpy_make
     (values, partials, adjoints, gradients, seconds, value, numeric_gradients,
      bound_value, bound_grad, unit, floor, magnitudes, disagreement,
      floats) = entry  # fmt: skip
@@ -152,10 +155,15 @@ def decode(entry: tuple[Any, ...]) -> Parts:
     return sym, num, bounds, list(magnitudes), disagreement, list(floats)
 
 
+def _gmpy_make(t: tuple[int, int, int, int]) -> Any:
+    return mpmath.mp.make_mpf((t[0], MPZ(t[1]), t[2], t[3]))
+
+
 def _real(x: Any) -> tuple[int, int, int, int]:
     if type(x) is not mpmath.mpf:
         raise TypeError(f"not a real mpf: {x!r}")
-    return x._mpf_  # type: ignore[no-any-return]
+    sign, man, exp, bc = x._mpf_
+    return sign, int(man), exp, bc  # int: marshal cannot write gmpy's mpz
 
 
 def _reals(xs: Iterable[Any]) -> tuple[tuple[int, int, int, int], ...]:
