@@ -138,6 +138,12 @@ def wait_until(condition: object, seconds: float = 10.0) -> bool:
     return False
 
 
+def test_the_exit_status_follows_the_workers_own_status() -> None:
+    from gradcheck.internal.worker import serve
+
+    assert fork_server.ENDED_AT == serve.STATUS.size
+
+
 # -- the same answers -------------------------------------------------------------
 
 
@@ -407,3 +413,21 @@ def test_a_changed_environment_gets_a_new_server(
         assert forked(engine) and server_pid() != first
         grads(engine)
     assert mark.read_text() == "changed"
+
+
+def test_each_forked_worker_has_its_own_random_state(
+    use_server: None, tmp_path: Path
+) -> None:
+    """As fresh interpreters have: `random` is reseeded in every fork."""
+    seen = tmp_path / "seen"
+    hostile = f"""
+    import random
+    with open({str(seen)!r}, "a") as file:
+        file.write(repr(random.random()) + "\\n")
+    """
+    path = engine_file(tmp_path, hostile)
+    for _ in range(3):
+        with load_engine(path, 10.0) as engine:
+            assert forked(engine)
+            grads(engine)
+    assert len(set(seen.read_text().split())) == 3

@@ -21,7 +21,6 @@ after the fork, and exits when the checker closes the socket or dies.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import json
 import os
@@ -35,16 +34,17 @@ import threading
 import time
 from typing import Any, NoReturn
 
-from gradcheck.internal.worker import serve
-
 TOKEN_VARIABLE = "GRADCHECK_WORKER_TOKEN"
 TOKEN_LENGTH = 32  # secrets.token_hex(16)
 # The server's own value: a worker overwrites it in place (`_set_token`).
 PLACEHOLDER = "0" * TOKEN_LENGTH
-# Written by the server when it reaps a worker, after `serve.STATUS`:
-# 1, then the exit code as `os.waitstatus_to_exitcode` gives it.
+# Written by the server when it reaps a worker, after the worker's own
+# `serve.STATUS` (item, phase; a test checks the offset): 1, then the exit
+# code as `os.waitstatus_to_exitcode` gives it. Not `serve.STATUS.size`:
+# the checker imports this module, and must not import the worker's.
 ENDED = struct.Struct("<ii")
-PAGE_SIZE = serve.STATUS.size + ENDED.size
+ENDED_AT = 8
+PAGE_SIZE = ENDED_AT + ENDED.size
 _PID = struct.Struct("<i")
 _BOOT = (
     "import sys;sys.path.insert(0,sys.argv[1]);"
@@ -146,7 +146,7 @@ def read_ended(status_path: str) -> int | None:
         return None
     if len(page) < PAGE_SIZE:
         return None
-    ended, code = ENDED.unpack_from(page, serve.STATUS.size)
+    ended, code = ENDED.unpack_from(page, ENDED_AT)
     return code if ended else None
 
 
@@ -304,6 +304,8 @@ def _become_worker(
         args = [str(request_r), str(answer_w), request["status"]]
         args.append(str(int(request["memory_limit"])))
         sys.argv[:] = ["-c", *sys.argv[1:2], *args]
+        from gradcheck.internal.worker import serve  # imported already (_preload)
+
         serve.main(args)
     finally:
         os._exit(1)  # serve.main never returns; only a failed setup gets here
@@ -317,6 +319,7 @@ def _close_all_but(keep: set[int]) -> None:
 
 
 _getenv: Any = None
+_memmove: Any = None
 
 
 def _set_token(token: str) -> None:
@@ -330,14 +333,17 @@ def _set_token(token: str) -> None:
     if _getenv is not None and len(token) == TOKEN_LENGTH:
         address = _getenv(TOKEN_VARIABLE.encode())
         if address:
-            ctypes.memmove(address, token.encode(), TOKEN_LENGTH)
+            _memmove(address, token.encode(), TOKEN_LENGTH)
     os.environ[TOKEN_VARIABLE] = token
 
 
 def _preload() -> None:
     """Import what workers import (loading a file or notebook, tensor requests)."""
-    global _getenv
+    global _getenv, _memmove
+    import ctypes
+
     import gradcheck.internal.worker.notebook_cells
+    import gradcheck.internal.worker.serve
     import gradcheck.internal.worker.sources
     import gradcheck.internal.worker.tensor  # noqa: F401  (registers its handlers)
 
@@ -345,11 +351,13 @@ def _preload() -> None:
         getenv = ctypes.CDLL(None).getenv
         getenv.restype = ctypes.c_void_p
         getenv.argtypes = [ctypes.c_char_p]
-        _getenv = getenv
+        _getenv, _memmove = getenv, ctypes.memmove
 
 
 def _die_with_parent(parent: int) -> None:
     """SIGKILL when the checker dies (its control socket's EOF also ends us)."""
+    import ctypes
+
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the call above
@@ -369,7 +377,7 @@ def _reap(children: dict[int, int], flags: int) -> None:
         if page >= 0:
             code = os.waitstatus_to_exitcode(status)
             with contextlib.suppress(OSError):
-                os.pwrite(page, ENDED.pack(1, code), serve.STATUS.size)
+                os.pwrite(page, ENDED.pack(1, code), ENDED_AT)
             os.close(page)
 
 
