@@ -141,7 +141,7 @@ def wait_until(condition: object, seconds: float = 10.0) -> bool:
 def test_the_exit_status_follows_the_workers_own_status() -> None:
     from gradcheck.internal.worker import serve
 
-    assert fork_server.ENDED_AT == serve.STATUS.size
+    assert serve.STATUS.size == fork_server.ENDED_AT
 
 
 # -- the same answers -------------------------------------------------------------
@@ -431,3 +431,31 @@ def test_each_forked_worker_has_its_own_random_state(
             assert forked(engine)
             grads(engine)
     assert len(set(seen.read_text().split())) == 3
+
+
+def test_an_engine_recurses_as_deep_as_in_a_fresh_worker(
+    use_server: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The child returns to the boot's level first: the same stack, frame for frame.
+
+    A recursive topological sort's "works only up to depth N" must not move.
+    """
+    seen = tmp_path / "seen"
+    hostile = f"""
+    def down(n):
+        try:
+            return down(n + 1)
+        except RecursionError:
+            return n
+    with open({str(seen)!r}, "a") as file:
+        file.write(str(down(0)) + "\\n")
+    """
+    path = engine_file(tmp_path, hostile)
+    for via_server in (True, False):
+        if not via_server:
+            monkeypatch.setattr(fork_server, "shared", lambda root: None)
+        with load_engine(path, 10.0) as engine:
+            assert forked(engine) == via_server
+            grads(engine)
+    depths = seen.read_text().split()
+    assert len(depths) == 2 and depths[0] == depths[1]

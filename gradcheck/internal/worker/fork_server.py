@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 TOKEN_VARIABLE = "GRADCHECK_WORKER_TOKEN"
 TOKEN_LENGTH = 32  # secrets.token_hex(16)
@@ -51,7 +51,9 @@ _BOOT = (
     "from gradcheck.internal.worker.fork_server import main;"
     "sys.path.pop(0);"
     "sys.path.remove('') if '' in sys.path else None;"
-    "main(sys.argv[2:])"
+    "args=main(sys.argv[2:]);"
+    "from gradcheck.internal.worker.serve import main;"
+    "main(args)"
 )
 _PR_SET_PDEATHSIG = 1
 _REPLY_SECONDS = 10.0  # a fork takes milliseconds; past this the server is stuck
@@ -215,8 +217,13 @@ if hasattr(os, "register_at_fork"):
 # -- the server's side ----------------------------------------------------------
 
 
-def main(argv: list[str]) -> None:
-    """Entry point: `fork_server CONTROL_FD DIE_WITH_PARENT PARENT_PID`."""
+def main(argv: list[str]) -> list[str]:
+    """Entry point: `fork_server CONTROL_FD DIE_WITH_PARENT PARENT_PID`.
+
+    Returns only in a forked child: the arguments of `serve.main`, which the
+    boot then calls, so that the worker runs as deep in the stack as a fresh
+    one (an engine's recursion depth limit comes out the same).
+    """
     control = socket.socket(fileno=int(argv[0]))
     if argv[1] == "1":
         _die_with_parent(int(argv[2]))
@@ -230,26 +237,27 @@ def main(argv: list[str]) -> None:
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     gc.freeze()  # what is loaded now stays shared: the children never scan it
     children: dict[int, int] = {}  # pid -> its status page, open for writing
-    try:
-        while True:
-            ready, _, _ = select.select([control.fileno(), wake_r], [], [])
-            if wake_r in ready:
-                with contextlib.suppress(OSError):
-                    os.read(wake_r, 4096)
-            _reap(children, os.WNOHANG)
-            if control.fileno() in ready and not _answer(
-                control, children, (wake_r, wake_w)
-            ):
+    while True:
+        ready, _, _ = select.select([control.fileno(), wake_r], [], [])
+        if wake_r in ready:
+            with contextlib.suppress(OSError):
+                os.read(wake_r, 4096)
+        _reap(children, os.WNOHANG)
+        if control.fileno() in ready:
+            answer = _answer(control, children)
+            if isinstance(answer, list):  # in the child
+                return answer
+            if not answer:
                 break
-    finally:
-        _reap_until(children, time.monotonic() + 2.0)
-        os._exit(0)
+    _reap_until(children, time.monotonic() + 2.0)
+    os._exit(0)
 
 
-def _answer(
-    control: socket.socket, children: dict[int, int], wake: tuple[int, int]
-) -> bool:
-    """Fork the worker one request asks for; False when the checker is gone."""
+def _answer(control: socket.socket, children: dict[int, int]) -> bool | list[str]:
+    """Fork the worker one request asks for; False when the checker is gone.
+
+    In the child, the arguments of `serve.main`.
+    """
     try:
         message, fds, _, _ = socket.recv_fds(control, 1 << 16, 8)
     except OSError:
@@ -267,7 +275,7 @@ def _answer(
     if request is not None and len(fds) == 3:
         pid = os.fork()
         if pid == 0:
-            _become_worker(control, request, fds, wake)
+            return _become_worker(control, request, fds)
         children[pid] = status
     elif status >= 0:
         os.close(status)
@@ -281,12 +289,9 @@ def _answer(
 
 
 def _become_worker(
-    control: socket.socket,
-    request: dict[str, Any],
-    fds: list[int],
-    wake: tuple[int, int],
-) -> NoReturn:
-    """In the child: what a fresh worker's boot and `serve.main` do."""
+    control: socket.socket, request: dict[str, Any], fds: list[int]
+) -> list[str]:
+    """In the child: a fresh worker's set-up; the arguments of `serve.main`."""
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -304,11 +309,9 @@ def _become_worker(
         args = [str(request_r), str(answer_w), request["status"]]
         args.append(str(int(request["memory_limit"])))
         sys.argv[:] = ["-c", *sys.argv[1:2], *args]
-        from gradcheck.internal.worker import serve  # imported already (_preload)
-
-        serve.main(args)
-    finally:
-        os._exit(1)  # serve.main never returns; only a failed setup gets here
+    except BaseException:  # never back into the server's loop
+        os._exit(1)
+    return args
 
 
 def _close_all_but(keep: set[int]) -> None:
