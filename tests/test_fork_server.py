@@ -403,16 +403,21 @@ def test_the_workers_cpu_counts_in_the_checkers_children(
 def test_a_changed_environment_gets_a_new_server(
     use_server: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """The old server forks no more, serves its live worker, ends with it."""
     mark = tmp_path / "seen"
     hostile = f"open({str(mark)!r}, 'w').write(os.environ.get('ZYGOTE_MARK', ''))"
     path = engine_file(tmp_path, hostile)
-    with load_engine(path, 10.0) as engine:
+    with load_engine(path, 10.0) as old:
         first = server_pid()
-    monkeypatch.setenv("ZYGOTE_MARK", "changed")
-    with load_engine(path, 10.0) as engine:
-        assert forked(engine) and server_pid() != first
-        grads(engine)
-    assert mark.read_text() == "changed"
+        monkeypatch.setenv("ZYGOTE_MARK", "changed")
+        with load_engine(path, 10.0) as engine:
+            assert forked(engine) and server_pid() != first
+            grads(engine)
+        assert mark.read_text() == "changed"
+        assert not gone(first)
+        assert grads(old)[0][-1] == -4.0
+        assert mark.read_text() == ""
+    assert gone(first)  # closed (and reaped) with its last worker
 
 
 def test_each_forked_worker_has_its_own_random_state(

@@ -251,6 +251,7 @@ class Worker:
 
     def _reap(self, pid: int) -> int | None:
         if self._server is not None:  # the server reaps it, and says how it ended
+            self._server.release()
             self._server = None
             return None
         if self._popen is not None:

@@ -82,6 +82,8 @@ class ForkServer:
             theirs.close()
         self._control = ours
         self._control.settimeout(_REPLY_SECONDS)
+        self.workers = 0  # forked for us and not yet released
+        self.retired = False  # no more workers from it (the environment changed)
 
     @property
     def alive(self) -> bool:
@@ -96,9 +98,9 @@ class ForkServer:
     ) -> int | None:
         """A worker forked with `fds` (request_r, answer_w, output_w); its pid.
 
-        None when the server is gone or did not answer: the caller starts the
-        worker the old way, on new pipes (a child forked before the server
-        died may hold these).
+        None when the server could not fork it, is gone or did not answer
+        (then it is killed): the caller starts the worker the old way, on new
+        pipes (a child forked before the server died may hold these).
         """
         header = {
             "status": status_path,
@@ -111,10 +113,24 @@ class ForkServer:
             reply = self._control.recv(_PID.size)
         except OSError:  # dead (EPIPE, ECONNRESET) or stuck (timeout)
             reply = b""
-        if len(reply) != _PID.size or _PID.unpack(reply)[0] <= 0:
-            self.close()
+        if len(reply) != _PID.size:
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.kill()
+            self._popen.wait()
             return None
-        return int(_PID.unpack(reply)[0])
+        pid = int(_PID.unpack(reply)[0])
+        if pid <= 0:  # it could not (the status page would not open)
+            return None
+        self.workers += 1
+        return pid
+
+    def release(self) -> None:
+        """One of its workers is closed; a retired server ends with its last."""
+        self.workers -= 1
+        if self.retired and self.workers <= 0:
+            self.close()
+            with contextlib.suppress(ValueError):
+                _RETIRED.remove(self)
 
     def close(self) -> None:
         """Let the server reap what it started and exit; kill it if it will not.
@@ -163,6 +179,7 @@ def carries(pid: int, token: str) -> bool:
 
 
 _SHARED: list[ForkServer] = []  # this process's server, if started
+_RETIRED: list[ForkServer] = []  # older ones, until their last worker is closed
 _FOREIGN: list[ForkServer] = []  # a parent's, in a process forked from it
 _FAILURES = [0]
 _STARTS = [0]  # workers this process has asked for
@@ -174,8 +191,9 @@ def shared(root: str) -> ForkServer | None:
     Started for the second worker: a run that starts one worker (one engine
     checked) would pay for a server it never uses again. A new one when it
     died (an engine can kill its parent: the server) or when the environment
-    changed since it started (a fresh worker would see the change); none
-    after three have died, nor off Linux (/proc is where the token is read).
+    changed since it started (a fresh worker would see the change: the old
+    one forks no more, and ends with its last worker); none after three have
+    died, nor off Linux (/proc is where the token is read).
     """
     _STARTS[0] += 1
     if not sys.platform.startswith("linux") or _FAILURES[0] >= 3:
@@ -183,9 +201,15 @@ def shared(root: str) -> ForkServer | None:
     if _STARTS[0] < 2 and not _SHARED:
         return None
     if _SHARED and not _SHARED[-1].fits():
-        if not _SHARED[-1].alive:
+        old = _SHARED.pop()
+        if not old.alive:
             _FAILURES[0] += 1
-        _SHARED.pop().close()
+            old.close()  # reaped
+        elif old.workers > 0:
+            old.retired = True
+            _RETIRED.append(old)
+        else:
+            old.close()
     if not _SHARED:
         try:
             _SHARED.append(ForkServer(root))
@@ -196,17 +220,19 @@ def shared(root: str) -> ForkServer | None:
 
 
 def close_shared() -> None:
-    """Stop this process's server (at exit, once its workers are killed)."""
-    while _SHARED:
-        _SHARED.pop().close()
+    """Stop this process's servers (at exit, once their workers are killed)."""
+    for servers in (_SHARED, _RETIRED):
+        while servers:
+            servers.pop().close()
 
 
 def _forget_shared() -> None:
     """In a process forked from ours: our server is not its (a --jobs pool)."""
-    for server in _SHARED:
-        server.forget()
-    _FOREIGN.extend(_SHARED)  # kept: dropping it would warn of a live process
-    _SHARED.clear()
+    for servers in (_SHARED, _RETIRED):
+        for server in servers:
+            server.forget()
+        _FOREIGN.extend(servers)  # kept: dropping one would warn of a live process
+        servers.clear()
     _STARTS[0] = 0
 
 
