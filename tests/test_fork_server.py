@@ -464,3 +464,19 @@ def test_an_engine_recurses_as_deep_as_in_a_fresh_worker(
             grads(engine)
     depths = seen.read_text().split()
     assert len(depths) == 2 and depths[0] == depths[1]
+
+
+def test_workers_started_from_several_threads_each_get_their_own(
+    use_server: None, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = engine_file(tmp_path)
+
+    def check(_: int) -> tuple[bool, float]:
+        with load_engine(path, 10.0) as engine:
+            return forked(engine), grads(engine)[0][-1]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(check, range(8)))
+    assert results == [(True, -4.0)] * 8

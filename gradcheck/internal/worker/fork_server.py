@@ -83,6 +83,7 @@ class ForkServer:
         self._control = ours
         self._control.settimeout(_REPLY_SECONDS)
         self.workers = 0  # forked for us and not yet released
+        self._lock = threading.Lock()  # one request at a time on the socket
         self.retired = False  # no more workers from it (the environment changed)
 
     @property
@@ -102,15 +103,20 @@ class ForkServer:
         (then it is killed): the caller starts the worker the old way, on new
         pipes (a child forked before the server died may hold these).
         """
+        try:
+            cwd = os.getcwd()
+        except OSError:  # deleted: a fresh worker would inherit it as it is
+            return None
         header = {
             "status": status_path,
             "memory_limit": memory_limit,
             "token": token,
-            "cwd": os.getcwd(),
+            "cwd": cwd,
         }
         try:
-            socket.send_fds(self._control, [json.dumps(header).encode()], fds)
-            reply = self._control.recv(_PID.size)
+            with self._lock:
+                socket.send_fds(self._control, [json.dumps(header).encode()], fds)
+                reply = self._control.recv(_PID.size)
         except OSError:  # dead (EPIPE, ECONNRESET) or stuck (timeout)
             reply = b""
         if len(reply) != _PID.size:
@@ -183,6 +189,7 @@ _RETIRED: list[ForkServer] = []  # older ones, until their last worker is closed
 _FOREIGN: list[ForkServer] = []  # a parent's, in a process forked from it
 _FAILURES = [0]
 _STARTS = [0]  # workers this process has asked for
+_LOCK = threading.Lock()  # workers started from several threads
 
 
 def shared(root: str) -> ForkServer | None:
@@ -195,6 +202,11 @@ def shared(root: str) -> ForkServer | None:
     one forks no more, and ends with its last worker); none after three have
     died, nor off Linux (/proc is where the token is read).
     """
+    with _LOCK:
+        return _shared(root)
+
+
+def _shared(root: str) -> ForkServer | None:
     _STARTS[0] += 1
     if not sys.platform.startswith("linux") or _FAILURES[0] >= 3:
         return None
@@ -228,6 +240,8 @@ def close_shared() -> None:
 
 def _forget_shared() -> None:
     """In a process forked from ours: our server is not its (a --jobs pool)."""
+    global _LOCK
+    _LOCK = threading.Lock()  # another thread may have held it at the fork
     for servers in (_SHARED, _RETIRED):
         for server in servers:
             server.forget()
