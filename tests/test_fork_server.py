@@ -480,3 +480,18 @@ def test_workers_started_from_several_threads_each_get_their_own(
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(check, range(8)))
     assert results == [(True, -4.0)] * 8
+
+
+def test_a_dead_worker_keeps_its_pid_until_the_checker_releases_it(
+    use_server: None, tmp_path: Path
+) -> None:
+    """Its pid is its group's id: never reused while we may still kill the group."""
+    with load_engine(engine_file(tmp_path), 10.0) as engine:
+        worker = engine.channel
+        pid, page = worker._pid, worker._status_path
+        os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: fork_server.read_ended(page) is not None)
+        assert fork_server.read_ended(page) == -signal.SIGKILL
+        assert Path(f"/proc/{pid}").exists()  # a zombie, not reaped
+        assert gone(pid)
+    assert wait_until(lambda: not Path(f"/proc/{pid}").exists())  # reaped

@@ -236,10 +236,13 @@ class Worker:
             os.unlink(self._status_path)
 
     def _may_kill(self, pid: int) -> bool:
-        """Whether `pid` is still our forked worker (not reaped, so not reused)."""
+        """Whether `pid` is still our forked worker's (its pid not reused).
+
+        The server reaps it only once released (`ForkServer.release`); a
+        server that died left it to init, which may have: then only if the
+        process still carries our token.
+        """
         assert self._server is not None
-        if self._exit_code() is not None:  # reaped by the server: pid is free
-            return False
         return self._server.alive or fork_server.carries(pid, self.token)
 
     def _status_lost(self) -> bool:
@@ -251,7 +254,7 @@ class Worker:
 
     def _reap(self, pid: int) -> int | None:
         if self._server is not None:  # the server reaps it, and says how it ended
-            self._server.release()
+            self._server.release(pid)
             self._server = None
             return None
         if self._popen is not None:

@@ -12,10 +12,13 @@ Both ends of the control socket live here, as both ends of the worker's
 channel live in `protocol`: `ForkServer` is the checker's handle, `main`
 the server. A request is a small JSON header with the worker's pipe ends
 passed along (SCM_RIGHTS); the answer is the child's pid. The checker is
-not the workers' parent, so the server reaps them and writes each exit
-status into the worker's status page (`ENDED`, after the worker's own
-item and phase). The server is single-threaded, holds no worker's pipe end
-after the fork, and exits when the checker closes the socket or dies.
+not the workers' parent, so the server writes each exit status into the
+worker's status page (`ENDED`, after the worker's own item and phase) as
+soon as the worker ends, and reaps it when the checker releases it (so
+that its pid, the id of its process group, is never reused while the
+checker may still kill that group). The server is single-threaded, holds
+no worker's pipe end after the fork, and exits when the checker closes the
+socket or dies.
 """
 
 from __future__ import annotations
@@ -130,8 +133,13 @@ class ForkServer:
         self.workers += 1
         return pid
 
-    def release(self) -> None:
-        """One of its workers is closed; a retired server ends with its last."""
+    def release(self, pid: int) -> None:
+        """The worker `pid` is killed: the server may reap it (its pid is free).
+
+        A retired server ends with its last worker.
+        """
+        with contextlib.suppress(OSError), self._lock:
+            self._control.send(json.dumps({"release": pid}).encode())
         self.workers -= 1
         if self.retired and self.workers <= 0:
             self.close()
@@ -276,27 +284,33 @@ def main(argv: list[str]) -> list[str]:
     signal.signal(signal.SIGCHLD, lambda number, frame: None)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     gc.freeze()  # what is loaded now stays shared: the children never scan it
-    children: dict[int, int] = {}  # pid -> its status page, open for writing
+    children = _Children()
     while True:
         ready, _, _ = select.select([control.fileno(), wake_r], [], [])
         if wake_r in ready:
             with contextlib.suppress(OSError):
                 os.read(wake_r, 4096)
-        _reap(children, os.WNOHANG)
+        children.relay()
         if control.fileno() in ready:
             answer = _answer(control, children)
             if isinstance(answer, list):  # in the child
                 return answer
             if not answer:
                 break
-    _reap_until(children, time.monotonic() + 2.0)
+    # The checker is gone (its workers killed, if it exited cleanly): reap
+    # them all, for a while, so that their CPU time counts in ours and so in
+    # the checker's.
+    children.release_all()
+    deadline = time.monotonic() + 2.0
+    while children.pending and time.monotonic() < deadline:
+        time.sleep(0.005)
+        children.relay()
     os._exit(0)
 
 
-def _answer(control: socket.socket, children: dict[int, int]) -> bool | list[str]:
-    """Fork the worker one request asks for; False when the checker is gone.
-
-    In the child, the arguments of `serve.main`.
+def _answer(control: socket.socket, children: _Children) -> bool | list[str]:
+    """Fork the worker one request asks for, or release one; False: the checker
+    is gone. In the child, the arguments of `serve.main`.
     """
     try:
         message, fds, _, _ = socket.recv_fds(control, 1 << 16, 8)
@@ -306,17 +320,26 @@ def _answer(control: socket.socket, children: dict[int, int]) -> bool | list[str
         for fd in fds:
             os.close(fd)
         return False
-    pid = 0
     try:
         request = json.loads(message)
+    except ValueError:
+        request = None
+    if isinstance(request, dict) and "release" in request:  # no answer
+        for fd in fds:
+            os.close(fd)
+        with contextlib.suppress(TypeError, ValueError):
+            children.release(int(request["release"]))
+        return True
+    pid = 0
+    try:
         status = os.open(request["status"], os.O_WRONLY)
-    except (ValueError, KeyError, IndexError, OSError):
-        request, status = None, -1
-    if request is not None and len(fds) == 3:
+    except (TypeError, KeyError, OSError):
+        status = -1
+    if status >= 0 and len(fds) == 3:
         pid = os.fork()
         if pid == 0:
             return _become_worker(control, request, fds)
-        children[pid] = status
+        children.add(pid, status)
     elif status >= 0:
         os.close(status)
     for fd in fds:  # never hold a worker's pipe end: its channel must reach EOF
@@ -407,25 +430,54 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _reap(children: dict[int, int], flags: int) -> None:
-    """Relay the exit status of every child that has ended."""
-    while children:
-        try:
-            pid, status = os.waitpid(-1, flags)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        page = children.pop(pid, -1)
-        if page >= 0:
-            code = os.waitstatus_to_exitcode(status)
-            with contextlib.suppress(OSError):
-                os.pwrite(page, ENDED.pack(1, code), ENDED_AT)
-            os.close(page)
+class _Children:
+    """The server's workers: each exit status relayed at once, reaped on release.
 
+    A worker that has ended stays a zombie until the checker releases it:
+    its pid, which is also its process group's id, cannot be reused before
+    the checker has killed that group (what the engine left in it) and
+    swept its token.
+    """
 
-def _reap_until(children: dict[int, int], deadline: float) -> None:
-    """At exit: reap the children, which the checker has killed, for a while."""
-    while children and time.monotonic() < deadline:
-        _reap(children, os.WNOHANG)
-        time.sleep(0.005)
+    def __init__(self) -> None:
+        self.pages: dict[int, int] = {}  # running: pid -> its status page
+        self.ended: set[int] = set()  # status written, not reaped yet
+        self.released: set[int] = set()  # the checker is done with these
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.pages or self.ended)
+
+    def add(self, pid: int, page: int) -> None:
+        self.pages[pid] = page
+
+    def release(self, pid: int) -> None:
+        self.released.add(pid)
+        self.relay()
+
+    def release_all(self) -> None:
+        self.released |= set(self.pages) | self.ended
+
+    def relay(self) -> None:
+        """Write the exit status of every child that ended; reap the released."""
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        for pid, page in list(self.pages.items()):
+            try:
+                info = os.waitid(os.P_PID, pid, flags)
+            except ChildProcessError:  # not ours to wait for: nothing to say
+                info = None
+                self.ended.add(pid)
+            if info is not None:
+                signalled = info.si_code != os.CLD_EXITED
+                code = -info.si_status if signalled else info.si_status
+                with contextlib.suppress(OSError):
+                    os.pwrite(page, ENDED.pack(1, code), ENDED_AT)
+                self.ended.add(pid)
+            if pid in self.ended:
+                os.close(page)
+                del self.pages[pid]
+        for pid in self.ended & self.released:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            self.ended.discard(pid)
+            self.released.discard(pid)
