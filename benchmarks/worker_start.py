@@ -52,7 +52,8 @@ if mode == "server" and count:
     fork_server.close_shared()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     grew = usage.ru_utime + usage.ru_stime - was
-    assert grew >= reaped > 0, (grew, reaped)  # its workers counted in ours
+    assert grew >= reaped, (grew, reaped)  # its workers counted in ours
+    assert reaped > 0 or count < 5, reaped  # (in clock ticks: a few may show 0)
 """
 
 
