@@ -371,14 +371,20 @@ def test_a_daemon_that_leaves_the_group_is_killed_by_its_token(
                 time.sleep(1)
         os._exit(0)
     """
-    with load_engine(engine_file(tmp_path, hostile), 10.0) as engine:
-        assert forked(engine)
-        grads(engine)
-        assert wait_until(pid_file.exists)
-        daemon = int(pid_file.read_text())
-        assert os.getsid(daemon) != engine.channel._pid  # it left the session
-        assert fork_server.carries(daemon, engine.channel.token)
-    assert wait_until(lambda: gone(daemon))
+    daemon = 0
+    try:
+        with load_engine(engine_file(tmp_path, hostile), 10.0) as engine:
+            assert forked(engine)
+            grads(engine)
+            assert wait_until(pid_file.exists)
+            daemon = int(pid_file.read_text())
+            assert os.getsid(daemon) != engine.channel._pid  # it left the session
+            assert fork_server.carries(daemon, engine.channel.token)
+        assert wait_until(lambda: gone(daemon))
+    finally:  # never left behind, even when the test fails
+        if daemon:
+            with contextlib.suppress(OSError):
+                os.kill(daemon, signal.SIGKILL)
 
 
 def test_the_workers_cpu_counts_in_the_checkers_children(
