@@ -330,6 +330,40 @@ def test_a_fork_of_the_checker_starts_its_own_server(
         assert grads(engine)[0][-1] == -4.0  # the parent's worker is untouched
 
 
+def _two_workers_that_burn(path: str) -> bool:
+    """In a pool process: two workers forked by its own server, then closed."""
+    fork_server._STARTS[0] = 1
+    for _ in range(2):
+        with load_engine(path, 10.0) as engine:
+            assert forked(engine)
+            grads(engine)
+    return bool(fork_server._SHARED)
+
+
+def test_a_pool_process_closes_its_server_so_its_workers_cpu_counts(
+    use_server: None, tmp_path: Path
+) -> None:
+    """A --jobs pool process ends without atexit: its server is closed anyway."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    hostile = """
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    """
+    path = engine_file(tmp_path, hostile)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    context = multiprocessing.get_context("fork")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            assert pool.submit(_two_workers_that_burn, path).result()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    grew = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    assert grew >= 0.6
+
+
 # -- hygiene ---------------------------------------------------------------------------
 
 

@@ -236,7 +236,22 @@ def _shared(root: str) -> ForkServer | None:
         except OSError:
             _FAILURES[0] += 1
             return None
+        _close_at_pool_exit()
     return _SHARED[-1]
+
+
+def _close_at_pool_exit() -> None:
+    """In a multiprocessing child (a --jobs pool): close the servers at its end.
+
+    Such a process ends with `os._exit`, after multiprocessing's own
+    finalizers but no `atexit` hook: unclosed, the server would outlive it,
+    be reaped by init, and the CPU of its workers would count nowhere.
+    """
+    util = sys.modules.get("multiprocessing.util")
+    process = sys.modules.get("multiprocessing.process")
+    if util is None or process is None or process.parent_process() is None:
+        return
+    util.Finalize(None, close_shared, exitpriority=0)
 
 
 def close_shared() -> None:
