@@ -10,7 +10,7 @@ per worker: (N workers - none) / N.
 The workers forked by the server are its children, not the checker's: the
 checker's `resource.RUSAGE_CHILDREN` counts them only because the server
 reaps every worker before it exits and the checker reaps the server
-(`ForkServer.close`, at exit). The child checks that it did: with the
+(`fork_client.ForkServer.close`, at exit). The child checks that it did: with the
 server, it reads the server's own children's CPU from /proc before closing
 it, and fails if its own RUSAGE_CHILDREN then grew by less::
 
@@ -34,22 +34,22 @@ from cost import Command, alternating  # noqa: E402
 _CHILD = r"""
 import os, resource, sys
 from gradcheck.internal.checking.engine_client import load_engine
-from gradcheck.internal.worker import fork_server
+from gradcheck.internal.worker import fork_client
 mode, count = sys.argv[1], int(sys.argv[2])
 if mode == "popen":
-    fork_server.shared = lambda root: None
+    fork_client.shared = lambda root: None
 for _ in range(count):
     with load_engine(None) as engine:
         assert engine.supported
 if mode == "server" and count:
     # The server's reaped children, read before the checker reaps it.
-    server = fork_server._SHARED[-1]
+    server = fork_client._SHARED[-1]
     ticks = os.sysconf("SC_CLK_TCK")
     fields = open(f"/proc/{server._popen.pid}/stat").read().rsplit(")", 1)[1].split()
     reaped = (int(fields[13]) + int(fields[14])) / ticks  # cutime + cstime
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     was = usage.ru_utime + usage.ru_stime
-    fork_server.close_shared()
+    fork_client.close_shared()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     grew = usage.ru_utime + usage.ru_stime - was
     assert grew >= reaped, (grew, reaped)  # its workers counted in ours

@@ -25,7 +25,7 @@ import pytest
 from gradcheck.internal.checking import supervisor
 from gradcheck.internal.checking.engine_client import Engine, WorkerCrash, load_engine
 from gradcheck.internal.expr.parser import parse
-from gradcheck.internal.worker import fork_server
+from gradcheck.internal.worker import fork_client, fork_server
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the fork server is Linux's"
@@ -84,17 +84,17 @@ POINT = {"x": 2.0, "y": -3.0}
 @pytest.fixture
 def use_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A fresh server state in which every worker is forked by the server."""
-    fork_server.close_shared()
-    monkeypatch.setattr(fork_server, "_SHARED", [])
-    monkeypatch.setattr(fork_server, "_FAILURES", [0])
-    monkeypatch.setattr(fork_server, "_STARTS", [1])
+    fork_client.close_shared()
+    monkeypatch.setattr(fork_client, "_SHARED", [])
+    monkeypatch.setattr(fork_client, "_FAILURES", [0])
+    monkeypatch.setattr(fork_client, "_STARTS", [1])
     yield
     supervisor.close_all()
 
 
 @pytest.fixture
 def use_popen(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fork_server, "shared", lambda root: None)
+    monkeypatch.setattr(fork_client, "shared", lambda root: None)
 
 
 def engine_file(tmp_path: Path, hostile: str = "pass", name: str = "eng") -> str:
@@ -116,7 +116,7 @@ def grads(engine: Engine) -> tuple[list[float], list[float]]:
 
 
 def server_pid() -> int:
-    return fork_server._SHARED[-1]._popen.pid
+    return fork_client._SHARED[-1]._popen.pid
 
 
 def gone(pid: int) -> bool:
@@ -158,7 +158,7 @@ def test_a_forked_worker_answers_as_a_fresh_one(
         answers = [
             (tuple(engine.supported), engine.run(g, p)) for g in graphs for p in points
         ]
-    monkeypatch.setattr(fork_server, "shared", lambda root: None)
+    monkeypatch.setattr(fork_client, "shared", lambda root: None)
     with load_engine(None) as engine:
         assert not forked(engine)
         again = [
@@ -177,7 +177,7 @@ def test_a_forked_worker_is_in_its_own_session_with_its_token(
         worker = engine.channel
         pid = worker._pid
         assert os.getsid(pid) == pid
-        assert fork_server.carries(pid, worker.token)  # where the sweep reads it
+        assert fork_client.carries(pid, worker.token)  # where the sweep reads it
         assert grads(engine) == ([2.0, -3.0, -6.0, -4.0], [-2.0, 2.0, 1.0, 1.0])
 
 
@@ -202,7 +202,7 @@ def test_a_dead_worker_is_described_as_when_popen_started_it(
     messages = []
     for via_server in (True, False):
         if not via_server:
-            monkeypatch.setattr(fork_server, "shared", lambda root: None)
+            monkeypatch.setattr(fork_client, "shared", lambda root: None)
         with load_engine(engine_file(tmp_path, hostile), 10.0) as engine:
             assert forked(engine) == via_server
             with pytest.raises(WorkerCrash, match=words) as crash:
@@ -279,9 +279,9 @@ def test_the_server_ends_when_the_checker_dies(tmp_path: Path) -> None:
 import os, signal, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
 from gradcheck.internal.checking.engine_client import load_engine
-from gradcheck.internal.worker import fork_server
+from gradcheck.internal.worker import fork_client
 engines = [load_engine({engine_file(tmp_path)!r}) for _ in range(2)]
-print(fork_server._SHARED[-1]._popen.pid, engines[1].channel._pid, flush=True)
+print(fork_client._SHARED[-1]._popen.pid, engines[1].channel._pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
     import subprocess
@@ -314,7 +314,7 @@ def test_a_fork_of_the_checker_starts_its_own_server(
         if child == 0:  # pragma: no cover (runs in the child)
             ok = False
             try:
-                fork_server._STARTS[0] = 1
+                fork_client._STARTS[0] = 1
                 with load_engine(path, 10.0) as mine:
                     ok = (
                         forked(mine)
@@ -332,12 +332,12 @@ def test_a_fork_of_the_checker_starts_its_own_server(
 
 def _two_workers_that_burn(path: str) -> bool:
     """In a pool process: two workers forked by its own server, then closed."""
-    fork_server._STARTS[0] = 1
+    fork_client._STARTS[0] = 1
     for _ in range(2):
         with load_engine(path, 10.0) as engine:
             assert forked(engine)
             grads(engine)
-    return bool(fork_server._SHARED)
+    return bool(fork_client._SHARED)
 
 
 def test_a_pool_process_closes_its_server_so_its_workers_cpu_counts(
@@ -413,7 +413,7 @@ def test_a_daemon_that_leaves_the_group_is_killed_by_its_token(
             assert wait_until(pid_file.exists)
             daemon = int(pid_file.read_text())
             assert os.getsid(daemon) != engine.channel._pid  # it left the session
-            assert fork_server.carries(daemon, engine.channel.token)
+            assert fork_client.carries(daemon, engine.channel.token)
         assert wait_until(lambda: gone(daemon))
     finally:  # never left behind, even when the test fails
         if daemon:
@@ -434,7 +434,7 @@ def test_the_workers_cpu_counts_in_the_checkers_children(
     with load_engine(engine_file(tmp_path, hostile), 10.0) as engine:
         assert forked(engine)
         grads(engine)
-    fork_server.close_shared()
+    fork_client.close_shared()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     grew = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     assert grew >= 0.3
@@ -498,7 +498,7 @@ def test_an_engine_recurses_as_deep_as_in_a_fresh_worker(
     path = engine_file(tmp_path, hostile)
     for via_server in (True, False):
         if not via_server:
-            monkeypatch.setattr(fork_server, "shared", lambda root: None)
+            monkeypatch.setattr(fork_client, "shared", lambda root: None)
         with load_engine(path, 10.0) as engine:
             assert forked(engine) == via_server
             grads(engine)
@@ -530,8 +530,8 @@ def test_a_dead_worker_keeps_its_pid_until_the_checker_releases_it(
         worker = engine.channel
         pid, page = worker._pid, worker._status_path
         os.kill(pid, signal.SIGKILL)
-        assert wait_until(lambda: fork_server.read_ended(page) is not None)
-        assert fork_server.read_ended(page) == -signal.SIGKILL
+        assert wait_until(lambda: fork_client.read_ended(page) is not None)
+        assert fork_client.read_ended(page) == -signal.SIGKILL
         assert Path(f"/proc/{pid}").exists()  # a zombie, not reaped
         assert gone(pid)
     assert wait_until(lambda: not Path(f"/proc/{pid}").exists())  # reaped

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradcheck.internal.worker import fork_server, protocol
-from gradcheck.internal.worker.fork_server import TOKEN_VARIABLE, ForkServer
+from gradcheck.internal.worker import fork_client, fork_server, protocol
+from gradcheck.internal.worker.fork_client import ForkServer
+from gradcheck.internal.worker.fork_server import TOKEN_VARIABLE
 
 DEFAULT_MEMORY_LIMIT = 4 << 30
 OUTPUT_LINES = 50
@@ -128,7 +129,7 @@ class Worker:
         fd, self._status_path = tempfile.mkstemp(prefix="gradcheck-status-")
         os.write(fd, bytes(fork_server.PAGE_SIZE))
         os.close(fd)
-        server = fork_server.shared(_ROOT) if self.obj is None else None
+        server = fork_client.shared(_ROOT) if self.obj is None else None
         if server is None or not self._start(server):
             if server is not None:
                 _sweep(self.token)  # a child it forked before it died, if any
@@ -243,14 +244,14 @@ class Worker:
         process still carries our token.
         """
         assert self._server is not None
-        return self._server.alive or fork_server.carries(pid, self.token)
+        return self._server.alive or fork_client.carries(pid, self.token)
 
     def _status_lost(self) -> bool:
         """Our forked worker is gone, and so is the server that would say how."""
         server = self._server
         if server is None or server.alive or self._exit_code() is not None:
             return False
-        return not fork_server.carries(self._pid, self.token)
+        return not fork_client.carries(self._pid, self.token)
 
     def _reap(self, pid: int) -> int | None:
         if self._server is not None:  # the server reaps it, and says how it ended
@@ -274,7 +275,7 @@ class Worker:
         if self._popen is not None:
             return self._popen.poll()
         if self._server is not None:
-            return fork_server.read_ended(self._status_path)
+            return fork_client.read_ended(self._status_path)
         try:
             pid, status = os.waitpid(self._pid, os.WNOHANG)
         except ChildProcessError:
@@ -468,7 +469,7 @@ def close_all() -> None:
     """Kill every live worker (at exit, and on Ctrl-C), then the fork server."""
     for worker in list(_LIVE):
         worker.close()
-    fork_server.close_shared()
+    fork_client.close_shared()
 
 
 atexit.register(close_all)
