@@ -105,6 +105,14 @@ def test_worker_cost_reports_per_program_ratios() -> None:
     assert row["worker_us"] > 0  # 200 round trips: well above the noise
 
 
+def test_worker_start_measures_both_ways() -> None:
+    worker_start = _load("worker_start")
+    result = worker_start.measure(1, 2)  # its child asserts the CPU is counted
+    assert result["workers"] == 2
+    assert result["popen_ms_per_worker"] > 0
+    assert result["server_ms_per_worker"] > 0
+
+
 @pytest.mark.heavy(seconds=5)
 def test_judging_cost_judges_a_correct_stand_in_engine() -> None:
     judging = _load("judging")

@@ -1,7 +1,9 @@
 """The parent's side of the process boundary: start, feed, time and kill workers.
 
-A worker is a fresh Python process (`gradcheck.internal.worker`), or a fork of this
-one when the engine is a class that exists only in memory (a Jupyter cell).
+A worker is a fork of the fork server (`gradcheck.internal.worker.fork_server`,
+a pre-loaded process started once, where fork is available), a fresh Python
+process (`gradcheck.internal.worker`) if not, or a fork of this one when the
+engine is a class that exists only in memory (a Jupyter cell).
 It runs in its own session and process group; the supervisor owns every
 deadline and kills the whole group with SIGKILL, so nothing the engine does
 with signals can keep it alive. Its stdout and stderr go to a pipe that a
@@ -31,13 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gradcheck.internal.worker import protocol
+from gradcheck.internal.worker import fork_client, fork_server, protocol
+from gradcheck.internal.worker.fork_client import ForkServer
+from gradcheck.internal.worker.fork_server import TOKEN_VARIABLE
 
 DEFAULT_MEMORY_LIMIT = 4 << 30
 OUTPUT_LINES = 50
 # The longest the parent waits for a batch's answers to pile up between reads.
 GATHER_SECONDS = 0.001
-TOKEN_VARIABLE = "GRADCHECK_WORKER_TOKEN"
 _STATUS = struct.Struct("<ii")
 _PHASES = {
     1: "while loading",
@@ -64,6 +67,10 @@ _BOOT = (
     "main(sys.argv[2:])"
 )
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
+_LOST = (
+    "the worker closed its channel; its exit status is unknown "
+    "(the fork server that started it had died)"
+)
 
 
 class WorkerFailure(Exception):
@@ -105,6 +112,7 @@ class Worker:
         self.restarts = 0
         self._pid = 0
         self._popen: subprocess.Popen[bytes] | None = None
+        self._server: ForkServer | None = None  # the one that forked it, if any
         self._to_worker = -1
         self._from_worker = -1
         self._status_path = ""
@@ -119,8 +127,16 @@ class Worker:
 
     def start(self) -> None:
         fd, self._status_path = tempfile.mkstemp(prefix="gradcheck-status-")
-        os.write(fd, bytes(_STATUS.size))
+        os.write(fd, bytes(fork_server.PAGE_SIZE))
         os.close(fd)
+        server = fork_client.shared(_ROOT) if self.obj is None else None
+        if server is None or not self._start(server):
+            if server is not None:
+                _sweep(self.token)  # a child it forked before it died, if any
+            self._start(None)
+
+    def _start(self, server: ForkServer | None) -> bool:
+        """Start the worker: by `server`, else by fork or Popen; False: failed."""
         request_r, request_w = os.pipe()
         answer_r, answer_w = os.pipe()
         output_r, output_w = os.pipe()
@@ -131,7 +147,17 @@ class Worker:
             str(self.memory_limit),
         ]
         try:
-            if self.obj is not None:
+            if server is not None:
+                fds = [request_r, answer_w, output_w]
+                pid = server.spawn(
+                    self._status_path, self.memory_limit, fds, self.token
+                )
+                if pid is None:
+                    for end in (request_w, answer_r, output_r):
+                        os.close(end)
+                    return False
+                self._pid, self._server = pid, server
+            elif self.obj is not None:
                 self._pid = self._fork(args, request_r, answer_w, output_w)
             else:
                 env = {**os.environ, TOKEN_VARIABLE: self.token}
@@ -154,6 +180,7 @@ class Worker:
             target=_drain, args=(output_r, self.output), daemon=True
         )
         self._reader.start()
+        return True
 
     def _fork(
         self, args: list[str], request_r: int, answer_w: int, output_w: int
@@ -192,8 +219,12 @@ class Worker:
         if not self._pid or os.getpid() != self._owner:
             return
         pid, self._pid = self._pid, 0
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        if self._server is None or self._may_kill(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            if self._server is not None:  # forked, maybe not yet in its session
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         _sweep(self.token)
         self._reap(pid)
         for fd in (self._to_worker, self._from_worker):
@@ -205,7 +236,28 @@ class Worker:
         with contextlib.suppress(OSError):
             os.unlink(self._status_path)
 
+    def _may_kill(self, pid: int) -> bool:
+        """Whether `pid` is still our forked worker's (its pid not reused).
+
+        The server reaps it only once released (`ForkServer.release`); a
+        server that died left it to init, which may have: then only if the
+        process still carries our token.
+        """
+        assert self._server is not None
+        return self._server.alive or fork_client.carries(pid, self.token)
+
+    def _status_lost(self) -> bool:
+        """Our forked worker is gone, and so is the server that would say how."""
+        server = self._server
+        if server is None or server.alive or self._exit_code() is not None:
+            return False
+        return not fork_client.carries(self._pid, self.token)
+
     def _reap(self, pid: int) -> int | None:
+        if self._server is not None:  # the server reaps it, and says how it ended
+            self._server.release(pid)
+            self._server = None
+            return None
         if self._popen is not None:
             popen, self._popen = self._popen, None
             try:
@@ -222,6 +274,8 @@ class Worker:
         """The worker's exit code if it has ended (negative: killed by a signal)."""
         if self._popen is not None:
             return self._popen.poll()
+        if self._server is not None:
+            return fork_client.read_ended(self._status_path)
         try:
             pid, status = os.waitpid(self._pid, os.WNOHANG)
         except ChildProcessError:
@@ -244,6 +298,7 @@ class Worker:
         """
         if os.getpid() != self._owner:  # a fork of ours starts its own worker
             self._pid, self._popen, self._owner = 0, None, os.getpid()
+            self._server = None
             self.output = _Output(collections.deque(maxlen=OUTPUT_LINES))
         if not self.alive:
             self.start()
@@ -335,10 +390,12 @@ class Worker:
     def _fail_dead(self) -> None:
         code = self._exit_code()
         deadline = time.monotonic() + 2.0
-        while code is None and time.monotonic() < deadline:
+        lost = False
+        while code is None and time.monotonic() < deadline and not lost:
             time.sleep(0.01)
             code = self._exit_code()
-        self._fail(describe_exit(code), timeout=False)
+            lost = code is None and self._status_lost()
+        self._fail(_LOST if lost else describe_exit(code), timeout=False)
 
     def _fail(self, message: str, timeout: bool) -> None:
         item, phase = self._status()
@@ -409,9 +466,10 @@ def _sweep(token: str) -> None:
 
 
 def close_all() -> None:
-    """Kill every live worker (at exit, and on Ctrl-C)."""
+    """Kill every live worker (at exit, and on Ctrl-C), then the fork server."""
     for worker in list(_LIVE):
         worker.close()
+    fork_client.close_shared()
 
 
 atexit.register(close_all)

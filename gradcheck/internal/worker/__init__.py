@@ -16,5 +16,7 @@ plain numbers back; the worker's stdout and stderr are only captured text.
 * `contract`: what a leaf must do, and which ops exist, are missing or broken;
 * `runner`: build graph programs on the engine and read values and gradients;
 * `recipes`: the stateful and nn probes, run on engine objects;
-* `serve`: the request loop.
+* `serve`: the request loop;
+* `fork_server`: one pre-loaded process that forks workers; `fork_client`
+  is the checker's handle on it.
 """
