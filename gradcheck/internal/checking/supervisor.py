@@ -446,18 +446,13 @@ def _sweep(token: str) -> None:
     proc = Path("/proc")
     if not proc.is_dir():
         return
-    needle = f"{TOKEN_VARIABLE}={token}".encode()
     me = os.getpid()
     for _ in range(3):  # a fork may be under way while we look
         found = False
         for entry in proc.iterdir():
             if not entry.name.isdigit() or int(entry.name) == me:
                 continue
-            try:
-                environ = (entry / "environ").read_bytes()
-            except OSError:
-                continue
-            if needle in environ:
+            if fork_client.carries(int(entry.name), token):
                 found = True
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(int(entry.name), signal.SIGKILL)
