@@ -18,13 +18,13 @@ import pytest
 
 pytest.importorskip("numpy")
 
-from gradcheck import strategies
-from gradcheck.internal.checking import probes, stateful
+from gradcheck.internal.checking import probes, random_graphs, stateful
 from gradcheck.internal.checking import verdict as verdict_module
 from gradcheck.internal.checking.check import check_engine
 from gradcheck.internal.checking.engine_client import Engine, load_engine
 from gradcheck.internal.checking.method_forms import storage_limit
 from gradcheck.internal.expr.graph import GraphBuilder
+from gradcheck.internal.refs import graph_choices
 from gradcheck.internal.refs.references import reference
 from gradcheck.internal.refs.tolerance import FLOAT32, UNIT, relative_tolerance
 from gradcheck.report import FAIL, PASS
@@ -87,11 +87,11 @@ def judged_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
                 ] + [(n, cs[0]) for n, cs in engine.op_constants.items()]
 
             monkeypatch.setattr(probes, "unary_forms", unary_forms)
-        if not _wired(strategies, "op_constants"):
+        if not _wired(random_graphs, "op_constants"):
             monkeypatch.setattr(
-                strategies,
+                graph_choices,
                 "CONSTANT_CHOICES",
-                {**strategies.CONSTANT_CHOICES, **constants},
+                {**graph_choices.CONSTANT_CHOICES, **constants},
             )
 
     yield wire

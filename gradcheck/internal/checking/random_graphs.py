@@ -1,16 +1,19 @@
-"""Random graphs from Hypothesis, with failures shrunk to a minimal graph.
+"""Random graphs, with a failure shrunk by Hypothesis to a minimal graph.
 
-The search runs as a Hypothesis property over `graphs_with_points`; the first
-failure is shrunk (fewer ops, simpler ops, simpler values) and the minimal
-example is judged once more to build the counterexample. The seed makes
-every run reproducible.
-
-The graphs are drawn first, without the engine, and judged in batches, one
+The graphs are drawn from a seeded generator (`graph_choices.seeded_graphs`,
+the decoder `graphs_with_points` also uses) and judged in batches, one
 request to the worker per batch as the probes are: a round trip per graph
 cost far more wall time on a loaded machine than the engine took to run it.
-Only when a batch has a failure does the search run again as a Hypothesis
-property, which meets the same graphs in the same order (the seed decides
-them, and every earlier one passed), fails on the same one and shrinks it.
+While they pass, Hypothesis is neither imported nor run: its bookkeeping per
+test case was most of a graph's drawing cost, and the import alone 0.15 s.
+
+When a graph fails, the search runs as a Hypothesis property over
+`graphs_with_points` with the same seed; its first failure is shrunk (fewer
+ops, simpler ops, simpler values) and the minimal example is judged once
+more to build the counterexample. Should Hypothesis's own graphs all pass,
+the failing graph is judged again: failing again, it is reduced and
+reported; passing, the engine is not the same on every run, and that is
+said. The seed makes every run reproducible.
 
 Shrinking is the expensive part of a failing run: every candidate is judged
 on the engine and against both references. When a probe has already found
@@ -26,11 +29,7 @@ import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
-
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis.errors import Unsatisfiable
+from typing import TYPE_CHECKING, Any
 
 from gradcheck.internal.checking.engine_client import Engine, load_engine
 from gradcheck.internal.checking.judge import judge, reduce_failure
@@ -40,12 +39,15 @@ from gradcheck.internal.checking.progress import Progress
 from gradcheck.internal.checking.targets import SourceTarget
 from gradcheck.internal.checking.verdict import Outcome
 from gradcheck.internal.expr.graph import Graph
+from gradcheck.internal.refs.graph_choices import seeded_graphs
 from gradcheck.report import FAIL, INCONCLUSIVE, PASS, SKIP, Check
-from gradcheck.strategies import graphs_with_points
 
 # Property calls allowed after a failure whose category a probe already found.
 KNOWN_SHRINK_BUDGET = 25
 CUT_SHORT = " (shrinking cut short: a probe already found this kind of bug)"
+
+if TYPE_CHECKING:
+    from hypothesis import settings
 
 
 class _StopSearch(BaseException):
@@ -54,10 +56,6 @@ class _StopSearch(BaseException):
     A BaseException on purpose: Hypothesis treats Exception (and SystemExit,
     GeneratorExit) as a failure to shrink, and lets anything else through.
     """
-
-
-class _Enough(BaseException):
-    """Ends the drawing at the first failure (not a failure to shrink)."""
 
 
 class _Failed(Exception):
@@ -69,6 +67,8 @@ class _Failed(Exception):
 
 
 def _settings(examples: int) -> settings:
+    from hypothesis import HealthCheck, Phase, settings
+
     return settings(
         max_examples=examples,
         database=None,
@@ -88,6 +88,7 @@ class _Judged:
     generated: int = 0
     inconclusive: int = 0
     failure: Outcome | None = None
+    failed: Example | None = None
 
 
 def _judge_in_batches(
@@ -97,50 +98,29 @@ def _judge_in_batches(
     max_nodes: int,
     progress: Callable[[int, int], None] | None,
 ) -> _Judged:
-    """Draw the graphs the search tries, in order, and judge them in batches.
+    """Draw `examples` seeded graphs in order and judge them in batches.
 
-    The same settings and seed as `_search`: while every graph passes,
-    Hypothesis draws the same sequence whatever the property does. The
-    property only collects; a full batch goes to the worker at once, and
-    the first failure ends the drawing.
+    The first failure ends the drawing.
     """
     found = _Judged()
-    pending: list[Example] = []
-    sizes = iter(itertools.chain(BATCHES, itertools.repeat(BATCHES[-1])))
-    size = [next(sizes)]
-
-    def flush() -> None:
-        batch = pending[:]
-        pending.clear()
-        size[0] = next(sizes)
-        for outcome in judged_in_order(engine, batch, batches=(len(batch) or 1,)):
+    drawn = seeded_graphs(
+        seed, examples, engine.supported, max_nodes, engine.op_constants
+    )
+    sizes = itertools.chain(BATCHES, itertools.repeat(BATCHES[-1]))
+    while found.generated < examples:
+        batch = [Example(*pair) for pair in itertools.islice(drawn, next(sizes))]
+        if not batch:
+            break
+        outcomes = judged_in_order(engine, batch, batches=(len(batch),))
+        for example, outcome in zip(batch, outcomes, strict=True):
             found.generated += 1
             if progress is not None:
                 progress(found.generated, examples)
             if outcome.status == INCONCLUSIVE:
                 found.inconclusive += 1
             elif outcome.status == FAIL:
-                found.failure = outcome
-                raise _Enough
-
-    @_settings(examples)
-    @given(
-        graphs_with_points(
-            ops=engine.supported, max_nodes=max_nodes, constants=engine.op_constants
-        )
-    )
-    def collect(example: tuple[Graph, dict[str, float]]) -> None:
-        pending.append(Example(*example))
-        if len(pending) >= size[0]:
-            flush()
-
-    try:
-        with no_local_constants():
-            hypothesis_seed(seed)(collect)()
-        if pending:
-            flush()
-    except _Enough:
-        pass
+                found.failure, found.failed = outcome, example
+                return found
     return found
 
 
@@ -159,10 +139,7 @@ def run_random_graphs(
     failure in one of them is shrunk for at most `KNOWN_SHRINK_BUDGET` calls.
     """
     start = time.perf_counter()
-    try:
-        judged = _judge_in_batches(engine, seed, examples, max_nodes, progress)
-    except Unsatisfiable:
-        return _unsatisfiable()
+    judged = _judge_in_batches(engine, seed, examples, max_nodes, progress)
     generated, inconclusive = judged.generated, judged.inconclusive
     if judged.failure is None:
         return _passed(generated, inconclusive, time.perf_counter() - start)
@@ -176,14 +153,16 @@ def run_random_graphs(
     )
     if found is not None:
         return found
-    # The search met no failure this time: the engine is not the same on
-    # every run. The failure the batch met is the finding.
-    outcome = reduce_failure(engine, judged.failure)
+    # Hypothesis's graphs all passed. The graph that failed is the finding:
+    # judged again, it tells a steady bug from an engine whose results vary.
+    assert judged.failed is not None
+    again = judge(engine, judged.failed.graph, judged.failed.point)
+    outcome = reduce_failure(engine, again if again.status == FAIL else judged.failure)
     return Check(
         "random-graphs",
         outcome.category or "crash",
         FAIL,
-        outcome.hint + FLAKY,
+        outcome.hint + ("" if again.status == FAIL else FLAKY),
         outcome.counterexample,
         generated,
         inconclusive,
@@ -234,9 +213,15 @@ def _search(
 ) -> Check | None:
     """The Hypothesis search, graph by graph, shrinking the first failure.
 
-    None when it meets no failure (an engine whose results vary from run
-    to run passed this time).
+    None when it meets no failure.
     """
+    # Imported here: only a failing run needs Hypothesis (0.15 s to import).
+    from hypothesis import given
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis.errors import Unsatisfiable
+
+    from gradcheck.strategies import graphs_with_points
+
     counts = {"run": 0, "inconclusive": 0, "generated": 0, "after_failure": 0}
     last_failure: list[Outcome] = []
     known = frozenset(known_categories)
