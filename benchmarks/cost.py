@@ -144,39 +144,24 @@ def fixed_cost(
 def bare_check_seconds(examples: int, seed: int, max_nodes: int) -> dict[str, Any]:
     """CPU per graph of a float64 finite-difference check of the same graphs.
 
-    The graphs are those the random phase draws first (same strategy,
-    blocks, seeds and settings); each gets a float64 forward pass and a central
-    difference per variable, in this process: no engine, no worker.
+    The graphs are those the random phase judges (the same seeded
+    generator, blocks and seeds); each gets a float64 forward pass and a
+    central difference per variable, in this process: no engine, no worker.
     """
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hypothesis_seed
-
     from gradcheck.internal.checking.engine_client import load_engine
     from gradcheck.internal.checking.random_graphs import BLOCK
     from gradcheck.internal.expr.graph import CONST, VAR
     from gradcheck.internal.expr.ops import OPS
-    from gradcheck.strategies import graphs_with_points
+    from gradcheck.internal.refs.graph_choices import seeded_graphs
 
     with load_engine(None) as engine:  # the built-in engine's ops, as there
         ops, constants = engine.supported, engine.op_constants
     drawn: list[Any] = []
-    # Drawing alone (Hypothesis and the strategy, a body that keeps the graph)
-    # is timed too: a floor under any run that draws each graph this way.
+    # Drawing alone is timed too: a floor under any run that draws this way.
     draw_start = time.process_time()
     for k in range((examples + BLOCK - 1) // BLOCK):  # the blocks, as there
-
-        @settings(
-            max_examples=min(BLOCK, examples - k * BLOCK),
-            database=None,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            phases=(Phase.generate,),
-        )
-        @given(graphs_with_points(ops=ops, max_nodes=max_nodes, constants=constants))
-        def collect(example: Any) -> None:
-            drawn.append(example)
-
-        hypothesis_seed(seed * 1000 + k)(collect)()
+        share = min(BLOCK, examples - k * BLOCK)
+        drawn += seeded_graphs(seed * 1000 + k, share, ops, max_nodes, constants)
     drawing = time.process_time() - draw_start
 
     def evaluate(graph: Any, point: dict[str, float]) -> float:
@@ -246,8 +231,7 @@ def graph_cost(
         "graphs_per_cpu_s": 1.0 / per_graph,
         "bare_per_graph_s": bare["per_graph_s"],
         "bare_ratio": per_graph / bare["per_graph_s"],
-        # Hypothesis drawing the same graphs, with nothing else: no run can
-        # go below this while every graph is drawn this way.
+        # Drawing the same graphs, with nothing else: a floor under the run.
         "draw_per_graph_s": bare["draw_per_graph_s"],
         "draw_bare_ratio": bare["draw_per_graph_s"] / bare["per_graph_s"],
         "target_graphs_per_s": GRAPHS_PER_S_TARGET,
