@@ -153,6 +153,7 @@ def bare_check_seconds(examples: int, seed: int, max_nodes: int) -> dict[str, An
     from gradcheck.internal.expr.graph import CONST, VAR
     from gradcheck.internal.expr.ops import OPS
     from gradcheck.internal.refs.graph_choices import seeded_graphs
+    from gradcheck.internal.refs.references import float_value
 
     with load_engine(None) as engine:  # the built-in engine's ops, as there
         ops, constants = engine.supported, engine.op_constants
@@ -172,10 +173,10 @@ def bare_check_seconds(examples: int, seed: int, max_nodes: int) -> dict[str, An
             elif node.op == CONST:
                 values.append(float(node.constant))
             else:
-                op = OPS[node.op]
-                values.append(
-                    op.apply_float([values[a] for a in node.args], node.constant)
-                )
+                # as the decoder computes it (mpmath where a float formula
+                # overflows on the way to a finite result)
+                args = [values[a] for a in node.args]
+                values.append(float_value(OPS[node.op], args, node.constant))
         return values[-1]
 
     start = time.process_time()
