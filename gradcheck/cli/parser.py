@@ -20,8 +20,6 @@ from gradcheck.errors import UsageError
 PROG = "gradcheck"
 DEFAULT_EXAMPLES = 200
 MUTANT_EXAMPLES = 20
-# The gallery measures depth up to here: deep enough for a recursive sort.
-MUTANT_DEPTH = 10_000
 DEFAULT_IMPORT_TIMEOUT = 20.0
 DEFAULT_MEMORY_LIMIT = "4G"
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
