@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from gradcheck.cli.mutants import mutant_depth
+
 # Slow data generation on a loaded machine is not a bug either.
 _RELAXED = [HealthCheck.too_slow]
 settings.register_profile(
@@ -34,9 +36,9 @@ settings.register_profile(
 settings.register_profile("dev", deadline=None, suppress_health_check=_RELAXED)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-# Depth is not what the gallery tests: measuring it to 10,000 nodes is enough
-# (the CLI's `gradcheck mutants` uses the same bound).
-GALLERY_DEPTH = 10_000
+# Depth is not what the gallery tests: the depth search goes as deep as a
+# finding needs, as in the CLI's `gradcheck mutants` (`mutant_depth`).
+GALLERY_DEPTH = mutant_depth(None)
 
 
 class Gallery:

@@ -41,7 +41,7 @@ def test_correct_engines_pass(target: str, seed: int) -> None:
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_every_mutant_is_caught_with_its_category(mutant: object, gallery: Any) -> None:
     # The session's gallery: check_engine(load_source(...), examples=25,
-    # seed=3, max_depth=10_000), run once per mutant and shared.
+    # seed=3, max_depth=GALLERY_DEPTH), run once per mutant and shared.
     report = gallery.mutant(mutant, examples=25, seed=3)
     assert not report.ok, f"{mutant.name} was not caught"  # type: ignore[attr-defined]
     first = report.failures[0]

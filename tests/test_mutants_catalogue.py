@@ -22,6 +22,7 @@ from typing import Any
 import mpmath
 import pytest
 
+from gradcheck.cli.mutants import mutant_depth
 from gradcheck.mutants import BASE_ENGINE, CATEGORIES, MUTANTS, Mutant, mutant_named
 
 VOCABULARY = (
@@ -600,7 +601,8 @@ def test_session_gallery_checks_each_mutant_once(gallery: Any) -> None:
     first["checks"].append("changed by a test")
     again = gallery.check("m", "src", examples=2, seed=1, run=fake_check)
     other = gallery.check("m", "src", examples=3, seed=1, run=fake_check)
-    assert calls == [("m", 2, 1, 10_000), ("m", 3, 1, 10_000)]
+    depth = mutant_depth(None)
+    assert calls == [("m", 2, 1, depth), ("m", 3, 1, depth)]
     assert again == {"checks": ["m"]}  # a copy: one test cannot spoil another's
     assert other == {"checks": ["m"]}
 
@@ -619,3 +621,16 @@ def test_known_category_cuts_shrinking_short(monkeypatch: pytest.MonkeyPatch) ->
     assert check.status == "fail" and check.category == "value"
     assert check.counterexample is not None
     assert check.message.endswith(rg.CUT_SHORT)
+
+
+def test_the_gallery_searches_depth_as_deep_as_a_finding_needs() -> None:
+    """The deep probe's chain, or a mutant's own min_depth when deeper."""
+    from gradcheck.internal.checking.limits import NORMAL_DEPTH
+    from gradcheck.internal.checking.probes import DEEP
+
+    assert mutant_depth(None) == max(DEEP, NORMAL_DEPTH)
+    assert mutant_depth(100) == max(DEEP, NORMAL_DEPTH)
+    assert mutant_depth(DEEP * 4) == DEEP * 4
+    deep = [m for m in MUTANTS if m.min_depth]
+    assert deep, "a mutant whose flaw is its depth limit"
+    assert all(mutant_depth(m.min_depth) >= m.min_depth for m in deep)
