@@ -227,3 +227,28 @@ def test_an_overwrite_hint_names_its_op_and_can_be_read_back() -> None:
     assert blamed_symbol(overwrite_hint("**") + "...") == "**"
     assert blamed_symbol("fails in 8 of 20 rebuilds: " + overwrite_hint("*")) is None
     assert blamed_symbol("the gradients are wrong") is None
+
+
+def test_the_deep_probe_spares_the_depth_search_its_first_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One chain of DEEP links a run, not two: the probe's, judged first."""
+    from gradcheck.internal.checking import engine_client
+    from gradcheck.internal.checking.probes import DEEP
+
+    chains: list[int] = []
+    real = engine_client.Engine.run_programs
+
+    def counting(self: Any, programs: Any, *args: Any, **kwargs: Any) -> Any:
+        for p in programs:
+            size = p["length"] if "chain" in p else len(p["nodes"])
+            if size > DEEP // 2:
+                chains.append(size)
+        return real(self, programs, *args, **kwargs)
+
+    monkeypatch.setattr(engine_client.Engine, "run_programs", counting)
+    report = check_engine(None, examples=0, checks=["depth", "deep-chain"])
+    names = {c.name: c.status for c in report.checks}
+    assert names["depth"] == "pass" and names[f"deep-chain[{DEEP}]"] == "pass"
+    # the probe's chain (the leaf and DEEP links), then straight to the cap
+    assert chains == [DEEP + 1, 100_000]

@@ -66,3 +66,23 @@ def test_long_chains_get_a_longer_deadline_than_one_example() -> None:
     deadlines = dict(engine.tried)
     assert deadlines[2500] == chain_deadline(engine, 2500) > engine.limit  # type: ignore[arg-type]
     assert deadlines[100_000] == 6.0
+
+
+def test_a_length_already_judged_right_is_not_built_again() -> None:
+    """The deep probe's chain (2,500 links) passed: the search starts past it."""
+    engine = ChainEngine(works=10**6, failure="recursion")
+    result = measure_depth(engine, cap=100_000, works_at=2500)  # type: ignore[arg-type]
+    assert result is not None and (result.works, result.fails) == (100_000, None)
+    assert [length for length, _ in engine.tried] == [100_000]
+    # The gallery's cap is that length itself: no chain at all.
+    engine = ChainEngine(works=10**6, failure="recursion")
+    result = measure_depth(engine, cap=2500, works_at=2500)  # type: ignore[arg-type]
+    assert result is not None and (result.works, result.fails) == (2500, None)
+    assert engine.tried == []
+
+
+def test_a_shorter_length_judged_right_does_not_skip_the_first_chain() -> None:
+    engine = ChainEngine(works=1990, failure="recursion")
+    result = measure_depth(engine, cap=100_000, works_at=1000)  # type: ignore[arg-type]
+    assert result is not None and result.works <= 1990 < (result.fails or 0)
+    assert engine.tried[0][0] == 2500

@@ -54,6 +54,7 @@ from gradcheck.internal.checking.stateful import (
 from gradcheck.internal.expr.ops import OPS
 from gradcheck.report import (
     FAIL,
+    PASS,
     SKIP,
     Check,
     EngineReport,
@@ -138,8 +139,17 @@ def run_families(
     failed_ops = _ops_that_failed(report.checks)
     good_ops = [op for op in engine.supported if op not in failed_ops]
     if wanted("depth") or wanted("deep-chain"):
+        pairs = depth_pairs(engine, good_ops)
+        # The deep probe's chain is the depth search's first (DEEP links):
+        # judged first, a chain found right is not built again to measure
+        # depth, and the probe is not run twice at that length.
+        early = deep_probe(engine, pairs, DEEP) if wanted("deep-chain") else None
         depth_check, depth_limit = depth_findings(
-            engine, options.max_depth, min_depth=min_depth, good_ops=good_ops
+            engine,
+            options.max_depth,
+            min_depth=min_depth,
+            good_ops=good_ops,
+            works_at=DEEP if early is not None and early.status == PASS else 0,
         )
         if wanted("depth"):
             report.checks.append(depth_check)
@@ -147,7 +157,7 @@ def run_families(
                 report.limits.append(depth_limit)
         if wanted("deep-chain"):
             report.checks.append(
-                _deep_chain_check(engine, depth_pairs(engine, good_ops), depth_limit)
+                _deep_chain_check(engine, pairs, depth_limit, early=early)
             )
     if wanted("range"):
         range_checks, range_limits = range_findings(
@@ -225,19 +235,25 @@ DEPTH_MARGIN = 0.95
 
 
 def _deep_chain_check(
-    engine: Engine, pairs: tuple[Pair, ...], depth_limit: Limit | None
+    engine: Engine,
+    pairs: tuple[Pair, ...],
+    depth_limit: Limit | None,
+    early: Check | None = None,
 ) -> Check:
     """The deep probe: the depth search's chain, judged against the references.
 
     Below a measured depth limit, on the very chain the search measured. A
     recursion error or a dead worker there is still the limit (reported
-    once, under `depth`), never a second error.
+    once, under `depth`), never a second error. `early` is the probe already
+    run at DEEP links, used when that is still the length.
     """
     depth = DEEP
     if depth_limit is not None:
         depth = min(DEEP, int((depth_limit.bound or 0) * DEPTH_MARGIN))
     depth -= depth % 2  # whole pairs: the chain gives back its input
-    check = deep_probe(engine, pairs, depth)
+    check = early if early is not None and depth == DEEP else None
+    if check is None:
+        check = deep_probe(engine, pairs, depth)
     if depth_limit is not None and check.status == FAIL:
         example = check.counterexample
         text = f"{check.message} {example.error if example else ''}"

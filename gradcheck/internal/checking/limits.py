@@ -106,6 +106,7 @@ def measure_depth(
     cap: int = DEPTH_CAP,
     start: int = 2500,
     good_ops: Collection[str] | None = None,
+    works_at: int = 0,
 ) -> DepthResult | None:
     """The deepest undo-chain that backpropagates right: double, then bisect.
 
@@ -113,7 +114,8 @@ def measure_depth(
     after `start` the cap itself is tried first: a correct engine then costs
     two chains, not seven doublings. A chain that runs past its deadline ends
     the search: every further try would cost a whole deadline, so the bound
-    is given as it stands (within a factor of two).
+    is given as it stands (within a factor of two). `works_at`: a chain
+    length already judged right (the deep probe's), not built again.
     """
     pairs = depth_pairs(engine, good_ops)
     if not pairs:
@@ -121,7 +123,10 @@ def measure_depth(
     good, bad, failure, cause, timed_out = 0, None, "", "", False
     cap_failure: tuple[str, str, bool] = ("", "", False)
     length = min(start, cap)
-    ok, why, because, late = _depth_works(engine, pairs, length)
+    if 0 < length + length % 2 <= works_at:  # whole pairs, as it is built
+        ok, why, because, late = True, "", "", False
+    else:
+        ok, why, because, late = _depth_works(engine, pairs, length)
     if ok and length < cap:
         good = length
         ok, why, because, late = _depth_works(engine, pairs, cap)
@@ -161,10 +166,13 @@ def depth_findings(
     cap: int = DEPTH_CAP,
     min_depth: int | None = None,
     good_ops: Collection[str] | None = None,
+    works_at: int = 0,
 ) -> tuple[Check, Limit | None]:
     """The depth check (an error below the normal depth) and the depth limit."""
     name = "depth"
-    result = measure_depth(engine, max(cap, min_depth or 0), good_ops=good_ops)
+    result = measure_depth(
+        engine, max(cap, min_depth or 0), good_ops=good_ops, works_at=works_at
+    )
     if result is None:
         return Check(
             name,
