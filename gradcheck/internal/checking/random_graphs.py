@@ -88,7 +88,7 @@ class _Judged:
     generated: int = 0
     inconclusive: int = 0
     failure: Outcome | None = None
-    failed: Example | None = None
+    failed_example: Example | None = None
 
 
 def _judge_in_batches(
@@ -107,10 +107,7 @@ def _judge_in_batches(
         seed, examples, engine.supported, max_nodes, engine.op_constants
     )
     sizes = itertools.chain(BATCHES, itertools.repeat(BATCHES[-1]))
-    while found.generated < examples:
-        batch = [Example(*pair) for pair in itertools.islice(drawn, next(sizes))]
-        if not batch:
-            break
+    while batch := [Example(*pair) for pair in itertools.islice(drawn, next(sizes))]:
         outcomes = judged_in_order(engine, batch, batches=(len(batch),))
         for example, outcome in zip(batch, outcomes, strict=True):
             found.generated += 1
@@ -119,7 +116,7 @@ def _judge_in_batches(
             if outcome.status == INCONCLUSIVE:
                 found.inconclusive += 1
             elif outcome.status == FAIL:
-                found.failure, found.failed = outcome, example
+                found.failure, found.failed_example = outcome, example
                 return found
     return found
 
@@ -155,8 +152,9 @@ def run_random_graphs(
         return found
     # Hypothesis's graphs all passed. The graph that failed is the finding:
     # judged again, it tells a steady bug from an engine whose results vary.
-    assert judged.failed is not None
-    again = judge(engine, judged.failed.graph, judged.failed.point)
+    failed = judged.failed_example
+    assert failed is not None
+    again = judge(engine, failed.graph, failed.point)
     outcome = reduce_failure(engine, again if again.status == FAIL else judged.failure)
     return Check(
         "random-graphs",
