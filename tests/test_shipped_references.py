@@ -133,3 +133,18 @@ def test_the_table_is_up_to_date() -> None:
         "the shipped probe references are stale: run "
         "python -m gradcheck.internal.checking.probe_table"
     )
+
+
+def test_per_node_numbers_are_made_only_when_read() -> None:
+    """A passing verdict reads floats, bounds and the variables' gradients;
+    the per-node mpf numbers come from their blob the first time one is read."""
+    graph, point = _tanh_entry()
+    parts = shipped.lookup(graph, point, UNIT, True)
+    assert parts is not None
+    sym = parts[0]
+    assert "values" not in vars(sym) and "seconds" not in vars(sym)
+    assert set(sym.gradients) == {"x"}
+    adjoints = sym.adjoints  # the first read decodes all four lists
+    assert {"values", "partials", "adjoints", "seconds"} <= set(vars(sym))
+    assert len(adjoints) == len(sym.values) == len(graph.nodes)
+    assert sym.value == sym.values[-1]

@@ -35,7 +35,7 @@ from gradcheck.internal.refs.tolerance import UNIT, Bounds
 
 TABLE = Path(__file__).with_name("probe_references.bin")
 # Bump when the layout of an entry changes: an older file is then ignored.
-FORMAT = 1
+FORMAT = 2
 # marshal, not JSON or pickle: the table is plain tuples of ints, floats and
 # strings that this package wrote itself, and marshal reads its ~2 MB in a few
 # milliseconds (JSON took 20 times longer to turn back into mpf numbers);
@@ -43,6 +43,10 @@ FORMAT = 1
 # guards against a damaged file. The version argument fixes the format across
 # the Pythons we support.
 _MARSHAL_VERSION = 4
+# The lazy blobs are compared as bytes (a test recomputes every entry): version
+# 2 writes no back-references, whose use follows the objects' reference
+# counts, so the same numbers always give the same bytes.
+_BLOB_VERSION = 2
 
 Key = tuple[tuple[tuple[Any, ...], ...], tuple[tuple[str, float], ...]]
 # symbolic, numeric, bounds, magnitudes, disagreement, floats: a `Reference`
@@ -112,15 +116,25 @@ def write(path: Path, entries: Mapping[Key, tuple[Any, ...]]) -> None:
 
 
 def encode(parts: Parts) -> tuple[Any, ...] | None:
-    """A reference's parts as plain data; None if a number is not a real mpf."""
+    """A reference's parts as plain data; None if a number is not a real mpf.
+
+    The symbolic values, partials, adjoints and second partials go as one
+    marshal blob, read only when something asks for them (`_Symbolic`): a
+    passing verdict reads the floats, the bounds and the variables'
+    gradients, and turning every number of the table back into an mpf was
+    half the table's cost in a run.
+    """
     sym, num, bounds, magnitudes, disagreement, floats = parts
     try:
-        return (
+        lazy = (
             _reals(sym.values),
             tuple(_reals(row) for row in sym.partials),
             _reals(sym.adjoints),
-            tuple((name, _real(g)) for name, g in sym.gradients.items()),
             tuple(tuple(_reals(row) for row in node) for node in sym.seconds),
+        )
+        return (
+            marshal.dumps(lazy, _BLOB_VERSION),
+            tuple((name, _real(g)) for name, g in sym.gradients.items()),
             _real(num.value),
             tuple((name, _real(g)) for name, g in num.gradients.items()),
             tuple(bounds.value),
@@ -137,22 +151,56 @@ def encode(parts: Parts) -> tuple[Any, ...] | None:
 
 def decode(entry: tuple[Any, ...]) -> Parts:
     """The parts `encode` wrote, as a computed reference has them."""
-    make = mpmath.mp.make_mpf
-    if BACKEND != "python":  # mpmath on gmpy keeps mantissas as its own mpz
-        make = _gmpy_make
-    (values, partials, adjoints, gradients, seconds, value, numeric_gradients,
-     bound_value, bound_grad, unit, floor, magnitudes, disagreement,
-     floats) = entry  # fmt: skip
-    sym = SymbolicResult(
-        [make(v) for v in values],
-        [tuple([make(p) for p in row]) for row in partials],
-        [make(a) for a in adjoints],
-        {name: make(g) for name, g in gradients},
-        [tuple([tuple([make(s) for s in row]) for row in node]) for node in seconds],
-    )
+    make = _maker()
+    (lazy, gradients, value, numeric_gradients, bound_value, bound_grad, unit,
+     floor, magnitudes, disagreement, floats) = entry  # fmt: skip
+    sym = _Symbolic(lazy, {name: make(g) for name, g in gradients})
     num = NumericResult(make(value), {name: make(g) for name, g in numeric_gradients})
     bounds = Bounds(list(bound_value), list(bound_grad), unit, floor)
     return sym, num, bounds, list(magnitudes), disagreement, list(floats)
+
+
+class _Symbolic(SymbolicResult):
+    """A shipped symbolic result whose per-node numbers are made on first use.
+
+    Equal to, and read like, the computed one: `values`, `partials`,
+    `adjoints` and `seconds` are decoded together the first time one of them
+    is read (a failure's diagnosis); until then only the gradients exist.
+    """
+
+    _LAZY = frozenset({"values", "partials", "adjoints", "seconds"})
+
+    def __init__(self, lazy: bytes, gradients: dict[str, Any]) -> None:
+        self._lazy = lazy
+        self.gradients = gradients
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _Symbolic._LAZY or "_lazy" not in self.__dict__:
+            raise AttributeError(name)
+        make = _maker()
+        values, partials, adjoints, seconds = marshal.loads(self.__dict__["_lazy"])
+        self.values = [make(v) for v in values]
+        self.partials = [tuple([make(p) for p in row]) for row in partials]
+        self.adjoints = [make(a) for a in adjoints]
+        self.seconds = [
+            tuple([tuple([make(s) for s in row]) for row in node]) for node in seconds
+        ]
+        return getattr(self, name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SymbolicResult):
+            return NotImplemented
+        fields = ("values", "partials", "adjoints", "gradients", "seconds")
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+
+    __hash__ = None  # type: ignore[assignment]  # as the dataclass's: mutable
+
+
+def _maker() -> Any:
+    """mpf from the stored (sign, mantissa, exponent, bits)."""
+    if BACKEND != "python":  # mpmath on gmpy keeps mantissas as its own mpz
+        return _gmpy_make
+    return mpmath.mp.make_mpf
 
 
 def _gmpy_make(t: tuple[int, int, int, int]) -> Any:
