@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any
 
 import mpmath
+from mpmath.libmp import fzero, mpf_add, mpf_mul
 
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.expr.ops import BUILT_IN, OPS
@@ -130,13 +131,34 @@ def symbolic_reference(graph: Graph, point: Mapping[str, float]) -> SymbolicResu
         for i, rule, fetch, single in plan.rules:
             at = fetch(values)
             values[i], partials[i], seconds[i] = rule(at) if single else rule(*at)
-        adjoints = [_ZERO] * n
-        adjoints[-1] = _ONE
-        for i, _, args, _, _, _ in reversed(plan.ops):  # last to first
-            for a, d in zip(args, partials[i], strict=True):
-                adjoints[a] += adjoints[i] * d
+        adjoints = _backward(plan.ops, partials, n)
         gradients = {name: adjoints[i] for i, name in plan.var_nodes}
     return SymbolicResult(values, partials, adjoints, gradients, seconds)
+
+
+def _backward(ops: list[Any], partials: list[tuple[Any, ...]], n: int) -> list[Any]:
+    """Adjoints by the chain rule, last node to first, at the current precision.
+
+    The same products and sums as `adjoints[a] += adjoints[i] * d` over mpf,
+    in the same order, made on mpmath's raw numbers (`mpf_mul`, `mpf_add`,
+    which the mpf operators call) without an object per intermediate, and
+    with the first contribution to a node taken as it is rather than added
+    to an exact zero (which rounds nothing: the product is already rounded
+    to this precision). Same bits, about a third of the cost.
+    """
+    prec, rounding = mpmath.mp._prec_rounding
+    raw: list[Any] = [None] * n
+    raw[-1] = _ONE._mpf_
+    for i, _, args, _, _, _ in reversed(ops):  # last to first
+        g = raw[i]
+        if g is None:  # nothing reached it: an exact zero, as before
+            g = fzero
+        for a, d in zip(args, partials[i], strict=True):
+            term = mpf_mul(g, d._mpf_, prec, rounding)
+            held = raw[a]
+            raw[a] = term if held is None else mpf_add(held, term, prec, rounding)
+    make = mpmath.mp.make_mpf
+    return [_ZERO if r is None else make(r) for r in raw]
 
 
 def expanded_size(graph: Graph, cap: int = 10**9) -> int:
