@@ -139,24 +139,38 @@ OP_CALLS: dict[str, _Call] = {
 def _leaky_relu(method: Callable[..., Any], slope: Any) -> Any:
     """leaky_relu as users call it: `x.leaky_relu()`, with the engine's own slope.
 
-    The checker measures that slope from the forward value at x = -2 after
-    loading (`gradcheck.internal.checking.method_forms`) and then holds the
-    engine to it, so the program's constant is not passed: an engine whose default slope
-    is 0.1 is judged at 0.1, not at some slope of the checker's choosing.
-    Only a method that cannot be called without a slope gets the constant.
+    An engine run measures that slope from the forward value at x = -2
+    (`gradcheck.internal.checking.method_forms`) and holds the engine to
+    it, so there the program's constant is the engine's own slope and the
+    method is called as users call it, without one. A slope is passed when
+    the method cannot be called without it, or when its default is a
+    different number: a formula's `leaky_relu(x, 0.2)` on an engine whose
+    default is 0.01. A default that is not a number (`inplace=False`) says
+    the parameter is not a slope, so nothing is passed.
     """
-    if _needs_argument(method):
+    default = _first_default(method)
+    if default is _REQUIRED:
+        return method(slope)
+    if _is_number(default) and _is_number(slope) and float(default) != float(slope):
         return method(slope)
     return method()
 
 
-def _needs_argument(method: Callable[..., Any]) -> bool:
+_REQUIRED = object()  # a parameter without a default
+
+
+def _first_default(method: Callable[..., Any]) -> Any:
+    """The default of the method's first positional parameter: `_REQUIRED`
+    when it has none, None when there is no such parameter (or no signature)."""
     try:
         parameters = inspect.signature(method).parameters.values()
     except (TypeError, ValueError):
-        return False
-    return any(
-        p.default is inspect.Parameter.empty
-        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        for p in parameters
-    )
+        return None
+    for p in parameters:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            return _REQUIRED if p.default is inspect.Parameter.empty else p.default
+    return None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
