@@ -39,8 +39,7 @@ def mark_nondeterministic(engine: Engine, checks: list[Check]) -> None:
     A note is added only when rebuilds of the same graph give different
     numbers. It names set order only when the numbers change back and forth
     (a single change could be chance or state kept between calls: it is
-    described, not explained), and says a list or a sort could help only
-    when some build was right. When none was, the note follows the message.
+    described, not explained). The note follows the message.
     """
     for check in checks:
         example = check.counterexample
@@ -63,14 +62,10 @@ def mark_nondeterministic(engine: Engine, checks: list[Check]) -> None:
         if note is None:
             continue
         example.varies = note
-        if all(build.failed for build in results):
-            # Wrong in every order: the message's own cause stays first (other
-            # checks read it), the changing numbers come after.
-            check.message = f"{check.message} ({note})"
-            example.hint = f"{example.hint} ({note})"
-        else:
-            check.message = f"{note}. On one that failed: {check.message}"
-            example.hint = f"{note}. On one that failed: {example.hint}"
+        # The message's own cause stays first (other checks and the marking
+        # of repeats read it); the changing numbers come after.
+        check.message = f"{check.message} ({note})"
+        example.hint = f"{example.hint} ({note})"
 
 
 @dataclass(frozen=True)
@@ -98,10 +93,13 @@ def nondeterminism_note(engine: Engine, builds: list[Rebuilt]) -> str | None:
 
 
 def set_cause(engine: Engine, right: bool = True) -> str:
-    """Why a result changes from build to build; a fix only if one was right.
+    """Why a result changes from build to build, and what that says.
 
-    `right`: some build of the graph got the right result, so an order that
-    does not change would be right at least sometimes.
+    No fix is offered: a correct backward gives the same numbers in any
+    order of the children (any topological order will do), so an order
+    that changes only decides whether a bug shows; walking a list instead
+    would hide it on some graphs, not remove it. `right`: some build of
+    the graph got the right result.
     """
     attribute = _set_attribute(engine.file)
     if attribute is None:
@@ -110,19 +108,17 @@ def set_cause(engine: Engine, right: bool = True) -> str:
             "depends on something that changes with the build, such as the "
             "iteration order of a set of nodes (their hashes are ids)"
         )
-        fix = "; walk a list, or sort"
     else:
         where = (
             "the result depends on the iteration order of a set; your topological "
             f"sort walks `{attribute}`, a set"
         )
-        fix = "; use a list or sort"
     if right:
-        return where + fix
-    return (
-        f"{where}; no build is right, so a fixed order alone will not fix it: "
-        "there is another bug"
-    )
+        return (
+            f"{where}; a correct backward gives the same result in any order, so "
+            "the order decides only whether the bug shows"
+        )
+    return f"{where}; no build is right, so there is a bug whatever the order"
 
 
 def _set_attribute(file: str | None) -> str | None:

@@ -18,6 +18,7 @@ node) with none of `Value`'s code, so as edits it would be a whole new file.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from gradcheck.mutants import apply_edits
@@ -201,3 +202,10 @@ def write_all(folder: Path) -> dict[str, Path]:
         files[name] = folder / f"{name}.py"
         files[name].write_text(source(name), encoding="utf-8")
     return files
+
+
+def rebuild_counts(message: str) -> tuple[int, int]:
+    """(failed, rebuilds) from the "fails in N of M rebuilds" in a message."""
+    found = re.search(r"fails in (\d+) of (\d+) rebuilds", message)
+    assert found, message
+    return int(found[1]), int(found[2])
