@@ -110,6 +110,25 @@ def test_check_expression_rejects_points_outside_the_domain() -> None:
         check_expression(b.build(), {})
 
 
+def test_a_point_where_a_derivative_is_not_real_is_outside_the_domain() -> None:
+    # (-2)**3 is real, but d/dy x**y = x**y log(x) is not: a point error
+    # that says so, not an internal error.
+    b = GraphBuilder()
+    b.op("pow_var", b.var("x"), b.var("y"))
+    with pytest.raises(PointError, match="pow_var has no real derivative"):
+        check_expression(b.build(), {"x": -2.0, "y": 3.0})
+
+
+def test_a_formulas_leaky_relu_slope_is_the_one_used() -> None:
+    # The built-in leaky_relu defaults to 0.01: the formula's 0.2 is passed.
+    b = GraphBuilder()
+    b.op("leaky_relu", b.var("x"), constant=0.2)
+    report = check_expression(b.build(), {"x": -1.0})
+    assert report.ok, [r.message for r in report.results]
+    [result] = report.results
+    assert result.value_backprop == pytest.approx(-0.2)
+
+
 @pytest.mark.heavy
 def test_unloadable_engines_raise_engine_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"

@@ -250,6 +250,8 @@ def _reference(
     try:
         sym = symbolic_reference(graph, point)
         num = numeric_reference(graph, point)
+    except PointError:
+        raise
     except (TypeError, ValueError, ArithmeticError):
         if margins:
             raise
