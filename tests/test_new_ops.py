@@ -384,6 +384,23 @@ def test_overflow_is_called_a_limit_of_float64() -> None:
     assert "not an error" in problem and "not smooth" not in problem
 
 
+def test_a_value_inside_float64_but_past_the_judged_range_is_not_called_overflow() -> (
+    None
+):
+    # exp(700) = 1.01e304 exists in float64: only too close to its top.
+    problem = domain_problem(parse("exp(x)"), {"x": 700.0})
+    assert problem is not None
+    assert problem.startswith("exp(700) = 1.01e+304 is beyond 1e+300")
+    assert "overflows" not in problem and "not an error" in problem
+
+
+def test_an_inconclusive_rows_verdict_is_not_wrong() -> None:
+    code, out, _ = run_cli("relu(x)", "--at", "x=0")
+    assert code == 3, out
+    [row] = [line for line in out.splitlines() if line.strip().startswith("x ")]
+    assert "WRONG" not in row and row.split()[-1] == "-", row
+
+
 @pytest.mark.parametrize(
     ("text", "x"), [("sin(x)/x", 1e-8), ("relu(x)", 1e-9), ("exp(x)", 31.0)]
 )

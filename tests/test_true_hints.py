@@ -249,9 +249,7 @@ def test_rebuilds_that_are_never_right_do_not_promise_a_list_fixes_it(
             if " rebuilds: " in check.message:
                 break
     assert " rebuilds: " in check.message, check.message
-    assert "no build is right, so there is a bug whatever the order" in (
-        check.message
-    )
+    assert "no build is right, so there is a bug whatever the order" in (check.message)
     assert "use a list" not in check.message
 
 

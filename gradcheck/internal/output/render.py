@@ -84,14 +84,19 @@ def point_text(point: dict[str, float]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in point.items()) or "(no variables)"
 
 
-def verdict(row: GradientRow) -> str:
+def verdict(row: GradientRow, judged: bool = True) -> str:
+    """A row's verdict; "-" when its result judged nothing (inconclusive)."""
+    if not judged:
+        return "-"
     return "ok" if row.ok else "WRONG"
 
 
 # -- expressions ------------------------------------------------------------
 
 
-def gradient_table(rows: Sequence[GradientRow]) -> tuple[list[str], list[list[str]]]:
+def gradient_table(
+    rows: Sequence[GradientRow], judged: bool = True
+) -> tuple[list[str], list[list[str]]]:
     headers = ["var", "backprop", "symbolic", "reference", "finite difference"]
     headers += ["abs error", "verdict"]
     body = [
@@ -102,7 +107,7 @@ def gradient_table(rows: Sequence[GradientRow]) -> tuple[list[str], list[list[st
             row.reference,
             row.finite_difference,
             short(row.abs_error),
-            verdict(row),
+            verdict(row, judged),
         ]
         for row in rows
     ]
@@ -133,8 +138,9 @@ def print_expression_report(
             f"  value: backprop {number(result.value_backprop)}, "
             f"reference {result.value_reference or '-'}"
         )
-        headers, body = gradient_table(result.gradients)
-        styles = [None if row.ok else "red" for row in result.gradients]
+        judged = result.status != INCONCLUSIVE
+        headers, body = gradient_table(result.gradients, judged)
+        styles = [None if row.ok or not judged else "red" for row in result.gradients]
         if body:
             out.table(headers, body, styles)
         out.line(f"  {_status_word(result)}", _STYLES.get(result.status))
@@ -173,7 +179,7 @@ def explain_result(result: ExpressionResult) -> str:
         f"value: backprop {number(result.value_backprop)}, "
         f"reference {result.value_reference}",
     ]
-    headers, body = gradient_table(result.gradients)
+    headers, body = gradient_table(result.gradients, result.status != INCONCLUSIVE)
     lines += _plain_table(headers, body)
     if result.message:
         lines.append(f"hint: {result.message}")

@@ -9,6 +9,7 @@ limitation of the point, never a bug of the engine.
 from __future__ import annotations
 
 import math
+import sys
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ with mpmath.workprec(53):
 FLOAT_LIMIT = 1e300
 # The same for float32 engines (its largest finite value is about 3.4e38).
 FLOAT32_LIMIT = 1e38
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def float_limit(unit_roundoff: float = UNIT) -> float:
@@ -136,13 +138,24 @@ class FloatLimit(str):
 
 
 def _overflow(op: Op, args: list[float], constant: float | None, limit: float) -> str:
-    """The message for a value past the float format's range: its limit."""
-    kind, verb = ("float64", "overflows")
+    """The message for a value past the range judged: its limit, and why.
+
+    Past the format's own range the format overflows. Between `limit` and
+    that range (1e300 to 1.8e308 in float64) the value exists, but the error
+    bounds, which multiply values by slopes, would overflow: not judged.
+    """
+    kind, verb, largest = ("float64", "overflows", sys.float_info.max)
     if limit < FLOAT_LIMIT:
-        kind, verb = ("the engine's floats", "overflow")
+        kind, verb, largest = ("the engine's floats", "overflow", FLOAT32_MAX)
     with mpmath.workdps(30):
         exact = op.apply_mp([mpmath.mpf(a) for a in args], constant)
     size = mpmath.nstr(exact, 3) if mpmath.isfinite(exact) else str(exact)
+    if mpmath.isfinite(exact) and abs(exact) <= largest:
+        return FloatLimit(
+            f"{op.name}({_shown(args)}) = {size} is beyond {limit:.0e}: too close "
+            f"to the largest {kind} number ({largest:.2g}) for its gradients "
+            "to be judged (a limit of the number format, not an error)"
+        )
     return FloatLimit(
         f"{kind} {verb} at {op.name}({_shown(args)}) = {size}, beyond the range "
         f"of {kind} (a limit of the number format, not an error)"
