@@ -89,6 +89,8 @@ def run_families(
                 for op, b in engine.broken.items()
                 if op in ("add", "mul")
             )
+            # The loader's own advice, when it saw a stub: which cell to pick.
+            + "".join(f"; {n}" for n in engine.notes if "exercise stub" in n)
         )
     if ops is not None:
         unknown = sorted(set(ops) - set(OPS))

@@ -104,9 +104,15 @@ def load_answer(
     except WorkerFailure as failure:
         retry = definitions_only_on_timeout and failure.timeout
         if not (retry and resolved.spec["kind"] in ("file", "module")):
-            raise EngineError(
-                f"cannot load engine {resolved.shown!r}: {failure.message}"
-            ) from None
+            why = failure.message
+            if failure.timeout and resolved.spec["kind"] in ("notebook", "source"):
+                # Only definitions run (loops and calls are left out): what
+                # still runs is code inside them that runs at definition.
+                why += (
+                    " (running its definitions: a class body, decorator or "
+                    "default argument that loops or waits?)"
+                )
+            raise EngineError(f"cannot load engine {resolved.shown!r}: {why}") from None
         notes.append(
             f"importing took more than {import_timeout:g} s (top-level code such as "
             "a training loop?): loaded its definitions only"

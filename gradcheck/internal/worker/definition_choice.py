@@ -221,16 +221,21 @@ def parse_pick(pick: str | None) -> tuple[str | None, int | None]:
     return match.group(1), int(match.group(2)) if match.group(2) else None
 
 
+def broken_cells(found: Collected, name: str) -> str:
+    """The cells that do not parse and define class `name` ("2, 5-6"), or ""."""
+    pattern = re.compile(rf"^class\s+{re.escape(name)}\b", re.MULTILINE)
+    broken = [n for n, t in found.skipped_text.items() if pattern.search(t)]
+    return number_ranges(broken) if broken else ""
+
+
 def apply_pick(found: Collected, name: str, cell: int | None, path: str) -> Stmt | None:
     """Check the pick and drop later redefinitions; the picked statement."""
     defs = [s for s in found.stmts if class_name(s) == name]
     if not defs:
-        pattern = re.compile(rf"^class\s+{re.escape(name)}\b", re.MULTILINE)
-        broken = [n for n, t in found.skipped_text.items() if pattern.search(t)]
+        broken = broken_cells(found, name)
         if broken:
             raise SourceError(
-                f"class {name} is only in cells that do not parse: "
-                f"cell {number_ranges(broken)}"
+                f"class {name} is only in cells that do not parse: cell {broken}"
             )
         classes = sorted({class_name(s) for s in found.stmts if s.kind == "class"})
         listing = ", ".join(classes) if classes else "none"

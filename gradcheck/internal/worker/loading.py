@@ -328,7 +328,10 @@ def _load_notebook(path: Path, pick: str | None) -> Loaded:
     try:
         source = notebook_source(str(path), pick)
     except SourceError as err:
-        raise LoadError(f"cannot read notebook {path}: {err}") from None
+        message = str(err)  # most already name the notebook: not twice
+        if str(path) not in message:
+            message = f"cannot read notebook {path}: {message}"
+        raise LoadError(message) from None
     _refuse_missing(f"notebook {path}", source.engine_needs)
     return exec_source(
         source.text,

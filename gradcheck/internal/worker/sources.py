@@ -47,7 +47,12 @@ import ast
 import os
 import textwrap
 
-from gradcheck.internal.worker.definition_choice import Builder, apply_pick, parse_pick
+from gradcheck.internal.worker.definition_choice import (
+    Builder,
+    apply_pick,
+    broken_cells,
+    parse_pick,
+)
 from gradcheck.internal.worker.definition_filter import Collected, Stmt, collect
 from gradcheck.internal.worker.notebook_cells import code_cells
 from gradcheck.internal.worker.source_model import (
@@ -178,8 +183,29 @@ def notebook_source(path: str, pick: str | None = None) -> Source:
     filename = os.fspath(path)
     name, cell = parse_pick(pick)
     found = collect(code_cells(filename, MAX_BYTES), from_notebook=True)
+    if name is None and not _engine_like_class(found):
+        # No class in the cells that parse could be the engine: if a `Value`
+        # sits in a cell that does not parse, that is the cell to name.
+        broken = broken_cells(found, "Value")
+        if broken:
+            raise SourceError(
+                f"class Value is only in cells that do not parse: cell {broken}"
+            )
     picked = apply_pick(found, name, cell, filename) if name else None
     return _build(found, filename, "cell", name, picked)
+
+
+def _engine_like_class(found: Collected) -> bool:
+    """Whether a parsed class defines arithmetic or a backward of its own."""
+    for stmt in found.stmts:
+        node = stmt.node
+        if isinstance(node, ast.ClassDef) and any(
+            isinstance(m, ast.FunctionDef)
+            and m.name in ("__add__", "__mul__", "backward")
+            for m in node.body
+        ):
+            return True
+    return False
 
 
 def definitions_only(text: str, filename: str) -> Source:
