@@ -212,3 +212,40 @@ def test_distinct_problems_ignore_constants_and_repeated_messages() -> None:
     assert count_distinct(same) == 1
     different = [failed("a", "one"), failed("b", "two"), failed("c", "one", "value")]
     assert count_distinct(different) == 3
+
+
+@pytest.mark.heavy
+def test_one_wrong_derivative_seen_by_several_checks_is_one_problem(
+    tmp_path: Path,
+) -> None:
+    # `**` forgets out.grad; `/` is built from it (self * other**-1). The op
+    # probes find it under pow, div and rdiv, and graphs of other shapes
+    # fail again blaming one of those derivatives: all one problem.
+    source = patterns.apply_edits(
+        patterns.BASE,
+        (
+            (
+                "self.grad += n * self.data ** (n - 1) * out.grad\n",
+                "self.grad += n * self.data ** (n - 1)\n",
+            ),
+        ),
+        "pow without out.grad",
+    )
+    engine = tmp_path / "pow_no_upstream.py"
+    engine.write_text(source, encoding="utf-8")
+    report = check(engine, GRADIENT_FAMILIES, examples=10)
+    names = [c.name for c in report.failures]
+    probes = {n for n in names if n.startswith("local-derivative[")}
+    assert "local-derivative[pow]" in probes, names
+    again = [
+        c
+        for c in report.failures
+        if c.name not in probes and " has a wrong derivative: " in c.message
+    ]
+    assert again, names
+    assert all(c.same_as is not None for c in again), [
+        (c.name, c.same_as) for c in again
+    ]
+    assert count_distinct(report.failures) == 1, [
+        (c.name, c.same_as, c.message[:60]) for c in report.failures
+    ]

@@ -15,7 +15,11 @@ from itertools import combinations
 
 from gradcheck.internal.checking import hypotheses
 from gradcheck.internal.checking.engine_client import Engine, Run
-from gradcheck.internal.checking.hint_words import op_symbol, overwrite_hint
+from gradcheck.internal.checking.hint_words import (
+    op_symbol,
+    overwrite_hint,
+    wrong_derivative_hint,
+)
 from gradcheck.internal.checking.verdict import (
     Outcome,
     close,
@@ -449,7 +453,7 @@ def _derivative_hint(
             want = float(row.reference)
             parts.append(f"d/d{row.variable} is {row.backprop!r}, should be {want!r}")
     hint = (
-        f"{op_name} has a wrong derivative: on {mini.to_text()} at "
+        f"{wrong_derivative_hint(op_name)}on {mini.to_text()} at "
         + ", ".join(f"{k}={v!r}" for k, v in example.point.items())
         + ": "
         + "; ".join(parts)

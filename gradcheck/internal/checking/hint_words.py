@@ -46,6 +46,20 @@ def blamed_symbol(hint: str) -> str | None:
     return symbol if found else None
 
 
+_WRONG_DERIVATIVE = "{} has a wrong derivative: "
+
+
+def wrong_derivative_hint(op: str) -> str:
+    """How a hint that blames one op's local derivative begins."""
+    return _WRONG_DERIVATIVE.format(op)
+
+
+def wrong_derivative_op(hint: str) -> str | None:
+    """The op a `wrong_derivative_hint` blames, if the hint starts with one."""
+    op, found, _ = hint.partition(_WRONG_DERIVATIVE.format(""))
+    return op if found and op in OPS else None
+
+
 def op_symbol(name: str) -> str:
     """How an op reads in source: `**` for pow, `tanh` for tanh."""
     template = OPS[name].template if name in OPS else name

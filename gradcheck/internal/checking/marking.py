@@ -34,6 +34,7 @@ from gradcheck.internal.checking.hint_words import (
     confirmed_cause,
     op_symbol,
     overwrite_hint,
+    wrong_derivative_op,
 )
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.report import (
@@ -48,21 +49,37 @@ def mark_derived_failures(engine: Engine, report: EngineReport) -> None:
     The lecture builds `-` as self + (-other) and neg as self * -1: a wrong
     `*` then fails every one of them. The worker traced which of the class's
     methods each op calls; a failure of such an op, in the category its base
-    op already failed in, is marked `same_as` the base op's check.
+    op already failed in, is marked `same_as` the base op's check. Ops that
+    share a method (x * 3 is `__mul__` too) are marked after the first to
+    fail. An op that calls a failing op's method is marked even when that
+    op's check comes later (`/` written as self * other**-1, before `**`),
+    unless the two call each other.
     """
     from gradcheck.internal.worker.op_calls import SPELLING
 
     ops_of: dict[str, list[str]] = {}
     for op, (_, _, spelling) in SPELLING.items():
         ops_of.setdefault(spelling.removeprefix("method:"), []).append(op)
+
+    def op_of(check: Check) -> str | None:
+        op = check.name.partition("[")[2].rstrip("]")
+        return op if op in SPELLING else None
+
+    def own(op: str) -> str:
+        return SPELLING[op][2].removeprefix("method:")
+
+    def mark(check: Check, op: str, base: str, methods: list[str]) -> None:
+        check.same_as = base
+        calls = ", ".join(methods or [own(op)])
+        check.message += f" ({op} calls {calls}: the same bug as {base})"
+
     failed: dict[tuple[str, str], str] = {}  # earlier failures only
     for check in report.failures:
-        op = check.name.partition("[")[2].rstrip("]")
-        if not op or op not in SPELLING:
+        op = op_of(check)
+        if op is None:
             continue
         methods = engine.built_from.get(op, [])
-        own = SPELLING[op][2].removeprefix("method:")  # x * 3 is __mul__ too
-        for method in [*methods, own]:
+        for method in [*methods, own(op)]:
             base = next(
                 (
                     failed[(b, check.category)]
@@ -72,11 +89,32 @@ def mark_derived_failures(engine: Engine, report: EngineReport) -> None:
                 None,
             )
             if base is not None and check.same_as is None:
-                check.same_as = base
-                calls = ", ".join(methods or [own])
-                check.message += f" ({op} calls {calls}: the same bug as {base})"
+                mark(check, op, base, methods)
                 break
         failed.setdefault((op, check.category), check.name)
+    # Later bases: only through the methods an op calls, to a check that is
+    # not marked itself, and never when that op calls this op's methods too.
+    checks = {c.name: c for c in report.failures}
+    for check in report.failures:
+        op = op_of(check)
+        if op is None or check.same_as is not None:
+            continue
+        methods = engine.built_from.get(op, [])
+        for method in methods:
+            base = next(
+                (
+                    failed[(b, check.category)]
+                    for b in ops_of.get(method, [])
+                    if b != op
+                    and (b, check.category) in failed
+                    and checks[failed[(b, check.category)]].same_as is None
+                    and own(op) not in engine.built_from.get(b, [])
+                ),
+                None,
+            )
+            if base is not None and base != check.name:
+                mark(check, op, base, methods)
+                break
 
 
 def mark_repeated_failures(report: EngineReport) -> None:
@@ -152,11 +190,22 @@ def mark_consequences(report: EngineReport) -> None:
         if first_op_failure is None and check.category == "accumulation":
             first_op_failure = check.name
         by_symbol.setdefault(op_symbol(op.rstrip("]")), check.name)
+    # op -> the local-derivative[op] check that found its wrong derivative
+    # (or the check that one is the same bug as: rdiv built from div)
+    by_derivative: dict[str, str] = {}
+    for check in report.failures:
+        family, _, op = check.name.partition("[")
+        if family == "local-derivative" and op:
+            by_derivative.setdefault(op.rstrip("]"), check.same_as or check.name)
     by_cause: dict[str, str] = {}  # a confirmed cause -> its first check
     for check in report.failures:
         if check.same_as is not None:
             continue
         base = _explained_by(check, by_symbol, first_op_failure)
+        if base is None:
+            blamed = wrong_derivative_op(check.message)
+            found = by_derivative.get(blamed) if blamed is not None else None
+            base = found if found != check.name else None
         cause = confirmed_cause(check.message)
         if base is None and cause is not None:
             base = by_cause.setdefault(cause, check.name)

@@ -407,7 +407,10 @@ def _print_findings(report: EngineReport, out: Printer, verbose: bool) -> None:
                 f"  the same hint as {earlier} (above){seen}",
             ]
         else:
-            lines = finding_lines(check)
+            # A base op's check may come after an op built from it (`/` from `**`).
+            shown = {c.name for c in failures[: failures.index(check)]}
+            where = " (above)" if check.same_as in shown else " (below)"
+            lines = finding_lines(check, where)
             first_with.setdefault(key, check.name)
         out.line()
         out.line(lines[0], "bold red")
