@@ -56,6 +56,10 @@ EDITS: dict[str, tuple[str, str]] = {
         "self.grad += (1 / (self.data + 1) if self.data > 10 else 1 / self.data)"
         " * out.grad",
     ),
+    "log_clamped": (
+        'out = Value(math.log(self.data), (self,), "log")',
+        'out = Value(math.log(max(self.data, 1e-10)), (self,), "log")',
+    ),
     "neg_broken": ("        return self * -1\n", "        return self * -1.0001\n"),
     "mul_off_5e_4": (
         'out = Value(self.data * other.data, (self, other), "*")',
@@ -198,3 +202,17 @@ def test_ops_built_from_a_wrong_star_blame_the_star(gallery: Any) -> None:
     blamed = {c.name: blamed_symbol(c.message) for c in report.failures}
     assert blamed.get("accumulation[mul]") == "*"
     assert {s for s in blamed.values() if s is not None} == {"*"}, blamed
+
+
+@pytest.mark.heavy(seconds=3)
+def test_a_clamped_log_is_a_limit_whose_hint_names_the_clamp(
+    engines: dict[str, Path],
+) -> None:
+    report = run(engines["log_clamped"], 0, ["range"])
+    assert report.ok, [(c.name, c.message) for c in report.failures]
+    [limit] = [x for x in report.limits if x.name == "precision[log]"]
+    assert "log(1e-10)" in limit.hint and "max(x, 1e-10)" in limit.hint, limit.hint
+    # The lecture's tanh is inexact near 0 too, but not from a clamp.
+    report = run(engines["lecture"], 0, ["range"])
+    [tanh] = [x for x in report.limits if x.name == "precision[tanh]"]
+    assert "1e-" not in tanh.hint, tanh.hint

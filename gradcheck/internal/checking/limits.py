@@ -410,13 +410,43 @@ def _threshold(engine: Engine, op: str, miss: Miss, rel: float) -> tuple[float, 
 
 def _precision_limit(op: str, miss: Miss) -> Limit:
     message = f"{op} is inexact near 0: at x = {miss.x:g} it {miss.text}"
-    hint = "compute it without cancellation near 0"
-    if op == "tanh":
+    hint = "fine above the bound; look at how the formula treats inputs near 0"
+    guard = _guarded_input(op, miss)
+    if guard is not None:
+        hint = (
+            f"its value there is {op}({guard:g}): the input is kept from going "
+            f"below {guard:g} (as max(x, {guard:g}) or x + {guard:g} would do)"
+        )
+    elif op == "tanh":
         hint = (
             "a formula that cancels near 0, such as (exp(2x) - 1)/(exp(2x) + 1); "
             "use math.tanh"
         )
     return Limit(f"precision[{op}]", "value", message, abs(miss.x), hint)
+
+
+# Guards people put in front of log, sqrt and division: 1e-7, 1e-8, ... 1e-15.
+_GUARDS = tuple(10.0**-k for k in range(4, 21))
+
+
+def _guarded_input(op: str, miss: Miss) -> float | None:
+    """The guard g when the engine's value near 0 is the op's exact value at g
+    (a clamp or an added epsilon), else None: the hint's claim, tested."""
+    if miss.what != "value" or miss.got is None or not math.isfinite(miss.got):
+        return None
+    table = OPS[op]
+    if table.arity != 1 or table.takes_constant:
+        return None
+    for guard in _GUARDS:
+        if abs(guard) <= abs(miss.x):
+            continue  # not a guard at this input
+        try:
+            at = table.apply_float([math.copysign(guard, miss.x)], None)
+        except (ArithmeticError, ValueError):
+            continue
+        if math.isclose(at, miss.got, rel_tol=1e-9, abs_tol=0.0):
+            return guard
+    return None
 
 
 def _range_limit(op: str, bound: float, miss: Miss) -> Limit:
