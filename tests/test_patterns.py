@@ -67,7 +67,7 @@ def test_a_set_ordered_topological_sort_fails_only_in_some_rebuilds(
     flaky = [m for m in messages(report, "accumulation") if " rebuilds: " in m]
     assert flaky, [c.message for c in report.failures]
     assert "the result depends on the iteration order of a set" in flaky[0]
-    assert "your topological sort walks `_prev`, a set; a correct backward" in flaky[0]
+    assert "your nodes keep `_prev` as a set" in flaky[0]
     failed, runs = rebuild_counts(flaky[0])
     assert 0 < failed < runs
 

@@ -273,7 +273,8 @@ def test_a_result_that_changes_back_and_forth_names_set_order(files: Files) -> N
     note = nondeterminism_note(_engine(files["set_topo"]), _builds("a", "R", "a", "R"))
     assert note == (
         "fails in 2 of 4 rebuilds: the result depends on the iteration order of a "
-        "set; your topological sort walks `_prev`, a set; a correct backward gives "
+        "set (your nodes keep `_prev` as a set); "
+        "a correct backward gives "
         "the same result in any order, so the order decides only whether the bug "
         "shows"
     )
@@ -286,7 +287,7 @@ def test_a_result_that_changes_back_and_forth_names_set_order(files: Files) -> N
     )
     no_set = nondeterminism_note(_engine(files["base"]), _builds("a", "R", "a", "R"))
     assert no_set is not None and "a set of nodes (their hashes are ids)" in no_set
-    assert "your topological sort" not in no_set
+    assert "your nodes keep" not in no_set
 
 
 def test_a_result_that_changes_once_is_only_described() -> None:

@@ -110,8 +110,8 @@ def set_cause(engine: Engine, right: bool = True) -> str:
         )
     else:
         where = (
-            "the result depends on the iteration order of a set; your topological "
-            f"sort walks `{attribute}`, a set"
+            "the result depends on the iteration order of a set (your nodes keep "
+            f"`{attribute}` as a set)"
         )
     if right:
         return (
