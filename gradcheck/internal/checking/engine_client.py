@@ -50,6 +50,8 @@ class Engine(WorkerProxy):
     range_bounds: dict[str, float] = field(default_factory=dict)
     # op -> the engine methods it calls: `-` built as self + (-other).
     built_from: dict[str, list[str]] = field(default_factory=dict)
+    # The number leaky_relu's slope parameter defaults to, if it has one.
+    slope_default: float | None = None
     # op -> what is wrong with its result: `.data` is itself a Value. The
     # worker reads the number inside, so its derivative is still judged.
     nested: dict[str, str] = field(default_factory=dict)
@@ -177,6 +179,8 @@ class Engine(WorkerProxy):
                     self.built_from[op] = list(answer["built_from"])
                 if answer.get("nested"):
                     self.nested[op] = str(answer["nested"])
+                if isinstance(answer.get("slope_default"), (int, float)):
+                    self.slope_default = float(answer["slope_default"])
                 where = answer.get("defined_at")
                 if isinstance(where, dict):
                     line = where.get("line")

@@ -58,8 +58,8 @@ def mark_derived_failures(engine: Engine, report: EngineReport) -> None:
     from gradcheck.internal.worker.op_calls import SPELLING
 
     ops_of: dict[str, list[str]] = {}
-    for op, (_, _, spelling) in SPELLING.items():
-        ops_of.setdefault(spelling.removeprefix("method:"), []).append(op)
+    for name, (_, _, spelling) in SPELLING.items():
+        ops_of.setdefault(spelling.removeprefix("method:"), []).append(name)
 
     def op_of(check: Check) -> str | None:
         op = check.name.partition("[")[2].rstrip("]")

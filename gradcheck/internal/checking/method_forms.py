@@ -144,7 +144,10 @@ def _label(name: str) -> str:
 
 def _measure_slope(engine: Engine, found: Forms) -> None:
     probe = forms.SLOPE_PROBE
-    value = _forward(engine, _one_op("leaky_relu", LEAKY_SLOPE), (probe,))[probe]
+    # The method's own default, if it has one: the worker then calls it as
+    # users do, without a slope (see `worker.op_calls._leaky_relu`).
+    asked = LEAKY_SLOPE if engine.slope_default is None else engine.slope_default
+    value = _forward(engine, _one_op("leaky_relu", asked), (probe,))[probe]
     if isinstance(value, str):
         reason = f"leaky_relu() raised {value} at x = {probe:g}"
         engine.supported = tuple(n for n in engine.supported if n != "leaky_relu")

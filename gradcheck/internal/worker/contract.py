@@ -31,7 +31,12 @@ from typing import Any
 from gradcheck.internal.worker.api import Api, ApiError, detect
 from gradcheck.internal.worker.class_shape import BACKWARD_NAMES, shaped_classes
 from gradcheck.internal.worker.faults import describe_error, innermost, one_line
-from gradcheck.internal.worker.op_calls import SPELLING, apply_op, method_name
+from gradcheck.internal.worker.op_calls import (
+    SPELLING,
+    apply_op,
+    method_name,
+    slope_default,
+)
 from gradcheck.internal.worker.reading import is_value, nesting
 from gradcheck.internal.worker.source_exec import original_line
 
@@ -186,6 +191,10 @@ def _classify(
     where = defined_at(cls, name)
     if where is not None:
         out["defined_at"] = where
+    if op == "leaky_relu":  # its own slope, sent back when it is measured
+        own = slope_default(getattr(args[0], name))
+        if own is not None:
+            out["slope_default"] = own
     depth = nesting(result, api)
     if depth:
         out["nested"] = (

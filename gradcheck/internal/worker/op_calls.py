@@ -139,14 +139,14 @@ OP_CALLS: dict[str, _Call] = {
 def _leaky_relu(method: Callable[..., Any], slope: Any) -> Any:
     """leaky_relu as users call it: `x.leaky_relu()`, with the engine's own slope.
 
-    An engine run measures that slope from the forward value at x = -2
-    (`gradcheck.internal.checking.method_forms`) and holds the engine to
-    it, so there the program's constant is the engine's own slope and the
-    method is called as users call it, without one. A slope is passed when
-    the method cannot be called without it, or when its default is a
-    different number: a formula's `leaky_relu(x, 0.2)` on an engine whose
-    default is 0.01. A default that is not a number (`inplace=False`) says
-    the parameter is not a slope, so nothing is passed.
+    An engine run measures that slope from the forward value at x = -2 and
+    holds the engine to it (`gradcheck.internal.checking.method_forms`):
+    its programs carry the method's own default (`slope_default`, reported
+    at detection), so the method is called as users call it, without one. A
+    slope is passed when the method cannot be called without it, or when its
+    default is a different number: a formula's `leaky_relu(x, 0.2)` on an
+    engine whose default is 0.01. A default that is not a number
+    (`inplace=False`) says the parameter is not a slope: nothing is passed.
     """
     default = _first_default(method)
     if default is _REQUIRED:
@@ -154,6 +154,12 @@ def _leaky_relu(method: Callable[..., Any], slope: Any) -> Any:
     if _is_number(default) and _is_number(slope) and float(default) != float(slope):
         return method(slope)
     return method()
+
+
+def slope_default(method: Callable[..., Any]) -> float | None:
+    """The number a leaky_relu method's slope defaults to, if it has one."""
+    default = _first_default(method)
+    return float(default) if _is_number(default) else None
 
 
 _REQUIRED = object()  # a parameter without a default
