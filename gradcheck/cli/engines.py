@@ -60,11 +60,15 @@ def _api(groups: Sequence[list[tuple[str, str]]]) -> dict[str, str]:
 
 def _op_names(groups: Sequence[list[tuple[str, str]]]) -> dict[str, str]:
     from gradcheck.internal.expr.ops import OPS
+    from gradcheck.internal.tensor.program import OPS as TENSOR_OPS
 
     names = mapping("--op", groups)
     for op, method in names.items():
-        if op not in OPS:
-            raise UsageError(f"--op: unknown op {op}; known: {', '.join(OPS)}")
+        if op not in OPS and op not in TENSOR_OPS:
+            raise UsageError(
+                f"--op: unknown op {op}; known: {', '.join(OPS)}; "
+                f"for tensor engines also: {', '.join(_tensor_only(TENSOR_OPS))}"
+            )
         if not NAME.fullmatch(method):
             raise UsageError(f"--op: {op}={method}: {method!r} is not a method name")
     return names
@@ -109,6 +113,28 @@ def _accepted(function: Callable[..., Any], options: dict[str, Any]) -> dict[str
     return kept
 
 
+def _tensor_only(ops: Sequence[str]) -> list[str]:
+    from gradcheck.internal.expr.ops import OPS
+
+    return [op for op in ops if op not in OPS]
+
+
+def _scalar_op_names(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` without the `--op` names only tensor engines have, with a note."""
+    from gradcheck.internal.tensor.program import OPS as TENSOR_OPS
+
+    names = options.get("op_names") or {}
+    extra = [op for op in _tensor_only(TENSOR_OPS) if op in names]
+    if not extra:
+        return options
+    sys.stderr.write(
+        f"{PROG}: note: --op {', '.join(extra)}: tensor op names, not used by "
+        "a scalar engine; ignored\n"
+    )
+    kept = {op: name for op, name in names.items() if op not in extra}
+    return {**options, "op_names": kept or None}
+
+
 # Options worth a note when the checker ignores them.
 _EXPLICIT = {
     "strict": "--strict",
@@ -146,7 +172,7 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     try:
         if kind == "tensor":
             return _check_tensor(target, options)
-        kept = _accepted(check_engine, options)
+        kept = _accepted(check_engine, _scalar_op_names(options))
         if "kind" in inspect.signature(check_engine).parameters:
             kept["kind"] = "scalar"  # decided above: not a tensor engine
         return check_engine(target, **kept)
