@@ -10,7 +10,14 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from gradcheck.cli.common import Result, fail, write_file
-from gradcheck.cli.parser import NAME, PROG, default_seed, mapping
+from gradcheck.cli.parser import (
+    DEFAULT_EXAMPLES,
+    NAME,
+    PROG,
+    TENSOR_EXAMPLES,
+    default_seed,
+    mapping,
+)
 from gradcheck.errors import ExpressionError, GradcheckError, UsageError
 
 # -- engines ------------------------------------------------------------------
@@ -24,7 +31,9 @@ def _engine_options_for(args: argparse.Namespace) -> dict[str, Any]:
         if not ops:
             raise UsageError("--ops needs at least one op name")
     options: dict[str, Any] = {
-        "examples": args.examples,
+        "examples": DEFAULT_EXAMPLES if args.examples is None else args.examples,
+        # --examples as given (None: the default of the engine's kind)
+        "examples_given": args.examples,
         "seed": default_seed(args.seed),
         "max_nodes": args.max_nodes,
         "ops": ops,
@@ -191,7 +200,11 @@ def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
 
     return check_tensor_engine(
         target,
-        examples=min(int(options.get("examples") or 30), 30),
+        examples=(
+            TENSOR_EXAMPLES
+            if options.get("examples_given") is None
+            else int(options["examples_given"])
+        ),
         seed=options.get("seed"),
         time_limit_s=float(options.get("time_limit") or 20.0),
         api=options.get("api"),
