@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from gradcheck.internal.tensor.engine import TensorEngine
 from gradcheck.internal.tensor.hypotheses import (
+    broadcast_alone,
+    broadcast_operands,
     kept_passes,
     matmul_cause,
     named_broadcast,
@@ -32,7 +34,6 @@ from gradcheck.internal.tensor.hypotheses import (
 from gradcheck.internal.tensor.judge import FAIL, Verdict, true_gradient
 from gradcheck.internal.tensor.points import Example
 from gradcheck.internal.tensor.program import (
-    BINARY,
     REDUCTIONS,
     Shape,
     TensorProgram,
@@ -185,13 +186,22 @@ def _k(k: float) -> str:
 
 def _broadcasts(prog: TensorProgram) -> list[tuple[str, Shape, Shape]]:
     """(leaf name, leaf shape, broadcast shape) for leaves broadcast by a binary op."""
-    out = []
-    for i, n in enumerate(prog.nodes):
-        if n.op in BINARY:
-            for a in n.args:
-                if prog.nodes[a].op == "leaf" and prog.shapes[a] != prog.shapes[i]:
-                    out.append((prog.nodes[a].name, prog.shapes[a], prog.shapes[i]))
-    return out
+    return [
+        (prog.nodes[a].name, prog.shapes[a], prog.shapes[i])
+        for i, a in broadcast_operands(prog)
+        if prog.nodes[a].op == "leaf"
+    ]
+
+
+def _broadcast_cause(
+    engine: TensorEngine, prog: TensorProgram, rng: random.Random
+) -> str | None:
+    """A broadcast operand, leaf or computed, shown to be the cause by its op alone."""
+    for node, operand in broadcast_operands(prog):
+        said = broadcast_alone(engine, prog, node, operand, rng)
+        if said:
+            return said
+    return None
 
 
 def _matmul_1d(prog: TensorProgram) -> bool:
@@ -254,6 +264,10 @@ def _crash_finding(
                 REDUCTION_AXIS_HINT,
                 [],
             )
+        alone = _broadcast_cause(engine, prog, rng)
+        if alone:
+            return Finding("broadcasting", f"backward() raised {said}; {alone}",
+                           BROADCAST_HINT, [])  # fmt: skip
     return Finding("crash", f"the engine raised {said}", "", [])
 
 
@@ -342,6 +356,10 @@ def _gradient_finding(
                 BROADCAST_HINT,
                 rows,
             )
+    alone = _broadcast_cause(engine, prog, rng)
+    if alone:
+        return Finding("broadcasting", f"wrong gradient of {leaf}: {shown}; {alone}",
+                       BROADCAST_HINT, rows)  # fmt: skip
     return Finding("local-derivative", f"wrong gradient of {leaf}: {shown}", "", rows)
 
 
