@@ -16,7 +16,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gradcheck.errors import PointError
 from gradcheck.internal.tensor.engine import TensorEngine
+from gradcheck.internal.tensor.gradient_hints import gradient_hint
 from gradcheck.internal.tensor.hypotheses import (
     broadcast_alone,
     broadcast_operands,
@@ -32,7 +34,7 @@ from gradcheck.internal.tensor.hypotheses import (
     untied_passes,
 )
 from gradcheck.internal.tensor.judge import FAIL, Verdict, true_gradient
-from gradcheck.internal.tensor.points import Example
+from gradcheck.internal.tensor.points import Example, example
 from gradcheck.internal.tensor.program import (
     REDUCTIONS,
     Shape,
@@ -360,7 +362,31 @@ def _gradient_finding(
     if alone:
         return Finding("broadcasting", f"wrong gradient of {leaf}: {shown}; {alone}",
                        BROADCAST_HINT, rows)  # fmt: skip
-    return Finding("local-derivative", f"wrong gradient of {leaf}: {shown}", "", rows)
+    hint = _tested_hint(ex, verdict, rng)
+    return Finding("local-derivative", f"wrong gradient of {leaf}: {shown}", hint, rows)
+
+
+def _tested_hint(ex: Example, verdict: Verdict, rng: random.Random) -> str:
+    """What the wrong gradient looks like, when a comparison bears it out."""
+    run, leaf = verdict.run, verdict.leaf or ""
+    grad = run.grads.get(leaf) if run is not None else None
+    if run is None or grad is None:
+        return ""
+    try:
+        ones_ex = example(
+            ex.program, rng, values=ex.values, projection=[1.0] * len(ex.projection)
+        )
+        ones: list[float] | None = true_gradient(ones_ex, leaf)
+    except PointError:
+        ones = None
+    return gradient_hint(
+        ex,
+        leaf,
+        list(grad.values),
+        true_gradient(ex, leaf),
+        ones,
+        lambda i: list(run.data[i].values),
+    )
 
 
 def _reduction_ratio(prog: TensorProgram, verdict: Verdict) -> str | None:
