@@ -10,7 +10,14 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from gradcheck.cli.common import Result, fail, write_file
-from gradcheck.cli.parser import NAME, PROG, default_seed, mapping
+from gradcheck.cli.parser import (
+    DEFAULT_EXAMPLES,
+    NAME,
+    PROG,
+    TENSOR_EXAMPLES,
+    default_seed,
+    mapping,
+)
 from gradcheck.errors import ExpressionError, GradcheckError, UsageError
 
 # -- engines ------------------------------------------------------------------
@@ -24,7 +31,9 @@ def _engine_options_for(args: argparse.Namespace) -> dict[str, Any]:
         if not ops:
             raise UsageError("--ops needs at least one op name")
     options: dict[str, Any] = {
-        "examples": args.examples,
+        "examples": DEFAULT_EXAMPLES if args.examples is None else args.examples,
+        # --examples as given (None: the default of the engine's kind)
+        "examples_given": args.examples,
         "seed": default_seed(args.seed),
         "max_nodes": args.max_nodes,
         "ops": ops,
@@ -60,11 +69,15 @@ def _api(groups: Sequence[list[tuple[str, str]]]) -> dict[str, str]:
 
 def _op_names(groups: Sequence[list[tuple[str, str]]]) -> dict[str, str]:
     from gradcheck.internal.expr.ops import OPS
+    from gradcheck.internal.tensor.program import OPS as TENSOR_OPS
 
     names = mapping("--op", groups)
     for op, method in names.items():
-        if op not in OPS:
-            raise UsageError(f"--op: unknown op {op}; known: {', '.join(OPS)}")
+        if op not in OPS and op not in TENSOR_OPS:
+            raise UsageError(
+                f"--op: unknown op {op}; known: {', '.join(OPS)}; "
+                f"for tensor engines also: {', '.join(_tensor_only(TENSOR_OPS))}"
+            )
         if not NAME.fullmatch(method):
             raise UsageError(f"--op: {op}={method}: {method!r} is not a method name")
     return names
@@ -109,6 +122,28 @@ def _accepted(function: Callable[..., Any], options: dict[str, Any]) -> dict[str
     return kept
 
 
+def _tensor_only(ops: Sequence[str]) -> list[str]:
+    from gradcheck.internal.expr.ops import OPS
+
+    return [op for op in ops if op not in OPS]
+
+
+def _scalar_op_names(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` without the `--op` names only tensor engines have, with a note."""
+    from gradcheck.internal.tensor.program import OPS as TENSOR_OPS
+
+    names = options.get("op_names") or {}
+    extra = [op for op in _tensor_only(TENSOR_OPS) if op in names]
+    if not extra:
+        return options
+    sys.stderr.write(
+        f"{PROG}: note: --op {', '.join(extra)}: tensor op names, not used by "
+        "a scalar engine; ignored\n"
+    )
+    kept = {op: name for op, name in names.items() if op not in extra}
+    return {**options, "op_names": kept or None}
+
+
 # Options worth a note when the checker ignores them.
 _EXPLICIT = {
     "strict": "--strict",
@@ -146,7 +181,7 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     try:
         if kind == "tensor":
             return _check_tensor(target, options)
-        kept = _accepted(check_engine, options)
+        kept = _accepted(check_engine, _scalar_op_names(options))
         if "kind" in inspect.signature(check_engine).parameters:
             kept["kind"] = "scalar"  # decided above: not a tensor engine
         return check_engine(target, **kept)
@@ -165,7 +200,11 @@ def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
 
     return check_tensor_engine(
         target,
-        examples=min(int(options.get("examples") or 30), 30),
+        examples=(
+            TENSOR_EXAMPLES
+            if options.get("examples_given") is None
+            else int(options["examples_given"])
+        ),
         seed=options.get("seed"),
         time_limit_s=float(options.get("time_limit") or 20.0),
         api=options.get("api"),

@@ -19,6 +19,7 @@ from gradcheck.errors import UsageError
 
 PROG = "gradcheck"
 DEFAULT_EXAMPLES = 200
+TENSOR_EXAMPLES = 30  # gradcheck.internal.tensor.check.DEFAULT_EXAMPLES
 MUTANT_EXAMPLES = 20
 DEFAULT_IMPORT_TIMEOUT = 20.0
 DEFAULT_MEMORY_LIMIT = "4G"
@@ -163,9 +164,10 @@ def _engine_options(parser: _Parser) -> None:
     parser.add_argument(
         "--examples",
         type=_count,
-        default=DEFAULT_EXAMPLES,
+        default=None,  # the scalar or the tensor default, decided per target
         metavar="N",
-        help=f"random graphs to try (default {DEFAULT_EXAMPLES})",
+        help=f"random graphs to try (default {DEFAULT_EXAMPLES}; "
+        f"{TENSOR_EXAMPLES} random programs for a tensor engine; 0: probes only)",
     )
     parser.add_argument(
         "--max-nodes",

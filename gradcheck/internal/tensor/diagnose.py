@@ -16,8 +16,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gradcheck.errors import PointError
 from gradcheck.internal.tensor.engine import TensorEngine
+from gradcheck.internal.tensor.gradient_hints import gradient_hint
 from gradcheck.internal.tensor.hypotheses import (
+    broadcast_alone,
+    broadcast_operands,
     kept_passes,
     matmul_cause,
     named_broadcast,
@@ -30,9 +34,8 @@ from gradcheck.internal.tensor.hypotheses import (
     untied_passes,
 )
 from gradcheck.internal.tensor.judge import FAIL, Verdict, true_gradient
-from gradcheck.internal.tensor.points import Example
+from gradcheck.internal.tensor.points import Example, example
 from gradcheck.internal.tensor.program import (
-    BINARY,
     REDUCTIONS,
     Shape,
     TensorProgram,
@@ -185,13 +188,22 @@ def _k(k: float) -> str:
 
 def _broadcasts(prog: TensorProgram) -> list[tuple[str, Shape, Shape]]:
     """(leaf name, leaf shape, broadcast shape) for leaves broadcast by a binary op."""
-    out = []
-    for i, n in enumerate(prog.nodes):
-        if n.op in BINARY:
-            for a in n.args:
-                if prog.nodes[a].op == "leaf" and prog.shapes[a] != prog.shapes[i]:
-                    out.append((prog.nodes[a].name, prog.shapes[a], prog.shapes[i]))
-    return out
+    return [
+        (prog.nodes[a].name, prog.shapes[a], prog.shapes[i])
+        for i, a in broadcast_operands(prog)
+        if prog.nodes[a].op == "leaf"
+    ]
+
+
+def _broadcast_cause(
+    engine: TensorEngine, prog: TensorProgram, rng: random.Random
+) -> str | None:
+    """A broadcast operand, leaf or computed, shown to be the cause by its op alone."""
+    for node, operand in broadcast_operands(prog):
+        said = broadcast_alone(engine, prog, node, operand, rng)
+        if said:
+            return said
+    return None
 
 
 def _matmul_1d(prog: TensorProgram) -> bool:
@@ -254,6 +266,10 @@ def _crash_finding(
                 REDUCTION_AXIS_HINT,
                 [],
             )
+        alone = _broadcast_cause(engine, prog, rng)
+        if alone:
+            return Finding("broadcasting", f"backward() raised {said}; {alone}",
+                           BROADCAST_HINT, [])  # fmt: skip
     return Finding("crash", f"the engine raised {said}", "", [])
 
 
@@ -342,7 +358,35 @@ def _gradient_finding(
                 BROADCAST_HINT,
                 rows,
             )
-    return Finding("local-derivative", f"wrong gradient of {leaf}: {shown}", "", rows)
+    alone = _broadcast_cause(engine, prog, rng)
+    if alone:
+        return Finding("broadcasting", f"wrong gradient of {leaf}: {shown}; {alone}",
+                       BROADCAST_HINT, rows)  # fmt: skip
+    hint = _tested_hint(ex, verdict, rng)
+    return Finding("local-derivative", f"wrong gradient of {leaf}: {shown}", hint, rows)
+
+
+def _tested_hint(ex: Example, verdict: Verdict, rng: random.Random) -> str:
+    """What the wrong gradient looks like, when a comparison bears it out."""
+    run, leaf = verdict.run, verdict.leaf or ""
+    grad = run.grads.get(leaf) if run is not None else None
+    if run is None or grad is None:
+        return ""
+    try:
+        ones_ex = example(
+            ex.program, rng, values=ex.values, projection=[1.0] * len(ex.projection)
+        )
+        ones: list[float] | None = true_gradient(ones_ex, leaf)
+    except PointError:
+        ones = None
+    return gradient_hint(
+        ex,
+        leaf,
+        list(grad.values),
+        true_gradient(ex, leaf),
+        ones,
+        lambda i: list(run.data[i].values),
+    )
 
 
 def _reduction_ratio(prog: TensorProgram, verdict: Verdict) -> str | None:

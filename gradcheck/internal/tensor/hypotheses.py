@@ -22,6 +22,7 @@ from gradcheck.internal.tensor.points import Example, example
 from gradcheck.internal.tensor.program import (
     BINARY,
     REDUCTIONS,
+    ProgramBuilder,
     Shape,
     TensorProgram,
     TNode,
@@ -118,6 +119,65 @@ def passes_with(
         return False
     result = engine.run_many([(other, copy.values, copy.projection)])[0]
     return judge_run(copy, result, engine.unit_roundoff).status == PASS
+
+
+def broadcast_operands(prog: TensorProgram) -> list[tuple[int, int]]:
+    """(node, operand) for each operand of a binary op that the op broadcasts:
+    a leaf or a computed tensor whose shape is not the op's output shape."""
+    return [
+        (i, a)
+        for i, n in enumerate(prog.nodes)
+        if n.op in BINARY
+        for a in n.args
+        if prog.shapes[a] != prog.shapes[i]
+    ]
+
+
+def _alone(prog: TensorProgram, node: int, operand: int, full: bool) -> TensorProgram:
+    """Node `node`'s op on leaves x, y of its operands' shapes; with `full`,
+    the broadcast operand already of the output's shape."""
+    b = ProgramBuilder()
+    args = [
+        b.leaf(name, prog.shapes[node] if full and a == operand else prog.shapes[a])
+        for name, a in zip("xy", prog.nodes[node].args, strict=False)
+    ]
+    b.op(prog.nodes[node].op, *args)
+    return b.build()
+
+
+def _passes(engine: TensorEngine, prog: TensorProgram, rng: random.Random) -> bool:
+    copy = example(prog, rng)
+    result = engine.run_many([(prog, copy.values, copy.projection)])[0]
+    return judge_run(copy, result, engine.unit_roundoff).status == PASS
+
+
+def broadcast_alone(
+    engine: TensorEngine,
+    prog: TensorProgram,
+    node: int,
+    operand: int,
+    rng: random.Random,
+) -> str | None:
+    """How the op's broadcast of `operand` is shown to be the cause, or None.
+
+    For a computed operand, whose shape no rerun of the whole program can
+    change: the op alone on leaves of the same shapes fails, and with that
+    operand already of the output's shape it is right.
+    """
+    try:
+        as_is, full = (_alone(prog, node, operand, f) for f in (False, True))
+        if _passes(engine, as_is, rng) or not _passes(engine, full, rng):
+            return None
+    except (PointError, ExpressionError):
+        return None
+    side = "xy"[prog.nodes[node].args.index(operand)]
+    shape, out = prog.shapes[operand], prog.shapes[node]
+    return (
+        f"{_text_name(prog, operand)} {shape_text(shape)} is broadcast to "
+        f"{shape_text(out)}; the op alone, `{as_is.to_text()}`, fails too, and with "
+        f"{side} of shape {shape_text(out)} it is right: the gradient of the "
+        f"broadcast operand needs {sum_text(shape, out)}"
+    )
 
 
 def _matrix_shapes(prog: TensorProgram) -> dict[str, Shape]:
@@ -245,6 +305,8 @@ def summed(values: list[float], got: Shape, leaf: Shape) -> list[float] | None:
 
 
 __all__ = [
+    "broadcast_alone",
+    "broadcast_operands",
     "kept_passes",
     "matmul_cause",
     "named_broadcast",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from gradcheck.internal.tensor.program import ProgramBuilder, Shape, TensorProgram
 
+UNARY_OPS = ("neg", "tanh", "exp", "log", "relu", "sigmoid")
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -79,6 +81,21 @@ def _plus_unary(op: str) -> Callable[[ProgramBuilder], None]:
     return build
 
 
+def _on_affine(op: str) -> Callable[[ProgramBuilder], None]:
+    def build(b: ProgramBuilder) -> None:
+        ab = b.op("mul", b.leaf("a", (2, 3)), b.leaf("b", (2, 3)))
+        b.op(op, b.op("add", ab, b.leaf("c", (2, 3))))
+
+    return build
+
+
+def _on_scaled(op: str, k: float) -> Callable[[ProgramBuilder], None]:
+    def build(b: ProgramBuilder) -> None:
+        b.op(op, b.op("mul_k", b.leaf("a", (2, 3)), constant=k))
+
+    return build
+
+
 def _times_total(b: ProgramBuilder) -> None:
     a = b.leaf("a", (2, 3))
     b.op("mul", a, b.reduce("sum", a))
@@ -102,10 +119,18 @@ def _centre(b: ProgramBuilder) -> None:
 def probes() -> list[Probe]:
     """Every targeted probe, in the order they run."""
     out: list[Probe] = [Probe("elementwise", "y = a", _identity())]
-    for op in ("neg", "tanh", "exp", "log", "relu", "sigmoid"):
+    for op in UNARY_OPS:
         out.append(Probe("elementwise", f"{op}(a)", _unary(op)))
     for op, k in (("pow_k", 2.0), ("pow_k", 3.0), ("pow_k", -1.0)):
         out.append(Probe("elementwise", f"a ** {k:g}", _constant(op, k)))
+    # Each op on a computed input: a backward that reads another node than
+    # its own input (the input's parent, a leaf) is right on `op(a)` only.
+    # `a * -2` flips every sign, so a mask or value taken from `a` is wrong
+    # on every element; log needs a positive input.
+    for op in UNARY_OPS:
+        k = 2.0 if op == "log" else -2.0
+        out.append(Probe("elementwise", f"{op}(a * {k:g})", _build(_on_scaled(op, k))))
+        out.append(Probe("elementwise", f"{op}(a * b + c)", _build(_on_affine(op))))
     for op in ("add", "sub", "mul", "div", "pow"):
         out.append(Probe("elementwise", f"a {op} b", _binary(op, (2, 3), (2, 3))))
     for op, k in (("add_k", 2.0), ("sub_k", 2.0), ("mul_k", 3.0), ("div_k", 4.0),

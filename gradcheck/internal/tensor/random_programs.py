@@ -93,12 +93,13 @@ def random_program_check(
 
     start = time.perf_counter()
     seen: dict[str, tuple[Example, Verdict] | None] = {}
-    counts = {"ran": 0, "inconclusive": 0}
+    counts = {"ran": 0, "inconclusive": 0, "over budget": 0}
 
     def fails(program: TensorProgram) -> bool:
         key = program.to_text()
         if key not in seen:
             if time.perf_counter() - start > BUDGET:
+                counts["over budget"] = 1
                 return False
             rng = random.Random(zlib.crc32(f"{seed}:{key}".encode()))
             try:
@@ -128,8 +129,11 @@ def random_program_check(
                 tensor_programs(), fails, settings=config, random=random.Random(seed)
             )
     except NoSuchExample:
+        stopped = ""
+        if counts["over budget"] and counts["ran"] < examples:
+            stopped = f" (of {examples} asked: stopped at the {BUDGET:g} s budget)"
         return TensorCheck(
-            name, "value", PASS, f"{counts['ran']} random programs right",
+            name, "value", PASS, f"{counts['ran']} random programs right{stopped}",
             examples=counts["ran"], inconclusive=counts["inconclusive"],
             seconds=time.perf_counter() - start,
         )  # fmt: skip

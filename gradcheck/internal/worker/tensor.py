@@ -28,6 +28,7 @@ from gradcheck.internal.worker.tensor_api import (
     constructor_choices,
     detect,
     find_attribute,
+    tensor_op_names,
 )
 from gradcheck.internal.worker.tensor_find import (
     TensorApiError,
@@ -211,9 +212,8 @@ def _load_class(
 
 def _declared(request: dict[str, Any]) -> dict[str, str]:
     declared = {str(k): str(v) for k, v in (request.get("api") or {}).items()}
-    declared.update(
-        {str(k): str(v) for k, v in (request.get("op_names") or {}).items()}
-    )
+    names = {str(k): str(v) for k, v in (request.get("op_names") or {}).items()}
+    declared.update(tensor_op_names(names))
     return declared
 
 

@@ -58,6 +58,27 @@ DUNDERS = {
     "rmul_k": "__rmul__", "rdiv_k": "__rtruediv__", "matmul": "__matmul__",
     "pow": "__pow__",
 }  # fmt: skip
+# Methods tried when the dunder is missing (`a.neg()`, `a.pow(2)`,
+# `a.rsub(2)` for 2 - a, as torch spells them); kept only when the method
+# runs on a live tensor and gives a tensor of the same shape.
+METHODS = {
+    "neg": ("neg", "negative"), "pow_k": ("pow",), "radd_k": ("radd",),
+    "rsub_k": ("rsub",), "rmul_k": ("rmul",), "rdiv_k": ("rdiv",),
+}  # fmt: skip
+# `--op` takes the scalar op names too; these mean another tensor op
+# (the scalar `pow` is x ** k, the tensor `pow` is a ** b).
+SCALAR_NAMES = {
+    "pow": "pow_k", "pow_var": "pow", "radd": "radd_k", "rsub": "rsub_k",
+    "rmul": "rmul_k", "rdiv": "rdiv_k",
+}  # fmt: skip
+
+
+def tensor_op_names(names: dict[str, str]) -> dict[str, str]:
+    """`--op` names as the tensor ops they mean; a tensor name (`pow_k`) wins
+    over the scalar name that means the same op (`pow`)."""
+    out = {SCALAR_NAMES.get(op, op): name for op, name in names.items()}
+    out.update({op: name for op, name in names.items() if op not in SCALAR_NAMES})
+    return out
 
 
 class Unsupported(Exception):
@@ -342,8 +363,10 @@ def _detect_ops(api: TensorApi, probe: Any, declared: dict[str, str]) -> None:
             form = lookup(api, op, declared)
             if form:
                 api.ops[op] = form
+        elif op in METHODS:
+            _detect_method(api, probe, op)
         if op not in api.ops:
-            api.unsupported[op] = f"no {dunder}"
+            api.unsupported.setdefault(op, f"no {dunder}")
     for op in UNARY:
         form = lookup(api, op, declared)
         if form:
@@ -383,6 +406,36 @@ def _detect_ops(api: TensorApi, probe: Any, declared: dict[str, str]) -> None:
     else:
         api.unsupported["reshape"] = "no .reshape()"
     _detect_transpose(api, probe)
+
+
+def _detect_method(api: TensorApi, probe: Any, op: str) -> None:
+    """`a.neg()`, `a.pow(k)`, `a.rsub(k)` when `-a`, `a ** k`, `k - a` are missing.
+
+    Kept only when it runs on a live (2, 3) tensor and gives one of the
+    same shape: a method of that name that does something else, or raises,
+    leaves the op unsupported rather than turning it into a crash.
+    """
+    args = () if op == "neg" else (2.0,)
+    for name in METHODS[op]:
+        attr = inspect.getattr_static(api.cls, name, None)
+        if attr is None or isinstance(attr, property):
+            continue
+        form = OpForm("method", name)
+        try:
+            out = call(api, form, probe, *args)
+            works = (
+                isinstance(out, api.cls)
+                and api.array(out).shape == api.array(probe).shape
+            )
+        except Exception as err:
+            api.unsupported[op] = f"no {DUNDERS[op]}; .{name}() raised {one_line(err)}"
+            continue
+        if works:
+            api.ops[op] = form
+            return
+        api.unsupported[op] = (
+            f"no {DUNDERS[op]}; .{name}() gives no tensor of its shape"
+        )
 
 
 def _detect_transpose(api: TensorApi, probe: Any) -> None:

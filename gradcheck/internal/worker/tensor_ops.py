@@ -43,16 +43,17 @@ def apply(api: TensorApi, node: list[Any], ins: list[Any]) -> Any:
         return binary(api, op, ins[0], ins[1])
     if op.endswith("_k"):
         base = op[:-2]
-        if base.startswith("r"):
-            form_of(api, op)
+        if base.startswith("r") or base == "pow":
+            form = form_of(api, op)
+            if form.how != "operator":  # a.rsub(k) is k - a, a.pow(k) is a ** k
+                return call(api, form, ins[0], constant)
+            if base == "pow":
+                return ins[0] ** constant
             return BINARY[base[1:]](constant, ins[0])
-        if base == "pow":
-            form_of(api, "pow_k")
-            return ins[0] ** constant
         return binary(api, base, ins[0], constant)
     if op == "neg":
-        form_of(api, op)
-        return -ins[0]
+        form = form_of(api, op)
+        return -ins[0] if form.how == "operator" else call(api, form, ins[0])
     if op in UNARY:
         return call(api, form_of(api, op), ins[0])
     if op in REDUCTIONS:
