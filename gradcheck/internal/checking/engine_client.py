@@ -46,8 +46,9 @@ class Engine(WorkerProxy):
     broken: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)
     capabilities: dict[str, str] = field(default_factory=dict)
-    # op -> the input beyond which it fails (a measured range limit).
-    range_bounds: dict[str, float] = field(default_factory=dict)
+    # op -> the inputs beyond which it fails (measured range limits), one for
+    # each side that fails: (710.2, -710.2) for tanh as a quotient of e^x.
+    range_bounds: dict[str, tuple[float, ...]] = field(default_factory=dict)
     # op -> the engine methods it calls: `-` built as self + (-other).
     built_from: dict[str, list[str]] = field(default_factory=dict)
     # op -> what is wrong with its result: `.data` is itself a Value. The
