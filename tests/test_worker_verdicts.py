@@ -260,6 +260,58 @@ def test_an_error_from_the_arithmetic_stays_a_crash(
         assert engine.broken[op]["type"] == error
 
 
+POW_FORWARD = "out = Value(self.data**k, (self,))"
+
+
+def pow_guard(line: str) -> dict[str, str]:
+    """`__pow__` that does `line` for a non-integer exponent, before computing."""
+    guard = f"if not isinstance(k, int):\n            {line}\n        "
+    return {POW_FORWARD: guard + POW_FORWARD}
+
+
+POW_INTEGERS_ONLY = pow_guard(
+    'raise ValueError("Only integer exponents are supported")'
+)
+
+
+@pytest.mark.heavy(seconds=3)
+def test_a_constant_refused_on_purpose_is_unsupported_for_that_constant(
+    tmp_path: Path,
+) -> None:
+    path = variant(tmp_path, "pow_integers_only", POW_INTEGERS_ONLY)
+    with load_engine(path) as engine:
+        assert "pow" in engine.supported and "pow" not in engine.broken
+        assert engine.op_constants["pow"] == (2.0, 3.0, -1.0, -2.0)
+        assert "0.5, 1.5: Only integer exponents" in engine.refused_constants["pow"]
+    for seed in (0, 1):
+        report = check_engine(path, examples=40, seed=seed)
+        assert report.ok, [(c.name, c.message) for c in report.failures]
+        assert any("pow refuses some constants" in n for n in report.notes)
+        checked = next(c for c in report.checks if c.name == "local-derivative[pow]")
+        assert checked.status == PASS
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("zero_division", "k = 1 / 0"),  # Python raises, not a `raise`
+        ("attribute_typo", "k = k.numerater"),
+        ("bare_assert", "assert isinstance(k, int)"),  # no message of its own
+        ("recursion", "return self ** k"),
+    ],
+)
+def test_a_constant_that_crashes_the_op_is_still_an_error(
+    tmp_path: Path, name: str, line: str
+) -> None:
+    path = variant(tmp_path, name, pow_guard(line))
+    with load_engine(path) as engine:
+        assert "pow" not in engine.refused_constants
+        assert "pow" not in engine.op_constants
+    report = check_engine(path, examples=0, seed=0, checks=["local-derivative"])
+    failed = failures(report)
+    assert "local-derivative[pow]" in failed, sorted(failed)
+
+
 # -- C. a Value inside .data -------------------------------------------------------
 
 
