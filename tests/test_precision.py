@@ -374,5 +374,3 @@ def test_unchecked_methods_are_listed(tmp_path: Path) -> None:
         assert (
             "gelu" not in engine.not_checked and "leaky_relu" not in engine.not_checked
         )
-
-

@@ -8,6 +8,7 @@ The engines are `engines/verdicts/lecture.py` (recursive topological sort,
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,8 +16,11 @@ import pytest
 from gradcheck import check_engine
 from gradcheck.internal.checking.chains import chain_graph, chain_links, chain_pairs
 from gradcheck.internal.checking.limits import depth_pairs
+from gradcheck.internal.checking.verdict import beyond_limits
 from gradcheck.internal.expr.ops import CHAIN_PAIRS, OPS
+from gradcheck.internal.expr.parser import parse
 from gradcheck.internal.refs.points import SPREAD
+from gradcheck.internal.refs.references import reference
 from gradcheck.mutants import apply_edits
 from gradcheck.report import EngineReport
 
@@ -59,6 +63,12 @@ EDITS: dict[str, tuple[str, str]] = {
     "log_clamped": (
         'out = Value(math.log(self.data), (self,), "log")',
         'out = Value(math.log(max(self.data, 1e-10)), (self,), "log")',
+    ),
+    # tanh as (e^x - e^-x)/(e^x + e^-x): overflows at +710 and at -710.
+    "tanh_exp_both_sides": (
+        "e = math.exp(2 * self.data)\n        t = (e - 1) / (e + 1)",
+        "p, m = math.exp(self.data), math.exp(-self.data)\n"
+        "        t = (p - m) / (p + m)",
     ),
     "neg_broken": ("        return self * -1\n", "        return self * -1.0001\n"),
     "mul_off_5e_4": (
@@ -216,3 +226,35 @@ def test_a_clamped_log_is_a_limit_whose_hint_names_the_clamp(
     report = run(engines["lecture"], 0, ["range"])
     [tanh] = [x for x in report.limits if x.name == "precision[tanh]"]
     assert "1e-" not in tanh.hint, tanh.hint
+
+
+@pytest.mark.heavy(seconds=2)
+def test_a_range_limit_is_measured_on_each_side_that_fails(
+    engines: dict[str, Path],
+) -> None:
+    report = run(engines["tanh_exp_both_sides"], 0, ["range"])
+    assert report.ok, [(c.name, c.message) for c in report.failures]
+    found = {
+        (limit.bound or 0) > 0: limit for limit in report.limits
+        if limit.name == "range[tanh]"
+    }  # fmt: skip
+    assert set(found) == {True, False}
+    assert 709 < (found[True].bound or 0) < 712
+    assert -712 < (found[False].bound or 0) < -709
+    # The words follow the measured bound: exp(x) and exp(-x), not exp(2x).
+    assert "x ≥" in found[True].message and "exp(x)" in found[True].message
+    assert "x ≤" in found[False].message and "exp(-x)" in found[False].message
+    # The lecture's exp(2x) overflows near 355, on one side only.
+    lecture = [x for x in run(engines["lecture"], 0, ["range"]).limits]
+    tanh = [x for x in lecture if x.name == "range[tanh]"]
+    assert len(tanh) == 1 and "exp(2x)" in tanh[0].message
+    sigmoid = next(x for x in lecture if x.name == "range[sigmoid]")
+    assert "exp(-x)" in sigmoid.message
+
+
+def test_an_example_past_either_measured_bound_is_not_judged() -> None:
+    engine = SimpleNamespace(range_bounds={"tanh": (710.2, -710.2)})
+    for x, past in ((-1000.0, True), (1000.0, True), (500.0, False)):
+        graph, point = parse("tanh(x)"), {"x": x}
+        ref = reference(graph, point)
+        assert bool(beyond_limits(engine, graph, ref)) is past, x  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ from gradcheck.internal.checking.method_forms import storage_limit
 from gradcheck.internal.expr.graph import GraphBuilder
 from gradcheck.internal.output.json_doc import target_view
 from gradcheck.internal.refs.tolerance import FLOAT32, UNIT
+from gradcheck.mutants import BASE_ENGINE, apply_edits
 from gradcheck.report import FAIL, PASS
 
 ENGINE = Path(__file__).parent / "engines" / "verdicts_worker" / "scalar.py"
@@ -260,6 +261,58 @@ def test_an_error_from_the_arithmetic_stays_a_crash(
         assert engine.broken[op]["type"] == error
 
 
+POW_FORWARD = "out = Value(self.data**k, (self,))"
+
+
+def pow_guard(line: str) -> dict[str, str]:
+    """`__pow__` that does `line` for a non-integer exponent, before computing."""
+    guard = f"if not isinstance(k, int):\n            {line}\n        "
+    return {POW_FORWARD: guard + POW_FORWARD}
+
+
+POW_INTEGERS_ONLY = pow_guard(
+    'raise ValueError("Only integer exponents are supported")'
+)
+
+
+@pytest.mark.heavy(seconds=3)
+def test_a_constant_refused_on_purpose_is_unsupported_for_that_constant(
+    tmp_path: Path,
+) -> None:
+    path = variant(tmp_path, "pow_integers_only", POW_INTEGERS_ONLY)
+    with load_engine(path) as engine:
+        assert "pow" in engine.supported and "pow" not in engine.broken
+        assert engine.op_constants["pow"] == (2.0, 3.0, -1.0, -2.0)
+        assert "0.5, 1.5: Only integer exponents" in engine.refused_constants["pow"]
+    for seed in (0, 1):
+        report = check_engine(path, examples=40, seed=seed)
+        assert report.ok, [(c.name, c.message) for c in report.failures]
+        assert any("pow refuses some constants" in n for n in report.notes)
+        checked = next(c for c in report.checks if c.name == "local-derivative[pow]")
+        assert checked.status == PASS
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("zero_division", "k = 1 / 0"),  # Python raises, not a `raise`
+        ("attribute_typo", "k = k.numerater"),
+        ("bare_assert", "assert isinstance(k, int)"),  # no message of its own
+        ("recursion", "return self ** k"),
+    ],
+)
+def test_a_constant_that_crashes_the_op_is_still_an_error(
+    tmp_path: Path, name: str, line: str
+) -> None:
+    path = variant(tmp_path, name, pow_guard(line))
+    with load_engine(path) as engine:
+        assert "pow" not in engine.refused_constants
+        assert "pow" not in engine.op_constants
+    report = check_engine(path, examples=0, seed=0, checks=["local-derivative"])
+    failed = failures(report)
+    assert "local-derivative[pow]" in failed, sorted(failed)
+
+
 # -- C. a Value inside .data -------------------------------------------------------
 
 
@@ -375,3 +428,41 @@ def test_the_worker_restarted_after_a_hang_still_wraps_constants(
         b.op("add_const", b.var("x"), constant=3.0)
         run = engine.run(b.build(), {"x": 0.5})
     assert run.data[-1] == 3.5 and run.grads[0] == 1.0
+
+
+# -- F. one Value returned several times by parameters() ----------------------------
+
+
+OWN_BIAS = "        self.b = Value(random.uniform(-1, 1))\n"
+SHARED_BIAS = {
+    "default": [
+        ("def __init__(self, nin):", "def __init__(self, nin, b=Value(0.0)):"),
+        (OWN_BIAS, "        self.b = b\n"),
+    ],
+    "module-level": [
+        ("class Neuron(Module):", "SHARED = Value(0.0)\n\n\nclass Neuron(Module):"),
+        (OWN_BIAS, "        self.b = SHARED\n"),
+    ],
+}
+
+
+@pytest.mark.parametrize("how", sorted(SHARED_BIAS))
+def test_one_bias_shared_by_every_neuron_is_a_zero_grad_error(how: str) -> None:
+    source = apply_edits(BASE_ENGINE, tuple(SHARED_BIAS[how]), how)
+    engine = load_source(f"shared_bias_{how.replace('-', '_')}", source)
+    report = check_engine(engine, examples=0, seed=0, checks=["parameters"])
+    [failed] = report.failures
+    assert (failed.name, failed.category) == ("parameters", "zero-grad")
+    # MLP(3, [4, 4, 1]) has 9 neurons: one bias object, returned 9 times.
+    assert "the same Value (data 0) is returned 9 times" in failed.message
+    assert "an SGD step updates it 9 times" in failed.message
+    # The mutable default is named only where it was found to be one.
+    named = "default of `b` in Neuron.__init__, a mutable default argument"
+    assert (named in failed.message) is (how == "default")
+
+
+def test_a_model_with_its_own_biases_passes_the_parameters_check() -> None:
+    report = check_engine(
+        load_source("own_bias", BASE_ENGINE), examples=0, seed=0, checks=["parameters"]
+    )
+    assert [c.status for c in report.checks] == [PASS]

@@ -30,7 +30,13 @@ from gradcheck.internal.checking.worker_client import (
     open_worker,
 )
 from gradcheck.internal.expr.graph import Graph
+from gradcheck.internal.expr.ops import CONSTANT_CHOICES
 from gradcheck.internal.worker.protocol import unpack_floats
+
+# Ops whose constants an engine may refuse on purpose (`__pow__` that takes
+# integer exponents only): each is tried at detection, and the probes keep
+# to the constants it accepts. leaky_relu's slope is measured instead.
+REFUSABLE = {op: CONSTANT_CHOICES[op] for op in ("pow", "rpow")}
 
 # The limit once an engine has hung: enough for any sane graph of the probes.
 HUNG_TIME_LIMIT = 2.0
@@ -46,8 +52,9 @@ class Engine(WorkerProxy):
     broken: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)
     capabilities: dict[str, str] = field(default_factory=dict)
-    # op -> the input beyond which it fails (a measured range limit).
-    range_bounds: dict[str, float] = field(default_factory=dict)
+    # op -> the inputs beyond which it fails (measured range limits), one for
+    # each side that fails: (710.2, -710.2) for tanh as a quotient of e^x.
+    range_bounds: dict[str, tuple[float, ...]] = field(default_factory=dict)
     # op -> the engine methods it calls: `-` built as self + (-other).
     built_from: dict[str, list[str]] = field(default_factory=dict)
     # The number leaky_relu's slope parameter defaults to, if it has one.
@@ -82,6 +89,9 @@ class Engine(WorkerProxy):
     # Constants measured from the engine, held to by the probes (leaky_relu's
     # slope); see `gradcheck.internal.checking.method_forms`.
     op_constants: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # op -> the constants it refuses on purpose and why (`x ** 0.5` for an
+    # engine whose pow takes integers only); left out of `op_constants`.
+    refused_constants: dict[str, str] = field(default_factory=dict)
     # Failing checks found while detecting forms (a gelu that is neither form).
     form_checks: list[Any] = field(default_factory=list)
 
@@ -160,7 +170,15 @@ class Engine(WorkerProxy):
         from gradcheck.internal.worker.op_calls import SPELLING
 
         items: list[dict[str, Any]] = [{"kind": "mixed"}]
-        items += [{"kind": "op", "op": op} for op in SPELLING]
+        items += [
+            {"kind": "op", "op": op}
+            | (
+                {"constants": [_plain(c) for c in REFUSABLE[op]]}
+                if op in REFUSABLE
+                else {}
+            )
+            for op in SPELLING
+        ]
         supported: list[str] = []
         for item, answer in zip(items, self._detect(items), strict=True):
             if item["kind"] == "mixed":
@@ -181,6 +199,8 @@ class Engine(WorkerProxy):
                     self.nested[op] = str(answer["nested"])
                 if isinstance(answer.get("slope_default"), (int, float)):
                     self.slope_default = float(answer["slope_default"])
+                if answer.get("refused_constants"):
+                    self._refused(op, answer["refused_constants"])
                 where = answer.get("defined_at")
                 if isinstance(where, dict):
                     line = where.get("line")
@@ -199,6 +219,24 @@ class Engine(WorkerProxy):
             self.storage = dict(answer["storage"])
         else:
             self.storage = {"type": "unknown", "unit_roundoff": 2.0**-53}
+
+    def _refused(self, op: str, refused: list[list[Any]]) -> None:
+        """Constants the op refuses on purpose: the probes use the others.
+
+        `x ** 0.5` on an engine whose `__pow__` takes integers only is a
+        missing capability, like a missing op, not a crash.
+        """
+        out = {float(c) for c, _ in refused}
+        kept = tuple(c for c in REFUSABLE[op] if c not in out)
+        if not kept:
+            return
+        self.op_constants[op] = kept
+        shown = ", ".join(f"{c:g}" for c in REFUSABLE[op] if c in out)
+        self.refused_constants[op] = f"{shown}: {refused[0][1]}"
+        self.notes.append(
+            f"{op} refuses some constants, checked with the others only "
+            f"(unsupported, not a crash): {self.refused_constants[op]}"
+        )
 
     def _detect(
         self, items: Sequence[dict[str, Any]]

@@ -170,7 +170,8 @@ def run_families(
         for limit in range_limits:  # later examples past a limit are not errors
             op = limit.name.partition("[")[2].rstrip("]")
             if limit.name.startswith("range[") and limit.bound is not None:
-                engine.range_bounds[op] = limit.bound
+                bounds = engine.range_bounds.get(op, ())
+                engine.range_bounds[op] = (*bounds, limit.bound)  # one a side
     if wanted("repeated-backward"):
         repeated, semantics = repeated_backward_probe(engine, rng("repeated"))
         report.checks.append(repeated)

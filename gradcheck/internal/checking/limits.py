@@ -357,26 +357,32 @@ def range_findings(
             continue
         if not misses:
             continue
-        first = misses[0]
-        if abs(first.x) < NEAR_ZERO:
-            limits.append(_precision_limit(op, first))
+        if abs(misses[0].x) < NEAR_ZERO:
+            limits.append(_precision_limit(op, misses[0]))
             misses = [m for m in misses if abs(m.x) >= NEAR_ZERO]
-            if not misses:
-                continue
-            first = misses[0]
-        bound, at_bound = _threshold(engine, op, first, rel)
-        if not at_bound.explained:
-            checks.append(_error_check(op, at_bound))
-            continue
-        inside = abs(bound) <= max(NORMAL_RANGE, range_limit or 0.0)
-        limit = _range_limit(op, bound, at_bound)
-        if inside or (range_limit is not None and abs(first.x) <= range_limit):
-            checks.append(
-                Check(f"range[{op}]", "value", FAIL, limit.message, examples=1)
-            )
-        else:
+        # Each side that fails has a bound of its own: tanh as
+        # (e^x - e^-x)/(e^x + e^-x) overflows at +710 and at -710.
+        for first in _first_per_side(misses):
+            bound, at_bound = _threshold(engine, op, first, rel)
+            if not at_bound.explained:
+                checks.append(_error_check(op, at_bound))
+                break
+            inside = abs(bound) <= max(NORMAL_RANGE, range_limit or 0.0)
+            limit = _range_limit(op, bound, at_bound)
+            if inside or (range_limit is not None and abs(first.x) <= range_limit):
+                checks.append(
+                    Check(f"range[{op}]", "value", FAIL, limit.message, examples=1)
+                )
+                break  # one failing check per op
             limits.append(limit)
     return checks, limits
+
+
+def _first_per_side(misses: list[Miss]) -> list[Miss]:
+    """The first miss (the nearest far point) on each side of 0 that has one."""
+    positive = next((m for m in misses if m.x > 0), None)
+    negative = next((m for m in misses if m.x < 0), None)
+    return [m for m in (positive, negative) if m is not None]
 
 
 def _error_check(op: str, miss: Miss) -> Check:
@@ -449,13 +455,30 @@ def _guarded_input(op: str, miss: Miss) -> float | None:
     return None
 
 
+# exp(k*x) overflows float64 for k*x above this (about 709.78).
+EXP_OVERFLOWS = math.log(sys.float_info.max)
+
+
+def _exp_overflowing(bound: float) -> str:
+    """The exp that overflows at `bound`, read off it: exp(2x) at 355, exp(-x) at -710.
+
+    Only when the bound is within 1% of where exp(k x) overflows for a small
+    whole k; otherwise the words say no more than what was measured.
+    """
+    k = round(EXP_OVERFLOWS / abs(bound)) if bound else 0
+    if not 1 <= k <= 8 or abs(k * abs(bound) - EXP_OVERFLOWS) > 0.01 * EXP_OVERFLOWS:
+        return "an exp that overflows there"
+    sign = "" if bound > 0 else "-"
+    return f"exp({sign}{k if k > 1 else ''}x)"
+
+
 def _range_limit(op: str, bound: float, miss: Miss) -> Limit:
     table = OPS[op]
     side = "x ≥" if bound > 0 else "x ≤"
     what = f"raises {miss.what}" if miss.got is None else f"gives a wrong {miss.what}"
     message = f"{op} {what} for {side} {bound:.4g}"
     if table.overflow_cause and miss.what == "OverflowError":
-        message += f": {table.overflow_cause}"
+        message += ": " + table.overflow_cause.format(exp=_exp_overflowing(bound))
     elif miss.got is not None and miss.overflow:
         message += (
             f" (past |x| = {OVERFLOW_EXPLAINS:.0f}, exp(4x) overflows float64: "

@@ -59,10 +59,11 @@ def unary_forms(engine: Engine) -> list[tuple[str, float | None]]:
         op = OPS[name]
         if op.arity != 1:
             continue
-        if name == "pow":
-            forms.extend((name, n) for n in POW_EXPONENTS)
-        elif name in engine.op_constants:  # measured on the engine (a slope)
+        if name in engine.op_constants:  # measured on the engine (a slope),
+            # or the exponents a pow that refuses some of them accepts
             forms.extend((name, c) for c in engine.op_constants[name])
+        elif name == "pow":
+            forms.extend((name, n) for n in POW_EXPONENTS)
         elif op.takes_constant:
             forms.extend((name, c) for c in CONSTANTS)
         else:

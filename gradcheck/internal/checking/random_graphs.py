@@ -355,7 +355,7 @@ def _random_graphs_in_worker(
     max_nodes: int,
     limit: float,
     known: list[str],
-    range_bounds: dict[str, float],
+    range_bounds: dict[str, tuple[float, ...]],
 ) -> Check:
     with load_engine(target, limit) as engine:
         engine.supported = tuple(n for n in engine.supported if n in set(ops))

@@ -283,11 +283,41 @@ def _parameters_check(engine: Engine, seed: float) -> Check:
             "biases: their gradients are never zeroed nor updated",
             examples=1,
         )  # fmt: skip
+    repeated = _repeated_check(result.get("repeated") or [])
+    if repeated is not None:
+        return repeated
     return Check(
         name, "zero-grad", PASS,
         f"parameters() covers all {persistent} persistent leaves of {result['built']}",
         examples=1,
     )  # fmt: skip
+
+
+def _repeated_check(repeated: list[dict[str, Any]]) -> Check | None:
+    """parameters() returning one Value several times, or None when it does not.
+
+    The hint names a mutable default argument only when the worker found
+    the repeated Value to be the default of a class's `__init__` parameter.
+    """
+    if not repeated:
+        return None
+    first = repeated[0]
+    count = int(first["count"])
+    others = len(repeated) - 1
+    more = f" ({others} more Values are repeated too)" if others else ""
+    message = (
+        f"the same Value (data {float(first['data']):.4g}) is returned {count} "
+        f"times by parameters(): an SGD step updates it {count} times{more}"
+    )
+    if first.get("default"):
+        owner, parameter = first["default"]
+        message += (
+            f"; it is the default of `{parameter}` in {owner}.__init__, a mutable "
+            "default argument built once when the function is defined, so every "
+            f"{owner} shares it: default to None and build a new Value inside "
+            "__init__"
+        )
+    return Check("parameters", "zero-grad", FAIL, message, examples=1)
 
 
 def _training_loop_check(engine: Engine, seed: float) -> Check:

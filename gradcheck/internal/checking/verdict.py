@@ -161,12 +161,13 @@ def beyond_limits(engine: Engine, graph: Graph, ref: Reference) -> str:
     if engine.range_bounds.keys().isdisjoint(graph.ops_used()):
         return ""  # most examples: none of its ops has a limit
     for node in graph.nodes:
-        bound = engine.range_bounds.get(node.op)
-        if bound is None or not node.args:
+        bounds = engine.range_bounds.get(node.op)
+        if not bounds or not node.args:
             continue
         x = ref.value(node.args[0])
-        if (bound > 0 and x >= bound * 0.999) or (bound < 0 and x <= bound * 0.999):
-            return f"{node.op} at {x:.4g}, past its measured limit ({bound:.4g})"
+        for bound in bounds:  # one per side that fails (x >= 710, x <= -710)
+            if (bound > 0 and x >= bound * 0.999) or (bound < 0 and x <= bound * 0.999):
+                return f"{node.op} at {x:.4g}, past its measured limit ({bound:.4g})"
     return ""
 
 

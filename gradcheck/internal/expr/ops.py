@@ -62,7 +62,8 @@ class Op:
     # Points beyond the normal range (and near 0) where the op is probed for
     # overflow and lost digits; both signs where the op is defined for both.
     far_points: tuple[float, ...] = ()
-    # What to do about a range limit of this op, and why an overflow happens.
+    # What to do about a range limit of this op, and why an overflow happens
+    # (`{exp}` is filled in with the exp that overflows at the measured bound).
     far_hint: str = "guard the formula against overflow"
     overflow_cause: str = ""
     # Rounding of the op in float64, in units of 2**-53: (value ulps, value
@@ -273,8 +274,10 @@ def _always(*_: Any) -> bool:
 
 TANH_HINT = "use math.tanh, or a formula in exp(-2|x|); fine for |x| below the bound"
 SIGMOID_HINT = "use exp(x) / (1 + exp(x)) for negative x; fine above the bound"
-EXP_2X = "it computes exp(2x); math.tanh has no such limit"
-EXP_MINUS_X = "it computes exp(-x); branch on the sign of x"
+# `{exp}` is read off the measured bound (`checking.limits`): exp(2x) when
+# tanh overflows at 355, exp(x) at 710, exp(-x) at -710.
+TANH_OVERFLOW = "it computes {exp}; math.tanh has no such limit"
+SIGMOID_OVERFLOW = "it computes {exp}; branch on the sign of x"
 
 OPS: dict[str, Op] = {}
 
@@ -361,7 +364,7 @@ _register(
        _method("tanh"), mpmath.tanh, _sym("tanh"),
        _always, "tanh(a)", method="tanh", fl=math.tanh,
        far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 400.0, -400.0, 1e4, -1e4),
-       far_hint=TANH_HINT, overflow_cause=EXP_2X,
+       far_hint=TANH_HINT, overflow_cause=TANH_OVERFLOW,
        rounding=(4, 1, 4, 1)),
     Op("exp", 1, False, "exp({0})", ATOM,
        _method("exp"), mpmath.exp, _sym("exp"),
@@ -384,7 +387,7 @@ _register(
        _method("sigmoid"), _mp_sigmoid, _sym_sigmoid,
        _always, "1 / (1 + exp(-a))", method="sigmoid", fl=_fl_sigmoid,
        far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 800.0, -800.0),
-       far_hint=SIGMOID_HINT, overflow_cause=EXP_MINUS_X,
+       far_hint=SIGMOID_HINT, overflow_cause=SIGMOID_OVERFLOW,
        rounding=(4, 1, 4, 1)),
     Op("sin", 1, False, "sin({0})", ATOM,
        _method("sin"), mpmath.sin, _sym("sin"),

@@ -25,7 +25,7 @@ import re
 import sys
 import textwrap
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gradcheck.internal.worker.api import Api, ApiError, detect
@@ -130,18 +130,56 @@ def detect_mixed(cls: type, api: Api) -> dict[str, str]:
     return {}
 
 
-def detect_op(cls: type, api: Api, op: str) -> dict[str, Any]:
+def detect_op(
+    cls: type, api: Api, op: str, constants: Sequence[Any] = ()
+) -> dict[str, Any]:
     """One op's verdict as plain data.
 
-    {"verdict": "supported", "built_from": [...], "nested": text?},
+    {"verdict": "supported", "built_from": [...], "nested": text?,
+    "refused_constants": [[constant, reason], ...]?},
     {"verdict": "unsupported", "detail": reason} or
     {"verdict": "broken", "detail": error}. The worker answers each op as
     its own item (`serve.handle_detect`), so that an op that hangs or kills
-    the worker is a finding about that op.
+    the worker is a finding about that op. `constants`: the constants the
+    checker will use with the op (pow's exponents); those the op refuses on
+    purpose are listed, and the checker leaves them out.
     """
     arity, _, spelling = SPELLING[op]
     wrap = (lambda c: api.make(cls, c)) if api.wrap_constants else None
-    return _classify(cls, api, op, arity, spelling, wrap)
+    found = _classify(cls, api, op, arity, spelling, wrap)
+    if found["verdict"] == "supported" and constants:
+        name = method_name(op, api.op_names) or spelling
+        refused = _refused_constants(cls, api, op, name, constants, wrap)
+        if refused:
+            found["refused_constants"] = refused
+    return found
+
+
+def _refused_constants(
+    cls: type, api: Api, op: str, name: str, constants: Sequence[Any], wrap: Any
+) -> list[list[Any]]:
+    """[constant, reason] for each constant the op refuses on purpose.
+
+    `x ** 0.5` on an engine whose `__pow__` raises ValueError("Only integer
+    exponents are supported"): the same test as for a refused op
+    (`_refusal`: a `raise` with its own message in the op's method, before
+    anything is computed). Any other exception is left for the probes to
+    report as the crash it is.
+    """
+    refused: list[list[Any]] = []
+    for constant in constants:
+        if constant == _CONSTANT.get(op, 3):
+            continue  # the op already worked with it
+        args = [api.make(cls, a) for a in _PROBE[SPELLING[op][0]]]
+        called: set[str] = set()
+        try:
+            with _tracing(cls) as called:
+                apply_op(op, args, constant, api.op_names, wrap)
+        except BaseException as err:
+            reason = _refusal(cls, name, err, called)
+            if reason is not None:
+                refused.append([constant, reason])
+    return refused
 
 
 def _works(thunk: Any) -> bool:

@@ -185,11 +185,13 @@ def parameters(
     _, (model, shown) = _network(module, params)
     first = _loss(model, SAMPLES[0])
     second = _loss(model, SAMPLES[1])
-    owned = {id(p) for p in model.parameters()}
+    listed = list(model.parameters())
+    owned = {id(p) for p in listed}
+    repeated = _repeated(listed, module, api)
     leaves_1 = _leaves(first, cls)
     leaves_2 = _leaves(second, cls)
     if leaves_1 is None or leaves_2 is None:
-        return {"built": shown, "walkable": False}
+        return {"built": shown, "walkable": False, "repeated": repeated}
     persistent = [v for key, v in leaves_1.items() if key in leaves_2]
     missing = [api.read_data(v) for v in persistent if id(v) not in owned]
     return {
@@ -197,7 +199,45 @@ def parameters(
         "walkable": True,
         "persistent": len(persistent),
         "missing": missing,
+        "repeated": repeated,
     }
+
+
+def _repeated(listed: list[Any], module: Any, api: Api) -> list[dict[str, Any]]:
+    """Each object parameters() returns more than once (by identity).
+
+    With the parameter of a class's `__init__` whose default it is, when it
+    is one: `Neuron(nin, b=Value(0.0))` builds the bias once, when the
+    function is defined, and every neuron shares it.
+    """
+    counts: dict[int, list[Any]] = {}
+    for p in listed:
+        counts.setdefault(id(p), []).append(p)
+    return [
+        {
+            "count": len(same),
+            "data": api.read_data(same[0]),
+            "default": _default_of(same[0], module),
+        }
+        for same in counts.values()
+        if len(same) > 1
+    ]
+
+
+def _default_of(value: Any, module: Any) -> list[str] | None:
+    """[class, parameter] when `value` is the default of a class's __init__."""
+    for klass in list(vars(module).values()):
+        init = vars(klass).get("__init__") if isinstance(klass, type) else None
+        if not inspect.isfunction(init):
+            continue
+        try:
+            parameters = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        for parameter in parameters:
+            if parameter.default is value:  # identity: values are never compared
+                return [klass.__name__, parameter.name]
+    return None
 
 
 def _fresh_copy(

@@ -118,7 +118,7 @@ def _detect_item(cls: type, api: Api, item: dict[str, Any]) -> dict[str, Any]:
         if kind == "mixed":
             return {"capabilities": detect_mixed(cls, api), "api": api.describe()}
         if kind == "op":
-            return detect_op(cls, api, item["op"])
+            return detect_op(cls, api, item["op"], item.get("constants", ()))
         return {"storage": storage(cls, api, tuple(item.get("ops", ())))}
     except BaseException as err:  # building the probe's leaves failed
         if kind == "op":
