@@ -96,7 +96,8 @@ def test_the_command_line_wins(tmp_path: Path) -> None:
 
 def test_no_table_or_no_file_is_no_config(tmp_path: Path) -> None:
     inner = _project(tmp_path, "[project]\nname = 'x'\n")
-    assert _parsed(inner, "engine").examples == 200
+    # No --examples: each engine's kind then takes its own default.
+    assert _parsed(inner, "engine").examples is None
     other = tmp_path / "named.toml"
     other.write_text("[tool.gradcheck]\nexamples = 4\n", encoding="utf-8")
     assert _parsed(inner, "engine", "--config", str(other)).examples == 4

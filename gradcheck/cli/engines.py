@@ -181,7 +181,8 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     try:
         if kind == "tensor":
             return _check_tensor(target, options)
-        kept = _accepted(check_engine, _scalar_op_names(options))
+        scalar = {k: v for k, v in options.items() if k != "examples_given"}
+        kept = _accepted(check_engine, _scalar_op_names(scalar))
         if "kind" in inspect.signature(check_engine).parameters:
             kept["kind"] = "scalar"  # decided above: not a tensor engine
         return check_engine(target, **kept)
