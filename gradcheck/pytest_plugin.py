@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from gradcheck.errors import GradcheckError
-from gradcheck.internal.checking.family_names import CHECK_FAMILIES
+from gradcheck.internal.checking.family_names import CHECK_FAMILIES, TENSOR_EXAMPLES
 from gradcheck.seeds import parse_seed, resolve_seed
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Settings:
     examples: int
     seed: int
     allow_inconclusive: bool
+    default_examples: bool = False  # examples not given: each kind's default
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -147,6 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
         else _examples(examples, "gradcheck_examples"),
         seed=_seed(config),
         allow_inconclusive=bool(_setting(config, "allow_inconclusive")),
+        default_examples=examples is None,
     )
     config.stash[_SETTINGS] = settings
     if settings.target is None:
@@ -320,7 +322,10 @@ def run_family(config: pytest.Config, family: str) -> list[Check]:
                 from gradcheck.internal.tensor import check_tensor_engine
 
                 config.stash[_FULL_REPORT] = check_tensor_engine(
-                    settings.target, seed=seed, examples=min(examples, 30)
+                    settings.target,
+                    seed=seed,
+                    # the tensor default unless the examples were given
+                    examples=TENSOR_EXAMPLES if settings.default_examples else examples,
                 )
             checks = config.stash[_FULL_REPORT].checks
             return [c for c in checks if tensor_family(c) == family]

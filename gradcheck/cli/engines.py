@@ -10,15 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from gradcheck.cli.common import Result, fail, write_file
-from gradcheck.cli.parser import (
-    DEFAULT_EXAMPLES,
-    NAME,
-    PROG,
-    TENSOR_EXAMPLES,
-    default_seed,
-    mapping,
-)
+from gradcheck.cli.parser import NAME, PROG, default_seed, mapping
 from gradcheck.errors import ExpressionError, GradcheckError, UsageError
+from gradcheck.internal.checking.family_names import DEFAULT_EXAMPLES, TENSOR_EXAMPLES
 
 # -- engines ------------------------------------------------------------------
 

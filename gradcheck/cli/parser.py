@@ -16,10 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from gradcheck.errors import UsageError
+from gradcheck.internal.checking.family_names import DEFAULT_EXAMPLES, TENSOR_EXAMPLES
 
 PROG = "gradcheck"
-DEFAULT_EXAMPLES = 200
-TENSOR_EXAMPLES = 30  # gradcheck.internal.tensor.check.DEFAULT_EXAMPLES
 MUTANT_EXAMPLES = 20
 DEFAULT_IMPORT_TIMEOUT = 20.0
 DEFAULT_MEMORY_LIMIT = "4G"

@@ -18,8 +18,9 @@ pytest.importorskip("numpy")
 
 from cli_runner import run_cli
 
-from gradcheck.cli.parser import TENSOR_EXAMPLES
+from gradcheck import check_engine
 from gradcheck.internal.checking.engine_client import load_source
+from gradcheck.internal.checking.family_names import TENSOR_EXAMPLES
 from gradcheck.internal.output.json_doc import target_view
 from gradcheck.internal.tensor.check import DEFAULT_EXAMPLES, check_tensor_engine
 
@@ -80,3 +81,17 @@ def test_examples_is_honoured_for_tensor_engines() -> None:
 
 def test_the_command_lines_tensor_default_is_the_checkers() -> None:
     assert TENSOR_EXAMPLES == DEFAULT_EXAMPLES
+
+
+@pytest.mark.heavy
+def test_check_engine_honours_examples_for_a_tensor_engine() -> None:
+    def programs(**options: Any) -> int | None:
+        report = check_engine(f"{METHODS}:Tensor", seed=0, **options)
+        found = next(
+            (c for c in report.checks if c.name == "tensor random programs"), None
+        )
+        return None if found is None else found.examples
+
+    assert programs(examples=0) is None, "0 means probes only"
+    assert 3 < (programs() or 0) <= TENSOR_EXAMPLES
+    assert TENSOR_EXAMPLES < (programs(examples=100) or 0) <= 100

@@ -24,7 +24,11 @@ from gradcheck.internal.checking.engine_client import (
 )
 from gradcheck.internal.checking.expressions import as_graph, check_expression_on
 from gradcheck.internal.checking.families_run import Options, run_families
-from gradcheck.internal.checking.family_names import CHECK_FAMILIES
+from gradcheck.internal.checking.family_names import (
+    CHECK_FAMILIES,
+    DEFAULT_EXAMPLES,
+    TENSOR_EXAMPLES,
+)
 from gradcheck.internal.checking.limits import DEPTH_CAP
 from gradcheck.internal.checking.progress import Progress, TextProgress, in_notebook
 from gradcheck.internal.checking.supervisor import DEFAULT_MEMORY_LIMIT
@@ -37,7 +41,7 @@ from gradcheck.report import (
 )
 
 # The defaults a rerun command leaves out.
-DEFAULT_EXAMPLES, DEFAULT_MAX_NODES = 200, 30
+DEFAULT_MAX_NODES = 30
 
 
 # Checks made while the engine loads, in every run: the cheapest family
@@ -114,7 +118,7 @@ def collector_tuned() -> Iterator[None]:
 def check_engine(
     target: str | type | Any = None,
     *,
-    examples: int = DEFAULT_EXAMPLES,
+    examples: int | None = None,
     seed: int | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
     ops: Sequence[str] | None = None,
@@ -140,8 +144,9 @@ def check_engine(
     class or a module (default: the built-in micrograd). `ops` restricts the
     ops used; `jobs` runs the random graphs in that many processes. `kind`
     is "scalar" or "tensor"; by default a class whose data is an array is
-    checked as a tensor engine (at most 30 random programs), whatever its
-    name, and the report says so. `only` reruns one check by the name the
+    checked as a tensor engine, whatever its name, and the report says so.
+    `examples` defaults to 200 random graphs, or 30 random programs for a
+    tensor engine. `only` reruns one check by the name the
     report shows (`accumulation[mul]`, or a family such as `propagation`):
     its family runs with the same seed, and the report keeps that check.
     """
@@ -163,7 +168,7 @@ def check_engine(
 
         return check_tensor_engine(
             target,
-            examples=min(examples, 30),
+            examples=TENSOR_EXAMPLES if examples is None else examples,
             seed=seed,
             time_limit_s=time_limit,
             api=dict(api) if api else None,
@@ -171,6 +176,8 @@ def check_engine(
             op_defs=dict(op_defs) if op_defs else None,
             notes=notes,
         )
+    if examples is None:
+        examples = DEFAULT_EXAMPLES
     if examples < 0 or max_nodes < 1 or jobs < 1 or time_limit <= 0:
         raise UsageError("examples >= 0, max_nodes >= 1, jobs >= 1 and time_limit > 0")
     seed = _seed(seed)

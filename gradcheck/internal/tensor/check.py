@@ -14,6 +14,7 @@ from typing import Any
 
 from gradcheck.errors import PointError
 from gradcheck.internal.checking.engine_client import EngineFault
+from gradcheck.internal.checking.family_names import TENSOR_EXAMPLES
 from gradcheck.internal.refs.declarations import declared_ops
 from gradcheck.internal.tensor.checks import TensorCheck, finding_check
 from gradcheck.internal.tensor.diagnose import Finding, diagnose, relative_error
@@ -31,7 +32,7 @@ from gradcheck.report import (
     Limit,
 )
 
-DEFAULT_EXAMPLES = 30
+DEFAULT_EXAMPLES = TENSOR_EXAMPLES
 # Scalar-engine options that mean nothing for a tensor engine.
 NOT_FOR_TENSORS = {
     "min_depth": "--min-depth",
