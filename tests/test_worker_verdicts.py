@@ -290,6 +290,13 @@ def test_a_constant_refused_on_purpose_is_unsupported_for_that_constant(
         assert any("pow refuses some constants" in n for n in report.notes)
         checked = next(c for c in report.checks if c.name == "local-derivative[pow]")
         assert checked.status == PASS
+    # A formula that needs a refused constant: an input error, not a crash.
+    from cli_runner import run_cli
+
+    code, out, err = run_cli("x**0.5", "--at", "x=2", "--engine", str(path))
+    assert code == 2, out
+    assert "does not support pow with 0.5 (it refuses 0.5, 1.5" in err, err
+    assert run_cli("x**2", "--at", "x=2", "--engine", str(path)).code == 0
 
 
 @pytest.mark.parametrize(

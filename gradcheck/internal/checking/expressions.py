@@ -12,6 +12,7 @@ from typing import Any
 
 from gradcheck.errors import PointError, UsageError
 from gradcheck.internal.checking.engine_client import (
+    REFUSABLE,
     Engine,
 )
 from gradcheck.internal.checking.judge import judge
@@ -49,6 +50,9 @@ def check_expression_on(
             f"{op}: {loaded.unsupported.get(op, '?')}" for op in missing
         )
         raise UsageError(f"the engine {loaded.target} does not support {reasons}")
+    refused = _refused_constants(loaded, graph)
+    if refused:
+        raise UsageError(f"the engine {loaded.target} does not support {refused}")
     seed = resolve_seed(seed)
     report = ExpressionReport(loaded.target, seed)
     formulas, _ = derivative_formulas(graph)
@@ -151,3 +155,18 @@ def _digits(value: Any) -> str:
     from gradcheck.internal.checking.verdict import digits
 
     return digits(value)
+
+
+def _refused_constants(loaded: Engine, graph: Graph) -> str:
+    """The graph's op constants the engine was seen to refuse on purpose
+    (`x ** 0.5` where `__pow__` takes integers only), as the error says them."""
+    found = []
+    for node in graph.nodes:
+        why = loaded.refused_constants.get(node.op)
+        tried = REFUSABLE.get(node.op, ())
+        kept = loaded.op_constants.get(node.op, tried)
+        if why and node.constant in tried and node.constant not in kept:
+            found.append(
+                f"{node.op} with {node.constant:g} (refused on purpose: {why})"
+            )
+    return "; ".join(dict.fromkeys(found))
