@@ -166,7 +166,5 @@ def _refused_constants(loaded: Engine, graph: Graph) -> str:
         tried = REFUSABLE.get(node.op, ())
         kept = loaded.op_constants.get(node.op, tried)
         if why and node.constant in tried and node.constant not in kept:
-            found.append(
-                f"{node.op} with {node.constant:g} (refused on purpose: {why})"
-            )
+            found.append(f"{node.op} with {node.constant:g} (it refuses {why})")
     return "; ".join(dict.fromkeys(found))
