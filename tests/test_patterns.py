@@ -249,3 +249,31 @@ def test_one_wrong_derivative_seen_by_several_checks_is_one_problem(
     assert count_distinct(report.failures) == 1, [
         (c.name, c.same_as, c.message[:60]) for c in report.failures
     ]
+
+
+@pytest.mark.heavy(seconds=12)
+def test_a_depth_limit_from_a_deadline_does_not_skip_the_random_graphs(
+    tmp_path: Path,
+) -> None:
+    # A visited *list*: right, but quadratic, so deep chains miss their
+    # deadline. That is a depth limit, not a hang: the random graphs (a few
+    # dozen nodes, answered at once) must still run.
+    source = patterns.apply_edits(
+        patterns.BASE,
+        (
+            ("topo, visited = [], set()\n", "topo, visited = [], []\n"),
+            ("visited.add(node)\n", "visited.append(node)\n"),
+        ),
+        "visited list",
+    )
+    engine = tmp_path / "visited_list.py"
+    engine.write_text(source, encoding="utf-8")
+    report = check_engine(
+        str(engine), examples=10, seed=0, checks=["depth", "random-graphs"]
+    )
+    assert report.ok, [(c.name, c.message) for c in report.failures]
+    [depth] = [x for x in report.limits if x.name == "depth"]
+    assert "no answer within" in depth.message, depth.message
+    assert "explicit stack" not in depth.hint
+    [graphs] = [c for c in report.checks if c.name == "random-graphs"]
+    assert graphs.status == "pass", graphs.message

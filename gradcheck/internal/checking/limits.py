@@ -205,6 +205,11 @@ def depth_findings(
         f"fine for the lecture's MLP (depth {LECTURE_MLP_DEPTH}); walk an explicit "
         "stack for deeper graphs"
     )
+    if "RecursionError" not in text:  # too slow, or the worker died: no recursion
+        hint = (
+            f"fine for the lecture's MLP (depth {LECTURE_MLP_DEPTH}); beyond "
+            f"{result.works:,} nodes deep, backward() fails as said"
+        )
     limit = Limit(name, "propagation", text, float(result.works), hint)
     return Check(
         name,
