@@ -220,9 +220,12 @@ class _Verdict:
 
     @property
     def status(self) -> str:
-        """'fail' when any part failed, 'inconclusive' when one verified nothing."""
+        """'fail' when any part failed (or a limit was found under `strict`),
+        'inconclusive' when one verified nothing."""
         parts = self._parts()
         if any(p.status == FAIL for p in parts):
+            return FAIL
+        if getattr(self, "strict", False) and getattr(self, "limits", None):
             return FAIL
         if any(p.status == INCONCLUSIVE for p in parts):
             return INCONCLUSIVE
@@ -258,6 +261,8 @@ class EngineReport(_Verdict):
     engine_file: str | None = None
     notes: list[str] = field(default_factory=list)
     output_tail: list[str] = field(default_factory=list)
+    # Checked under `strict`: a limit is then an error, and the status says so.
+    strict: bool = False
     api: dict[str, str] = field(default_factory=dict)
     not_checked: list[str] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)

@@ -258,3 +258,31 @@ def test_an_example_past_either_measured_bound_is_not_judged() -> None:
         graph, point = parse("tanh(x)"), {"x": x}
         ref = reference(graph, point)
         assert bool(beyond_limits(engine, graph, ref)) is past, x  # type: ignore[arg-type]
+
+
+@pytest.mark.heavy(seconds=3)
+def test_under_strict_a_limit_makes_the_status_fail_everywhere(
+    engines: dict[str, Path],
+) -> None:
+    from cli_runner import run_cli
+
+    report = check_engine(
+        str(engines["lecture"]), examples=0, seed=0, checks=["range"], strict=True
+    )
+    assert report.limits and report.status == "fail" and report.exit_code() == 1
+    code, out, _ = run_cli(
+        "engine", str(engines["lecture"]), "--strict", "--only", "depth", "-q"
+    )
+    assert code == 1 and out.startswith("FAIL "), out
+    assert "(errors under --strict)" in out
+
+
+@pytest.mark.heavy(seconds=3)
+def test_only_range_shows_the_limits_that_family_found(
+    engines: dict[str, Path],
+) -> None:
+    from cli_runner import run_cli
+
+    code, out, err = run_cli("engine", str(engines["lecture"]), "--only", "range")
+    assert (code, err) == (0, ""), err
+    assert "range[tanh]" in out and "no such check ran" not in out

@@ -70,7 +70,13 @@ def keep_only(report: EngineReport, only: str) -> None:
         for c in report.checks
         if c.name == only or (family and c.name.partition("[")[0] == only)
     ]
-    if not kept:
+    # The range family makes a check only for an error; its limits count too.
+    limits = [
+        x
+        for x in report.limits
+        if x.name == only or (family and x.name.partition("[")[0] == only)
+    ]
+    if not kept and not limits:
         ran = ", ".join(c.name for c in report.checks) or "none"
         raise UsageError(f"--only {only}: no such check ran (its family ran: {ran})")
     names = {c.name for c in kept}

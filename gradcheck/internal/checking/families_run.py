@@ -100,6 +100,7 @@ def run_families(
             )
         engine.supported = tuple(n for n in engine.supported if n in set(ops))
     report = _new_report(engine, seed)
+    report.strict = options.strict
     report.checks.extend(engine.form_checks)
     storage = storage_limit(engine)
     if storage is not None:

@@ -323,7 +323,8 @@ def counts_text(report: EngineReport) -> str:
     parts = [f"{n} {s}" for s, n in counts.items() if n]
     limits = len(getattr(report, "limits", None) or [])
     if limits:
-        parts.append(f"{limits} limit(s)")
+        strict = " (errors under --strict)" if getattr(report, "strict", False) else ""
+        parts.append(f"{limits} limit(s){strict}")
     return ", ".join(parts) or "no checks"
 
 
