@@ -16,7 +16,7 @@ from engines.patterns import rebuild_counts
 
 from gradcheck import check_engine
 from gradcheck.internal.checking.complexity import Timing, exponential
-from gradcheck.internal.checking.marking import count_distinct
+from gradcheck.internal.checking.marking import count_distinct, mark_repeated_failures
 from gradcheck.report import FAIL, Check, EngineReport
 
 ENGINES = Path(__file__).parent / "engines"
@@ -205,13 +205,20 @@ def test_distinct_problems_ignore_constants_and_repeated_messages() -> None:
     def failed(name: str, message: str, category: str = "local-derivative") -> Check:
         return Check(name, category, FAIL, message)
 
+    def distinct(checks: list[Check]) -> int:
+        report = EngineReport("e", 0, [], {}, checks=checks)
+        mark_repeated_failures(report)
+        assert int(report.info["distinct problems found"]) == count_distinct(checks)
+        return count_distinct(checks)
+
     same = [
         failed("a", "backward() does nothing"),
         failed("b", "backward() does nothing"),
     ]
-    assert count_distinct(same) == 1
+    assert distinct(same) == 1
+    assert same[1].same_as == "a"
     different = [failed("a", "one"), failed("b", "two"), failed("c", "one", "value")]
-    assert count_distinct(different) == 3
+    assert distinct(different) == 3
 
 
 @pytest.mark.heavy
@@ -277,3 +284,23 @@ def test_a_depth_limit_from_a_deadline_does_not_skip_the_random_graphs(
     assert "explicit stack" not in depth.hint
     [graphs] = [c for c in report.checks if c.name == "random-graphs"]
     assert graphs.status == "pass", graphs.message
+
+
+@pytest.mark.heavy(seconds=6)
+def test_a_swapped_reflected_op_is_one_problem_whatever_the_numbers(
+    tmp_path: Path,
+) -> None:
+    # Every check that meets `c - x` fails with its own numbers, but the one
+    # confirmed cause: one problem, so a grader takes its points once.
+    source = patterns.apply_edits(
+        patterns.BASE,
+        (("        return other + (-self)\n", "        return self + (-other)\n"),),
+        "rsub swapped",
+    )
+    engine = tmp_path / "rsub_swapped.py"
+    engine.write_text(source, encoding="utf-8")
+    report = check_engine(str(engine), examples=20, seed=0)
+    assert len(report.failures) > 1
+    assert all("__rsub__ computes self - other" in c.message for c in report.failures)
+    assert count_distinct(report.failures) == 1
+    assert report.info["distinct problems found"] == "1"

@@ -16,8 +16,21 @@ _CAUSES = (
 )
 
 
+# A reflected op whose operands are swapped, confirmed on the forward value.
+_SWAPPED = "{0} computes self {1} other instead of other {1} self"
+SWAPPED_OPS = {"rsub": ("__rsub__", "-"), "rdiv": ("__rtruediv__", "/")}
+
+
+def swapped_operands(op: str) -> str:
+    """The words for a reflected op (`rsub`, `rdiv`) computed the wrong way round."""
+    return _SWAPPED.format(*SWAPPED_OPS[op])
+
+
 def confirmed_cause(hint: str) -> str | None:
     """The cause (with its op) a hint of this module states, else None."""
+    for op in SWAPPED_OPS:
+        if swapped_operands(op) in hint:
+            return swapped_operands(op)
     for head, tail in _CAUSES:
         if not hint.startswith(head):
             continue

@@ -21,6 +21,7 @@ from gradcheck.internal.checking.engine_client import (
     Run,
     WorkerCrash,
 )
+from gradcheck.internal.checking.hint_words import swapped_operands
 from gradcheck.internal.expr.graph import Graph
 from gradcheck.internal.refs.references import Reference, reference
 from gradcheck.internal.refs.tolerance import SAFETY
@@ -321,11 +322,7 @@ def _value_hint(graph: Graph, run: Run, ref: Reference, index: int) -> str:
         a, c = ref.value(node.args[0]), node.constant or 0.0
         swapped = a - c if node.op == "rsub" else (a / c if c else None)
         if swapped is not None and close(run.data[index], swapped):
-            dunder = "__rsub__" if node.op == "rsub" else "__rtruediv__"
-            sign = "-" if node.op == "rsub" else "/"
-            hint += (
-                f": {dunder} computes self {sign} other instead of other {sign} self"
-            )
+            hint += f": {swapped_operands(node.op)}"
     elif len(node.args) == 1:  # log(x + 1e-6) by design: say how to declare it
         shifted = shift_hint(node.op, [(run.data[node.args[0]], run.data[index])])
         if shifted:

@@ -236,7 +236,9 @@ def same_as_line(check: Check, where: str = "") -> str:
         example = check.counterexample
         seen = f", seen here on {example.expression}" if example is not None else ""
         return f"the same bug as {check.same_as}{where}{seen}"
-    return f"same minimal example and cause as {check.same_as}{where}"
+    example = check.counterexample
+    seen = f", seen here on {example.expression}" if example is not None else ""
+    return f"the same problem as {check.same_as}{where}{seen}"
 
 
 def explain_check(check: Check) -> str:
