@@ -198,6 +198,32 @@ def test_a_wrong_engine_that_rigs_the_references_still_fails() -> None:
     assert check["category"] == "local-derivative"
 
 
+def _landlock() -> bool:
+    """Whether this kernel lets a process confine its own writes."""
+
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.syscall(444, None, 0, 1) >= 1)  # Landlock's ABI version
+
+
+@pytest.mark.heavy(seconds=3)
+@pytest.mark.skipif(not _landlock(), reason="this kernel has no Landlock")
+def test_an_engine_cannot_write_beside_the_checker_or_other_engines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADCHECK_HOSTILE_TARGET", str(tmp_path))
+    probe = Path(gradcheck.__file__).parent / "_hostile_probe.py"
+    try:
+        outcome = run_checker("tamper_files", ops="add,mul")
+        assert not probe.exists() and not (tmp_path / "victim.py").exists()
+    finally:
+        probe.unlink(missing_ok=True)
+    assert_passes(outcome)
+
+
 @pytest.mark.heavy(seconds=3)
 def test_a_correct_engine_that_breaks_math_sympy_and_recursion_passes() -> None:
     assert_passes(run_checker("tamper_modules"))

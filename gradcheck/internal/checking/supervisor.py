@@ -19,6 +19,7 @@ import contextlib
 import os
 import secrets
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -198,7 +199,12 @@ class Worker:
             os.dup2(output_w, 1)
             os.dup2(output_w, 2)
             from gradcheck.internal.worker.runner import garbage_ceiling
-            from gradcheck.internal.worker.serve import limit_memory, serve, status_page
+            from gradcheck.internal.worker.serve import (
+                confine_writes,
+                limit_memory,
+                serve,
+                status_page,
+            )
             from gradcheck.internal.worker.session import Session
 
             limit_memory(self.memory_limit)
@@ -206,6 +212,7 @@ class Worker:
                 mark_page=status_page(self._status_path),
                 garbage_ceiling=garbage_ceiling(self.memory_limit),
             )
+            confine_writes(session, self._status_path)
             session.extra["object"] = self.obj
             serve(request_r, answer_w, session)
         finally:
@@ -235,6 +242,7 @@ class Worker:
             self._reader.join(timeout=1.0)
         with contextlib.suppress(OSError):
             os.unlink(self._status_path)
+        shutil.rmtree(self._status_path + ".d", ignore_errors=True)  # its own files
 
     def _may_kill(self, pid: int) -> bool:
         """Whether `pid` is still our forked worker's (its pid not reused).

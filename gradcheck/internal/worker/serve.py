@@ -21,6 +21,7 @@ from typing import Any
 
 from gradcheck.internal.worker import protocol
 from gradcheck.internal.worker.api import Api, CannotReset
+from gradcheck.internal.worker.confine import confine, private_folder
 from gradcheck.internal.worker.contract import (
     ContractError,
     check_contract,
@@ -81,12 +82,13 @@ def handle_load(session: Session, request: dict[str, Any]) -> Iterator[dict[str,
         source_file = _source_file(cls) or file
     except Exception:
         source_file = file
+    unconfined = session.extra.get("unconfined")  # why writes are not confined
     yield {
         "done": True,
         "class": getattr(cls, "__qualname__", "?"),
         "file": source_file,
         "module_file": file,
-        "notes": notes,
+        "notes": [*notes, str(unconfined)] if unconfined else notes,
         "api": api.describe(),
         "spelling": {**api.spelling(), "module": getattr(cls, "__module__", None)},
         "not_checked": unchecked_methods(cls, api),
@@ -294,6 +296,12 @@ def status_page(path: str) -> Callable[[int, int], None]:
     return mark
 
 
+def confine_writes(session: Session, status_path: str) -> None:
+    """Before any engine code: writes only in the worker's own folder, which
+    the parent removes with the status page (`worker.confine`)."""
+    session.extra["unconfined"] = confine(private_folder(status_path + ".d"))
+
+
 def limit_memory(limit: int) -> None:
     if limit > 0:
         with contextlib.suppress(ValueError, OSError):
@@ -307,6 +315,7 @@ def main(argv: list[str]) -> None:
     session = Session(
         mark_page=status_page(argv[2]), garbage_ceiling=garbage_ceiling(int(argv[3]))
     )
+    confine_writes(session, argv[2])
     try:
         serve(request_fd, answer_fd, session)
     finally:
