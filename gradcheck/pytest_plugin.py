@@ -321,11 +321,9 @@ def run_family(config: pytest.Config, family: str) -> list[Check]:
             if _FULL_REPORT not in config.stash:
                 from gradcheck.internal.tensor import check_tensor_engine
 
+                given = TENSOR_EXAMPLES if settings.default_examples else examples
                 config.stash[_FULL_REPORT] = check_tensor_engine(
-                    settings.target,
-                    seed=seed,
-                    # the tensor default unless the examples were given
-                    examples=TENSOR_EXAMPLES if settings.default_examples else examples,
+                    settings.target, seed=seed, examples=given
                 )
             checks = config.stash[_FULL_REPORT].checks
             return [c for c in checks if tensor_family(c) == family]

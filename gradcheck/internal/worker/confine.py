@@ -58,9 +58,14 @@ class _PathBeneath(ctypes.Structure):
     _fields_ = (("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32))
 
 
-def confine(folder: str) -> str | None:
-    """Allow writes only under `folder` (and to /dev/null); None when done,
-    else why not (the worker then runs unconfined)."""
+# Folders (separated by os.pathsep) an engine may also write to.
+ENGINE_WRITES = "GRADCHECK_ENGINE_WRITES"
+
+
+def confine(folder: str, also: list[str] | None = None) -> str | None:
+    """Allow writes only under `folder`, the folders `also` (those that
+    exist) and /dev/null; None when done, else why not (the worker then
+    runs unconfined)."""
     if not sys.platform.startswith("linux"):
         return "writes not confined: Landlock is Linux only"
     try:
@@ -85,7 +90,9 @@ def confine(folder: str) -> str | None:
         return f"writes not confined: {os.strerror(ctypes.get_errno())}"
     try:
         file_rights = _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)
-        for path, rights in ((folder, handled), (os.devnull, file_rights)):
+        allowed = [(folder, handled), (os.devnull, file_rights)]
+        allowed += [(p, handled) for p in also or () if os.path.isdir(p)]
+        for path, rights in allowed:
             if not _allow(syscall, ruleset, path, rights):
                 return f"writes not confined: cannot allow {path}"
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:

@@ -21,7 +21,7 @@ from typing import Any
 
 from gradcheck.internal.worker import protocol
 from gradcheck.internal.worker.api import Api, CannotReset
-from gradcheck.internal.worker.confine import confine, private_folder
+from gradcheck.internal.worker.confine import ENGINE_WRITES, confine, private_folder
 from gradcheck.internal.worker.contract import (
     ContractError,
     check_contract,
@@ -298,8 +298,13 @@ def status_page(path: str) -> Callable[[int, int], None]:
 
 def confine_writes(session: Session, status_path: str) -> None:
     """Before any engine code: writes only in the worker's own folder, which
-    the parent removes with the status page (`worker.confine`)."""
-    session.extra["unconfined"] = confine(private_folder(status_path + ".d"))
+    the parent removes with the status page, and in the folders the user
+    lists in GRADCHECK_ENGINE_WRITES (`worker.confine`)."""
+    folder = private_folder(status_path + ".d")
+    extra = os.environ.get(ENGINE_WRITES, "")
+    session.extra["unconfined"] = confine(
+        folder, [p for p in extra.split(os.pathsep) if p]
+    )
 
 
 def limit_memory(limit: int) -> None:
