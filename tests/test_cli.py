@@ -196,6 +196,9 @@ def test_engine_that_does_not_load_exits_2(
     assert code == 2
     assert err.startswith("gradcheck: error: cannot load engine file")
     assert len(err.splitlines()) == 1
+    # -q: the target's one line on stdout too, as when there are several
+    code, out, err = run(capsys, "engine", str(broken), "-q")
+    assert code == 2 and out.startswith(f"ERROR {broken}: cannot load"), out
 
 
 def test_internal_errors_are_one_line(
@@ -829,6 +832,9 @@ def test_json_error_document_on_usage_errors(
         doc = json.loads(out)
         assert doc["schema"]["name"] == "gradcheck-error"
         assert doc["status"] == "error" and doc["message"] in err
+    # an engine named by the expression form: the error document names it
+    code, out, err = run(capsys, "x*y", "--engine", "/no/such/engine.py", "--json")
+    assert code == 2 and json.loads(out)["target"] == "/no/such/engine.py"
     # a target that does not load is a target of the usual document
     code, out, err = run(capsys, "engine", "/no/such/engine.py", "--json")
     assert code == 2

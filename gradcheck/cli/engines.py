@@ -259,10 +259,16 @@ def run_engine(args: argparse.Namespace) -> Result:
         name, message = outcomes[0]
 
         def emit_error(stream: IO[str]) -> None:
+            from gradcheck.internal.output.terminal import QUIET
+
             if args.json:
                 from gradcheck.internal.output.json_doc import dump, engine_document
 
                 dump(engine_document(outcomes, strict), stream)
+            elif args.verbosity <= QUIET:  # -q: its one line, as for several
+                from gradcheck.internal.output.render import quiet_line
+
+                stream.write(quiet_line(name, message) + "\n")
             fail(message)
 
         return 2, emit_error

@@ -20,7 +20,7 @@ from gradcheck.cli.engines import run_engine
 from gradcheck.cli.expressions import run_expressions
 from gradcheck.cli.mutants import run_mutants
 from gradcheck.cli.parser import PROG, ArgumentError, parse_args
-from gradcheck.errors import ExpressionError, GradcheckError
+from gradcheck.errors import EngineError, ExpressionError, GradcheckError
 
 # -- entry point --------------------------------------------------------------
 
@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     )
     code = 0  # what a closed pipe returns before a command has a result
+    namespace = None
     try:
         try:
             namespace = parse_args(args)  # --help and --version print here
@@ -58,7 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ExpressionError as err:
             return fail(str(err), err.pointer(), json_to=stdout if want_json else None)
         except GradcheckError as err:
-            return fail(str(err), json_to=stdout if want_json else None)
+            # An engine named by `EXPR --engine TARGET` that did not load.
+            target = getattr(namespace, "engine", None)
+            if not isinstance(err, EngineError) or not isinstance(target, str):
+                target = None
+            return fail(str(err), json_to=stdout if want_json else None, target=target)
     except BrokenPipeError:  # `gradcheck mutants | head -1`: end quietly
         _silence_stdout()
         return code
