@@ -484,6 +484,8 @@ def _range_limit(op: str, bound: float, miss: Miss) -> Limit:
     message = f"{op} {what} for {side} {bound:.4g}"
     if table.overflow_cause and miss.what == "OverflowError":
         message += ": " + table.overflow_cause.format(exp=_exp_overflowing(bound))
+    elif miss.got is not None and not math.isfinite(miss.got):
+        message += f" (it gives {miss.got!r}: the result overflows the engine's floats)"
     elif miss.got is not None and miss.overflow:
         message += (
             f" (past |x| = {OVERFLOW_EXPLAINS:.0f}, exp(4x) overflows float64: "

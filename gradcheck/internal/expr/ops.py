@@ -370,7 +370,8 @@ _register(
        _method("exp"), mpmath.exp, _sym("exp"),
        lambda a: a < EXP_LIMIT, "exp(a)", method="exp", fl=math.exp,
        far_points=(1e-12, 12.0, -12.0, 20.0, -20.0, 700.0, -700.0),
-       far_hint="inputs this large overflow float64 anyway; guard them before exp",
+       far_hint="inputs this large overflow the float format anyway; guard them "
+       "before exp",
        rounding=(4, 0, 4, 0)),
     Op("log", 1, False, "log({0})", ATOM,
        _method("log"), mpmath.log, _sym("log"),
