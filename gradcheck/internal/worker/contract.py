@@ -461,9 +461,12 @@ def unchecked_methods(cls: type, api: Api) -> list[str]:
     covered = {api.data, api.grad, api.backward_name, "zero_grad", "parameters"}
     for op, (_, _, spelling) in SPELLING.items():
         covered.add(method_name(op, api.op_names) or spelling)
+    own = vars(cls)
+    # Another name for a covered method (`abs = __abs__`) is covered too.
+    aliases = {id(own[name]) for name in covered if name in own}
     names = []
-    for attribute, value in vars(cls).items():
-        if attribute.startswith("_") or attribute in covered:
+    for attribute, value in own.items():
+        if attribute.startswith("_") or attribute in covered or id(value) in aliases:
             continue
         if inspect.isfunction(value) and _arity(value) == 1:
             names.append(attribute)
