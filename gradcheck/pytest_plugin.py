@@ -10,14 +10,14 @@ worker. Whether the engine is a tensor engine is decided when the first item
 runs, by the command line's rule (`engine_kind`); a tensor engine's checks
 then go to the item of their category.
 
-Tests can also check engines themselves with the `gradcheck_engine` fixture,
-configured by `@pytest.mark.gradcheck(engine=..., examples=..., seed=...)`.
-Options exist as flags and as ini keys (`gradcheck_engine`,
-`gradcheck_examples`, `gradcheck_seed`, `gradcheck_allow_inconclusive`); the
-seed policy is `gradcheck.seeds`. See docs/plugin.md.
+Tests can also check engines with the `gradcheck_engine` fixture, set by
+`@pytest.mark.gradcheck(engine=..., examples=..., seed=...)`. Options are
+flags and ini keys (`gradcheck_engine`, a path from the ini file's folder,
+`gradcheck_examples`, `gradcheck_seed`, `gradcheck_allow_inconclusive`);
+the seed policy is `gradcheck.seeds`. See docs/plugin.md.
 
-Light import: at start-up this module imports only pytest and the standard
-library (through `gradcheck.seeds`); the checker, SymPy, mpmath and
+Light import: at start-up, only pytest, the standard library and three small
+modules (seeds, family names, targets); the checker, SymPy, mpmath and
 Hypothesis are imported inside `runtest`.
 """
 
@@ -35,6 +35,7 @@ import pytest
 
 from gradcheck.errors import GradcheckError
 from gradcheck.internal.checking.family_names import CHECK_FAMILIES, TENSOR_EXAMPLES
+from gradcheck.internal.checking.targets import from_folder
 from gradcheck.seeds import parse_seed, resolve_seed
 
 if TYPE_CHECKING:
@@ -140,12 +141,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "gradcheck_engine fixture for this test",
     )
     target = _setting(config, "engine")
+    if target and config.getoption("--gradcheck-engine") is None and config.inipath:
+        target = from_folder(config.inipath.parent, str(target))
     examples = _setting(config, "examples")
+    given = DEFAULT_EXAMPLES if examples is None else examples
     settings = Settings(
         target=str(target) if target is not None else None,
-        examples=DEFAULT_EXAMPLES
-        if examples is None
-        else _examples(examples, "gradcheck_examples"),
+        examples=_examples(given, "gradcheck_examples"),
         seed=_seed(config),
         allow_inconclusive=bool(_setting(config, "allow_inconclusive")),
         default_examples=examples is None,
@@ -222,12 +224,8 @@ class GradcheckCollector(pytest.Collector):
 
 def _looks_like_path(target: str) -> bool:
     spec = _spec(target)
-    return (
-        spec.startswith(("/", ".", "~"))
-        or spec.endswith((".py", ".ipynb"))
-        or "/" in spec
-        or "\\" in spec
-    )
+    slash = "/" in spec or "\\" in spec
+    return slash or spec.startswith((".", "~")) or spec.endswith((".py", ".ipynb"))
 
 
 def _spec(target: str) -> str:

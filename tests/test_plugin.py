@@ -305,6 +305,20 @@ def test_options_come_from_the_ini_file(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["gradcheck[[]value[]] PASSED*"])
 
 
+def test_the_ini_files_engine_is_found_from_its_folder(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `cd tests && pytest`: the ini file's relative path is from its own folder.
+    _project(pytester)
+    pytester.makeini("[pytest]\ngradcheck_engine = my_engine.py\n")
+    inner = pytester.mkdir("tests")
+    (inner / "test_inner.py").write_text("def test_inner():\n    assert True\n")
+    monkeypatch.chdir(inner)
+    result = pytester.runpytest("-v", *NO_RANDOMLY)
+    assert "engine file not found" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["*gradcheck[[]value[]] PASSED*"])
+
+
 @pytest.mark.heavy
 def test_seed_last_reuses_the_previous_runs_seed(pytester: pytest.Pytester) -> None:
     _project(pytester)

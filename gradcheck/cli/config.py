@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.errors import UsageError
+from gradcheck.internal.checking.targets import from_folder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -184,7 +185,7 @@ def _value(
     many = isinstance(action, argparse._AppendAction) or action.nargs == "*"
     texts = _texts(place, raw, many)
     if key in _OUTPUTS | _TARGETS:
-        texts = [_relative_to(path.parent, t, key in _TARGETS) for t in texts]
+        texts = [from_folder(path.parent, t, key in _TARGETS) for t in texts]
     convert: Callable[[str], Any] = action.type or str  # type: ignore[assignment]
     values = []
     for text in texts:
@@ -216,16 +217,3 @@ def _scalar(place: str, raw: Any) -> str:
         kind = "table" if isinstance(raw, dict) else type(raw).__name__
         raise UsageError(f"{place}: expected a string or a number, not a {kind}")
     return str(raw)
-
-
-def _relative_to(folder: Path, text: str, target: bool) -> str:
-    """A path in the configuration, taken from the file's folder.
-
-    A target `file.py:Class` keeps its class; `package.module` is no path.
-    """
-    file, colon, rest = text.partition(":") if target else (text, "", "")
-    if target and not ("/" in file or file.endswith((".py", ".ipynb"))):
-        return text
-    if not file.strip() or Path(file).is_absolute():
-        return text
-    return str(folder / file) + colon + rest

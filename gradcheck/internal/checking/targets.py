@@ -96,3 +96,16 @@ def _parse(text: str) -> Target:
             "notebook.ipynb[:Class[@cell]] or package.module[:Class])"
         )
     return Target({"kind": "module", "module": spec_text}, pick or None, text)
+
+
+def from_folder(folder: Path, text: str, target: bool = True) -> str:
+    """A path written in a configuration file, taken from the file's folder.
+
+    A target `file.py:Class` keeps its class; `package.module` is no path.
+    """
+    file, colon, rest = text.partition(":") if target else (text, "", "")
+    if target and not ("/" in file or file.endswith((".py", ".ipynb"))):
+        return text
+    if not file.strip() or Path(file).is_absolute():
+        return text
+    return str(folder / file) + colon + rest
