@@ -40,7 +40,9 @@ def draw_dot(root: Value) -> Any:
         import graphviz
     except ImportError:
         raise ImportError(
-            "draw_dot needs graphviz: pip install 'gradcheck-toolkit[viz]'"
+            "draw_dot needs graphviz: pip install 'graphviz>=0.20' (the Python "
+            "package, all the viz extra holds; rendering also needs the "
+            "Graphviz `dot` program)"
         ) from None
     dot = graphviz.Digraph(graph_attr={"rankdir": "LR"}, node_attr={"shape": "record"})
     nodes = root.walk()
