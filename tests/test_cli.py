@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -856,6 +857,30 @@ def test_ctrl_c_exits_130(
     )
     code, _, err = run(capsys, "x", "--at", "x=1")
     assert code == 130 and err == "gradcheck: error: interrupted\n"
+
+
+def test_ctrl_c_swallowed_by_a_callback_still_exits_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python ignores an exception raised in a gc callback (Hypothesis has
+    # one): the run would go on and exit 0 after the user pressed Ctrl-C.
+    import signal
+
+    import gradcheck.internal.checking.check
+
+    real = gradcheck.internal.checking.check.check_expression
+
+    def swallowed(*args: object, **kwargs: object) -> object:
+        with contextlib.suppress(KeyboardInterrupt):  # as such a callback does
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(
+        gradcheck.internal.checking.check, "check_expression", swallowed
+    )
+    code, _, err = run(capsys, "x", "--at", "x=1")
+    assert code == 130 and err.endswith("gradcheck: error: interrupted\n"), err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_expression_inconclusive_exits_3(

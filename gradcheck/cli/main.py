@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 from gradcheck.cli.common import Result, fail
 from gradcheck.cli.config import load_config
@@ -27,6 +29,41 @@ from gradcheck.errors import EngineError, ExpressionError, GradcheckError
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see EXIT_CODES)."""
+    with _noted_interrupts() as seen:
+        code = _main(argv)
+    if seen[0] and code != EXIT_INTERRUPTED:
+        # Ctrl-C that a callback swallowed (Python ignores exceptions in gc
+        # callbacks, and Hypothesis installs one): still an interrupted run.
+        return fail("interrupted", code=EXIT_INTERRUPTED)
+    return code
+
+
+EXIT_INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def _noted_interrupts() -> Iterator[list[bool]]:
+    """SIGINT raises KeyboardInterrupt as usual, and is remembered."""
+    seen = [False]
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield seen  # not ours to change (a thread, or a handler of the caller's)
+        return
+
+    def interrupted(signum: int, frame: object) -> None:
+        seen[0] = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     stdout = sys.stdout
     want_json = (
@@ -68,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return code
     except KeyboardInterrupt:
-        return fail("interrupted", code=130)
+        return fail("interrupted", code=EXIT_INTERRUPTED)
     except Exception as err:  # a last net: one line, never a traceback
         if os.environ.get("GRADCHECK_DEBUG"):
             raise
