@@ -9,7 +9,6 @@ on every seed, with no random program.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,22 +16,12 @@ import pytest
 pytest.importorskip("numpy")
 
 from cli_runner import run_cli
+from methods_edits import METHODS, edited
 
 from gradcheck import check_engine
-from gradcheck.internal.checking.engine_client import load_source
 from gradcheck.internal.checking.family_names import TENSOR_EXAMPLES
 from gradcheck.internal.output.json_doc import target_view
 from gradcheck.internal.tensor.check import DEFAULT_EXAMPLES, check_tensor_engine
-
-HERE = Path(__file__).parent
-METHODS = HERE / "methods_engine.py"
-
-
-def _edited(old: str, new: str, name: str) -> Any:
-    text = METHODS.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} must appear once in {METHODS.name}"
-    return load_source(name, text.replace(old, new))
-
 
 # relu's mask, exp's value from the input's first parent when it has one
 PARENT = "(self._parents[0] if self._parents else self)"
@@ -54,7 +43,7 @@ EXP_FROM_PARENT = (
 def test_an_op_reading_its_inputs_parent_is_caught_by_the_probes_on_every_seed(
     edit: tuple[str, str],
 ) -> None:
-    engine = _edited(*edit, name="reads_parent")
+    engine = edited(*edit, name="reads_parent")
     for seed in range(6):
         report = check_tensor_engine(engine, examples=0, seed=seed)
         failing = [c for c in report.failures if c.name == "tensor elementwise"]

@@ -8,25 +8,15 @@ the op alone on leaves of the same shapes. Fixtures are one edit of
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("numpy")
 
-from gradcheck.internal.checking.engine_client import load_source
+from methods_edits import edited
+
 from gradcheck.internal.tensor.check import check_tensor_engine
-
-HERE = Path(__file__).parent
-METHODS = HERE / "methods_engine.py"
-
-
-def _edited(old: str, new: str, name: str) -> Any:
-    text = METHODS.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} must appear once in {METHODS.name}"
-    return load_source(name, text.replace(old, new))
-
 
 KEEPDIMS_SUM = "grad = grad.sum(axis=axis, keepdims=True)"
 
@@ -41,7 +31,7 @@ KEEPDIMS_SUM = "grad = grad.sum(axis=axis, keepdims=True)"
     ids=["raises", "wrong"],
 )
 def test_a_broadcast_computed_operand_is_named_broadcasting(new: str) -> None:
-    engine = _edited(KEEPDIMS_SUM, new, "column_unbroadcast")
+    engine = edited(KEEPDIMS_SUM, new, "column_unbroadcast")
     report = check_tensor_engine(engine, examples=0, seed=0)
     centre = next(c for c in report.failures if c.name == "tensor reuse")
     assert centre.kind == "broadcasting", centre.message
@@ -96,11 +86,11 @@ def _hint(engine: Any, program: str) -> str:
 def test_a_wrong_gradient_gets_the_hint_its_numbers_show(
     old: str, new: str, program: str, words: str
 ) -> None:
-    assert words in _hint(_edited(old, new, "one_bug"), program)
+    assert words in _hint(edited(old, new, "one_bug"), program)
 
 
 @pytest.mark.heavy
 def test_no_hint_when_no_comparison_holds() -> None:
     """tanh' = 1 - t: no factor, no permutation, not the truth times x or y."""
-    engine = _edited("(g * (1 - t * t),)", "(g * (1 - t),)", "tanh_one_minus_t")
+    engine = edited("(g * (1 - t * t),)", "(g * (1 - t),)", "tanh_one_minus_t")
     assert _hint(engine, "y = tanh(a)  [a(2,3)]") == ""

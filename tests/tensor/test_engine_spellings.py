@@ -9,27 +9,16 @@ leaves its op unsupported; a method found this way is judged like any op.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("numpy")
 
 from cli_runner import run_cli
+from methods_edits import METHODS, edited
 
-from gradcheck.internal.checking.engine_client import load_source
 from gradcheck.internal.output.json_doc import target_view
 from gradcheck.internal.tensor.check import check_tensor_engine
-
-HERE = Path(__file__).parent
-METHODS = HERE / "methods_engine.py"
-
-
-def _edited(old: str, new: str, name: str) -> Any:
-    text = METHODS.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} must appear once in {METHODS.name}"
-    return load_source(name, text.replace(old, new))
 
 
 @pytest.mark.heavy
@@ -57,7 +46,7 @@ def test_declared_method_names_are_called_not_the_operator() -> None:
 
 @pytest.mark.heavy
 def test_a_method_that_raises_leaves_its_op_unsupported() -> None:
-    engine = _edited(
+    engine = edited(
         "    def neg(self):\n",
         "    def neg(self):\n        raise RuntimeError('not yet')\n",
         "neg_raises",
@@ -70,7 +59,7 @@ def test_a_method_that_raises_leaves_its_op_unsupported() -> None:
 
 @pytest.mark.heavy
 def test_a_method_found_by_name_is_still_judged() -> None:
-    engine = _edited("(g * k * x ** (k - 1),)", "(g * k * x**k,)", "pow_wrong")
+    engine = edited("(g * k * x ** (k - 1),)", "(g * k * x**k,)", "pow_wrong")
     report = check_tensor_engine(engine, examples=0, seed=0)
     assert not report.ok
     assert any("a ** 2" in c.message for c in report.failures)
