@@ -14,7 +14,7 @@ from cli_runner import run_cli
 from engines import patterns
 from engines.patterns import rebuild_counts
 
-from gradcheck import check_engine
+from gradcheck import check_engine, check_expression
 from gradcheck.internal.checking.complexity import Timing, exponential
 from gradcheck.internal.checking.marking import count_distinct, mark_repeated_failures
 from gradcheck.report import FAIL, Check, EngineReport
@@ -304,3 +304,34 @@ def test_a_swapped_reflected_op_is_one_problem_whatever_the_numbers(
     assert all("__rsub__ computes self - other" in c.message for c in report.failures)
     assert count_distinct(report.failures) == 1
     assert report.info["distinct problems found"] == "1"
+
+
+@pytest.mark.heavy(seconds=4)
+def test_a_formulas_table_stays_at_the_users_point(tmp_path: Path) -> None:
+    # exp's backward attached to its input: the diagnosis confirms that on
+    # other graphs and points, but the table and the snippet are the user's.
+    source = patterns.apply_edits(
+        patterns.BASE,
+        (
+            (
+                '        out = Value(math.exp(self.data), (self,), "exp")\n\n'
+                "        def _backward():\n"
+                "            self.grad += out.data * out.grad\n\n"
+                "        out._backward = _backward\n",
+                '        out = Value(math.exp(self.data), (self,), "exp")\n\n'
+                "        def _backward():\n"
+                "            self.grad += out.data * out.grad\n\n"
+                "        self._backward = _backward\n",
+            ),
+        ),
+        "exp backward on self",
+    )
+    engine = tmp_path / "exp_on_self.py"
+    engine.write_text(source, encoding="utf-8")
+    report = check_expression("exp(2*x)", {"x": 0.5}, engine=str(engine))
+    [result] = report.results
+    assert result.status == FAIL
+    [row] = result.gradients
+    assert float(row.reference) == pytest.approx(2 * math.e)  # d/dx at x = 0.5
+    assert result.counterexample is not None
+    assert result.counterexample.point == {"x": 0.5}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from gradcheck.errors import PointError, UsageError
@@ -134,8 +135,15 @@ def _check_at(
     outcome = judge(engine, graph, point, ref=ref, formulas=formulas)
     run = outcome.run
     rows = gradient_rows(graph, run, ref, formulas)
-    if outcome.counterexample is not None:
-        rows = outcome.counterexample.gradients
+    example = outcome.counterexample
+    if example is not None and (example.point != point or example.graph != graph):
+        # The diagnosis confirmed its cause on another graph or point: the
+        # table and the snippet stay at the user's, the hint says the cause.
+        plain = judge(engine, graph, point, ref=ref, formulas=formulas, diagnose=False)
+        if plain.counterexample is not None:
+            example = replace(plain.counterexample, hint=outcome.hint)
+    if example is not None:
+        rows = example.gradients
     status = outcome.status
     return ExpressionResult(
         expression=text,
@@ -147,7 +155,7 @@ def _check_at(
         status=status if status in (PASS, FAIL) else INCONCLUSIVE,
         category=outcome.category,
         message=outcome.hint,
-        counterexample=outcome.counterexample,
+        counterexample=example,
     )
 
 
