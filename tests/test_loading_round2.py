@@ -634,3 +634,19 @@ def test_refusing_the_bundled_micrograd_is_undone_after_loading(
             importlib.import_module("micrograd")
     assert sys.modules["micrograd"] is micrograd
     assert sys.meta_path == finders
+
+
+def test_a_package_without_value_points_at_its_module_that_has_one(
+    tmp_path: Path,
+) -> None:
+    # `gradcheck engine micrograd` on the lecture's package: Value is in
+    # micrograd.engine, which the error now names.
+    from cli_runner import run_cli
+
+    package = tmp_path / "lecturepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "engine.py").write_text("class Value:\n    pass\n", encoding="utf-8")
+    code, _, err = run_cli("engine", "lecturepkg", cwd=tmp_path)
+    assert code == 2, err
+    assert "lecturepkg.engine defines one" in err, err
