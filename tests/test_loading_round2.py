@@ -650,3 +650,11 @@ def test_a_package_without_value_points_at_its_module_that_has_one(
     code, _, err = run_cli("engine", "lecturepkg", cwd=tmp_path)
     assert code == 2, err
     assert "lecturepkg.engine defines one" in err, err
+
+
+@pytest.mark.heavy(seconds=2)
+def test_naming_the_built_in_micrograd_by_module_says_whose_it_is() -> None:
+    with load_engine("micrograd.engine") as engine:
+        assert any("gradcheck's own micrograd" in n for n in engine.notes)
+    with load_engine(None) as engine:  # the built-in, asked for as such
+        assert not any("gradcheck's own micrograd" in n for n in engine.notes)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gradcheck.errors import EngineError
@@ -21,7 +22,7 @@ from gradcheck.internal.checking.supervisor import (
     Worker,
     WorkerFailure,
 )
-from gradcheck.internal.checking.targets import SourceTarget
+from gradcheck.internal.checking.targets import SourceTarget, Target
 from gradcheck.internal.checking.worker_client import (
     DEFAULT_IMPORT_TIMEOUT,
     DEFAULT_TIME_LIMIT,
@@ -381,7 +382,7 @@ def load_engine(
         network=answer.get("network"),
         file=answer.get("file") or answer.get("module_file"),
         class_name=str(answer.get("class", "Value")),
-        notes=[*notes, *answer.get("notes", [])],
+        notes=[*notes, *answer.get("notes", []), *_built_in_named(resolved, answer)],
         isolated=isolated,
         time_limit=time_limit_s,
         channel=channel,
@@ -428,3 +429,31 @@ __all__ = [
     "load_source",
     "program",
 ]
+
+
+# gradcheck's own micrograd, installed beside it by the same wheel.
+_OWN_MICROGRAD = Path(__file__).resolve().parents[3] / "micrograd"
+
+
+def _built_in_named(resolved: Target, answer: Mapping[str, Any]) -> list[str]:
+    """A note when a file or module the user named is gradcheck's own micrograd.
+
+    It has the package index's name, `micrograd`, so installing gradcheck
+    where micrograd 0.1.0 was replaces it, and `micrograd.engine` then means
+    the built-in engine: the note says so.
+    """
+    file = answer.get("file") or answer.get("module_file")
+    if resolved.spec.get("kind") not in ("file", "module") or not file:
+        return []
+    try:
+        ours = Path(str(file)).resolve().is_relative_to(_OWN_MICROGRAD)
+    except (OSError, ValueError):
+        return []
+    if not ours:
+        return []
+    return [
+        "this is gradcheck's own micrograd, the built-in engine: it has the name "
+        "of the package index's micrograd, and installing gradcheck replaces that "
+        "one in the same environment; to check micrograd 0.1.0, install it in "
+        "another environment and name its engine.py"
+    ]
