@@ -121,7 +121,7 @@ def test_methods_attached_in_a_later_cell_count() -> None:
     assert x.grad == pytest.approx(1 - y.data**2)
     assert (3 * value(2.0)).data == 6.0  # setattr(Value, "__rmul__", mul)
     assert "markdown ran" not in src.text  # code in a markdown cell is not code
-    assert has_note(src, "left out 3 statements that run things: 1 loop (training)")
+    assert has_note(src, "left out 3 statements that run things: 1 loop")
     assert src.cells_used == [1, 3, 4, 5]
 
 
@@ -165,7 +165,7 @@ def test_training_plots_and_main_blocks_are_left_out() -> None:
         [1.0, -1.0],
         [],
     )
-    assert has_note(src, "left out 8 statements that run things: 1 loop (training)")
+    assert has_note(src, "left out 8 statements that run things: 1 loop")
     assert has_note(src, "2 plots or drawings")
     assert has_note(src, '1 if __name__ == "__main__" block')
     assert has_note(src, "pred (cell 10) needs model")
@@ -292,7 +292,7 @@ def test_definitions_only_on_a_file_that_trains_and_imports_a_missing_module() -
     assert (a.grad, b.grad) == (3.0, 2.0)
     assert ns["Value"](0.5).tanh().data == pytest.approx(0.46211715726)
     assert src.cells_used == []
-    assert has_note(src, "left out 4 statements that run things: 1 loop (training)")
+    assert has_note(src, "left out 4 statements that run things: 1 loop")
     assert has_note(src, "import of definitely_not_installed_xyz (line 8) failed")
     assert "weights" not in ns
 

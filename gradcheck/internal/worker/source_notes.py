@@ -19,7 +19,7 @@ from gradcheck.internal.worker.source_model import counted, places
 
 # Left-out categories: (singular, plural), in the order the note lists them.
 _LEFT_OUT = {
-    "loop": ("loop (training)", "loops (training)"),
+    "loop": ("loop", "loops"),
     "plot": ("plot or drawing", "plots or drawings"),
     "print": ("print", "prints"),
     "backward": ("backward() call", "backward() calls"),
