@@ -12,7 +12,10 @@ Runs inside the isolated worker, so only the standard library is imported.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
+import re
 import types
 from typing import Any
 
@@ -108,3 +111,27 @@ def shaped_classes(module: types.ModuleType) -> list[type]:
     here = [c for c in seen if getattr(c, "__module__", None) == module.__name__]
     chosen = here or seen
     return [c for c in chosen if not any(b in chosen for b in c.__mro__[1:])]
+
+
+_VALUE_CLASS = re.compile(r"^class\s+Value\b", re.MULTILINE)
+
+
+def value_in_submodules(module: types.ModuleType) -> str:
+    """For a package (`micrograd`): its modules that define class Value, read
+    as text without importing them (`micrograd.engine`)."""
+    found = []
+    for folder in getattr(module, "__path__", None) or ():
+        with contextlib.suppress(OSError):
+            for entry in sorted(os.listdir(folder)):
+                if not entry.endswith(".py") or entry.startswith("_"):
+                    continue
+                path = os.path.join(folder, entry)
+                with (
+                    contextlib.suppress(OSError, UnicodeDecodeError),
+                    open(path, encoding="utf-8") as file,
+                ):
+                    if _VALUE_CLASS.search(file.read(1_000_000)):
+                        found.append(f"{module.__name__}.{entry[:-3]}")
+    if not found:
+        return ""
+    return f"; {', '.join(found[:3])} defines one: check that module instead"

@@ -21,7 +21,6 @@ import difflib
 import dis
 import inspect
 import math
-import os
 import re
 import sys
 import textwrap
@@ -30,7 +29,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gradcheck.internal.worker.api import Api, ApiError, detect
-from gradcheck.internal.worker.class_shape import BACKWARD_NAMES, shaped_classes
+from gradcheck.internal.worker.class_shape import (
+    BACKWARD_NAMES,
+    shaped_classes,
+    value_in_submodules,
+)
 from gradcheck.internal.worker.faults import describe_error, innermost, one_line
 from gradcheck.internal.worker.op_calls import (
     SPELLING,
@@ -86,36 +89,12 @@ def find_class(module: types.ModuleType, name: str | None) -> tuple[type, list[s
     if not candidates:
         raise ContractError(
             "the engine has no class Value (name one with :Class)"
-            + _in_submodules(module)
+            + value_in_submodules(module)
         )
     names = ", ".join(sorted(c.__name__ for c in candidates))
     raise ContractError(
         f"no class Value and several candidates ({names}): name one with :Class"
     )
-
-
-_VALUE_CLASS = re.compile(r"^class\s+Value\b", re.MULTILINE)
-
-
-def _in_submodules(module: types.ModuleType) -> str:
-    """For a package (`micrograd`): its modules that define class Value, read
-    as text without importing them (`micrograd.engine`)."""
-    found = []
-    for folder in getattr(module, "__path__", None) or ():
-        with contextlib.suppress(OSError):
-            for entry in sorted(os.listdir(folder)):
-                if not entry.endswith(".py") or entry.startswith("_"):
-                    continue
-                path = os.path.join(folder, entry)
-                with (
-                    contextlib.suppress(OSError, UnicodeDecodeError),
-                    open(path, encoding="utf-8") as file,
-                ):
-                    if _VALUE_CLASS.search(file.read(1_000_000)):
-                        found.append(f"{module.__name__}.{entry[:-3]}")
-    if not found:
-        return ""
-    return f"; {', '.join(found[:3])} defines one: check that module instead"
 
 
 def check_contract(cls: type, declared: dict[str, str] | None) -> Api:
