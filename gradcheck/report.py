@@ -353,6 +353,11 @@ class ExpressionReport(_Verdict):
     def _parts(self) -> list[Any]:
         return self.results
 
+    @property
+    def failures(self) -> list[ExpressionResult]:
+        """The results that failed, as an engine report's `failures`."""
+        return [r for r in self.results if r.status == FAIL]
+
     def __repr__(self) -> str:
         failed = sum(1 for r in self.results if r.status == FAIL)
         return (

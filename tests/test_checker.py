@@ -271,3 +271,36 @@ def test_the_deep_probe_spares_the_depth_search_its_first_chain(
     assert names["depth"] == "pass" and names[f"deep-chain[{DEEP}]"] == "pass"
     # the probe's chain (the leaf and DEEP links), then straight to the cap
     assert chains == [DEEP + 1, 100_000]
+
+
+def test_a_point_that_is_not_finite_is_refused_as_such() -> None:
+    b = GraphBuilder()
+    b.op("mul_const", b.var("x"), constant=2.0)
+    with pytest.raises(PointError, match="x = nan is not a finite number"):
+        check_expression(b.build(), {"x": float("nan")})
+
+
+def test_expression_reports_list_their_failures_as_engine_reports_do() -> None:
+    report = check_expression("x*y", {"x": 1.0, "y": 2.0})
+    assert report.ok and report.failures == []
+
+
+@pytest.mark.heavy(seconds=2)
+def test_the_callers_own_main_module_is_a_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import types
+
+    from engines import patterns
+
+    main = types.ModuleType("__main__")
+    exec(compile(patterns.BASE, "<cell>", "exec"), main.__dict__)
+    main.Value.__module__ = "__main__"
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    report = check_expression("x*y + x", {"x": 1.5, "y": -2.0}, engine="__main__")
+    assert report.ok, [r.message for r in report.results]
+    assert report.engine == "__main__"
+    monkeypatch.delattr(main, "Value")
+    with pytest.raises(EngineError, match="__main__ has no class 'Value'"):
+        check_expression("x*y", {"x": 1.0, "y": 2.0}, engine="__main__:Value")

@@ -53,7 +53,21 @@ def resolve(target: Any) -> Target:
         return Target({"kind": "object"}, None, target.__name__, obj=found)
     if not isinstance(target, str):
         raise EngineError(f"not an engine target: {target!r}")
+    if target.partition(":")[0] == "__main__":
+        return _running_main(target)
     return _parse(target)
+
+
+def _running_main(text: str) -> Target:
+    """`__main__[:Class]`: the caller's own script or notebook kernel, whose
+    class is handed over in memory (a worker's own `__main__` is the worker)."""
+    import sys
+
+    name = text.partition(":")[2] or "Value"
+    found = getattr(sys.modules.get("__main__"), name, None)
+    if not isinstance(found, type):
+        raise EngineError(f"engine {text!r}: __main__ has no class {name!r}")
+    return Target({"kind": "object"}, None, text, obj=found)
 
 
 def _parse(text: str) -> Target:

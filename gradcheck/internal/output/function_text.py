@@ -12,9 +12,11 @@ from __future__ import annotations
 import html
 
 from gradcheck.internal.output.render import number, point_text, short
+from gradcheck.internal.output.render import verdict as verdict_word
 from gradcheck.report import (
     FAIL,
     HTML_RENDERERS,
+    INCONCLUSIVE,
     TEXT_RENDERERS,
     ExpressionResult,
     FunctionReport,
@@ -43,8 +45,10 @@ def _snippet(result: ExpressionResult) -> str | None:
     return example.reproduce if example is not None else None
 
 
-def _row_words(row: GradientRow) -> str:
+def _row_words(row: GradientRow, judged: bool = True) -> str:
     verdict = "right" if row.ok else f"WRONG, off by {short(row.abs_error)}"
+    if not judged:
+        verdict = "not judged"
     return (
         f"d/d{row.variable}: engine {number(row.backprop)}, "
         f"true {row.reference} ({verdict})"
@@ -62,7 +66,8 @@ def function_text(report: FunctionReport) -> str:
             f"  value: engine {number(result.value_backprop)}, "
             f"true {result.value_reference}"
         )
-        lines += [f"  {_row_words(row)}" for row in rows]
+        judged = result.status != INCONCLUSIVE
+        lines += [f"  {_row_words(row, judged)}" for row in rows]
         if result.status != FAIL and rows:
             lines.append(
                 "  every gradient matches the SymPy and mpmath references"
@@ -116,7 +121,7 @@ def function_html(report: FunctionReport) -> str:
                     number(row.backprop),
                     row.reference,
                     row.finite_difference,
-                    "ok" if row.ok else "WRONG",
+                    verdict_word(row, result.status != INCONCLUSIVE),
                 )
             )
             + "</tr>"

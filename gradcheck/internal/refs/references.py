@@ -99,7 +99,10 @@ def domain_problem(
         if node.op == "var":
             if node.name not in point:
                 return f"no value given for {node.name}"
-            values.append(float(point[node.name]))
+            given = float(point[node.name])
+            if not math.isfinite(given):
+                return f"{node.name} = {given!r} is not a finite number"
+            values.append(given)
             continue
         if node.op == "const":
             values.append(float(node.constant or 0.0))
