@@ -228,8 +228,8 @@ def dropped_operand(engine: Engine, op: str, trial: Trial) -> Finding | None:
         f"{shown(op)} passes no gradient to its {position} operand: on "
         f"{trial.graph.to_text()} at {trial.at()}, d/d{first} is exactly 0, should "
         f"be {trial.ref.adjoint(i)!r}, while the other operand's gradient is right "
-        f"(the same at {again.at()}): is {first} missing from the children "
-        "(`_prev`) of the result?"
+        f"(the same at {again.at()}): its backward adds nothing to {first}'s "
+        f"gradient, or {first} is missing from the children (`_prev`) of the result"
     )
     return Finding("local-derivative", hint, trial)
 
