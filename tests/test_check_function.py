@@ -199,6 +199,10 @@ def test_unused_inputs_are_noted() -> None:
         ("def f(x):\n    return x + Value('a')\n", r"builds a constant from str"),
         ("def f(x):\n    x.grad = 0\n    return x\n", r"f\(x\) sets \.grad"),
         ("def f(x):\n    return x // 2\n", r"f\(x\) raised TypeError: .*while traced"),
+        (
+            "def f(x):\n    taps = []\n    return taps[1] * x\n",
+            r"f\(x\) raised IndexError: .* at <cell>:3 while traced",
+        ),
         ("def f(x, y):\n    return x\n", r"f takes more inputs than the 1 given"),
     ],
 )

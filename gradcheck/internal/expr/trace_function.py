@@ -17,6 +17,8 @@ method then meets a traced value, and the error names that method.
 from __future__ import annotations
 
 import inspect
+import os
+import traceback
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +70,17 @@ def input_names(f: Callable[..., Any], count: int) -> tuple[str, ...]:
     return tuple(names)
 
 
+_OURS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _where(err: BaseException) -> str:
+    """ " at file:line" of the innermost frame outside gradcheck: the user's line."""
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if not os.path.abspath(frame.filename).startswith(_OURS + os.sep):
+            return f" at {frame.filename}:{frame.lineno}"
+    return ""
+
+
 def _name(f: Any) -> str:
     return getattr(f, "__name__", None) or type(f).__name__
 
@@ -90,6 +103,7 @@ def trace(
         raise FunctionError(
             f"{shown} raised {type(err).__name__}"
             + (f": {detail}" if detail else "")
+            + _where(err)
             + " while traced"
         ) from None
     if engine_class is not None and isinstance(result, engine_class):
