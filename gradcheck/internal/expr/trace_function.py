@@ -109,8 +109,10 @@ def trace(
     if engine_class is not None and isinstance(result, engine_class):
         raise FunctionError(
             f"{shown} returns a {engine_class.__name__} made by the engine's own "
-            "code: one built outside f (a model's weight?) took part, and "
-            "tracing cannot follow the engine's code; pass such values as inputs"
+            "code: one not computed from f's inputs took part (a model's weight, "
+            "made outside f or by the engine's own code such as "
+            "Neuron.__init__), and tracing cannot follow the engine's code; "
+            "pass such values as inputs"
         )
     if not isinstance(result, Traced) or result._tracing is not tracing:
         what = type(result).__name__

@@ -46,9 +46,10 @@ class Tracing:
         if method is not None and cls is not None:
             raise FunctionError(
                 f"{self.shown} hands a traced value to the engine's own "
-                f"{method}: a {cls.__name__}"
-                " built outside f (a model's weight?) took part, and tracing "
-                "cannot follow the engine's code; pass such values as inputs"
+                f"{method}: a {cls.__name__} that f's inputs did not come from "
+                "took part (a model's weight, made outside f or by the engine's "
+                "own code such as Neuron.__init__), and tracing cannot follow "
+                "the engine's code; pass such values as inputs"
             )
         raise FunctionError(f"{self.shown} {what}")
 
