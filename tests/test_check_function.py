@@ -212,6 +212,15 @@ def test_what_f_may_not_contain_is_a_one_line_error(source: str, message: str) -
     assert "\n" not in str(caught.value)
 
 
+def test_methods_called_through_the_class_are_traced() -> None:
+    # `Value.tanh(x)` is `x.tanh()`, as Python allows: not a missing method.
+    source = "def f(x, y):\n    return Value.tanh(Value.__mul__(x, y))\n"
+    report = check_function(_in(Good, source), 0.5, -1.25)
+    assert report.ok, str(report)
+    with pytest.raises(FunctionError, match="has no attribute 'nothing'"):
+        check_function(_in(Good, "def f(x):\n    return Value.nothing(x)\n"), 0.5)
+
+
 def test_numpy_is_refused() -> None:
     np = pytest.importorskip("numpy")
 

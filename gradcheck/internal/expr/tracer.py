@@ -124,6 +124,21 @@ class _ConstantClass(type):
     def __instancecheck__(cls, instance: Any) -> bool:
         return isinstance(instance, Traced)
 
+    def __getattr__(cls, name: str) -> Any:
+        """`Value.tanh(x)`, `Value.__add__(x, y)`: the value's own method,
+        called through the class as Python allows."""
+        if name not in METHODS and not (
+            name.startswith("__") and hasattr(Traced, name)
+        ):
+            raise AttributeError(
+                f"type object {cls.__name__!r} has no attribute {name!r}"
+            )
+
+        def unbound(value: Any, *args: Any, **kwargs: Any) -> Any:
+            return getattr(value, name)(*args, **kwargs)
+
+        return unbound
+
 
 def _number(value: Any) -> float | None:
     if isinstance(value, numbers.Real) and not isinstance(value, Traced):
