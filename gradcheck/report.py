@@ -236,6 +236,11 @@ class _Verdict:
         """True when every part passed (or was skipped for a documented reason)."""
         return self.status == PASS
 
+    def __str__(self) -> str:
+        """The report in words, as the command line prints it (`print(report)`)."""
+        render = TEXT_RENDERERS.get(type(self))
+        return render(self) if render is not None else repr(self)
+
     def exit_code(self, strict: bool = False) -> int:
         """0 pass, 1 a check failed (or a limit under `strict`), 3 nothing verified."""
         status = self.status
@@ -394,10 +399,6 @@ class FunctionReport(ExpressionReport):
 
     def __repr__(self) -> str:
         return f"<FunctionReport {self.function} on {self.engine}: {self.status}>"
-
-    def __str__(self) -> str:
-        render = TEXT_RENDERERS.get(type(self))
-        return render(self) if render is not None else repr(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The expression report's shape, with the function and the notes."""

@@ -64,3 +64,13 @@ def test_unknown_names_raise_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'check_engines'"):
         gradcheck.check_engines  # noqa: B018 (the look-up is the test)
+
+
+def test_printing_a_report_shows_it_as_the_command_line_does() -> None:
+    import gradcheck
+
+    report = gradcheck.check_expression("x*y", {"x": 1.0, "y": 2.0}, seed=0)
+    text = str(report)
+    assert text.splitlines()[0].startswith("x*y  at x=1.0, y=2.0")
+    assert text.endswith("result: PASS (all 1 passed)")
+    assert repr(report).startswith("<")

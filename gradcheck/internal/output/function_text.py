@@ -4,20 +4,34 @@ Registered as `report.TEXT_RENDERERS` (`str(report)`) and
 `report.HTML_RENDERERS` (Jupyter), so a notebook cell that ends with
 `gradcheck.check_function(f, 0.5, -1.2)` shows the verdict, each input's
 gradient against the references, and, for a wrong one, the snippet that
-shows it in the engine's own API.
+shows it in the engine's own API. Engine and expression reports get the
+command line's own text, so `print(check_engine(Value))` in a script shows
+the whole report.
 """
 
 from __future__ import annotations
 
 import html
+import io
+from collections.abc import Callable
+from typing import Any
 
-from gradcheck.internal.output.render import number, point_text, short
+from gradcheck.internal.output.render import (
+    number,
+    point_text,
+    print_engine_report,
+    print_expression_report,
+    short,
+)
 from gradcheck.internal.output.render import verdict as verdict_word
+from gradcheck.internal.output.terminal import NORMAL, Printer
 from gradcheck.report import (
     FAIL,
     HTML_RENDERERS,
     INCONCLUSIVE,
     TEXT_RENDERERS,
+    EngineReport,
+    ExpressionReport,
     ExpressionResult,
     FunctionReport,
     GradientRow,
@@ -144,5 +158,18 @@ def function_html(report: FunctionReport) -> str:
     return "".join(parts)
 
 
+def _as_text(print_report: Callable[[Any, Printer, int], None]) -> Callable[[Any], str]:
+    """A report printer of the command line, as a `str(report)` renderer."""
+
+    def text(report: Any) -> str:
+        stream = io.StringIO()
+        print_report(report, Printer(stream), NORMAL)
+        return stream.getvalue().rstrip("\n")
+
+    return text
+
+
 TEXT_RENDERERS[FunctionReport] = function_text
+TEXT_RENDERERS[EngineReport] = _as_text(print_engine_report)
+TEXT_RENDERERS[ExpressionReport] = _as_text(print_expression_report)
 HTML_RENDERERS[FunctionReport] = function_html
