@@ -436,7 +436,7 @@ def _precision_limit(op: str, miss: Miss) -> Limit:
     return Limit(f"precision[{op}]", "value", message, abs(miss.x), hint)
 
 
-# Guards people put in front of log, sqrt and division: 1e-7, 1e-8, ... 1e-15.
+# Guards people put in front of log, sqrt and division: 1e-4, 1e-5, ... 1e-20.
 _GUARDS = tuple(10.0**-k for k in range(4, 21))
 
 
@@ -449,7 +449,7 @@ def _guarded_input(op: str, miss: Miss) -> float | None:
     if table.arity != 1 or table.takes_constant:
         return None
     for guard in _GUARDS:
-        if abs(guard) <= abs(miss.x):
+        if guard <= abs(miss.x):
             continue  # not a guard at this input
         try:
             at = table.apply_float([math.copysign(guard, miss.x)], None)

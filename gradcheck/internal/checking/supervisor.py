@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from gradcheck.internal.worker import fork_client, fork_server, protocol
+from gradcheck.internal.worker.confine import engine_folder
 from gradcheck.internal.worker.fork_client import ForkServer
 from gradcheck.internal.worker.fork_server import TOKEN_VARIABLE
 
@@ -198,21 +199,9 @@ class Worker:
             os.dup2(null, 0)
             os.dup2(output_w, 1)
             os.dup2(output_w, 2)
-            from gradcheck.internal.worker.runner import garbage_ceiling
-            from gradcheck.internal.worker.serve import (
-                confine_writes,
-                limit_memory,
-                serve,
-                status_page,
-            )
-            from gradcheck.internal.worker.session import Session
+            from gradcheck.internal.worker.serve import serve, start_session
 
-            limit_memory(self.memory_limit)
-            session = Session(
-                mark_page=status_page(self._status_path),
-                garbage_ceiling=garbage_ceiling(self.memory_limit),
-            )
-            confine_writes(session, self._status_path)
+            session = start_session(self._status_path, self.memory_limit)
             session.extra["object"] = self.obj
             serve(request_r, answer_w, session)
         finally:
@@ -242,7 +231,7 @@ class Worker:
             self._reader.join(timeout=1.0)
         with contextlib.suppress(OSError):
             os.unlink(self._status_path)
-        shutil.rmtree(self._status_path + ".d", ignore_errors=True)  # its own files
+        shutil.rmtree(engine_folder(self._status_path), ignore_errors=True)
 
     def _may_kill(self, pid: int) -> bool:
         """Whether `pid` is still our forked worker's (its pid not reused).

@@ -119,6 +119,12 @@ def _allow(syscall: Any, ruleset: int, path: str, rights: int) -> bool:
         os.close(fd)
 
 
+def engine_folder(status_path: str) -> str:
+    """Where a worker's own files go: beside its status page, so that the
+    parent, which removes that page, removes the folder too."""
+    return status_path + ".d"
+
+
 def private_folder(base: str) -> str:
     """A fresh folder for the engine's own files, made its TMPDIR."""
     folder = base

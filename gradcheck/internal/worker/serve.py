@@ -21,7 +21,12 @@ from typing import Any
 
 from gradcheck.internal.worker import protocol
 from gradcheck.internal.worker.api import Api, CannotReset
-from gradcheck.internal.worker.confine import ENGINE_WRITES, confine, private_folder
+from gradcheck.internal.worker.confine import (
+    ENGINE_WRITES,
+    confine,
+    engine_folder,
+    private_folder,
+)
 from gradcheck.internal.worker.contract import (
     ContractError,
     check_contract,
@@ -296,15 +301,22 @@ def status_page(path: str) -> Callable[[int, int], None]:
     return mark
 
 
-def confine_writes(session: Session, status_path: str) -> None:
-    """Before any engine code: writes only in the worker's own folder, which
-    the parent removes with the status page, and in the folders the user
+def start_session(status_path: str, memory_limit: int) -> Session:
+    """A worker's set-up before any engine code, forked or started: its
+    memory limit, its status page, and writes confined to its own folder
+    (removed by the parent with the status page) and the folders the user
     lists in GRADCHECK_ENGINE_WRITES (`worker.confine`)."""
-    folder = private_folder(status_path + ".d")
+    limit_memory(memory_limit)
+    session = Session(
+        mark_page=status_page(status_path),
+        garbage_ceiling=garbage_ceiling(memory_limit),
+    )
     extra = os.environ.get(ENGINE_WRITES, "")
     session.extra["unconfined"] = confine(
-        folder, [p for p in extra.split(os.pathsep) if p]
+        private_folder(engine_folder(status_path)),
+        [p for p in extra.split(os.pathsep) if p],
     )
+    return session
 
 
 def limit_memory(limit: int) -> None:
@@ -316,11 +328,7 @@ def limit_memory(limit: int) -> None:
 def main(argv: list[str]) -> None:
     """Entry point: `worker REQUEST_FD ANSWER_FD STATUS_PATH MEMORY_LIMIT`."""
     request_fd, answer_fd = int(argv[0]), int(argv[1])
-    limit_memory(int(argv[3]))
-    session = Session(
-        mark_page=status_page(argv[2]), garbage_ceiling=garbage_ceiling(int(argv[3]))
-    )
-    confine_writes(session, argv[2])
+    session = start_session(argv[2], int(argv[3]))
     try:
         serve(request_fd, answer_fd, session)
     finally:
