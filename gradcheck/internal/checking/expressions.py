@@ -139,7 +139,9 @@ def _check_at(
     if example is not None and (example.point != point or example.graph != graph):
         # The diagnosis confirmed its cause on another graph or point: the
         # table and the snippet stay at the user's, the hint says the cause.
-        plain = judge(engine, graph, point, ref=ref, formulas=formulas, diagnose=False)
+        plain = judge(
+            engine, graph, point, ref=ref, formulas=formulas, diagnose=False, ran=run
+        )  # the run already made at the user's point, not a second one
         if plain.counterexample is not None:
             example = replace(plain.counterexample, hint=outcome.hint)
     if example is not None:
