@@ -12,7 +12,7 @@ from typing import IO, Any
 from gradcheck.cli.common import Result, fail, write_file
 from gradcheck.cli.parser import NAME, PROG, default_seed, mapping
 from gradcheck.errors import ExpressionError, GradcheckError, UsageError
-from gradcheck.internal.checking.family_names import DEFAULT_EXAMPLES, TENSOR_EXAMPLES
+from gradcheck.internal.checking.family_names import TENSOR_EXAMPLES
 
 # -- engines ------------------------------------------------------------------
 
@@ -25,9 +25,8 @@ def _engine_options_for(args: argparse.Namespace) -> dict[str, Any]:
         if not ops:
             raise UsageError("--ops needs at least one op name")
     options: dict[str, Any] = {
-        "examples": DEFAULT_EXAMPLES if args.examples is None else args.examples,
-        # --examples as given (None: the default of the engine's kind)
-        "examples_given": args.examples,
+        # None: the default of the engine's kind (200 graphs, 30 programs)
+        "examples": args.examples,
         "seed": default_seed(args.seed),
         "max_nodes": args.max_nodes,
         "ops": ops,
@@ -175,8 +174,7 @@ def check_target(target: str | None, options: dict[str, Any]) -> Any:
     try:
         if kind == "tensor":
             return _check_tensor(target, options)
-        scalar = {k: v for k, v in options.items() if k != "examples_given"}
-        kept = _accepted(check_engine, _scalar_op_names(scalar))
+        kept = _accepted(check_engine, _scalar_op_names(options))
         if "kind" in inspect.signature(check_engine).parameters:
             kept["kind"] = "scalar"  # decided above: not a tensor engine
         return check_engine(target, **kept)
@@ -196,9 +194,7 @@ def _check_tensor(target: str | None, options: dict[str, Any]) -> Any:
     return check_tensor_engine(
         target,
         examples=(
-            TENSOR_EXAMPLES
-            if options.get("examples_given") is None
-            else int(options["examples_given"])
+            TENSOR_EXAMPLES if options["examples"] is None else int(options["examples"])
         ),
         seed=options.get("seed"),
         time_limit_s=float(options.get("time_limit") or 20.0),
